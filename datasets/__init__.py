@@ -1,0 +1,1 @@
+"""Dataset tools; sample footage (datasets/samples.py)."""

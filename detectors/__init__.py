@@ -1,0 +1,1 @@
+"""Per-event rules over tracks and zones, producing incidents (one per violation, not one per frame)."""

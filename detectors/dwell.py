@@ -1,0 +1,154 @@
+"""The dwell rule: an object of given classes standing still inside a zone for long enough.
+
+It judges ``illegal_parking`` (cars, trucks, buses) and, with other classes, ``non_motor_parking``.
+One incident per violation: the incident is tied to the *spot* (the box where the object stands), not to a
+tracker id, so a track that is lost and found again under a new id refreshes the same incident instead
+of opening a second one. An incident ends when its spot has been empty for ``leave_after_s``; after that
+the same spot opens no new incident for ``cooldown_s``.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import supervision as sv
+
+from detectors.incidents import Incident, IncidentEvent
+from detectors.stationarity import MotionWindow, iou
+from vision.zones import Zone
+
+SAME_SPOT_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class DwellParams:
+    classes: tuple[str, ...]
+    min_score: float = 0.35
+    min_dwell_s: float = 60.0
+    stationary_tolerance: float = 0.35
+    motion_window_s: float = 10.0
+    max_gap_s: float = 5.0
+    leave_after_s: float = 30.0
+    cooldown_s: float = 600.0
+
+
+@dataclass
+class _Track:
+    motion: MotionWindow
+    dwell_start: float
+    last_seen: float
+    scores: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Spot:
+    incident: Incident
+    box: np.ndarray
+
+
+class DwellRule:
+    def __init__(self, event_type: str, source_id: str, zones: Sequence[Zone], params: DwellParams) -> None:
+        self.event_type = event_type
+        self.source_id = source_id
+        self.zones = [z for z in zones if event_type in z.events]
+        self.params = params
+        self._tracks: dict[tuple[str, int], _Track] = {}
+        self._open: dict[str, list[_Spot]] = {z.id: [] for z in self.zones}
+        self._recent: dict[str, list[_Spot]] = {z.id: [] for z in self.zones}
+
+    @property
+    def open_incidents(self) -> list[Incident]:
+        return [s.incident for spots in self._open.values() for s in spots]
+
+    def update(self, detections: sv.Detections, t: float, width: int, height: int) -> list[IncidentEvent]:
+        """Feed one analysed frame's tracked detections (with ``tracker_id`` and ``class_name``)."""
+        events: list[IncidentEvent] = []
+        if len(detections) and detections.tracker_id is not None:
+            names = detections.data.get("class_name")
+            wanted = np.array([n in self.params.classes for n in names], dtype=bool) if names is not None \
+                else np.zeros(len(detections), dtype=bool)
+            wanted &= detections.confidence >= self.params.min_score
+            for zone in self.zones:
+                mask = wanted & zone.contains(detections, width, height)
+                for i in np.flatnonzero(mask):
+                    event = self._observe(zone, detections, int(i), t, width, height)
+                    if event:
+                        events.append(event)
+        events.extend(self._expire(t))
+        return events
+
+    def finish(self) -> list[IncidentEvent]:
+        """End of the source: every open incident ends where its object was last seen."""
+        return self._expire(float("inf"))
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _observe(self, zone: Zone, dets: sv.Detections, i: int, t: float, width: int, height: int
+                 ) -> IncidentEvent | None:
+        p = self.params
+        box = dets.xyxy[i].astype(np.float64)
+        score = float(dets.confidence[i])
+        key = (zone.id, int(dets.tracker_id[i]))
+
+        # An object standing on an open incident's spot keeps that incident alive, whatever its track id.
+        for spot in self._open[zone.id]:
+            if iou(box, spot.box) >= SAME_SPOT_IOU:
+                spot.incident.last_seen_at = t
+                return None
+
+        track = self._tracks.get(key)
+        if track is None or t - track.last_seen > p.max_gap_s:
+            track = _Track(MotionWindow(p.motion_window_s, p.stationary_tolerance), dwell_start=t, last_seen=t)
+            self._tracks[key] = track
+        if not track.motion.add(t, box):
+            # It moved: the dwell clock starts again from here.
+            track.motion.reset()
+            track.motion.add(t, box)
+            track.dwell_start = t
+            track.scores.clear()
+        track.last_seen = t
+        track.scores.append(score)
+
+        if t - track.dwell_start < p.min_dwell_s or statistics.median(track.scores) < p.min_score:
+            return None
+        if self._cooling_down(zone.id, box, t):
+            return None
+        incident = Incident(
+            type=self.event_type,
+            source_id=self.source_id,
+            zone_id=zone.id,
+            track_id=key[1],
+            class_name=str(dets.data["class_name"][i]),
+            started_at=track.dwell_start,
+            confirmed_at=t,
+            box=tuple(float(v) for v in box),
+            score=float(statistics.median(track.scores)),
+            frame_size=(width, height),
+            zone_polygon=zone.polygon.tolist(),
+            last_seen_at=t,
+        )
+        self._open[zone.id].append(_Spot(incident, box))
+        return IncidentEvent("opened", incident)
+
+    def _cooling_down(self, zone_id: str, box: np.ndarray, t: float) -> bool:
+        recent = [s for s in self._recent[zone_id] if t - s.incident.last_seen_at < self.params.cooldown_s]
+        self._recent[zone_id] = recent
+        return any(iou(box, s.box) >= SAME_SPOT_IOU for s in recent)
+
+    def _expire(self, t: float) -> list[IncidentEvent]:
+        p = self.params
+        self._tracks = {k: v for k, v in self._tracks.items() if t - v.last_seen <= p.max_gap_s}
+        events = []
+        for zone_id, spots in self._open.items():
+            still_open = []
+            for spot in spots:
+                if t - spot.incident.last_seen_at > p.leave_after_s:
+                    spot.incident.ended_at = spot.incident.last_seen_at
+                    self._recent[zone_id].append(spot)
+                    events.append(IncidentEvent("ended", spot.incident))
+                else:
+                    still_open.append(spot)
+            self._open[zone_id] = still_open
+        return events

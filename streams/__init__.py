@@ -1,0 +1,1 @@
+"""Video sources: RTSP and file readers, encoded-packet ring buffers, decoded frames with media time."""

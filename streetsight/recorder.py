@@ -1,0 +1,135 @@
+"""Turns rule events into evidence and records: snapshot now, clip once the post-roll has arrived."""
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from api.repository import IncidentRepository
+from api.schemas import EvidenceItemIn, IncidentCreate
+from detectors.incidents import Incident, IncidentEvent
+from evidence.clip import write_clip
+from evidence.snapshot import annotate, encode_jpeg
+from evidence.store import EvidenceStore, StoredObject, incident_key_prefix, write_manifest
+from streams.packets import PacketRing
+from streetsight.config import EvidenceConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _PendingClip:
+    incident: Incident
+    prefix: str
+    start_s: float
+    end_s: float
+    items: list[StoredObject] = field(default_factory=list)
+
+
+@dataclass
+class RecordedIncident:
+    """What `analyze` prints: the incident plus where its evidence lies."""
+
+    incident: Incident
+    evidence: dict[str, StoredObject] = field(default_factory=dict)
+
+
+class IncidentRecorder:
+    def __init__(self, store: EvidenceStore, repository: IncidentRepository | None, cfg: EvidenceConfig) -> None:
+        self.store = store
+        self.repository = repository
+        self.cfg = cfg
+        self._pending: dict[str, list[_PendingClip]] = {}
+        self.recorded: dict[str, RecordedIncident] = {}
+
+    def handle(self, event: IncidentEvent, image: np.ndarray, ring: PacketRing | None) -> None:
+        if event.kind == "opened":
+            self._opened(event.incident, image)
+        elif event.kind == "ended":
+            if self.repository is not None and event.incident.ended_at is not None:
+                self.repository.mark_ended(event.incident.id, event.incident.ended_at)
+        if ring is not None:
+            self.poll(event.incident.source_id, ring)
+
+    def poll(self, source_id: str, ring: PacketRing) -> None:
+        """Write the clips whose post-roll the ring now holds."""
+        latest = ring.latest_time_s
+        pending = self._pending.get(source_id, [])
+        due = [p for p in pending if latest is not None and latest >= p.end_s]
+        for p in due:
+            pending.remove(p)
+            self._write_clip(p, ring)
+
+    def flush(self, source_id: str, ring: PacketRing | None) -> None:
+        """The source ended: write every pending clip with whatever post-roll exists."""
+        for p in self._pending.pop(source_id, []):
+            if ring is not None:
+                self._write_clip(p, ring)
+            else:
+                self._finish(p)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _opened(self, inc: Incident, image: np.ndarray) -> None:
+        now = datetime.now(timezone.utc)
+        prefix = incident_key_prefix(inc.source_id, inc.id, now)
+        h, w = image.shape[:2]
+        zone_px = [(x * w, y * h) for x, y in inc.zone_polygon]
+        label = f"{inc.type} {inc.class_name} {inc.score:.2f}"
+        meta = {"source": inc.source_id, "event_type": inc.type, "incident": inc.id}
+        raw = self.store.put_bytes(f"{prefix}/snapshot_raw.jpg", encode_jpeg(image), "image/jpeg", meta)
+        annotated = self.store.put_bytes(
+            f"{prefix}/snapshot.jpg", encode_jpeg(annotate(image, inc.box, label, zone_px)), "image/jpeg", meta
+        )
+        rec = RecordedIncident(inc, {"snapshot": annotated, "snapshot_raw": raw})
+        self.recorded[inc.id] = rec
+        if self.repository is not None:
+            self.repository.add(IncidentCreate(
+                id=inc.id, type=inc.type, source=inc.source_id, zone=inc.zone_id,
+                started_at=inc.started_at, confirmed_at=inc.confirmed_at, class_name=inc.class_name,
+                box=list(inc.box), score=inc.score, track_id=inc.track_id, frame_size=list(inc.frame_size),
+                zone_polygon=inc.zone_polygon, detected_wall=now,
+            ))
+            for kind, obj in rec.evidence.items():
+                self._attach(inc.id, kind, obj)
+        pending = _PendingClip(inc, prefix, inc.confirmed_at - self.cfg.pre_roll_s,
+                               inc.confirmed_at + self.cfg.post_roll_s, [annotated, raw])
+        self._pending.setdefault(inc.source_id, []).append(pending)
+        log.info("incident %s: %s %s in %s/%s at %.1fs (score %.2f)", inc.id, inc.type, inc.class_name,
+                 inc.source_id, inc.zone_id, inc.confirmed_at, inc.score)
+
+    def _write_clip(self, p: _PendingClip, ring: PacketRing) -> None:
+        window = ring.window(p.start_s, p.end_s)
+        if window is None or not window.packets:
+            log.warning("incident %s: no packets for the clip %.1f..%.1fs", p.incident.id, p.start_s, p.end_s)
+        else:
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    info = write_clip(window.packets, window.template, Path(tmp) / "clip.mp4")
+                    obj = self.store.put_file(f"{p.prefix}/clip.mp4", info.path, "video/mp4",
+                                              {"source": p.incident.source_id, "incident": p.incident.id})
+                p.items.append(obj)
+                self.recorded[p.incident.id].evidence["clip"] = obj
+                self._attach(p.incident.id, "clip", obj)
+            except Exception:  # a clip that cannot be muxed must not lose the incident
+                log.exception("incident %s: clip failed", p.incident.id)
+        self._finish(p)
+
+    def _finish(self, p: _PendingClip) -> None:
+        inc = p.incident
+        manifest = write_manifest(self.store, p.prefix, {
+            "id": inc.id, "type": inc.type, "source": inc.source_id, "zone": inc.zone_id,
+            "class": inc.class_name, "box": list(inc.box), "score": inc.score,
+            "started_at": inc.started_at, "confirmed_at": inc.confirmed_at,
+        }, p.items)
+        self.recorded[inc.id].evidence["manifest"] = manifest
+        self._attach(inc.id, "manifest", manifest)
+
+    def _attach(self, incident_id: str, kind: str, obj: StoredObject) -> None:
+        if self.repository is not None:
+            self.repository.attach_evidence(incident_id, EvidenceItemIn(
+                kind=kind, key=obj.key, sha256=obj.sha256, size=obj.size, content_type=obj.content_type))

@@ -1,0 +1,47 @@
+"""`serve`: the live pipeline in a background thread, the API and review UI in the foreground."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import uvicorn
+
+from api.app import create_app
+from streetsight.config import Config
+from streetsight.pipeline import LivePipeline
+from streetsight.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
+    rt = Runtime.create(cfg)
+    pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
+    app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health)
+    return rt, pipeline, app
+
+
+def serve(cfg: Config, host: str | None = None, port: int | None = None, on_ready=None) -> None:
+    rt, pipeline, app = build(cfg)
+    host = host or cfg.api.host
+    port = cfg.api.port if port is None else port
+
+    def run_pipeline() -> None:
+        try:
+            pipeline.run()
+            log.info("all sources ended; the API keeps serving")
+        except Exception:  # the API stays up so the operator can see what happened
+            log.exception("pipeline stopped with an error")
+
+    worker = threading.Thread(target=run_pipeline, name="pipeline", daemon=True)
+    worker.start()
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        on_ready(server, pipeline, worker)
+    log.info("review UI and API on http://%s:%d/ (API docs at /docs)", host, port)
+    try:
+        server.run()
+    finally:
+        pipeline.stop()
+        worker.join(timeout=10)

@@ -1,0 +1,105 @@
+"""The dwell rule (illegal_parking) on synthetic tracked detections with exact expectations."""
+from __future__ import annotations
+
+import numpy as np
+import supervision as sv
+
+from detectors.dwell import DwellParams, DwellRule
+from vision.zones import Zone
+
+W, H = 1000, 500
+ZONE = Zone.from_points("no-parking", ["illegal_parking"], [[0.5, 0.2], [1.0, 0.2], [1.0, 1.0], [0.5, 1.0]])
+PARAMS = DwellParams(classes=("car", "truck", "bus"), min_score=0.35, min_dwell_s=20, stationary_tolerance=0.35,
+                     motion_window_s=10, max_gap_s=5, leave_after_s=10, cooldown_s=60)
+
+
+def dets(*objs: tuple[int, str, list[float], float]) -> sv.Detections:
+    """objs: (tracker_id, class_name, box xyxy, score)."""
+    if not objs:
+        return sv.Detections.empty()
+    return sv.Detections(
+        xyxy=np.array([o[2] for o in objs], dtype=np.float32),
+        confidence=np.array([o[3] for o in objs], dtype=np.float32),
+        class_id=np.zeros(len(objs), dtype=int),
+        tracker_id=np.array([o[0] for o in objs], dtype=int),
+        data={"class_name": np.array([o[1] for o in objs], dtype=object)},
+    )
+
+
+def run(frames, fps: float = 2.0, rule: DwellRule | None = None):
+    rule = rule or DwellRule("illegal_parking", "cam", [ZONE], PARAMS)
+    events = []
+    for k, d in enumerate(frames):
+        events += rule.update(d, k / fps, W, H)
+    events += rule.finish()
+    return events
+
+
+CAR = [700, 300, 800, 380]
+
+
+def test_parked_car_gives_exactly_one_incident_with_start_and_end():
+    frames = [dets((1, "car", CAR, 0.8)) for _ in range(120)]  # 60 s parked
+    frames += [dets() for _ in range(40)]  # then gone for 20 s
+    events = run(frames)
+    opened = [e for e in events if e.kind == "opened"]
+    ended = [e for e in events if e.kind == "ended"]
+    assert len(opened) == 1 and len(ended) == 1
+    inc = opened[0].incident
+    assert inc.type == "illegal_parking" and inc.zone_id == "no-parking" and inc.class_name == "car"
+    assert inc.started_at == 0.0 and inc.confirmed_at == 20.0
+    assert inc.ended_at == 59.5  # last seen at frame 119
+
+
+def test_short_stop_gives_nothing():
+    assert run([dets((1, "car", CAR, 0.8)) for _ in range(38)]) == []  # 19 s < dwell
+
+
+def test_person_and_car_outside_zone_are_ignored():
+    person = (2, "person", [700, 300, 730, 380], 0.9)
+    outside = (3, "car", [100, 300, 200, 380], 0.9)
+    assert run([dets(person, outside) for _ in range(120)]) == []
+
+
+def test_moving_car_resets_dwell():
+    frames = []
+    for k in range(120):  # drives slowly across the zone: 10 px per frame, diagonal ~128 px
+        x = 520 + 4 * k
+        frames.append(dets((1, "car", [x, 300, x + 100, 380], 0.8)))
+    assert run(frames) == []
+
+
+def test_jittering_box_is_still_stationary():
+    rng = np.random.default_rng(0)
+    frames = [dets((1, "car", list(np.array(CAR) + rng.normal(0, 6, 4)), 0.8)) for _ in range(60)]
+    opened = [e for e in run(frames) if e.kind == "opened"]
+    assert len(opened) == 1
+
+
+def test_track_id_switch_does_not_duplicate_incident():
+    frames = [dets((1, "car", CAR, 0.8)) for _ in range(60)]
+    frames += [dets((7, "car", CAR, 0.8)) for _ in range(80)]  # the tracker renamed the same car
+    opened = [e for e in run(frames) if e.kind == "opened"]
+    assert len(opened) == 1
+
+
+def test_one_frame_false_positives_never_open():
+    frames = [dets((k, "truck", CAR, 0.9)) if k % 5 == 0 else dets() for k in range(200)]
+    assert run(frames) == []
+
+
+def test_low_median_score_does_not_open():
+    assert run([dets((1, "car", CAR, 0.36 if k % 3 else 0.9)) for k in range(30)]
+               + [dets((1, "car", CAR, 0.2)) for _ in range(100)]) == []
+
+
+def test_cooldown_blocks_same_spot_then_allows_after():
+    parked = [dets((1, "car", CAR, 0.8)) for _ in range(50)]  # 25 s
+    gap = [dets() for _ in range(30)]  # 15 s: ends the first incident
+    back = [dets((2, "car", CAR, 0.8)) for _ in range(50)]
+    events = run(parked + gap + back)
+    # the return within cooldown opens nothing
+    assert [e.kind for e in events] == ["opened", "ended"]
+    long_gap = [dets() for _ in range(140)]  # 70 s > cooldown
+    events = run(parked + long_gap + back)
+    assert sum(e.kind == "opened" for e in events) == 2

@@ -1,0 +1,1 @@
+"""Training (offline; the `train` extra). Never imported by serving."""

@@ -1,0 +1,1 @@
+"""Analysis of frames: detection into supervision `Detections`, tracking, zones."""
