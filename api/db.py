@@ -1,0 +1,166 @@
+"""Database records: the ORM models, engine creation and table creation.
+
+Portable SQL only (SQLite now, PostgreSQL later): generic types, named constraints (so Alembic can
+manage them later), JSON columns, timestamps stored as UTC.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+STATUSES = ("pending", "confirmed", "rejected")
+DECISIONS = ("confirm", "reject")
+
+# Deterministic constraint names: Alembic can then alter/drop them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out. SQLite keeps no zone, so naive values read back are UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class IncidentRecord(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # given by the caller
+    type: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(128))
+    zone: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # media time in seconds (the frame's timestamp, not the wall clock)
+    started_at: Mapped[float] = mapped_column(Float)
+    confirmed_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float)
+    detected_wall: Mapped[datetime] = mapped_column(UTCDateTime())
+    class_name: Mapped[str] = mapped_column(String(64))
+    box: Mapped[list[float]] = mapped_column(JsonType)  # [x1, y1, x2, y2] pixels
+    score: Mapped[float] = mapped_column(Float)
+    track_id: Mapped[int | None] = mapped_column(Integer)
+    frame_size: Mapped[list[int]] = mapped_column(JsonType)  # [w, h]
+    zone_polygon: Mapped[list[list[float]] | None] = mapped_column(JsonType)  # normalised
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str | None] = mapped_column(String(128))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    evidence: Mapped[list[EvidenceRecord]] = relationship(
+        back_populates="incident", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'confirmed', 'rejected')", name="status"),
+        CheckConstraint("decision IS NULL OR decision IN ('confirm', 'reject')", name="decision"),
+        Index("ix_incidents_status_detected_wall", "status", "detected_wall"),
+        Index("ix_incidents_source", "source"),
+        Index("ix_incidents_type", "type"),
+    )
+
+
+class EvidenceRecord(Base):
+    __tablename__ = "evidence_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # snapshot | snapshot_raw | clip | manifest
+    key: Mapped[str] = mapped_column(String(512))  # path relative to the evidence store root
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(128))
+
+    incident: Mapped[IncidentRecord] = relationship(back_populates="evidence")
+
+    __table_args__ = (UniqueConstraint("incident_id", "kind", name="uq_evidence_items_incident_kind"),)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")  # readers don't block the pipeline's writes
+    cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; fsync on checkpoint only
+    cur.close()
+
+
+def create_engine_for(url: str) -> Engine:
+    """An engine for ``url``. SQLite: usable across threads, WAL, foreign keys on, parent folder made."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    kwargs: dict[str, Any] = {
+        # timeout: a writer waits this long for another writer's lock instead of failing at once
+        "connect_args": {"check_same_thread": False, "timeout": 30},
+    }
+    if in_memory:
+        kwargs["poolclass"] = StaticPool  # one shared connection, else each session sees its own DB
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def init_db(engine: Engine) -> None:
+    """Create missing tables (Alembic migrations replace this later)."""
+    Base.metadata.create_all(engine)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker:
+    # expire_on_commit off: records stay readable after the session that loaded them closes
+    return sessionmaker(bind=engine, expire_on_commit=False)

@@ -1,0 +1,104 @@
+"""Request and response models: the JSON contract of the incidents API.
+
+Note ``class_name`` is ``"class"`` in JSON (a Python keyword). The models serialise by alias by
+default (pydantic >= 2.11), so ``model_dump()`` / ``model_dump_json()`` already say ``"class"``.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Status = Literal["pending", "confirmed", "rejected"]
+Decision = Literal["confirm", "reject"]
+
+ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # URL-safe: ids appear in paths
+KIND_PATTERN = r"^[a-z0-9_]{1,32}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+
+class IncidentCreate(_Model):
+    """What the pipeline hands over when a violation is confirmed by its rule."""
+
+    id: str = Field(pattern=ID_PATTERN, description='given by the caller, e.g. "inc_" + 16 hex')
+    type: str = Field(min_length=1, max_length=64, examples=["illegal_parking"])
+    source: str = Field(min_length=1, max_length=128)
+    zone: str | None = None
+    started_at: float = Field(description="media time (s) the violation started")
+    confirmed_at: float = Field(description="media time (s) the rule confirmed it")
+    ended_at: float | None = None
+    detected_wall: datetime | None = Field(None, description="UTC wall time recorded; now if omitted")
+    class_name: str = Field(alias="class", min_length=1, max_length=64)
+    box: tuple[float, float, float, float] = Field(description="[x1, y1, x2, y2] in pixels")
+    score: float = Field(ge=0.0, le=1.0)
+    track_id: int | None = None
+    frame_size: tuple[int, int] = Field(description="[width, height] in pixels")
+    zone_polygon: list[tuple[float, float]] | None = Field(None, description="normalised [[x, y], ...]")
+    labels: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
+
+
+class EvidenceItemIn(_Model):
+    kind: str = Field(pattern=KIND_PATTERN, examples=["snapshot", "snapshot_raw", "clip", "manifest"])
+    key: str = Field(min_length=1, max_length=512, description="path relative to the evidence store root")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    content_type: str = Field(min_length=1, max_length=128, examples=["image/jpeg", "video/mp4"])
+
+    @field_validator("key")
+    @classmethod
+    def _relative_key(cls, v: str) -> str:
+        p = PurePosixPath(v)
+        if p.is_absolute() or "\\" in v or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+            raise ValueError("key must be a relative path inside the evidence store, without '..'")
+        return v
+
+
+class EvidenceOut(_Model):
+    url: str
+    sha256: str
+    size: int
+    content_type: str
+
+
+class ReviewOut(_Model):
+    decision: Decision
+    note: str
+    reviewer: str | None
+    reviewed_at: datetime
+
+
+class IncidentOut(_Model):
+    id: str
+    type: str
+    source: str
+    zone: str | None
+    status: Status
+    started_at: float
+    confirmed_at: float
+    ended_at: float | None
+    class_name: str = Field(alias="class")
+    box: tuple[float, float, float, float]
+    score: float
+    track_id: int | None
+    frame_size: tuple[int, int]
+    zone_polygon: list[tuple[float, float]] | None
+    detected_wall: datetime
+    evidence: dict[str, EvidenceOut] = Field(default_factory=dict, description="by kind")
+    review: ReviewOut | None = None
+
+
+class ReviewIn(_Model):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Decision
+    note: str = Field("", max_length=4000)
+
+
+def evidence_url(incident_id: str, kind: str) -> str:
+    return f"/api/v1/incidents/{incident_id}/evidence/{kind}"

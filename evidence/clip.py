@@ -1,0 +1,172 @@
+"""Evidence clips: encoded packets remuxed into a browser-playable MP4, without re-encoding.
+
+Decode is the dominant CPU cost of the service, so a clip is never decoded and encoded again: the
+packets kept by the stream's ring buffer are copied into an MP4 container as they are.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import uuid
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import av
+import av.video.stream
+
+from evidence.hashing import sha256_file
+
+CONTENT_TYPE = "video/mp4"
+
+
+class EmptyClipError(ValueError):
+    """No packet could go into the clip (none given, or none from a keyframe on)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClipInfo:
+    path: Path
+    duration_s: float  # presentation span of the written packets
+    packets: int  # packets written
+    first_is_keyframe: bool
+    sha256: str
+    size: int  # bytes
+    # packets left out: no dts, empty, before the first keyframe, open-GOP leading B-frames,
+    # dts not increasing
+    skipped: int = 0
+
+
+def write_clip(
+    packets: Sequence[av.Packet],
+    template: av.video.stream.VideoStream,
+    path: str | Path,
+) -> ClipInfo:
+    """Remux ``packets`` (demux order, from one video stream) into an MP4 at ``path``.
+
+    Timestamps are shifted so the first packet's dts is 0 (pts keeps its lead over dts when the
+    source has B-frames, so the first picture may show at e.g. 0.08 s). The moov atom goes first
+    (``+faststart``) so a browser starts playing before the file is loaded. The file is written
+    under a temporary name and renamed, so ``path`` never holds a half-written clip. The input
+    packets are left untouched (they may still sit in a ring buffer that other clips read).
+    """
+    path = Path(path)
+    chosen, skipped = _select(packets)
+    if not chosen:
+        raise EmptyClipError(
+            f"no packets to write to {path}: {len(packets)} given, {skipped} skipped "
+            "(no dts, empty, or no keyframe among them)"
+        )
+    time_base = chosen[0].time_base or template.time_base
+    if time_base is None:
+        raise ValueError("packets and template stream have no time base")
+    copies = [_copy(p, time_base) for p in chosen]
+    _shift_to_zero(copies)
+    duration_s = _duration_s(copies, time_base, template)  # before muxing rescales the copies
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        # format is explicit because the temporary name has no .mp4 extension
+        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            stream = out.add_stream_from_template(template)
+            for packet in copies:
+                packet.stream = stream
+                out.mux(packet)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+    sha256, size = sha256_file(path)
+    return ClipInfo(
+        path=path,
+        duration_s=duration_s,
+        packets=len(copies),
+        first_is_keyframe=bool(copies[0].is_keyframe),
+        sha256=sha256,
+        size=size,
+        skipped=skipped,
+    )
+
+
+def _select(packets: Sequence[av.Packet]) -> tuple[list[av.Packet], int]:
+    """Packets that can be muxed and decoded: from the first keyframe on, strictly increasing dts,
+    without the open-GOP leading pictures that reference frames from before the clip."""
+    chosen: list[av.Packet] = []
+    last: av.Packet | None = None
+    key: av.Packet | None = None
+    for packet in packets:
+        if packet.dts is None or packet.size == 0:
+            continue
+        if key is None:
+            if not packet.is_keyframe:
+                continue  # nothing before the first keyframe can be decoded
+            key = packet
+        elif (
+            packet.pts is not None
+            and key.pts is not None
+            and _in(packet.pts, packet.time_base, key.time_base) < key.pts
+        ):
+            # shown before the keyframe yet decoded after it: a B-frame of an open GOP (MPEG-4
+            # part 2, some H.264 cameras) that needs the previous GOP, which the clip lacks
+            continue
+        if last is not None and _in(packet.dts, packet.time_base, last.time_base) <= last.dts:
+            # the MP4 muxer refuses a non-increasing dts (a glitch or a reconnect in the source);
+            # losing one packet is better than losing the whole clip
+            continue
+        chosen.append(packet)
+        last = packet
+    return chosen, len(packets) - len(chosen)
+
+
+def _in(ts: int, tb: Fraction | None, target: Fraction | None) -> int | float:
+    """``ts`` in ``tb`` expressed in ``target`` (unchanged when either is unknown or both agree)."""
+    if tb is None or target is None or tb == target:
+        return ts
+    return ts * tb / target
+
+
+def _copy(packet: av.Packet, time_base: Fraction) -> av.Packet:
+    """A new packet with the same payload, flags, side data and timestamps (in ``time_base``)."""
+    copy = av.Packet(packet)  # shares the payload (refcounted), own timestamps and flags
+    copy.time_base = packet.time_base or time_base
+    copy.dts = packet.dts
+    copy.pts = packet.pts if packet.pts is not None else packet.dts  # first RTSP packets may lack pts
+    copy.duration = packet.duration
+    copy.is_keyframe = packet.is_keyframe
+    for side_data in packet.iter_sidedata():
+        copy.set_sidedata(side_data)
+    if copy.time_base != time_base:
+        copy.rescale_ts(time_base)
+    return copy
+
+
+def _shift_to_zero(packets: list[av.Packet]) -> None:
+    offset = packets[0].dts
+    for packet in packets:
+        packet.dts -= offset
+        # a source with pts < dts is broken; the muxer would refuse it, so hold pts at dts
+        packet.pts = max(packet.pts - offset, packet.dts)
+
+
+def _duration_s(
+    packets: list[av.Packet], time_base: Fraction, template: av.video.stream.VideoStream
+) -> float:
+    """From the earliest pts to the end of the last picture shown."""
+    frame_ticks = _frame_ticks(packets, time_base, template)
+    start = min(p.pts for p in packets)
+    end = max(p.pts + (p.duration or frame_ticks) for p in packets)
+    return float((end - start) * time_base)
+
+
+def _frame_ticks(
+    packets: list[av.Packet], time_base: Fraction, template: av.video.stream.VideoStream
+) -> int:
+    """Typical duration of one frame, for packets that do not carry theirs."""
+    steps = [b.dts - a.dts for a, b in zip(packets, packets[1:]) if b.dts > a.dts]
+    if steps:
+        return int(statistics.median(steps))
+    rate = template.average_rate or template.base_rate
+    return int(round(1 / (rate * time_base))) if rate else 0
