@@ -1,0 +1,292 @@
+"""SourceReader: one video source (RTSP or file) -> packets into a ring, decoded frames at analysis rate."""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from typing import Literal
+
+import av
+from av.container import InputContainer
+from av.video.stream import VideoStream
+
+from streams.frames import Frame
+from streams.health import SourceHealth, SourceState
+from streams.packets import PacketRing
+from streams.urls import is_network_url, mask_url
+
+log = logging.getLogger(__name__)
+
+DecodeMode = Literal["all", "keyframes"]
+
+# Short probing: first frame over RTSP in ~0.2 s instead of ~1.1 s (FIELD-NOTES).
+RTSP_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "100000"}
+
+
+class _StreamEnded(Exception):
+    """A network stream reached end of stream: reconnect like any other failure."""
+
+
+class MediaClock:
+    """Maps a connection's timestamps to source media time: seconds since the start of the source.
+
+    Within a connection: ``offset + (ts - base)`` (never below ``offset``). A new connection continues
+    from the last media time plus the wall-clock gap, so time stays monotonic across reconnects.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.base: float | None = None
+        self.last_media: float | None = None
+        self.last_wall: float | None = None
+
+    def new_connection(self, base_s: float | None, now_wall: float) -> None:
+        if self.last_media is not None and self.last_wall is not None:
+            self.offset = self.last_media + max(0.0, now_wall - self.last_wall)
+        self.base = base_s
+
+    def media(self, ts_s: float, now_wall: float) -> float:
+        if self.base is None:
+            self.base = ts_s
+        t = self.offset + max(0.0, ts_s - self.base)
+        # Frames come out of the decoder later than their packets: never re-base on a step back.
+        if self.last_media is None or t > self.last_media:
+            self.last_media, self.last_wall = t, now_wall
+        return t
+
+
+class RateSampler:
+    """Picks frames on a fixed media-time grid of ``1/fps`` (no drift, no bursts after gaps)."""
+
+    def __init__(self, fps: float | None) -> None:
+        self.period = 1.0 / fps if fps else 0.0
+        self._next: float | None = None
+        self._last: float | None = None
+
+    def take(self, t: float) -> bool:
+        if self._last is not None and t <= self._last:
+            return False  # keep yielded media time strictly increasing
+        if self._next is not None and t < self._next - 1e-6:
+            return False
+        nxt = (self._next if self._next is not None else t) + self.period
+        self._next = nxt if nxt > t else t + self.period
+        self._last = t
+        return True
+
+
+class Backoff:
+    """Capped exponential backoff with jitter (delay in [0.5, 1] x the capped exponential)."""
+
+    def __init__(self, initial_s: float, max_s: float) -> None:
+        self.initial_s, self.max_s = initial_s, max_s
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        cap = min(self.max_s, self.initial_s * (2**self.attempt))
+        self.attempt += 1
+        return cap * (0.5 + random.random() / 2)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class SourceReader:
+    """Reads one source: every video packet goes to ``ring``; frames are decoded only as needed.
+
+    ``frames()`` is a blocking generator of BGR frames at ``analysis_fps`` (by media time; None = every
+    decoded frame). ``decode="keyframes"`` makes the decoder skip non-key frames (the cheap mode).
+    Files end the generator at end of file; network sources retry forever with backoff and only end
+    on ``stop()`` (which takes effect within ``read_timeout_s`` when blocked on a silent server).
+    One reader serves one ``frames()`` iteration; its ``health`` is safe to read from other threads.
+    """
+
+    def __init__(
+        self,
+        source_id: str,
+        url: str,
+        *,
+        analysis_fps: float | None = 2.0,
+        decode: DecodeMode = "all",
+        realtime: bool = False,
+        ring: PacketRing | None = None,
+        open_timeout_s: float = 5,
+        read_timeout_s: float = 5,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 10,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        if decode not in ("all", "keyframes"):
+            raise ValueError(f"decode must be 'all' or 'keyframes', not {decode!r}")
+        self.source_id = source_id
+        self.url = url
+        self.masked_url = mask_url(url)
+        self.analysis_fps = analysis_fps
+        self.decode = decode
+        self.realtime = realtime
+        self.ring = ring
+        self.open_timeout_s = open_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.is_network = is_network_url(url)
+        if options is None:
+            options = dict(RTSP_OPTIONS) if url.lower().startswith("rtsp") else {}
+        self.options = options
+        self.health = SourceHealth(source_id, stall_after_s=max(read_timeout_s / 2, 1.0))
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s)
+        self._stop = threading.Event()
+        self._clock = MediaClock()
+        self._sampler = RateSampler(analysis_fps)
+        self._decoded = 0
+
+    def stop(self) -> None:
+        """Ask ``frames()`` to end; safe from any thread."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def frames(self) -> Iterator[Frame]:
+        first_connection = True
+        try:
+            while not self._stop.is_set():
+                self.health.connecting()
+                try:
+                    container = self._open()
+                except Exception as exc:  # noqa: BLE001 - any open failure is a source problem
+                    if not self._failed(exc, "open"):
+                        return
+                    continue
+                try:
+                    self.health.connected(first=first_connection)
+                    first_connection = False
+                    yield from self._read(container)
+                    if not self._stop.is_set():  # a file ended
+                        self.health.set_state(SourceState.ENDED)
+                        log.info("source %s: end of file %s", self.source_id, self.masked_url)
+                    return
+                except Exception as exc:  # noqa: BLE001 - stream errors (and _StreamEnded) never escape
+                    if not self._failed(exc, "read"):
+                        return
+                finally:
+                    container.close()
+        finally:
+            # Stopped by stop() or by the consumer closing the generator; ended/failed files keep that.
+            if self._stop.is_set() or self.health.state not in (SourceState.ENDED, SourceState.FAILED):
+                self.health.set_state(SourceState.STOPPED)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _open(self) -> InputContainer:
+        return av.open(
+            self.url,
+            options=self.options,
+            timeout=(self.open_timeout_s, self.read_timeout_s),
+        )
+
+    def _failed(self, exc: BaseException, what: str) -> bool:
+        """Record a failure; return True to retry (network), False to end (file)."""
+        message = f"{what} failed: {type(exc).__name__}: {exc}"
+        if not self.is_network:
+            self.health.error(message, url=self.url)
+            log.error("source %s (%s): %s", self.source_id, self.masked_url, self.health.last_error)
+            return False
+        delay = self._backoff.next_delay()
+        self.health.error(message, url=self.url, retry_in_s=delay)
+        # Warn on the first failure of a streak; a camera down for hours should not flood the log
+        # (health carries every attempt).
+        level = logging.WARNING if self._backoff.attempt == 1 else logging.DEBUG
+        log.log(
+            level,
+            "source %s (%s): %s; retrying in %.1f s (attempt %d)",
+            self.source_id, self.masked_url, self.health.last_error, delay, self._backoff.attempt,
+        )
+        return not self._stop.wait(delay)
+
+    def _read(self, container: InputContainer) -> Iterator[Frame]:
+        if not container.streams.video:
+            raise ValueError("no video stream")
+        stream: VideoStream = container.streams.video[0]
+        if self.decode == "keyframes":
+            stream.codec_context.skip_frame = "NONKEY"  # belt and braces: only keyframes are fed
+        if self.ring is not None:
+            self.ring.set_stream(stream)
+        tb: Fraction = stream.time_base or Fraction(1, 90000)
+        start = container.start_time  # AV_TIME_BASE (microseconds), None when unknown
+        self._clock.new_connection(None if start is None else start / 1e6, time.time())
+        pace = _Pacer() if self.realtime else None
+        got_packet = False
+
+        for packet in container.demux(stream):
+            if self._stop.is_set():
+                return
+            now = time.time()
+            ts = packet.pts if packet.pts is not None else packet.dts
+            packet_time = self._clock.media(float(ts * tb), now) if ts is not None else None
+            if packet.size:
+                self.health.on_packet(now)
+                if not got_packet:
+                    got_packet = True
+                    self._backoff.reset()  # the connection works: next failure starts from the bottom
+                if self.ring is not None and packet_time is not None:
+                    self.ring.append(packet, packet_time)
+                if pace is not None and packet_time is not None and not pace.wait(packet_time, self._stop):
+                    return
+            for vframe in self._decode(stream, packet):
+                frame = self._to_frame(vframe, tb)
+                if frame is not None:
+                    yield frame
+        if self.is_network and not self._stop.is_set():
+            raise _StreamEnded("end of stream")
+
+    def _decode(self, stream: VideoStream, packet: av.Packet) -> list[av.VideoFrame]:
+        try:
+            if self.decode == "all":
+                return stream.decode(packet)  # the final empty packet at EOF drains the decoder
+            if not packet.is_keyframe or not packet.size:
+                return []
+            # Keyframes only: feed the keyframe alone, drain, reset. With B-frames a decoder that is
+            # fed every packet holds keyframes back for seconds (its reorder delay counts in GOPs).
+            frames = stream.decode(packet) + stream.decode(None)
+            stream.codec_context.flush_buffers()
+            return frames
+        except av.FFmpegError as exc:  # a corrupt packet: skip it, keep the connection
+            log.debug("source %s: decode error %s", self.source_id, exc)
+            return []
+
+    def _to_frame(self, vframe: av.VideoFrame, tb: Fraction) -> Frame | None:
+        self._decoded += 1
+        self.health.on_decoded()
+        if vframe.pts is None:
+            return None  # first frames over RTSP may carry no timestamp: skip, never guess
+        now = time.time()
+        t = self._clock.media(float(vframe.pts * (vframe.time_base or tb)), now)
+        if not self._sampler.take(t):
+            return None
+        image = vframe.to_ndarray(format="bgr24")
+        self.health.on_analysed(t, now)
+        return Frame(
+            source_id=self.source_id,
+            image=image,
+            time_s=t,
+            index=self._decoded - 1,
+            is_keyframe=vframe.key_frame,
+            wall_time=now,
+        )
+
+
+class _Pacer:
+    """Sleeps so that media time advances no faster than the wall clock (simulated live camera)."""
+
+    def __init__(self) -> None:
+        self._origin: tuple[float, float] | None = None  # (media_s, monotonic_s)
+
+    def wait(self, media_s: float, stop: threading.Event) -> bool:
+        now = time.monotonic()
+        if self._origin is None:
+            self._origin = (media_s, now)
+            return True
+        delay = (media_s - self._origin[0]) - (now - self._origin[1])
+        return not (delay > 0 and stop.wait(delay))
