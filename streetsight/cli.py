@@ -157,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--config", required=True)
     chk.add_argument("--timeout", type=float, default=10.0)
     chk.set_defaults(func=cmd_sources_check)
+
+    import importlib
+
+    from streetsight.commands import COMMAND_MODULES
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return p
 
 
