@@ -53,12 +53,17 @@ def encode_h264(
             "preset": "ultrafast",
             "tune": "zerolatency" if bframes == 0 else "film",
         }
-        n = int(round(seconds * fps))
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(draw(i, i / fps), format="bgr24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        encode_frames(out, stream, draw, int(round(seconds * fps)), fps)
     return path
+
+
+def encode_frames(out: av.container.OutputContainer, stream: av.VideoStream, draw: FrameFn, n: int,
+                  fps: int) -> None:
+    """Encode ``n`` drawn frames at ``fps`` into ``stream`` and flush the encoder."""
+    for i in range(n):
+        frame = av.VideoFrame.from_ndarray(draw(i, i / fps), format="bgr24")
+        frame.pts = i
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)

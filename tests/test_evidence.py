@@ -25,7 +25,7 @@ from evidence.store import (
     validate_key,
     write_manifest,
 )
-from tests.media import encode_h264, moving_box_frame
+from tests.media import encode_frames, encode_h264, moving_box_frame
 
 FPS, GOP = 25, 25
 WINDOW_S = 4.0
@@ -42,13 +42,7 @@ def encode_mpeg4(path: Path, fmt: str, bframes: int, seconds: float = 10.0) -> P
         stream.codec_context.max_b_frames = bframes
         if fmt == "avi":
             stream.codec_tag = "XVID"
-        for i in range(int(seconds * FPS)):
-            frame = av.VideoFrame.from_ndarray(draw(i, i / FPS), format="bgr24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        encode_frames(out, stream, draw, int(seconds * FPS), FPS)
     return path
 
 
