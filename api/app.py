@@ -7,15 +7,23 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from datetime import datetime
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client.registry import Collector
 
+from .auth import Principal, current_principal, require
+from .cases import EventLabelsProvider, EvidenceLinker, ProtectEvidence
 from .metrics import ApiMetrics
 from .repository import IncidentNotFound, IncidentRepository, ReviewConflict
-from .schemas import IncidentOut, ReviewIn, Status
+from .schemas import IncidentOut, ReviewBatchIn, ReviewBatchItemOut, ReviewBatchOut, ReviewIn, Status
+from .services import attach_services, lifespan
+from .settings import ApiSettings, SourceInfo
+from .sources import PositionSink, sources_router
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +43,32 @@ def create_app(
     repository: IncidentRepository,
     evidence_root: Path,
     sources_provider: SourcesProvider | None = None,
+    evidence_locator: Callable[[str], Path | str | None] | None = None,
+    position_sink: PositionSink | None = None,
+    collectors: Sequence[Collector] = (),
+    *,
+    settings: ApiSettings | None = None,
+    source_info: Mapping[str, SourceInfo] | None = None,
+    event_labels: EventLabelsProvider | None = None,
+    protect_evidence: ProtectEvidence | None = None,
+    evidence_linker: EvidenceLinker | None = None,
+    run_workers: bool = True,
 ) -> FastAPI:
+    """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
+    (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
+
+    Every route but ``/healthz``, ``/metrics`` (unless ``auth.metrics_public`` is off), the page and
+    ``/static`` needs a login (see ``api/auth.py``). ``source_info`` maps a source id to its place (address,
+    lng/lat, grid, area) for its cases and the ``area`` filter; ``event_labels(type)`` the taxonomy of a corrected type; ``protect_evidence(incident_id)``
+    is called when the incident becomes a case; ``evidence_linker(incident_id, kind, key)`` makes the
+    (presigned) evidence URLs sent to dispatch. ``run_workers`` starts the dispatch client and the case
+    jobs with the server (lifespan)."""
     app = FastAPI(
         title="StreetSight",
         version="0.1.0",
-        description="Incidents found in city camera video, their evidence, and their review.",
+        description="Incidents found in city camera video, their evidence, their review, and the cases "
+        "sent to the city's dispatch system.",
+        lifespan=lifespan,
     )
     root = Path(evidence_root).resolve()
     metrics = ApiMetrics(pending_count=lambda: _safe_count(repository))
@@ -47,6 +76,13 @@ def create_app(
     repository.on_reviewed(metrics.reviewed)
     app.state.repository = repository
     app.state.metrics = metrics
+    for collector in collectors:  # e.g. the live pipeline's per-source metrics, on the same /metrics
+        metrics.registry.register(collector)
+    app.state.run_workers = run_workers
+    places = dict(source_info or {})
+    services = attach_services(app, repository, metrics, settings, places.get, event_labels, protect_evidence,
+                               evidence_linker)
+    read_incidents = [Depends(require("incidents:read"))]
 
     def incident_or_404(repository: IncidentRepository, incident_id: str) -> IncidentOut:
         incident = repository.get(incident_id)
@@ -64,33 +100,43 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     @app.get("/metrics", tags=["ops"])
-    def prometheus_metrics() -> Response:
+    def prometheus_metrics(request: Request) -> Response:
+        if not services.settings.auth.metrics_public and not current_principal(request).may("metrics:read"):
+            raise HTTPException(403, "metrics are for admins (auth.metrics_public is off)")
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
-    @app.get("/api/v1/incidents", response_model=list[IncidentOut], tags=["incidents"])
+    @app.get("/api/v1/incidents", response_model=list[IncidentOut], tags=["incidents"], dependencies=read_incidents)
     def list_incidents(
         repository: Repo,
         response: Response,
         status: Status | None = None,
         type: str | None = None,
         source: str | None = None,
+        area: Annotated[str | None, Query(description="the sources configured with this area")] = None,
+        since: Annotated[datetime | None, Query(description="detected at or after (wall time, ISO 8601)")] = None,
+        until: Annotated[datetime | None, Query(description="detected before (wall time, ISO 8601)")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[IncidentOut]:
-        """Newest first. The total matching the filters is in the ``X-Total-Count`` header."""
-        response.headers["X-Total-Count"] = str(repository.count(status=status, type=type, source=source))
-        return repository.list(status=status, type=type, source=source, limit=limit, offset=offset)
+        """Newest first. The total matching the filters is in the ``X-Total-Count`` header. ``since`` /
+        ``until`` compare the wall-clock time of detection (``detected_wall``; no zone means UTC)."""
+        sources = [sid for sid, info in (source_info or {}).items() if info.area == area] if area else None
+        filters = dict(status=status, type=type, source=source, sources=sources, since=since, until=until)
+        response.headers["X-Total-Count"] = str(repository.count(**filters))
+        return repository.list(**filters, limit=limit, offset=offset)
 
-    @app.get("/api/v1/incidents/{incident_id}", response_model=IncidentOut, tags=["incidents"])
+    @app.get("/api/v1/incidents/{incident_id}", response_model=IncidentOut, tags=["incidents"],
+             dependencies=read_incidents)
     def get_incident(repository: Repo, incident_id: str) -> IncidentOut:
         return incident_or_404(repository, incident_id)
 
     evidence_path = "/api/v1/incidents/{incident_id}/evidence/{kind}"
 
-    @app.head(evidence_path, include_in_schema=False)
+    @app.head(evidence_path, include_in_schema=False, dependencies=read_incidents)
     @app.get(
         evidence_path,
         tags=["incidents"],
+        dependencies=read_incidents,
         response_class=FileResponse,
         responses={200: {"description": "the file; HTTP Range requests get 206"}},
     )
@@ -100,17 +146,23 @@ def create_app(
             incident_or_404(repository, incident_id)
             raise HTTPException(404, f"incident {incident_id!r} has no {kind!r} evidence")
         key = item.key
-        path = (root / key).resolve()
-        if not path.is_relative_to(root):
-            log.warning("refused evidence key escaping the store: %s/%s -> %r", incident_id, kind, key)
-            raise HTTPException(403, "evidence key outside the evidence store")
+        if evidence_locator is not None:
+            where = evidence_locator(key)
+            if isinstance(where, str):  # object storage: the client fetches it with an expiring URL
+                return RedirectResponse(where, status_code=307, headers={"Cache-Control": "no-store"})
+            path = where or root / key  # None: not found, answered below
+        else:
+            path = (root / key).resolve()
+            if not path.is_relative_to(root):
+                log.warning("refused evidence key escaping the store: %s/%s -> %r", incident_id, kind, key)
+                raise HTTPException(403, "evidence key outside the evidence store")
         if not path.is_file():
             raise HTTPException(404, f"{kind!r} evidence of {incident_id!r} is missing from the store")
         # FileResponse answers Range requests (206, Content-Range), which <video> needs to seek
         return FileResponse(
             path,
             media_type=item.content_type,
-            filename=f"{incident_id}_{kind}{path.suffix}",
+            filename=f"{incident_id}_{kind}{Path(key).suffix}",
             content_disposition_type="inline",
             headers={"Cache-Control": "private, no-cache"},
         )
@@ -125,19 +177,39 @@ def create_app(
         repository: Repo,
         incident_id: str,
         body: ReviewIn,
-        x_reviewer: Annotated[str | None, Header(max_length=128)] = None,
+        principal: Annotated[Principal, Depends(require("incidents:review"))],
     ) -> IncidentOut:
-        """Confirm or reject. Repeating the same decision returns the record unchanged (safe retry);
-        the other decision on a reviewed incident is a 409 conflict. ``X-Reviewer`` names the
-        reviewer until authentication exists."""
+        """Confirm (optionally as ``corrected_type``) or reject (optionally with a ``reason`` code).
+        Repeating the same decision returns the record unchanged (safe retry); the other decision on a
+        reviewed incident is a 409 conflict. The reviewer is the signed-in user; a confirmed incident
+        becomes a case."""
         try:
-            return repository.review(incident_id, body.decision, body.note, reviewer=x_reviewer)
+            return repository.review(incident_id, body.decision, body.note, reviewer=principal.username,
+                                     reason=body.reason, corrected_type=body.corrected_type)
         except IncidentNotFound:
             raise HTTPException(404, f"incident {incident_id!r} not found") from None
         except ReviewConflict as exc:
             raise HTTPException(409, str(exc)) from None
 
-    @app.get("/api/v1/sources", tags=["sources"])
+    @app.post("/api/v1/incidents/review-batch", response_model=ReviewBatchOut, tags=["incidents"])
+    def review_batch(
+        repository: Repo, body: ReviewBatchIn, principal: Annotated[Principal, Depends(require("incidents:review"))]
+    ) -> ReviewBatchOut:
+        """The same decision for many incidents; a result per id (200, 404 or 409), never all-or-nothing."""
+        results = []
+        for incident_id in body.ids:
+            try:
+                out = repository.review(incident_id, body.decision, body.note, reviewer=principal.username,
+                                        reason=body.reason, corrected_type=body.corrected_type)
+                results.append(ReviewBatchItemOut(id=incident_id, status_code=200, incident=out))
+            except IncidentNotFound:
+                results.append(ReviewBatchItemOut(id=incident_id, status_code=404, detail="incident not found"))
+            except ReviewConflict as exc:
+                results.append(ReviewBatchItemOut(id=incident_id, status_code=409, detail=str(exc),
+                                                  incident=exc.incident))
+        return ReviewBatchOut(results=results)
+
+    @app.get("/api/v1/sources", tags=["sources"], dependencies=[Depends(require("sources:read"))])
     def list_sources() -> list[dict[str, Any]]:
         """The configured sources as the wiring describes them (credentials in URLs are masked)."""
         if sources_provider is None:
@@ -148,6 +220,7 @@ def create_app(
     def review_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
+    app.include_router(sources_router(position_sink, dependencies=[Depends(require("sources:position"))]))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

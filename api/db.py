@@ -1,7 +1,9 @@
-"""Database records: the ORM models, engine creation and table creation.
+"""Database records: the ORM models, engine creation and schema migration (Alembic).
 
-Portable SQL only (SQLite now, PostgreSQL later): generic types, named constraints (so Alembic can
-manage them later), JSON columns, timestamps stored as UTC.
+Portable SQL only (SQLite and PostgreSQL): generic types, named constraints (so Alembic can manage
+them), JSON columns, timestamps stored as UTC. The schema is owned by the migrations under
+``api/migrations/versions``: a change here needs a new migration there (``tests/test_migrations.py``
+checks that the two agree).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Engine,
@@ -34,6 +37,8 @@ from sqlalchemy.types import TypeDecorator
 
 STATUSES = ("pending", "confirmed", "rejected")
 DECISIONS = ("confirm", "reject")
+CASE_STATUSES = ("manual", "queued", "dispatched", "handled", "verified", "closed", "reopened")
+ROLES = ("reviewer", "admin", "trainer", "dispatch-callback")
 
 # Deterministic constraint names: Alembic can then alter/drop them on every backend.
 NAMING_CONVENTION = {
@@ -45,6 +50,8 @@ NAMING_CONVENTION = {
 }
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite autoincrements only INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids for the growing tables.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -98,6 +105,12 @@ class IncidentRecord(Base):
     note: Mapped[str | None] = mapped_column(Text)
     reviewer: Mapped[str | None] = mapped_column(String(128))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reject_reason: Mapped[str | None] = mapped_column(String(64))  # a reason code when rejected
+    corrected_type: Mapped[str | None] = mapped_column(String(64))  # the reviewer's event type, if different
+    # the pipeline's view of the violation after it opened (media time, and the wall clock when told)
+    last_seen: Mapped[float | None] = mapped_column(Float)
+    last_seen_wall: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_wall: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     evidence: Mapped[list[EvidenceRecord]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", lazy="selectin"
@@ -126,6 +139,127 @@ class EvidenceRecord(Base):
     incident: Mapped[IncidentRecord] = relationship(back_populates="evidence")
 
     __table_args__ = (UniqueConstraint("incident_id", "kind", name="uq_evidence_items_incident_kind"),)
+
+
+class UserRecord(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, never the password
+    role: Mapped[str] = mapped_column(String(32))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("role IN ('reviewer', 'admin', 'trainer', 'dispatch-callback')", name="role"),
+    )
+
+
+class AuthTokenRecord(Base):
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the random token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # session | api
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AuditRecord(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(128))  # a username, or "system:<job>"
+    action: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    case_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+class CaseRecord(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)  # SS-YYYYMMDD-NNNNNN
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), unique=True)  # one case per incident
+    status: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(128))
+    queue_reason: Mapped[str | None] = mapped_column(String(255))  # why it waits for manual assignment
+    national_code: Mapped[str | None] = mapped_column(String(32))
+    local_code: Mapped[str | None] = mapped_column(String(32))
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    description: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(128))
+    address: Mapped[str | None] = mapped_column(String(512))
+    lng: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    grid: Mapped[str | None] = mapped_column(String(64))
+    area: Mapped[str | None] = mapped_column(String(128))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    confidence: Mapped[float] = mapped_column(Float)
+    reviewer: Mapped[str | None] = mapped_column(String(128))
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)  # kind, key, sha256, size, content_type
+    evidence_protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    dispatch_ref: Mapped[str | None] = mapped_column(String(128))  # the dispatch system's own id
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    recheck_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('manual', 'queued', 'dispatched', 'handled', 'verified', 'closed', 'reopened')",
+            name="status",
+        ),
+        Index("ix_cases_status_created_at", "status", "created_at"),
+    )
+
+
+class CaseCounterRecord(Base):
+    """Per-day sequence of case numbers."""
+
+    __tablename__ = "case_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)  # YYYYMMDD
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxRecord(Base):
+    """A message for the dispatch system, kept until the receiver accepted it (never deleted)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)  # the Idempotency-Key, fixed at enqueue
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # case.created | case.reopened
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_outbox_delivered_at_next_attempt_at", "delivered_at", "next_attempt_at"),)
+
+
+class DispatchCallbackRecord(Base):
+    """Callbacks applied, by the sender's event id: a replayed callback changes nothing."""
+
+    __tablename__ = "dispatch_callbacks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    body: Mapped[dict[str, Any]] = mapped_column(JsonType)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -157,8 +291,10 @@ def create_engine_for(url: str) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create missing tables (Alembic migrations replace this later)."""
-    Base.metadata.create_all(engine)
+    """Bring the schema up to date with the Alembic migrations (safe to call at every start)."""
+    from .migrate import upgrade
+
+    upgrade(engine)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -14,6 +15,7 @@ from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .audit import record_audit
 from .db import EvidenceRecord, IncidentRecord
 from .schemas import (
     Decision,
@@ -50,6 +52,12 @@ class IncidentRepository:
         self._sessions = session_factory
         self._on_added: builtins.list[Listener] = []
         self._on_reviewed: builtins.list[Listener] = []
+        self._on_ended: builtins.list[Listener] = []
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory (cases, audit and auth share the database)."""
+        return self._sessions
 
     # -- listeners (metrics, event bus): called after commit, only for real changes ---------------
 
@@ -58,6 +66,9 @@ class IncidentRepository:
 
     def on_reviewed(self, listener: Listener) -> None:
         self._on_reviewed.append(listener)
+
+    def on_ended(self, listener: Listener) -> None:
+        self._on_ended.append(listener)
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -111,17 +122,46 @@ class IncidentRepository:
             return _to_out(record)
 
     def mark_ended(self, incident_id: str, ended_at: float) -> IncidentOut:
+        """The violation is gone (media time ``ended_at``); the wall clock of this call is kept too,
+        for the re-check of handled cases."""
         with self._sessions() as s:
             record = self._require(s, incident_id)
+            changed = record.ended_at != ended_at
             record.ended_at = ended_at
+            record.ended_wall = datetime.now(timezone.utc)
             s.commit()
-            return _to_out(record)
+            out = _to_out(record)
+        if changed:
+            self._notify(self._on_ended, out)
+        return out
+
+    def mark_seen(self, incident_id: str, media_time: float) -> None:
+        """The pipeline still sees the violation at ``media_time`` (call it now and then while an
+        incident is open, e.g. every few seconds); the re-check of a handled case relies on it."""
+        with self._sessions() as s:
+            found = s.execute(
+                update(IncidentRecord)
+                .where(IncidentRecord.id == incident_id)
+                .values(last_seen=media_time, last_seen_wall=datetime.now(timezone.utc))
+            ).rowcount
+            s.commit()
+        if not found:
+            raise IncidentNotFound(incident_id)
 
     def review(
-        self, incident_id: str, decision: Decision, note: str = "", reviewer: str | None = None
+        self,
+        incident_id: str,
+        decision: Decision,
+        note: str = "",
+        reviewer: str | None = None,
+        reason: str | None = None,
+        corrected_type: str | None = None,
     ) -> IncidentOut:
-        """Confirm or reject. Repeating the same decision is a no-op that returns the record (safe
-        retries); the opposite decision on a reviewed incident raises :class:`ReviewConflict`."""
+        """Confirm or reject (a rejection may carry a ``reason`` code, a confirmation a
+        ``corrected_type``). Repeating the same decision is a no-op that returns the record (safe
+        retries); the opposite decision on a reviewed incident raises :class:`ReviewConflict`.
+        The decision and its audit row commit together."""
+        now = datetime.now(timezone.utc)
         with self._sessions() as s:
             # UPDATE ... WHERE decision IS NULL: of two racing reviewers exactly one wins
             won = s.execute(
@@ -132,9 +172,18 @@ class IncidentRepository:
                     status=_STATUS_OF[decision],
                     note=note,
                     reviewer=reviewer,
-                    reviewed_at=datetime.now(timezone.utc),
+                    reviewed_at=now,
+                    reject_reason=reason if decision == "reject" else None,
+                    corrected_type=corrected_type if decision == "confirm" else None,
                 )
             ).rowcount
+            if won:
+                record_audit(
+                    s, reviewer or "anonymous", f"incident.{decision}", incident_id=incident_id,
+                    before={"status": "pending"},
+                    after={"status": _STATUS_OF[decision], "note": note, "reason": reason,
+                           "corrected_type": corrected_type},
+                )
             s.commit()
             record = self._require(s, incident_id)
             out = _to_out(record)
@@ -164,8 +213,23 @@ class IncidentRepository:
                 kind=e.kind, key=e.key, sha256=e.sha256, size=e.size, content_type=e.content_type
             )
 
-    def count(self, status: str | None = None, type: str | None = None, source: str | None = None) -> int:
-        query = _filtered(select(func.count()).select_from(IncidentRecord), status, type, source)
+    def evidence_keys(self, incident_id: str) -> builtins.list[str]:
+        """The store keys of all of the incident's evidence (e.g. to protect them when it becomes a case)."""
+        with self._sessions() as s:
+            return builtins.list(s.scalars(select(EvidenceRecord.key).where(EvidenceRecord.incident_id == incident_id)
+                                           .order_by(EvidenceRecord.kind)))
+
+    def count(
+        self,
+        status: str | None = None,
+        type: str | None = None,
+        source: str | None = None,
+        sources: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        query = _filtered(select(func.count()).select_from(IncidentRecord), status, type, source, sources,
+                          since, until)
         with self._sessions() as s:
             return int(s.execute(query).scalar_one())
 
@@ -181,9 +245,13 @@ class IncidentRepository:
         source: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        sources: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> builtins.list[IncidentOut]:
-        """Newest first (by detection wall time)."""
-        query = _filtered(select(IncidentRecord), status, type, source)
+        """Newest first (by detection wall time). ``sources`` limits to a set of sources (an area);
+        ``since`` (inclusive) and ``until`` (exclusive) bound the detection wall time."""
+        query = _filtered(select(IncidentRecord), status, type, source, sources, since, until)
         query = query.order_by(IncidentRecord.detected_wall.desc(), IncidentRecord.id.desc())
         with self._sessions() as s:
             records = s.scalars(query.limit(limit).offset(offset)).all()
@@ -207,20 +275,35 @@ class IncidentRepository:
                 log.exception("incident listener %r failed", listener)
 
 
-def _filtered(query: Select[Any], status: str | None, type: str | None, source: str | None) -> Select[Any]:
+def _filtered(
+    query: Select[Any],
+    status: str | None,
+    type: str | None,
+    source: str | None,
+    sources: Collection[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[Any]:
     if status is not None:
         query = query.where(IncidentRecord.status == status)
     if type is not None:
         query = query.where(IncidentRecord.type == type)
     if source is not None:
         query = query.where(IncidentRecord.source == source)
+    if sources is not None:
+        query = query.where(IncidentRecord.source.in_(builtins.list(sources)))
+    if since is not None:
+        query = query.where(IncidentRecord.detected_wall >= since)
+    if until is not None:
+        query = query.where(IncidentRecord.detected_wall < until)
     return query
 
 
 def _to_out(r: IncidentRecord) -> IncidentOut:
     review = None
     if r.decision is not None and r.reviewed_at is not None:
-        review = ReviewOut(decision=r.decision, note=r.note or "", reviewer=r.reviewer, reviewed_at=r.reviewed_at)
+        review = ReviewOut(decision=r.decision, note=r.note or "", reviewer=r.reviewer, reviewed_at=r.reviewed_at,
+                           reason=r.reject_reason, corrected_type=r.corrected_type)
     return IncidentOut(
         id=r.id,
         type=r.type,
@@ -244,4 +327,5 @@ def _to_out(r: IncidentRecord) -> IncidentOut:
             for e in sorted(r.evidence, key=lambda e: e.kind)
         },
         review=review,
+        labels=r.labels,
     )

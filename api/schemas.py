@@ -9,13 +9,16 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Status = Literal["pending", "confirmed", "rejected"]
 Decision = Literal["confirm", "reject"]
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # URL-safe: ids appear in paths
 KIND_PATTERN = r"^[a-z0-9_]{1,32}$"
+CODE_PATTERN = r"^[a-z0-9_]{1,64}$"
+REJECT_REASONS = ("false_detection", "not_a_violation", "permitted", "duplicate", "poor_evidence", "other")
+"""Suggested reject reason codes; any code matching CODE_PATTERN is accepted."""
 
 
 class _Model(BaseModel):
@@ -71,6 +74,8 @@ class ReviewOut(_Model):
     note: str
     reviewer: str | None
     reviewed_at: datetime
+    reason: str | None = Field(None, description="reject reason code")
+    corrected_type: str | None = Field(None, description="the event type the reviewer set, when it differs")
 
 
 class IncidentOut(_Model):
@@ -91,6 +96,9 @@ class IncidentOut(_Model):
     detected_wall: datetime
     evidence: dict[str, EvidenceOut] = Field(default_factory=dict, description="by kind")
     review: ReviewOut | None = None
+    labels: dict[str, Any] | None = Field(
+        None, description="event taxonomy of the type: national and local codes, zh / en labels"
+    )
 
 
 class ReviewIn(_Model):
@@ -98,6 +106,43 @@ class ReviewIn(_Model):
 
     decision: Decision
     note: str = Field("", max_length=4000)
+    reason: str | None = Field(None, pattern=CODE_PATTERN, description=f"reject reason code, e.g. {REJECT_REASONS}")
+    corrected_type: str | None = Field(
+        None, pattern=CODE_PATTERN, description="confirm as this event type instead of the detected one"
+    )
+
+    @model_validator(mode="after")
+    def _fits_decision(self) -> "ReviewIn":
+        if self.reason is not None and self.decision != "reject":
+            raise ValueError("reason: only a rejection takes a reason")
+        if self.corrected_type is not None and self.decision != "confirm":
+            raise ValueError("corrected_type: only a confirmation can correct the type")
+        return self
+
+
+class ReviewBatchIn(ReviewIn):
+    ids: list[str] = Field(min_length=1, max_length=500)
+
+    @field_validator("ids")
+    @classmethod
+    def _id_pattern(cls, v: list[str]) -> list[str]:
+        import re
+
+        bad = [i for i in v if not re.fullmatch(ID_PATTERN, i)]
+        if bad:
+            raise ValueError(f"not incident ids: {bad[:5]}")
+        return list(dict.fromkeys(v))  # a repeated id is reviewed once
+
+
+class ReviewBatchItemOut(_Model):
+    id: str
+    status_code: int = Field(description="200 reviewed (or the same decision again), 404 unknown, 409 reviewed otherwise")
+    detail: str | None = None
+    incident: IncidentOut | None = None
+
+
+class ReviewBatchOut(_Model):
+    results: list[ReviewBatchItemOut]
 
 
 def evidence_url(incident_id: str, kind: str) -> str:

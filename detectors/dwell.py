@@ -1,6 +1,7 @@
 """The dwell rule: an object of given classes standing still inside a zone for long enough.
 
-It judges ``illegal_parking`` (cars, trucks, buses) and, with other classes, ``non_motor_parking``.
+It judges ``illegal_parking`` (cars, trucks, buses) and, with other classes, ``non_motor_parking``; the
+street-vending, debris and bin rules feed it candidates of their own making (``classes=None``).
 One incident per violation: the incident is tied to the *spot* (the box where the object stands), not to a
 tracker id, so a track that is lost and found again under a new id refreshes the same incident instead
 of opening a second one. An incident ends when its spot has been empty for ``leave_after_s``; after that
@@ -15,7 +16,9 @@ from typing import Sequence
 import numpy as np
 import supervision as sv
 
+from detectors.context import FrameContext
 from detectors.incidents import Incident, IncidentEvent
+from detectors.schedule import AllowedHours
 from detectors.stationarity import MotionWindow, iou
 from vision.zones import Zone
 
@@ -24,14 +27,21 @@ SAME_SPOT_IOU = 0.5
 
 @dataclass(frozen=True)
 class DwellParams:
-    classes: tuple[str, ...]
-    min_score: float = 0.35
+    classes: tuple[str, ...] | None  # None: every detection handed in (rules that make their own candidates)
+    min_score: float = 0.35  # per detection
     min_dwell_s: float = 60.0
-    stationary_tolerance: float = 0.35
+    stationary_tolerance: float = 0.35  # fraction of the box diagonal
     motion_window_s: float = 10.0
     max_gap_s: float = 5.0
     leave_after_s: float = 30.0
     cooldown_s: float = 600.0
+    min_median_score: float | None = None  # over the dwell; default min_score
+    allowed_hours: AllowedHours = AllowedHours(())
+    min_tolerance_px: float = 3.0  # small boxes: allow at least this much jitter
+
+    @property
+    def median_threshold(self) -> float:
+        return self.min_score if self.min_median_score is None else self.min_median_score
 
 
 @dataclass
@@ -49,11 +59,15 @@ class _Spot:
 
 
 class DwellRule:
-    def __init__(self, event_type: str, source_id: str, zones: Sequence[Zone], params: DwellParams) -> None:
+    needs_image = False
+
+    def __init__(self, event_type: str, source_id: str, zones: Sequence[Zone], params: DwellParams,
+                 labels: dict | None = None) -> None:
         self.event_type = event_type
         self.source_id = source_id
         self.zones = [z for z in zones if event_type in z.events]
         self.params = params
+        self.labels = dict(labels or {})
         self._tracks: dict[tuple[str, int], _Track] = {}
         self._open: dict[str, list[_Spot]] = {z.id: [] for z in self.zones}
         self._recent: dict[str, list[_Spot]] = {z.id: [] for z in self.zones}
@@ -64,16 +78,20 @@ class DwellRule:
 
     def update(self, detections: sv.Detections, t: float, width: int, height: int) -> list[IncidentEvent]:
         """Feed one analysed frame's tracked detections (with ``tracker_id`` and ``class_name``)."""
+        return self.observe(FrameContext(t, width, height), detections)
+
+    def observe(self, frame: FrameContext, detections: sv.Detections) -> list[IncidentEvent]:
+        p = self.params
+        t, width, height = frame.time_s, frame.width, frame.height
         events: list[IncidentEvent] = []
-        if len(detections) and detections.tracker_id is not None:
-            names = detections.data.get("class_name")
-            wanted = np.array([n in self.params.classes for n in names], dtype=bool) if names is not None \
-                else np.zeros(len(detections), dtype=bool)
-            wanted &= detections.confidence >= self.params.min_score
+        if p.allowed_hours.allows(frame.local_time):
+            self._tracks.clear()  # permitted now: no dwell accumulates; it starts afresh when the window ends
+        elif len(detections) and detections.tracker_id is not None:
+            wanted = self._wanted(detections)
             for zone in self.zones:
                 mask = wanted & zone.contains(detections, width, height)
                 for i in np.flatnonzero(mask):
-                    event = self._observe(zone, detections, int(i), t, width, height)
+                    event = self._observe(zone, detections, int(i), frame)
                     if event:
                         events.append(event)
         events.extend(self._expire(t))
@@ -85,9 +103,19 @@ class DwellRule:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _observe(self, zone: Zone, dets: sv.Detections, i: int, t: float, width: int, height: int
-                 ) -> IncidentEvent | None:
+    def _wanted(self, dets: sv.Detections) -> np.ndarray:
         p = self.params
+        if p.classes is None:
+            wanted = np.ones(len(dets), dtype=bool)
+        else:
+            names = dets.data.get("class_name")
+            wanted = np.array([n in p.classes for n in names], dtype=bool) if names is not None \
+                else np.zeros(len(dets), dtype=bool)
+        return wanted & (dets.confidence >= p.min_score)
+
+    def _observe(self, zone: Zone, dets: sv.Detections, i: int, frame: FrameContext) -> IncidentEvent | None:
+        p = self.params
+        t = frame.time_s
         box = dets.xyxy[i].astype(np.float64)
         score = float(dets.confidence[i])
         key = (zone.id, int(dets.tracker_id[i]))
@@ -100,7 +128,8 @@ class DwellRule:
 
         track = self._tracks.get(key)
         if track is None or t - track.last_seen > p.max_gap_s:
-            track = _Track(MotionWindow(p.motion_window_s, p.stationary_tolerance), dwell_start=t, last_seen=t)
+            track = _Track(MotionWindow(p.motion_window_s, p.stationary_tolerance, p.min_tolerance_px),
+                           dwell_start=t, last_seen=t)
             self._tracks[key] = track
         if not track.motion.add(t, box):
             # It moved: the dwell clock starts again from here.
@@ -111,23 +140,26 @@ class DwellRule:
         track.last_seen = t
         track.scores.append(score)
 
-        if t - track.dwell_start < p.min_dwell_s or statistics.median(track.scores) < p.min_score:
+        median = statistics.median(track.scores)
+        if t - track.dwell_start < p.min_dwell_s or median < p.median_threshold:
             return None
         if self._cooling_down(zone.id, box, t):
             return None
+        names = dets.data.get("class_name")
         incident = Incident(
             type=self.event_type,
             source_id=self.source_id,
             zone_id=zone.id,
             track_id=key[1],
-            class_name=str(dets.data["class_name"][i]),
+            class_name=str(names[i]) if names is not None else self.event_type,
             started_at=track.dwell_start,
             confirmed_at=t,
             box=tuple(float(v) for v in box),
-            score=float(statistics.median(track.scores)),
-            frame_size=(width, height),
+            score=float(median),
+            frame_size=(frame.width, frame.height),
             zone_polygon=zone.polygon.tolist(),
             last_seen_at=t,
+            labels=dict(self.labels),
         )
         self._open[zone.id].append(_Spot(incident, box))
         return IncidentEvent("opened", incident)

@@ -26,6 +26,8 @@ class Incident:
     last_seen_at: float = 0.0
     ended_at: float | None = None
     id: str = field(default_factory=new_incident_id)
+    labels: dict = field(default_factory=dict)  # taxonomy: category, local_code, zh, en
+    extra: dict = field(default_factory=dict)  # e.g. position and devices for moving cameras
 
 
 @dataclass

@@ -23,6 +23,7 @@ def box_diagonal(box: np.ndarray) -> float:
 class MotionWindow:
     window_s: float
     tolerance: float  # fraction of the box diagonal
+    min_radius_px: float = 1.0  # small boxes still get this much jitter
     _history: deque = field(default_factory=deque)
 
     def add(self, t: float, box: np.ndarray) -> bool:
@@ -31,7 +32,7 @@ class MotionWindow:
         self._history.append((t, center))
         while self._history and t - self._history[0][0] > self.window_s:
             self._history.popleft()
-        radius = self.tolerance * max(box_diagonal(box), 1.0)
+        radius = max(self.tolerance * box_diagonal(box), self.min_radius_px)
         return all(np.hypot(*(center - c)) <= radius for _, c in self._history)
 
     def reset(self) -> None:

@@ -11,11 +11,12 @@ import json
 import os
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from evidence.hashing import copy_and_hash
+from evidence.signing import UrlSigner
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = "streetsight.evidence.manifest/1"
@@ -29,6 +30,15 @@ class StoredObject:
     sha256: str
     size: int
     content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectEntry:
+    """One object as a listing sees it."""
+
+    key: str
+    size: int
+    last_modified: datetime  # UTC
 
 
 @runtime_checkable
@@ -48,6 +58,52 @@ class EvidenceStore(Protocol):
     def open(self, key: str) -> BinaryIO: ...
 
     def exists(self, key: str) -> bool: ...
+
+
+@runtime_checkable
+class ManagedEvidenceStore(EvidenceStore, Protocol):
+    """What retention, cases and sharing need besides writing: listing, deleting, protecting, links."""
+
+    def stat(self, key: str) -> StoredObject: ...
+
+    def metadata(self, key: str) -> dict[str, str]: ...
+
+    def list_objects(self, prefix: str = "") -> Iterator[ObjectEntry]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def protect(self, keys_or_prefix: str | Iterable[str]) -> list[str]:
+        """Keep these objects from retention (evidence of a case); returns the keys protected.
+        A string is an incident prefix (every object under it); an iterable lists keys."""
+        ...
+
+    def unprotect(self, keys_or_prefix: str | Iterable[str]) -> list[str]: ...
+
+    def is_protected(self, key: str) -> bool: ...
+
+    def presign(self, key: str, expires_s: float) -> str:
+        """A URL that serves ``key`` without other credentials until ``expires_s`` seconds from now."""
+        ...
+
+
+CREATED_AT = "created_at"  # metadata: when the evidence was made (UTC ISO), kept through spooling
+SHA256 = "sha256"  # metadata: hex digest of the content
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def resolve_targets(store: ManagedEvidenceStore, keys_or_prefix: str | Iterable[str]) -> list[str]:
+    """Keys named by ``keys_or_prefix``: a string is a prefix (``a/b`` matches ``a/b`` and ``a/b/...``,
+    not ``a/bc``); anything else is an iterable of keys, taken as they are."""
+    if isinstance(keys_or_prefix, str):
+        prefix = validate_key(keys_or_prefix.rstrip("/"))
+        keys = [e.key for e in store.list_objects(prefix + "/")]
+        if store.exists(prefix):
+            keys.append(prefix)
+        return keys
+    return [validate_key(k) for k in keys_or_prefix]
 
 
 def validate_key(key: str) -> str:
@@ -92,9 +148,10 @@ class LocalEvidenceStore:
     answer what an S3 HEAD would.
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, signer: UrlSigner | None = None) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.signer = signer  # for presign(); the API checks the links with the same signer
 
     def path_for(self, key: str) -> Path:
         path = self.root / validate_key(key)
@@ -132,6 +189,53 @@ class LocalEvidenceStore:
     def metadata(self, key: str) -> dict[str, str]:
         return dict(self._read_sidecar(key)["metadata"])
 
+    def list_objects(self, prefix: str = "") -> Iterator[ObjectEntry]:
+        """Objects whose key starts with ``prefix``, in key order (sidecars and temporary files skipped)."""
+        if prefix:
+            validate_key(prefix.rstrip("/"))  # no way out of the root
+        # walk only the folder the prefix names (a day, a source, an incident), not the whole store
+        start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if not key.startswith(prefix):
+                    continue
+                st = os.stat(Path(dirpath) / name)
+                yield ObjectEntry(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
+
+    def delete(self, key: str) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+        self._sidecar(key).unlink(missing_ok=True)
+
+    def protect(self, keys_or_prefix: str | Iterable[str]) -> list[str]:
+        return self._set_protected(keys_or_prefix, True)
+
+    def unprotect(self, keys_or_prefix: str | Iterable[str]) -> list[str]:
+        return self._set_protected(keys_or_prefix, False)
+
+    def is_protected(self, key: str) -> bool:
+        return bool(self._read_sidecar(key).get("protected", False))
+
+    def presign(self, key: str, expires_s: float) -> str:
+        if self.signer is None:
+            raise RuntimeError("this local evidence store has no URL signer (storage.signing_key)")
+        return self.signer.url(validate_key(key), expires_s)
+
+    def _set_protected(self, keys_or_prefix: str | Iterable[str], protected: bool) -> list[str]:
+        done = []
+        for key in resolve_targets(self, keys_or_prefix):
+            record = self._read_sidecar(key)
+            if record.get("protected", False) != protected:
+                record["protected"] = protected
+                body = json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8")
+                _atomic_write(self._sidecar(key), lambda f: f.write(body))
+            done.append(key)
+        return done
+
     def _put(
         self, key: str, src: BinaryIO, content_type: str, metadata: Mapping[str, str] | None
     ) -> StoredObject:
@@ -153,7 +257,8 @@ class LocalEvidenceStore:
         return json.loads(self._sidecar(key).read_text("utf-8"))
 
     def _write_sidecar(self, stored: StoredObject, metadata: dict[str, str]) -> None:
-        record = {**asdict(stored), "metadata": metadata}
+        record = {**asdict(stored), "metadata": metadata,
+                  CREATED_AT: metadata.get(CREATED_AT) or utc_now_iso()}
         body = json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8")
         _atomic_write(self._sidecar(stored.key), lambda f: f.write(body))
 
@@ -195,10 +300,12 @@ def _fsync_dir(path: Path) -> None:
 
 
 def write_manifest(
-    store: EvidenceStore, prefix: str, incident: Mapping[str, Any], items: Sequence[StoredObject]
+    store: EvidenceStore, prefix: str, incident: Mapping[str, Any], items: Sequence[StoredObject],
+    metadata: Mapping[str, str] | None = None,
 ) -> StoredObject:
     """Write ``<prefix>/manifest.json``: the incident's fields and each item's key, SHA-256, size
-    and content type. Keep the returned SHA-256 with the incident: it seals the whole set."""
+    and content type. Keep the returned SHA-256 with the incident: it seals the whole set.
+    ``metadata`` (source, event type, ...) goes onto the manifest object beside ``kind``."""
     key = validate_key(f"{validate_key(prefix)}/{MANIFEST_NAME}")
     document = {
         "schema": MANIFEST_SCHEMA,
@@ -211,7 +318,7 @@ def write_manifest(
     body = json.dumps(
         document, ensure_ascii=False, indent=2, sort_keys=True, default=_json_default
     ).encode("utf-8")
-    return store.put_bytes(key, body, "application/json", {"kind": "manifest"})
+    return store.put_bytes(key, body, "application/json", {**(metadata or {}), "kind": "manifest"})
 
 
 def _json_default(value: Any) -> Any:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -35,14 +35,16 @@ class RawDetections:
 class OnnxDetector:
     def __init__(self, model_path: str | Path, manifest: ModelManifest, providers: Sequence[str] = (CPU,),
                  threads: int = 0, min_score: float = 0.3, iou_threshold: float = 0.5,
-                 max_detections: int = 300, max_batch: int = 16) -> None:
+                 max_detections: int = 300, max_batch: int = 16,
+                 provider_options: Mapping[str, Mapping[str, Any]] | None = None, spin: bool = True) -> None:
         if manifest.task != "detect":
             raise ManifestError(f"model {manifest.name}: field 'task' is {manifest.task!r}, OnnxDetector needs 'detect'")
         self.manifest = manifest
         self.min_score = float(min_score)
         self.iou_threshold = float(iou_threshold)
         self.max_detections = int(max_detections)
-        self.session = create_session(model_path, providers, threads, label=manifest.name)
+        self.session = create_session(model_path, providers, threads, label=manifest.name,
+                                      provider_options=provider_options, spin=spin)
         self.provider: str = self.session.get_providers()[0]
         inp = self._check_input()
         self.dynamic_batch = not isinstance(inp.shape[0], int)
@@ -53,7 +55,11 @@ class OnnxDetector:
         if missing:
             raise ManifestError(f"model {manifest.name}: outputs {missing} named by the manifest are not in the "
                                 f"ONNX graph (it has {sorted(known)})")
-        self.preprocess = Preprocessor(manifest.input, self.max_batch)
+        # A graph with dynamic height and width (YOLO `dynamic=True` exports) takes letterboxed batches
+        # padded to the stride only (rectangular), like Ultralytics' own predictor.
+        dynamic_hw = not isinstance(inp.shape[2], int) and not isinstance(inp.shape[3], int)
+        stride = manifest.decoder_params.get("stride", 32 if manifest.decoder == "yolo" else None)
+        self.preprocess = Preprocessor(manifest.input, self.max_batch, rect_stride=stride if dynamic_hw else None)
 
     @classmethod
     def from_registry(cls, name: str, providers: Sequence[str] = (CPU,), threads: int = 0,
@@ -92,8 +98,8 @@ class OnnxDetector:
         return results
 
     def _detect_batch(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
-        transforms = [self.preprocess(img, i) for i, img in enumerate(images)]
-        feed = {self.manifest.input.name: self.preprocess.buffer[:len(images)]}
+        batch, transforms = self.preprocess.batch(images)
+        feed = {self.manifest.input.name: batch}
         outputs = self.session.run(self.decoder.output_names, feed)
         results = []
         for i, t in enumerate(transforms):

@@ -45,6 +45,11 @@ class _Rate:
         self._times.append(now)
         self._trim(now)
 
+    def untick(self) -> None:
+        """Forget the newest event (it did not count after all)."""
+        if self._times:
+            self._times.pop()
+
     def value(self, now: float) -> float:
         self._trim(now)
         if len(self._times) < 2:
@@ -73,7 +78,8 @@ class SourceHealth:
     next_retry_wall: float | None = None
     packets: int = 0
     decoded_frames: int = 0
-    analysed_frames: int = 0
+    analysed_frames: int = 0  # handed to analysis, less those dropped by back-pressure
+    dropped_frames: int = 0  # dropped (oldest first) because analysis fell behind
     state_since_wall: float = field(default_factory=time.time)
     _state: SourceState = field(default=SourceState.CONNECTING, init=False, repr=False)
     _input: _Rate = field(default_factory=_Rate, init=False, repr=False)
@@ -145,6 +151,14 @@ class SourceHealth:
             self.last_frame_wall = now
             self._analysed.tick(now)
 
+    def on_dropped(self) -> None:
+        """A frame counted by ``on_analysed`` was dropped before analysis (back-pressure): count it as
+        dropped instead, and take one frame out of the analysed rate."""
+        with self._lock:
+            self.dropped_frames += 1
+            self.analysed_frames = max(0, self.analysed_frames - 1)
+            self._analysed.untick()
+
     # --- reading ----------------------------------------------------------------------------
 
     @property
@@ -176,6 +190,7 @@ class SourceHealth:
                 "packets": self.packets,
                 "decoded_frames": self.decoded_frames,
                 "analysed_frames": self.analysed_frames,
+                "dropped_frames": self.dropped_frames,
             }
 
 

@@ -73,6 +73,7 @@ class PacketRing:
         self.max_seconds = float(max_seconds)
         self.max_bytes = int(max_bytes)
         self._entries: deque[_Entry] = deque()
+        self._key_times: deque[float] = deque()  # times of the keyframes held: eviction without scanning
         self._bytes = 0
         self._latest: float | None = None
         self._holder: OutputContainer | None = None
@@ -105,6 +106,8 @@ class PacketRing:
                 return False
             entry = _Entry(packet, float(time_s), packet.size, is_key)
             self._entries.append(entry)
+            if is_key:
+                self._key_times.append(entry.time_s)
             self._bytes += entry.size
             if self._latest is None or entry.time_s > self._latest:
                 self._latest = entry.time_s
@@ -174,19 +177,18 @@ class PacketRing:
 
     def _clear_locked(self) -> None:
         self._entries.clear()
+        self._key_times.clear()
         self._bytes = 0
         self._latest = None
 
     def _drop_first_gop_locked(self) -> None:
         self._bytes -= self._entries.popleft().size
+        self._key_times.popleft()
         while self._entries and not self._entries[0].is_keyframe:
             self._bytes -= self._entries.popleft().size
 
     def _next_keyframe_time_locked(self) -> float | None:
-        for i, e in enumerate(self._entries):
-            if i and e.is_keyframe:
-                return e.time_s
-        return None
+        return self._key_times[1] if len(self._key_times) > 1 else None
 
     def _evict_locked(self) -> None:
         # Bytes: a hard cap, drop GOPs until under it (possibly everything).

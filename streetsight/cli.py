@@ -50,14 +50,16 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 # -- analyze --------------------------------------------------------------------------------------
 
-def incident_json(rec: Any, root: Path) -> dict[str, Any]:
+def incident_json(rec: Any, root: Path, uri: Any = None) -> dict[str, Any]:
+    """``uri(key)``, when given, names where evidence lies (s3://bucket/key); else a path under root."""
     inc = rec.incident
     return {
         "id": inc.id, "type": inc.type, "source": inc.source_id, "zone": inc.zone_id,
         "started_at": round(inc.started_at, 3), "confirmed_at": round(inc.confirmed_at, 3),
         "ended_at": None if inc.ended_at is None else round(inc.ended_at, 3),
         "class": inc.class_name, "box": [round(v, 1) for v in inc.box], "score": round(inc.score, 4),
-        "evidence": {kind: str(root / obj.key) for kind, obj in rec.evidence.items()
+        "labels": inc.labels, **({"extra": inc.extra} if inc.extra else {}),
+        "evidence": {kind: uri(obj.key) if uri else str(root / obj.key) for kind, obj in rec.evidence.items()
                      if kind in ("snapshot", "snapshot_raw", "clip")},
     }
 
@@ -79,13 +81,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"streetsight analyze: no such file {args.video}", file=sys.stderr)
         return 2
     rt = Runtime.create(cfg)
-    t0 = time.perf_counter()
-    analysis = analyze_source(src, cfg, rt.detector, rt.recorder)
-    elapsed = time.perf_counter() - t0
-    log.info("analysed %d frames of %s in %.1f s", analysis.frames_analysed, args.video, elapsed)
-    opened = [e.incident.id for e in analysis.events if e.kind == "opened"]
-    out = [incident_json(rt.recorder.recorded[i], rt.evidence_root) for i in opened]
-    print(json.dumps(out, ensure_ascii=False, indent=2 if args.json else None))
+    try:
+        t0 = time.perf_counter()
+        analysis = analyze_source(src, cfg, rt.detector, rt.recorder)
+        elapsed = time.perf_counter() - t0
+        log.info("analysed %d frames of %s in %.1f s", analysis.frames_analysed, args.video, elapsed)
+        opened = [e.incident.id for e in analysis.events if e.kind == "opened"]
+        uri = rt.evidence.uri if rt.evidence is not None else None
+        out = [incident_json(rt.recorder.recorded[i], rt.evidence_root, uri) for i in opened]
+        print(json.dumps(out, ensure_ascii=False, indent=2 if args.json else None))
+    finally:
+        rt.close()  # with S3: upload what was spooled, or leave it for the next run
     return 0
 
 

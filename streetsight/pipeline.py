@@ -1,43 +1,46 @@
 """Assembles the pipeline: source -> batched detection -> tracker -> rules -> recorder.
 
 `analyze_source` runs one recorded file as fast as possible (media time only); `LivePipeline` runs many
-sources at once: a reader thread per source, one inference loop that batches the newest frame of every
-source into a single model call.
+sources at once: a reader thread per source, one inference loop that batches frames of many sources into
+one model call (see `LivePipeline`).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
 
 import supervision as sv
 
-from detectors.dwell import DwellParams, DwellRule
+from detectors.context import FrameContext
+from detectors.geo import GeoMerger
 from detectors.incidents import IncidentEvent
+from detectors.rule import Rule
 from streams.frames import Frame
-from streams.live import ThreadedSource
+from streams.live import ReaderThread
 from streams.packets import PacketRing
+from streams.positions import PositionBoard
 from streams.reader import SourceReader
 from streetsight.config import Config, SourceConfig
+from streetsight.pipeline_metrics import PipelineMetrics
 from streetsight.recorder import IncidentRecorder
+from vision.batching import BatchQueue
 from vision.detection import FrameDetector
 from vision.tracking import Tracker
-from vision.zones import Zone
 
 log = logging.getLogger(__name__)
 
 
-def build_rules(src: SourceConfig, cfg: Config) -> list[DwellRule]:
-    zones = [Zone.from_points(z.id, z.events, z.polygon) for z in src.zones]
-    p = cfg.rules.illegal_parking
-    params = DwellParams(
-        classes=tuple(p.classes), min_score=p.min_score, min_dwell_s=p.min_dwell_s,
-        stationary_tolerance=p.stationary_tolerance, motion_window_s=p.motion_window_s,
-        max_gap_s=p.max_gap_s, leave_after_s=p.leave_after_s, cooldown_s=p.cooldown_s,
-    )
-    rules = [DwellRule("illegal_parking", src.id, zones, params)]
-    return [r for r in rules if r.zones]
+def build_rules(src: SourceConfig, cfg: Config, merger: GeoMerger | None = None) -> list[Rule]:
+    """Every configured rule of the source (see streetsight/rules.py)."""
+    from streetsight.rules import build_rules as _build_rules
+
+    return _build_rules(src, cfg, merger)
 
 
 def make_ring(cfg: Config) -> PacketRing:
@@ -46,8 +49,11 @@ def make_ring(cfg: Config) -> PacketRing:
 
 def make_reader(src: SourceConfig, cfg: Config, ring: PacketRing, realtime_default: bool) -> SourceReader:
     realtime = src.realtime if src.realtime is not None else realtime_default
+    st = cfg.streams
     return SourceReader(src.id, src.url, analysis_fps=src.analysis_fps, decode=src.decode, realtime=realtime,
-                        ring=ring)
+                        ring=ring, open_timeout_s=st.open_timeout_s, read_timeout_s=st.read_timeout_s,
+                        backoff_initial_s=st.backoff_initial_s, backoff_max_s=st.backoff_max_s,
+                        decode_threads=st.decode_threads)
 
 
 @dataclass
@@ -55,24 +61,60 @@ class SourceAnalysis:
     """Everything per source that sits after detection: tracker, rules, evidence ring."""
 
     source: SourceConfig
-    rules: list[DwellRule]
+    rules: list[Rule]
     tracker: Tracker
     ring: PacketRing
     frames_analysed: int = 0
     events: list[IncidentEvent] = field(default_factory=list)
+    timezone: str = "Asia/Shanghai"  # for rules' allowed_hours
 
     @classmethod
-    def create(cls, src: SourceConfig, cfg: Config) -> "SourceAnalysis":
-        return cls(src, build_rules(src, cfg), Tracker(src.analysis_fps), make_ring(cfg))
+    def create(cls, src: SourceConfig, cfg: Config, merger: GeoMerger | None = None) -> "SourceAnalysis":
+        return cls(src, build_rules(src, cfg, merger), Tracker(src.analysis_fps), make_ring(cfg),
+                   timezone=cfg.timezone)
+
+    def frame_context(self, frame: Frame) -> FrameContext:
+        """What rules see besides detections: the decoded image (no extra decoding), the local time
+        (``media_start`` + media time when the source sets it, as recorded files do; else the frame's receive
+        time), a moving camera's position."""
+        tz = ZoneInfo(self.timezone)
+        local = None
+        if self.source.media_start is not None:
+            start = self.source.media_start
+            start = start.replace(tzinfo=tz) if start.tzinfo is None else start
+            local = (start + timedelta(seconds=frame.time_s)).astimezone(tz)
+        elif frame.wall_time is not None:
+            local = datetime.fromtimestamp(frame.wall_time, tz)
+        return FrameContext(frame.time_s, frame.width, frame.height, image=frame.image, local_time=local,
+                            position=frame.extras.get("position"), index=self.frames_analysed)
 
     def handle(self, frame: Frame, detections: sv.Detections, recorder: IncidentRecorder) -> None:
         tracked = self.tracker.update(detections)
         self.frames_analysed += 1
+        context = self.frame_context(frame)
         for rule in self.rules:
-            for event in rule.update(tracked, frame.time_s, frame.width, frame.height):
+            for event in rule.observe(context, tracked):
                 self.events.append(event)
                 recorder.handle(event, frame.image, self.ring)
         recorder.poll(self.source.id, self.ring)
+
+    def run(self, reader: SourceReader, detect: Callable[[list[Frame]], list[sv.Detections]],
+            recorder: IncidentRecorder, batch: int = 4) -> None:
+        """Analyse a reader's frames to its end, detecting in small batches, then finish."""
+        pending: list[Frame] = []
+
+        def run_batch() -> None:
+            for frame, dets in zip(pending, detect(pending)):
+                self.handle(frame, dets, recorder)
+            pending.clear()
+
+        for frame in reader.frames():
+            pending.append(frame)
+            if len(pending) >= batch:
+                run_batch()
+        if pending:
+            run_batch()
+        self.finish(recorder)
 
     def finish(self, recorder: IncidentRecorder) -> None:
         for rule in self.rules:
@@ -87,57 +129,65 @@ def analyze_source(src: SourceConfig, cfg: Config, detector: FrameDetector, reco
     """Run one source to its end as fast as possible. Frames are detected in small batches."""
     analysis = SourceAnalysis.create(src, cfg)
     reader = make_reader(src, cfg, analysis.ring, realtime_default=False)
-    pending: list[Frame] = []
-
-    def run_batch() -> None:
-        for frame, dets in zip(pending, detector.detect([f.image for f in pending])):
-            analysis.handle(frame, dets, recorder)
-        pending.clear()
-
-    for frame in reader.frames():
-        pending.append(frame)
-        if len(pending) >= batch:
-            run_batch()
-    if pending:
-        run_batch()
-    analysis.finish(recorder)
+    analysis.run(reader, lambda frames: detector.detect([f.image for f in frames]), recorder, batch)
     return analysis
 
 
 class LivePipeline:
-    """Many live sources, one batched inference loop; stops when `stop()` is called or all sources end."""
+    """Many live sources, one batched inference loop; stops when `stop()` is called or all sources end.
+
+    Each source has a reader thread (demux every packet into its ring, decode only the frames analysis
+    wants) that puts frames into one `BatchQueue`; the loop in `run()` takes up to `max_batch` frames
+    of different sources per model call. When inference falls behind, each source's oldest queued frame
+    is dropped and counted (`dropped_frames`), so memory stays bounded and analysis stays current.
+    Frames of `enforcement` sources carry `extras["position"]`, the report nearest in time.
+    """
 
     def __init__(self, cfg: Config, detector: FrameDetector, recorder: IncidentRecorder,
-                 max_batch: int = 8, realtime_files: bool = True) -> None:
+                 max_batch: int | None = None, realtime_files: bool = True) -> None:
         self.cfg = cfg
         self.detector = detector
         self.recorder = recorder
-        self.max_batch = max_batch
+        self.max_batch = max_batch or cfg.model.max_batch
+        self.linger_s = cfg.model.batch_linger_ms / 1000.0
         self.analyses: dict[str, SourceAnalysis] = {}
-        self.sources: dict[str, ThreadedSource] = {}
+        self.sources: dict[str, ReaderThread] = {}
         self.readers: dict[str, SourceReader] = {}
+        self.queue: BatchQueue[str, Frame] = BatchQueue(cfg.streams.queue_frames, on_drop=self._dropped)
+        enabled = [src for src in cfg.sources if src.enabled]
+        self.positions = PositionBoard(
+            moving=[s.id for s in enabled if s.kind == "enforcement"],
+            fixed=[s.id for s in enabled if s.kind != "enforcement"],
+            max_skew_s=cfg.streams.position_max_skew_s,
+        )
+        self.metrics = PipelineMetrics(self.health)
         self._stop = threading.Event()
-        for src in cfg.sources:
-            if not src.enabled:
-                continue
+        self._ended: set[str] = set()  # readers that returned (files at their end, or stopped)
+        self._ended_lock = threading.Lock()
+        for src in enabled:
             analysis = SourceAnalysis.create(src, cfg)
             reader = make_reader(src, cfg, analysis.ring, realtime_default=realtime_files)
             self.analyses[src.id] = analysis
             self.readers[src.id] = reader
-            self.sources[src.id] = ThreadedSource(reader, start=False)
+            self.sources[src.id] = ReaderThread(reader, functools.partial(self.queue.put, src.id),
+                                                on_done=functools.partial(self._reader_ended, src.id))
 
     def health(self) -> list[dict]:
         out = []
         for sid, reader in self.readers.items():
             h = reader.health.as_dict()
             h.update(id=sid, frames_analysed=self.analyses[sid].frames_analysed,
-                     dropped_frames=self.sources[sid].dropped_frames,
                      kind=self.analyses[sid].source.kind)
             out.append(h)
         return out
 
+    def report_position(self, source_id: str, lng: float, lat: float, timestamp: float) -> dict:
+        """The API's ``position_sink``: raises LookupError (unknown source) or ValueError (fixed camera)."""
+        return self.positions.report(source_id, lng, lat, timestamp).as_dict()
+
     def stop(self) -> None:
         self._stop.set()
+        self.queue.close()
 
     def run(self) -> None:
         for s in self.sources.values():
@@ -145,25 +195,59 @@ class LivePipeline:
         finished: set[str] = set()
         try:
             while not self._stop.is_set() and len(finished) < len(self.sources):
-                batch: list[tuple[str, Frame]] = []
-                for sid, s in self.sources.items():
-                    if sid in finished:
-                        continue
-                    frame = s.get(timeout=0)
-                    if frame is not None:
-                        batch.append((sid, frame))
-                    elif s.done:
-                        finished.add(sid)
-                        self.analyses[sid].finish(self.recorder)
-                    if len(batch) >= self.max_batch:
-                        break
-                if not batch:
-                    time.sleep(0.01)
-                    continue
-                for (sid, frame), dets in zip(batch, self.detector.detect([f.image for _, f in batch])):
-                    self.analyses[sid].handle(frame, dets, self.recorder)
+                batch = self.queue.take(self.max_batch, timeout=0.25, linger_s=self.linger_s)
+                if batch:
+                    self._analyse(batch)
+                self._finish_ended(finished)
         finally:
+            self.queue.close()
             for s in self.sources.values():
-                s.stop()
+                s.reader.stop()  # all at once: each blocked read ends within its timeout
+            for s in self.sources.values():
+                s.join()
             for sid in set(self.sources) - finished:
-                self.analyses[sid].finish(self.recorder)
+                self._finish(sid)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _analyse(self, batch: list[tuple[str, Frame]]) -> None:
+        t0 = time.perf_counter()
+        try:
+            detections = self.detector.detect([f.image for _, f in batch])
+        except Exception:  # a failing model call must not stop the worker: count it, drop the batch
+            self.metrics.inference_errors.inc()
+            log.exception("inference failed on a batch of %d frames; dropped", len(batch))
+            return
+        self.metrics.observe_batch(len(batch), time.perf_counter() - t0)
+        for (sid, frame), dets in zip(batch, detections):
+            if self.positions.is_moving(sid):
+                position = self.positions.nearest(sid, frame.wall_time or time.time())
+                if position is not None:
+                    frame.extras["position"] = position.as_dict()
+            try:
+                self.analyses[sid].handle(frame, dets, self.recorder)
+            except Exception:  # one source's rules or evidence failing must not stop the others
+                log.exception("source %s: analysis of frame %d failed", sid, frame.index)
+            if frame.wall_time is not None:
+                self.metrics.observe_latency(time.time() - frame.wall_time)
+
+    def _dropped(self, source_id: str, frame: Frame) -> None:
+        self.readers[source_id].health.on_dropped()
+
+    def _reader_ended(self, source_id: str) -> None:
+        with self._ended_lock:
+            self._ended.add(source_id)
+
+    def _finish_ended(self, finished: set[str]) -> None:
+        with self._ended_lock:
+            ended = self._ended - finished
+        for sid in ended:
+            if not self.queue.has_pending(sid):  # its last frames have been analysed
+                finished.add(sid)
+                self._finish(sid)
+
+    def _finish(self, source_id: str) -> None:
+        try:
+            self.analyses[source_id].finish(self.recorder)
+        except Exception:
+            log.exception("source %s: finishing its analysis failed", source_id)

@@ -28,6 +28,7 @@ class _PendingClip:
     start_s: float
     end_s: float
     items: list[StoredObject] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)  # object metadata shared by the incident's evidence
 
 
 @dataclass
@@ -80,7 +81,7 @@ class IncidentRecorder:
         h, w = image.shape[:2]
         zone_px = [(x * w, y * h) for x, y in inc.zone_polygon]
         label = f"{inc.type} {inc.class_name} {inc.score:.2f}"
-        meta = {"source": inc.source_id, "event_type": inc.type, "incident": inc.id}
+        meta = evidence_metadata(inc, now)
         raw = self.store.put_bytes(f"{prefix}/snapshot_raw.jpg", encode_jpeg(image), "image/jpeg", meta)
         annotated = self.store.put_bytes(
             f"{prefix}/snapshot.jpg", encode_jpeg(annotate(image, inc.box, label, zone_px)), "image/jpeg", meta
@@ -92,12 +93,13 @@ class IncidentRecorder:
                 id=inc.id, type=inc.type, source=inc.source_id, zone=inc.zone_id,
                 started_at=inc.started_at, confirmed_at=inc.confirmed_at, class_name=inc.class_name,
                 box=list(inc.box), score=inc.score, track_id=inc.track_id, frame_size=list(inc.frame_size),
-                zone_polygon=inc.zone_polygon, detected_wall=now,
+                zone_polygon=inc.zone_polygon, detected_wall=now, labels=inc.labels or None,
+                extra=inc.extra or None,
             ))
             for kind, obj in rec.evidence.items():
                 self._attach(inc.id, kind, obj)
         pending = _PendingClip(inc, prefix, inc.confirmed_at - self.cfg.pre_roll_s,
-                               inc.confirmed_at + self.cfg.post_roll_s, [annotated, raw])
+                               inc.confirmed_at + self.cfg.post_roll_s, [annotated, raw], meta)
         self._pending.setdefault(inc.source_id, []).append(pending)
         log.info("incident %s: %s %s in %s/%s at %.1fs (score %.2f)", inc.id, inc.type, inc.class_name,
                  inc.source_id, inc.zone_id, inc.confirmed_at, inc.score)
@@ -110,8 +112,7 @@ class IncidentRecorder:
             try:
                 with tempfile.TemporaryDirectory() as tmp:
                     info = write_clip(window.packets, window.template, Path(tmp) / "clip.mp4")
-                    obj = self.store.put_file(f"{p.prefix}/clip.mp4", info.path, "video/mp4",
-                                              {"source": p.incident.source_id, "incident": p.incident.id})
+                    obj = self.store.put_file(f"{p.prefix}/clip.mp4", info.path, "video/mp4", p.meta)
                 p.items.append(obj)
                 self.recorded[p.incident.id].evidence["clip"] = obj
                 self._attach(p.incident.id, "clip", obj)
@@ -124,8 +125,9 @@ class IncidentRecorder:
         manifest = write_manifest(self.store, p.prefix, {
             "id": inc.id, "type": inc.type, "source": inc.source_id, "zone": inc.zone_id,
             "class": inc.class_name, "box": list(inc.box), "score": inc.score,
-            "started_at": inc.started_at, "confirmed_at": inc.confirmed_at,
-        }, p.items)
+            "started_at": inc.started_at, "confirmed_at": inc.confirmed_at, "labels": inc.labels,
+            **({"extra": inc.extra} if inc.extra else {}),
+        }, p.items, p.meta)
         self.recorded[inc.id].evidence["manifest"] = manifest
         self._attach(inc.id, "manifest", manifest)
 
@@ -133,3 +135,11 @@ class IncidentRecorder:
         if self.repository is not None:
             self.repository.attach_evidence(incident_id, EvidenceItemIn(
                 kind=kind, key=obj.key, sha256=obj.sha256, size=obj.size, content_type=obj.content_type))
+
+
+def evidence_metadata(inc: Incident, detected: datetime) -> dict[str, str]:
+    """Object metadata of every evidence file of ``inc`` (S3 x-amz-meta-*): who, what, when.
+    ``started_at``/``confirmed_at`` are media seconds; ``detected_at`` is the UTC wall time."""
+    return {"source": inc.source_id, "event_type": inc.type, "incident": inc.id,
+            "started_at": f"{inc.started_at:.3f}", "confirmed_at": f"{inc.confirmed_at:.3f}",
+            "detected_at": detected.isoformat(timespec="seconds")}

@@ -7,6 +7,8 @@ import threading
 import uvicorn
 
 from api.app import create_app
+from api.signed_evidence import mount_signed_evidence
+from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.config import Config
 from streetsight.pipeline import LivePipeline
 from streetsight.runtime import Runtime
@@ -17,7 +19,14 @@ log = logging.getLogger(__name__)
 def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     rt = Runtime.create(cfg)
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
-    app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health)
+    evidence = rt.evidence
+    app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
+                     evidence_locator=evidence.locate if evidence else None,
+                     position_sink=pipeline.report_position, collectors=[pipeline.metrics],
+                     **case_app_kwargs(cfg, rt))
+    bootstrap_admin(app)
+    if evidence is not None and evidence.signer is not None:  # local evidence: expiring signed links
+        mount_signed_evidence(app, evidence.locate, evidence.signer.verify)
     return rt, pipeline, app
 
 
@@ -33,9 +42,12 @@ def serve(cfg: Config, host: str | None = None, port: int | None = None, on_read
         except Exception:  # the API stays up so the operator can see what happened
             log.exception("pipeline stopped with an error")
 
+    if rt.evidence is not None:
+        rt.evidence.start()  # spool uploads and the retention sweeper
     worker = threading.Thread(target=run_pipeline, name="pipeline", daemon=True)
     worker.start()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    # open event streams (the UI's live updates) would hold a graceful shutdown forever: cut them after 3 s
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     if on_ready is not None:
         on_ready(server, pipeline, worker)
@@ -45,3 +57,4 @@ def serve(cfg: Config, host: str | None = None, port: int | None = None, on_read
     finally:
         pipeline.stop()
         worker.join(timeout=10)
+        rt.close()

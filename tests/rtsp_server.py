@@ -1,72 +1,10 @@
-"""A GStreamer RTSP server that serves MP4 files, for tests.
+"""Kept for old command lines: the RTSP test server now lives in ``streetsight/bench/rtsp_server.py``.
 
-Run with the system Python (``/usr/bin/python3``): the venv's Python cannot import ``gi``.
-
-    /usr/bin/python3 tests/rtsp_server.py --port 8554 --mount /cam1=/tmp/cam1.mp4 --mount /cam2=...
-
-Binds 127.0.0.1. Each mount replays its file from the beginning for every client (shared=False) and
-the stream ends with the file. Prints ``READY`` on stdout once it serves; stops on SIGTERM/SIGINT.
+    /usr/bin/python3 tests/rtsp_server.py --port 8554 --mount /cam1=/tmp/cam1.mp4
 """
-from __future__ import annotations
-
-import argparse
-import signal
-import sys
+import runpy
 from pathlib import Path
 
-
-def parse_mount(text: str) -> tuple[str, Path]:
-    name, sep, path = text.partition("=")
-    if not sep or not name.startswith("/") or not path:
-        raise argparse.ArgumentTypeError(f"expected /name=/path/file.mp4, got {text!r}")
-    if not Path(path).is_file():
-        raise argparse.ArgumentTypeError(f"no such file: {path}")
-    return name, Path(path)
-
-
-def launch_line(path: Path) -> str:
-    # config-interval=-1: SPS/PPS before every IDR, so a client can start decoding at any keyframe.
-    location = str(path).replace('"', '\\"')
-    return (
-        f'( filesrc location="{location}" ! qtdemux ! h264parse config-interval=-1 '
-        "! rtph264pay name=pay0 pt=96 )"
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--mount", type=parse_mount, action="append", required=True)
-    args = parser.parse_args(argv)
-
-    import gi
-
-    gi.require_version("Gst", "1.0")
-    gi.require_version("GstRtspServer", "1.0")
-    from gi.repository import GLib, Gst, GstRtspServer
-
-    Gst.init(None)
-    server = GstRtspServer.RTSPServer()
-    server.set_address(args.host)
-    server.set_service(str(args.port))
-    mounts = server.get_mount_points()
-    for name, path in args.mount:
-        factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_line(path))
-        factory.set_shared(False)  # every client gets its own pipeline, starting at the file's beginning
-        mounts.add_factory(name, factory)
-    if server.attach(None) == 0:
-        print(f"cannot bind {args.host}:{args.port}", file=sys.stderr, flush=True)
-        return 1
-
-    loop = GLib.MainLoop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
-    print("READY", flush=True)
-    loop.run()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    runpy.run_path(str(Path(__file__).resolve().parents[1] / "streetsight" / "bench" / "rtsp_server.py"),
+                   run_name="__main__")

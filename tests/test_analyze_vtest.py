@@ -8,22 +8,13 @@ import av
 import pytest
 
 from streetsight.cli import main
+from tests.scenarios.fixtures import vtest_mp4  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.samples
 
 VAN_ZONE = [[0.82, 0.05], [0.97, 0.05], [0.97, 0.20], [0.82, 0.20]]
 PLAZA_ZONE = [[0.30, 0.35], [0.75, 0.35], [0.75, 0.75], [0.30, 0.75]]  # people walk here, nothing parks
 PRE, POST = 4.0, 4.0
-
-
-@pytest.fixture(scope="session")
-def vtest_mp4() -> Path:
-    from datasets.samples import fetch_samples
-
-    try:
-        return fetch_samples(Path("var/samples"), bikes=False)["vtest.mp4"]
-    except Exception as exc:  # pragma: no cover - only without Debian's opencv-doc
-        pytest.skip(f"sample footage unavailable: {exc}")
 
 
 def write_config(tmp_path: Path, zones: dict[str, list[list[float]]]) -> Path:

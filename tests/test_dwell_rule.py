@@ -2,28 +2,15 @@
 from __future__ import annotations
 
 import numpy as np
-import supervision as sv
 
 from detectors.dwell import DwellParams, DwellRule
+from tests.rule_helpers import dets
 from vision.zones import Zone
 
 W, H = 1000, 500
 ZONE = Zone.from_points("no-parking", ["illegal_parking"], [[0.5, 0.2], [1.0, 0.2], [1.0, 1.0], [0.5, 1.0]])
 PARAMS = DwellParams(classes=("car", "truck", "bus"), min_score=0.35, min_dwell_s=20, stationary_tolerance=0.35,
                      motion_window_s=10, max_gap_s=5, leave_after_s=10, cooldown_s=60)
-
-
-def dets(*objs: tuple[int, str, list[float], float]) -> sv.Detections:
-    """objs: (tracker_id, class_name, box xyxy, score)."""
-    if not objs:
-        return sv.Detections.empty()
-    return sv.Detections(
-        xyxy=np.array([o[2] for o in objs], dtype=np.float32),
-        confidence=np.array([o[3] for o in objs], dtype=np.float32),
-        class_id=np.zeros(len(objs), dtype=int),
-        tracker_id=np.array([o[0] for o in objs], dtype=int),
-        data={"class_name": np.array([o[1] for o in objs], dtype=object)},
-    )
 
 
 def run(frames, fps: float = 2.0, rule: DwellRule | None = None):

@@ -1,16 +1,17 @@
 """The review page in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
 
-The app is served by uvicorn on 127.0.0.1 with a free port, seeded with one incident whose clip is a
-real H.264 MP4 and whose snapshots are JPEGs. Screenshots go to tmp_path and var/test-artifacts/.
+The real app (auth, SSE, cases) is served by uvicorn on 127.0.0.1 with a free port over a real SQLite
+file, seeded with incidents whose clip is a real H.264 MP4 and whose snapshots are JPEGs. The tests
+drive the page with the keyboard as a reviewer does. Screenshots go to tmp_path and
+var/test-artifacts/ (see tests/browser.py).
 """
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -18,175 +19,401 @@ import pytest
 
 from api import EvidenceItemIn, IncidentCreate, IncidentRepository, create_app, create_engine_for, init_db
 from api import make_session_factory
+from api.settings import ApiSettings, DispatchRule, DispatchSettings, SourceInfo
+from tests.browser import PageLog, UvicornThread, chromium, needs_chromium, screenshot
+from tests.conftest import free_port
 from tests.media import encode_h264
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "var" / "test-artifacts"
-INCIDENT_ID = "inc_00000000000000a1"
+pytestmark = needs_chromium
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium (apt install chromium)"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install playwright)")
+REVIEWER, PASSWORD = "li.wei", "correct-horse-42"
+TRAINER = "trainer1"
+PARKED = "inc_00000000000000a1"
+BOX = (250, 200, 420, 290)
+ZONE = [(0.3, 0.5), (0.8, 0.5), (0.8, 0.95), (0.3, 0.95)]
+LABELS = {"category": "05", "category_zh": "街面秩序", "category_en": "street order", "local_code": "0502",
+          "zh": "机动车乱停放", "en": "illegal parking"}
+# the page's own fetches answered 401 before sign-in are expected console errors
+LOGIN_NOISE = ("401", "Unauthorized")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def snapshot_jpeg(annotated: bool) -> bytes:
+    """A grey street with a light "car"; no red anywhere unless annotated."""
     img = np.full((360, 640, 3), 95, np.uint8)
     img[180:, :] = 60
-    cv2.rectangle(img, (250, 200), (420, 290), (200, 200, 200), -1)  # the "car"
+    cv2.rectangle(img, BOX[:2], BOX[2:], (200, 200, 200), -1)
     if annotated:
-        cv2.rectangle(img, (250, 200), (420, 290), (0, 0, 255), 3)
+        cv2.rectangle(img, BOX[:2], BOX[2:], (0, 0, 255), 3)
         cv2.putText(img, "car 0.91", (250, 192), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
     ok, buf = cv2.imencode(".jpg", img)
     assert ok
     return buf.tobytes()
 
 
-def attach(repo: IncidentRepository, root: Path, kind: str, data: bytes, content_type: str, suffix: str) -> None:
-    key = f"2025/05/01/{INCIDENT_ID}/{kind}{suffix}"
-    (root / key).parent.mkdir(parents=True, exist_ok=True)
-    (root / key).write_bytes(data)
-    repo.attach_evidence(INCIDENT_ID, EvidenceItemIn(
-        kind=kind, key=key, sha256=hashlib.sha256(data).hexdigest(), size=len(data), content_type=content_type,
-    ))
+@dataclass
+class Served:
+    url: str
+    repo: IncidentRepository
+    app: object
+    root: Path
+    n: int = 0
+
+    def add(self, incident_id: str | None = None, **fields) -> str:
+        """A pending incident, detected a moment after the previous one (the queue is newest first)."""
+        self.n += 1
+        incident_id = incident_id or f"inc_{self.n:016x}"
+        record = {
+            "id": incident_id, "type": "street_vending", "source": "cam-market-03", "zone": "market-kerb",
+            "started_at": 3.0 + self.n, "confirmed_at": 63.0 + self.n, "class": "person",
+            "box": [10, 10, 50, 90], "score": 0.66, "frame_size": [640, 360],
+            "detected_wall": datetime(2025, 5, 1, 8, 0, tzinfo=timezone.utc) + timedelta(minutes=self.n),
+        }
+        record.update(fields)
+        self.repo.add(IncidentCreate.model_validate(record))
+        return incident_id
+
+    def attach(self, incident_id: str, kind: str, data: bytes, content_type: str, suffix: str) -> None:
+        key = f"2025/05/01/{incident_id}/{kind}{suffix}"
+        (self.root / key).parent.mkdir(parents=True, exist_ok=True)
+        (self.root / key).write_bytes(data)
+        self.repo.attach_evidence(incident_id, EvidenceItemIn(
+            kind=kind, key=key, sha256=hashlib.sha256(data).hexdigest(), size=len(data), content_type=content_type,
+        ))
+
+    def audit_actions(self) -> list[tuple[str, str, str | None]]:
+        from sqlalchemy import select
+
+        from api.db import AuditRecord
+
+        with self.repo.sessions() as s:
+            return [(r.actor, r.action, r.incident_id) for r in s.scalars(select(AuditRecord).order_by(AuditRecord.id))]
 
 
 @pytest.fixture()
-def served(tmp_path: Path) -> Iterator[tuple[str, IncidentRepository]]:
-    import uvicorn
-
+def served(tmp_path: Path) -> Iterator[Served]:
     engine = create_engine_for(f"sqlite:///{tmp_path / 'db' / 'streetsight.db'}")
     init_db(engine)
     repo = IncidentRepository(make_session_factory(engine))
     root = tmp_path / "evidence"
-    repo.add(IncidentCreate.model_validate({
-        "id": INCIDENT_ID, "type": "illegal_parking", "source": "cam-gate-01", "zone": "no-parking-gate",
-        "started_at": 12.4, "confirmed_at": 42.4, "detected_wall": datetime.now(timezone.utc),
-        "class": "car", "box": [250, 200, 420, 290], "score": 0.91, "track_id": 17, "frame_size": [640, 360],
-        "zone_polygon": [[0.3, 0.5], [0.8, 0.5], [0.8, 0.95], [0.3, 0.95]],
-    }))
-    clip = encode_h264(tmp_path / "clip.mp4", seconds=4, fps=25, size=(640, 360), gop=25)
-    attach(repo, root, "clip", clip.read_bytes(), "video/mp4", ".mp4")
-    attach(repo, root, "snapshot", snapshot_jpeg(annotated=True), "image/jpeg", ".jpg")
-    attach(repo, root, "snapshot_raw", snapshot_jpeg(annotated=False), "image/jpeg", ".jpg")
+    settings = ApiSettings(dispatch=DispatchSettings(rules=[
+        # illegal parking in the east district goes straight to dispatch; everything else waits for a person
+        DispatchRule(department="东城区城管执法队", event_types=["illegal_parking"], areas=["east"]),
+    ]))
+    places = {
+        "cam-gate-01": SourceInfo(address="东门路 12 号", grid="EG-0101", area="east", lng=116.40, lat=39.91),
+        "cam-market-03": SourceInfo(address="菜市场北口", grid="WG-0307", area="west"),
+    }
+    app = create_app(repo, root, settings=settings, source_info=places, run_workers=False)
+    app.state.auth.add_user(REVIEWER, PASSWORD, "reviewer")
+    app.state.auth.add_user(TRAINER, PASSWORD, "trainer")
+    app.state.events_heartbeat_s = 1.0  # a closed page is noticed quickly, so the server stops quickly
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(repo, root), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):  # wait for the socket, not for a fixed time
-        if server.started or not thread.is_alive():
-            break
-        threading.Event().wait(0.02)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", repo
-    server.should_exit = True
-    thread.join(timeout=10)
+    served = Served("", repo, app, root)
+    served.add(
+        PARKED, type="illegal_parking", source="cam-gate-01", zone="no-parking-gate", started_at=12.4,
+        confirmed_at=42.4, **{"class": "car"}, box=list(BOX), score=0.91, track_id=17, zone_polygon=ZONE,
+        labels=LABELS,
+    )
+    clip = encode_h264(tmp_path / "clip.mp4", seconds=4, fps=25, size=(640, 360), gop=25)
+    served.attach(PARKED, "clip", clip.read_bytes(), "video/mp4", ".mp4")
+    served.attach(PARKED, "snapshot", snapshot_jpeg(annotated=True), "image/jpeg", ".jpg")
+    served.attach(PARKED, "snapshot_raw", snapshot_jpeg(annotated=False), "image/jpeg", ".jpg")
+
+    server = UvicornThread(app, free_port()).start()
+    served.url = server.url
+    yield served
+    server.stop()
     engine.dispose()
 
 
-def screenshot(page, tmp_path: Path, name: str) -> None:
-    page.screenshot(path=str(tmp_path / name), full_page=True)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+def sign_in(page, base: str, username: str = REVIEWER, password: str = PASSWORD) -> None:
+    page.goto(base + "/")
+    page.locator("#login-form").wait_for()
+    page.fill("#login-username", username)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    page.locator("#review-view").wait_for()
 
 
-def test_review_page_shows_plays_and_confirms(served, tmp_path: Path) -> None:
-    base, repo = served
-    console_errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 860})
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: console_errors.append(str(e)))
-            page.goto(base + "/")
+def wait_live(page, mode: str = "sse") -> None:
+    page.wait_for_function(f"() => document.getElementById('live').dataset.mode === '{mode}'")
 
-            # the queue lists the incident, selected, with its Chinese label
-            item = page.locator(f'#queue-list li[data-id="{INCIDENT_ID}"]')
-            item.wait_for()
-            assert "机动车乱停放" in item.inner_text()
-            assert "cam-gate-01" in item.inner_text()
-            assert page.locator("#d-id").inner_text() == INCIDENT_ID
 
-            # the annotated snapshot loads
+def picker_index(page, text: str) -> str:
+    """The number key of the picker entry whose text contains ``text``."""
+    items = page.locator("#picker-list li")
+    for i in range(items.count()):
+        if text in items.nth(i).inner_text():
+            return str(i + 1)
+    raise AssertionError(f"{text!r} not in the picker: {page.locator('#picker-list').inner_text()}")
+
+
+def red_pixels(png: bytes, x: float, y: float, radius: int = 3) -> int:
+    """Strongly red pixels of a screenshot around (x, y) in CSS pixels (device scale 1)."""
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    b, g, r = (img[int(y) - radius:int(y) + radius + 1, int(x) - radius:int(x) + radius + 1, c] for c in range(3))
+    return int(((r > 180) & (g < 110) & (b < 110)).sum())
+
+
+def test_sign_in_review_with_keys_overlay_and_live_updates(served: Served, tmp_path: Path) -> None:
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 860})
+        log = PageLog(page)
+
+        # the page loads without a session and shows the sign-in form; a wrong password is refused
+        page.goto(served.url + "/")
+        page.locator("#login-form").wait_for()
+        assert page.locator("#review-view").is_hidden()
+        page.fill("#login-username", REVIEWER)
+        page.fill("#login-password", "wrong-password")
+        page.click("#login-submit")
+        page.locator("#login-error").wait_for()
+        assert "Wrong username or password" in page.locator("#login-error").inner_text()
+        screenshot(page, tmp_path, "review-login.png")
+        sign_in(page, served.url)
+        assert REVIEWER in page.locator("#user").inner_text()
+
+        # the queue lists the incident, selected, with its Chinese label and codes; the stream is live
+        item = page.locator(f'#queue-list li[data-id="{PARKED}"]')
+        item.wait_for()
+        assert "机动车乱停放" in item.inner_text() and "cam-gate-01" in item.inner_text()
+        assert page.locator("#d-id").inner_text() == PARKED
+        assert "国标 05" in page.locator("#d-codes").inner_text() and "本地 0502" in page.locator("#d-codes").inner_text()
+        wait_live(page)
+
+        # the annotated snapshot loads; the clip (with its pre- and post-roll) plays
+        page.wait_for_function("() => { const i = document.getElementById('d-snapshot');"
+                               " return i.complete && i.naturalWidth === 640; }")
+        page.wait_for_function("() => { const v = document.getElementById('d-clip');"
+                               " return v.error !== null || (v.readyState >= 2 && v.currentTime > 0.2); }")
+        video = page.evaluate("(() => { const v = document.getElementById('d-clip');"
+                              " return {error: v.error && v.error.code, w: v.videoWidth, d: v.duration}; })()")
+        assert video["error"] is None and video["w"] == 640 and video["d"] > 3.5, video
+
+        # "v": the raw snapshot with the box and zone drawn over it, where the frame has them
+        page.keyboard.press("v")
+        page.wait_for_function("() => { const i = document.getElementById('d-snapshot');"
+                               " return i.src.includes('snapshot_raw') && i.complete && i.naturalWidth > 0; }")
+        assert page.locator("#d-overlay").is_visible()
+        rect = page.locator("#d-overlay rect.box")
+        assert [float(rect.get_attribute(a)) for a in ("x", "y", "width", "height")] == [250, 200, 170, 90]
+        points = page.locator("#d-overlay polygon.zone").get_attribute("points")
+        drawn = [float(v) for p in points.split() for v in p.split(",")]
+        assert drawn == pytest.approx([v for x, y in ZONE for v in (x * 640, y * 360)])
+        assert page.locator("#d-overlay text").text_content() == "car 0.91"
+        # the red box is on screen where the car is in the picture (the raw JPEG has no red at all)
+        img_box = page.locator("#d-snapshot").bounding_box()
+        scale = img_box["width"] / 640
+        shot = page.screenshot()
+        left_edge = (img_box["x"] + BOX[0] * scale, img_box["y"] + (BOX[1] + BOX[3]) / 2 * scale)
+        inside = (img_box["x"] + 335 * scale, img_box["y"] + 245 * scale)
+        assert red_pixels(shot, *left_edge) > 0, "the box overlay is not drawn at the box's left edge"
+        assert red_pixels(shot, *inside) == 0, "the overlay box is filled or misplaced"
+        screenshot(page, tmp_path, "review-overlay.png")
+
+        # a new incident arrives by server-sent events, without reload and without polling
+        page.evaluate("window.__sameDocument = true")
+        first_new = served.add(type="illegal_parking", source="cam-market-03", **{"class": "car"}, score=0.72)
+        page.locator(f'#queue-list li[data-id="{first_new}"]').wait_for()
+        assert page.evaluate("window.__sameDocument") is True
+        assert page.locator("#live").get_attribute("data-mode") == "sse"
+
+        # "r" then a number key: rejected with that reason
+        page.locator(f'#queue-list li[data-id="{first_new}"]').click()
+        page.keyboard.press("r")
+        page.locator("#picker").wait_for()
+        screenshot(page, tmp_path, "review-reject-reasons.png")
+        page.keyboard.press(picker_index(page, "Not a violation"))
+        page.locator(f'#queue-list li[data-id="{first_new}"]').wait_for(state="detached")
+        rejected = served.repo.get(first_new)
+        assert rejected.status == "rejected" and rejected.review.reason == "not_a_violation"
+        assert rejected.review.reviewer == REVIEWER
+
+        # "t" then a number key: confirmed as the corrected type
+        vending = served.add(type="street_vending", source="cam-market-03")
+        page.locator(f'#queue-list li[data-id="{vending}"]').wait_for()
+        page.locator(f'#queue-list li[data-id="{vending}"]').click()
+        page.keyboard.press("t")
+        page.locator("#picker").wait_for()
+        assert "占道经营" not in page.locator("#picker-list").inner_text()  # not its own type
+        page.keyboard.press(picker_index(page, "非机动车乱停放"))
+        page.locator(f'#queue-list li[data-id="{vending}"]').wait_for(state="detached")
+        corrected = served.repo.get(vending)
+        assert corrected.status == "confirmed" and corrected.review.corrected_type == "non_motor_parking"
+
+        # Esc closes the picker without a decision
+        page.keyboard.press("r")
+        page.locator("#picker").wait_for()
+        page.keyboard.press("Escape")
+        page.locator("#picker").wait_for(state="hidden")
+        assert served.repo.get(PARKED).status == "pending"
+
+        # batch: "x" marks the current one, j moves, "x" again; Shift+C confirms both
+        batch = [served.add(type="debris_spill", source="cam-market-03", **{"class": "bottle"}) for _ in range(2)]
+        for incident_id in batch:
+            page.locator(f'#queue-list li[data-id="{incident_id}"]').wait_for()
+        page.locator(f'#queue-list li[data-id="{batch[1]}"]').click()  # newest first: batch[1] is on top
+        page.keyboard.press("x")
+        page.keyboard.press("j")
+        assert page.locator("#queue-list li.selected").get_attribute("data-id") == batch[0]
+        page.keyboard.press("x")
+        assert "已选 2" in page.locator("#batch-count").inner_text()
+        assert page.locator("#queue-list li.checked").count() == 2
+        screenshot(page, tmp_path, "review-batch.png")
+        page.keyboard.press("Shift+C")
+        for incident_id in batch:
+            page.locator(f'#queue-list li[data-id="{incident_id}"]').wait_for(state="detached")
+        assert [served.repo.get(i).status for i in batch] == ["confirmed", "confirmed"]
+        assert page.locator("#batch-count").inner_text() == ""
+
+        # "c" confirms the parked car; the queue is empty
+        page.locator(f'#queue-list li[data-id="{PARKED}"]').click()
+        page.keyboard.press("c")
+        page.locator("#queue-empty").wait_for(state="visible")
+        assert "暂无待审核事件" in page.locator("#queue-empty").inner_text()
+        assert served.repo.get(PARKED).status == "confirmed"
+        screenshot(page, tmp_path, "review-empty.png")
+
+        # the audit log names the reviewer for every decision
+        reviewed = {i for actor, action, i in served.audit_actions() if actor == REVIEWER}
+        assert {first_new, vending, *batch, PARKED} <= reviewed
+
+        # "All" lists the reviewed ones; j / k move the selection; a reviewed one cannot be decided again
+        page.select_option("#filter-status", "")
+        page.locator(f'#queue-list li[data-id="{PARKED}"]').wait_for()
+        assert page.locator("#queue-list li").count() == 5
+        page.locator(f'#queue-list li[data-id="{PARKED}"]').click()
+        page.keyboard.press("k")
+        assert page.locator("#d-id").inner_text() == first_new
+        assert page.locator("#btn-confirm").is_disabled()
+        assert "Not a violation" in page.locator("#d-review").inner_text()
+
+        # signing out returns to the form
+        page.click("#btn-logout")
+        page.locator("#login-form").wait_for()
+        page.close()
+    assert log.unexpected(*LOGIN_NOISE) == []
+
+
+def test_cases_view_assigns_from_the_manual_queue(served: Served, tmp_path: Path) -> None:
+    # a confirmed vending incident in the west matches no dispatch rule: it waits for manual assignment
+    vending = served.add(type="street_vending", source="cam-market-03", labels={"zh": "占道经营", "en": "street vending",
+                                                                                "category": "05"})
+    served.repo.review(vending, "confirm", reviewer="someone")
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 760})
+        log = PageLog(page)
+        sign_in(page, served.url)
+        wait_live(page)
+        page.click(".tab[data-view=cases]")
+        row = page.locator("#cases-body tr")
+        row.first.wait_for()
+        assert row.count() == 1
+        text = row.inner_text()
+        assert "占道经营" in text and "菜市场北口" in text and "WG-0307" in text and "no dispatch rule" in text
+        assert page.locator("#cases-count").inner_text() == "1"
+
+        # a case created meanwhile (the parked car, east: routed by rule) does not enter the manual queue
+        served.repo.review(PARKED, "confirm", reviewer="someone")
+        page.wait_for_timeout(300)
+        assert row.count() == 1
+        screenshot(page, tmp_path, "cases-manual.png")
+
+        page.fill("#cases-body tr input.department", "西城区市场监管所")
+        page.click("#cases-body tr button.assign")
+        page.locator("#cases-empty").wait_for(state="visible")
+        case = served.app.state.cases.get_for_incident(vending)
+        assert case.status == "queued" and case.department == "西城区市场监管所"
+        assert (REVIEWER, "case.assigned", vending) in served.audit_actions()
+
+        # all cases: both, the routed one with its department
+        page.select_option("#cases-queue", "")
+        page.locator("#cases-body tr").nth(1).wait_for()
+        assert "东城区城管执法队" in page.locator("#cases-body").inner_text()
+        assert page.locator("#cases-body button.assign").count() == 0  # neither waits for assignment now
+        screenshot(page, tmp_path, "cases-all.png")
+        page.close()
+    assert log.unexpected(*LOGIN_NOISE) == []
+
+
+def test_filters_narrow_the_queue(served: Served) -> None:
+    east = PARKED  # detected 08:01 UTC, camera in the east
+    west = served.add(type="street_vending", source="cam-market-03")  # 08:02, west
+    bins = served.add(type="overflowing_bin", source="cam-market-03", **{"class": "bin"})  # 08:03, west
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 760})
+        log = PageLog(page)
+        sign_in(page, served.url)
+
+        def expect_shown(*ids: str) -> None:
             page.wait_for_function(
-                "() => { const i = document.getElementById('d-snapshot'); return i.complete && i.naturalWidth > 0; }"
+                "ids => { const shown = [...document.querySelectorAll('#queue-list li')].map(li => li.dataset.id);"
+                " return shown.length === ids.length && ids.every(id => shown.includes(id)); }",
+                arg=list(ids),
             )
-            assert page.evaluate("document.getElementById('d-snapshot').naturalWidth") == 640
 
-            # the H.264 clip plays: decoded data is there and the clock moves, with no media error
-            page.wait_for_function(
-                "() => { const v = document.getElementById('d-clip');"
-                " return v.error !== null || (v.readyState >= 2 && v.currentTime > 0.2); }"
-            )
-            video = page.evaluate(
-                "(() => { const v = document.getElementById('d-clip');"
-                " return {error: v.error && v.error.code, readyState: v.readyState, t: v.currentTime,"
-                " w: v.videoWidth}; })()"
-            )
-            assert video["error"] is None, video
-            assert video["readyState"] >= 2 and video["t"] > 0.2 and video["w"] == 640, video
+        expect_shown(east, west, bins)
+        page.select_option("#filter-type", "overflowing_bin")
+        expect_shown(bins)
+        page.select_option("#filter-type", "")
+        page.select_option("#filter-source", "cam-gate-01")
+        expect_shown(east)
+        page.select_option("#filter-source", "")
+        page.fill("#filter-area", "west")
+        page.locator("#filter-area").press("Enter")
+        expect_shown(west, bins)
+        assert "2 待审核" in page.locator("#count").inner_text()
+        # the time range is in the reviewer's local time: [08:02, 08:03) UTC leaves only the vendor
+        local = ("m => { const d = new Date(Date.UTC(2025, 4, 1, 8, m));"
+                 " d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); return d.toISOString().slice(0, 16); }")
+        page.fill("#filter-since", page.evaluate(local, 2))
+        expect_shown(west, bins)
+        page.fill("#filter-until", page.evaluate(local, 3))
+        expect_shown(west)
+        page.click("#btn-clear-filters")
+        expect_shown(east, west, bins)
+        page.close()
+    assert log.unexpected(*LOGIN_NOISE) == []
 
-            # the raw snapshot on demand, with the zone overlay
-            page.keyboard.press("v")
-            page.wait_for_function("() => document.getElementById('d-snapshot').src.includes('snapshot_raw')")
-            assert page.locator("#d-overlay polygon.zone").count() == 1
-            assert page.locator("#d-overlay").is_visible()
-            page.wait_for_function(
-                "() => { const i = document.getElementById('d-snapshot'); return i.complete && i.naturalWidth > 0; }"
-            )
-            screenshot(page, tmp_path, "review-pending.png")
 
-            # "c" confirms: the record changes, the queue shows the empty state
-            page.keyboard.press("c")
-            page.locator("#queue-empty").wait_for(state="visible")
-            assert "暂无待审核事件" in page.locator("#queue-empty").inner_text()
-            assert "No pending incidents" in page.locator("#queue-empty").inner_text()
-            assert page.locator("#queue-list li").count() == 0
-            assert repo.get(INCIDENT_ID).status == "confirmed"
-            screenshot(page, tmp_path, "review-empty.png")
+def test_stream_down_falls_back_to_polling_and_comes_back(served: Served, tmp_path: Path) -> None:
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 760})
+        log = PageLog(page)
+        page.route("**/api/v1/events", lambda route: route.abort())  # the stream cannot be opened
+        sign_in(page, served.url)
+        wait_live(page, "polling")
+        screenshot(page, tmp_path, "review-polling.png")
+        late = served.add(type="debris_spill", source="cam-market-03", **{"class": "bottle"})
+        page.locator(f'#queue-list li[data-id="{late}"]').wait_for(timeout=20000)  # by polling
+        page.unroute("**/api/v1/events")
+        wait_live(page, "sse")  # reconnected with backoff
+        later = served.add(type="debris_spill", source="cam-market-03", **{"class": "bottle"})
+        page.locator(f'#queue-list li[data-id="{later}"]').wait_for()
+        page.close()
+    assert log.unexpected(*LOGIN_NOISE, "ERR_FAILED") == []
 
-            # a new incident shows up by polling; "r" rejects it (no evidence yet: placeholders)
-            repo.add(IncidentCreate.model_validate({
-                "id": "inc_00000000000000b2", "type": "street_vending", "source": "cam-market-03", "zone": None,
-                "started_at": 3.0, "confirmed_at": 63.0, "class": "person", "box": [10, 10, 50, 90],
-                "score": 0.66, "frame_size": [640, 360],
-            }))
-            page.locator('#queue-list li[data-id="inc_00000000000000b2"]').wait_for()
-            assert "占道经营" in page.locator("#d-type-zh").inner_text()
-            assert page.locator("#d-clip-missing").is_visible()
-            page.keyboard.press("r")
-            page.locator("#queue-empty").wait_for(state="visible")
-            assert repo.get("inc_00000000000000b2").status == "rejected"
 
-            # the confirmed filter shows the first one again, reviewed
-            page.select_option("#filter-status", "confirmed")
-            page.locator(f'#queue-list li[data-id="{INCIDENT_ID}"]').wait_for()
-            assert page.locator("#btn-confirm").is_disabled()
+def test_expired_session_returns_to_sign_in_and_roles_are_enforced(served: Served) -> None:
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1366, "height": 760})
+        page = context.new_page()
+        log = PageLog(page)
+        sign_in(page, served.url)
+        page.locator(f'#queue-list li[data-id="{PARKED}"]').wait_for()
+        context.clear_cookies()  # the session is gone (expired, revoked)
+        page.keyboard.press("c")
+        page.locator("#login-form").wait_for()
+        assert "Session expired" in page.locator("#login-error").inner_text()
+        assert served.repo.get(PARKED).status == "pending"
 
-            # "All": both, newest first; j / k move the selection
-            page.select_option("#filter-status", "")
-            page.locator('#queue-list li[data-id="inc_00000000000000b2"]').wait_for()
-            assert page.locator("#queue-list li").count() == 2
-            assert page.locator("#d-id").inner_text() == "inc_00000000000000b2"
-            page.keyboard.press("j")
-            assert page.locator("#queue-list li.selected").get_attribute("data-id") == INCIDENT_ID
-            assert page.locator("#d-id").inner_text() == INCIDENT_ID
-            page.keyboard.press("k")
-            assert page.locator("#d-id").inner_text() == "inc_00000000000000b2"
-        finally:
-            browser.close()
-    assert console_errors == []
-    assert (tmp_path / "review-pending.png").stat().st_size > 0
+        # a trainer may read the queue but not decide: the page says so and nothing changes
+        sign_in(page, served.url, TRAINER)
+        page.locator(f'#queue-list li[data-id="{PARKED}"]').wait_for()
+        page.keyboard.press("c")
+        page.locator("#toast.error").wait_for()
+        assert "may not" in page.locator("#toast").inner_text()
+        assert served.repo.get(PARKED).status == "pending"
+        context.close()
+    assert log.unexpected(*LOGIN_NOISE, "403", "Forbidden") == []

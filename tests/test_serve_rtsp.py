@@ -28,7 +28,8 @@ def vtest_rtsp() -> str:
     server.stop()
 
 
-def test_live_rtsp_source_becomes_reviewable_incident(vtest_rtsp, tmp_path):
+def test_live_rtsp_source_becomes_reviewable_incident(vtest_rtsp, tmp_path, monkeypatch):
+    monkeypatch.setenv("STREETSIGHT_ADMIN_PASSWORD", "serve-test-admin")  # the first user `serve` creates
     cfg = parse_config({
         "sources": [{
             "id": "street-cam",
@@ -48,6 +49,8 @@ def test_live_rtsp_source_becomes_reviewable_incident(vtest_rtsp, tmp_path):
     worker.start()
     try:
         with TestClient(app) as client:
+            login = client.post("/api/v1/auth/login", json={"username": "admin", "password": "serve-test-admin"})
+            assert login.status_code == 200, login.text
             incident = None
             deadline = time.monotonic() + 90  # a generous bound for a slow CI machine, not a speed goal
             while time.monotonic() < deadline:

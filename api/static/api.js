@@ -1,4 +1,5 @@
-// Thin client of the incidents API (/api/v1).
+// Thin client of the HTTP API (/api/v1). The session lives in an HttpOnly cookie that the server sets
+// at login, so no token is kept in page storage; a 401 from any call asks the page to sign in again.
 
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -7,33 +8,89 @@ export class ApiError extends Error {
   }
 }
 
-async function check(res) {
+let onUnauthorized = () => {};
+
+/** Called (once per 401 answer) when the session is missing or expired. */
+export function setUnauthorizedHandler(handler) {
+  onUnauthorized = handler;
+}
+
+function detailText(detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    // FastAPI validation errors: name the field and the problem
+    return detail.map((d) => `${(d.loc ?? []).filter((p) => p !== "body").join(".")}: ${d.msg}`).join("; ");
+  }
+  return null;
+}
+
+async function request(path, { method = "GET", body, quiet401 = false } = {}) {
+  const init = { method, cache: "no-store", credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
   if (res.ok) return res;
   let detail = `HTTP ${res.status}`;
   try {
-    detail = (await res.json()).detail ?? detail;
+    detail = detailText((await res.json()).detail) ?? detail;
   } catch {
     /* not JSON */
   }
+  if (res.status === 401 && !quiet401) onUnauthorized();
   throw new ApiError(res.status, detail);
 }
 
-/** Incidents matching the filters, newest first, and the total count. */
-export async function listIncidents({ status, type, limit = 200 }) {
-  const q = new URLSearchParams({ limit: String(limit) });
-  if (status) q.set("status", status);
-  if (type) q.set("type", type);
-  const res = await check(await fetch(`/api/v1/incidents?${q}`, { cache: "no-store" }));
+const json = async (promise) => (await promise).json();
+
+// -- session ------------------------------------------------------------------------------------
+
+export const login = (username, password) =>
+  json(request("/api/v1/auth/login", { method: "POST", body: { username, password }, quiet401: true }));
+export const logout = () => request("/api/v1/auth/logout", { method: "POST", quiet401: true });
+export const me = () => json(request("/api/v1/auth/me", { quiet401: true }));
+
+// -- incidents ----------------------------------------------------------------------------------
+
+/** Incidents matching the filters, newest first, and the total matching count. */
+export async function listIncidents(filters, { limit = 100, offset = 0 } = {}) {
+  const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+  for (const key of ["status", "type", "source", "area", "since", "until"]) {
+    if (filters[key]) q.set(key, filters[key]);
+  }
+  const res = await request(`/api/v1/incidents?${q}`);
   const total = Number(res.headers.get("X-Total-Count"));
   const items = await res.json();
   return { items, total: Number.isFinite(total) ? total : items.length };
 }
 
-export async function review(id, decision, note) {
-  const res = await fetch(`/api/v1/incidents/${encodeURIComponent(id)}/review`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ decision, note }),
-  });
-  return (await check(res)).json();
+/** decision "confirm" | "reject"; reason: a reject reason code; correctedType: confirm as this type. */
+export function review(id, { decision, note = "", reason = null, correctedType = null }) {
+  const body = { decision, note };
+  if (reason) body.reason = reason;
+  if (correctedType) body.corrected_type = correctedType;
+  return json(request(`/api/v1/incidents/${encodeURIComponent(id)}/review`, { method: "POST", body }));
 }
+
+export function reviewBatch(ids, { decision, note = "", reason = null }) {
+  const body = { ids, decision, note };
+  if (reason) body.reason = reason;
+  return json(request("/api/v1/incidents/review-batch", { method: "POST", body }));
+}
+
+export const listSources = () => json(request("/api/v1/sources"));
+
+// -- cases --------------------------------------------------------------------------------------
+
+export async function listCases({ queue = "manual", limit = 200 } = {}) {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (queue) q.set("queue", queue);
+  const res = await request(`/api/v1/cases?${q}`);
+  const total = Number(res.headers.get("X-Total-Count"));
+  const items = await res.json();
+  return { items, total: Number.isFinite(total) ? total : items.length };
+}
+
+export const assignCase = (id, department) =>
+  json(request(`/api/v1/cases/${encodeURIComponent(id)}/assign`, { method: "POST", body: { department } }));

@@ -1,51 +1,99 @@
-// Review page: state, polling, decisions and keyboard shortcuts.
-import { listIncidents, review } from "./api.js";
+// Review page: session, state, live updates, decisions, batch actions and keyboard shortcuts.
+import * as api from "./api.js";
+import { initCases, refreshCases } from "./cases.js";
 import { initDetail, renderDetail } from "./detail.js";
-import { EVENT_LABELS, eventLabel } from "./labels.js";
+import { EVENT_LABELS, eventLabel, REJECT_REASONS } from "./labels.js";
+import { LiveUpdates } from "./live.js";
+import { initPicker, isPickerOpen, pick, pickerKey } from "./picker.js";
 import { renderQueue } from "./queue.js";
 
-const POLL_MS = 4000;
+const PAGE = 100;
+const EVIDENCE_WAIT_MS = 5000; // re-read while the shown incident's clip is still being written
 const EMPTY_TEXT = {
   pending: ["暂无待审核事件", "No pending incidents: new ones appear here automatically."],
   "": ["暂无事件", "No incidents match the filters."],
 };
+const LIVE_TEXT = {
+  sse: ["● 实时 Live", "server-sent events"],
+  polling: ["◐ 轮询 Polling", "the event stream is down: polling until it is back"],
+  off: ["○ 离线 Offline", ""],
+};
 
 const state = {
+  user: null,
+  casesAllowed: true,
+  view: "review",
   items: [],
   total: 0,
-  selectedId: null,
+  limit: PAGE,
+  currentId: null,
+  checked: new Set(), // ids selected for a batch
   showRaw: false,
   busy: false,
-  generation: 0, // bumped on filter change: answers to older requests are dropped
-  filters: { status: "pending", type: "" },
+  generation: 0, // bumped when the list changes under a request: older answers are dropped
+  requests: 0, // list requests sent ...
+  applied: 0, // ... and the latest one whose answer is shown
+  filters: { status: "pending", type: "", source: "", area: "", since: "", until: "" },
 };
 
 const $ = (id) => document.getElementById(id);
-const selectedIndex = () => state.items.findIndex((it) => it.id === state.selectedId);
-const selected = () => state.items[selectedIndex()] ?? null;
+const currentIndex = () => state.items.findIndex((it) => it.id === state.currentId);
+const current = () => state.items[currentIndex()] ?? null;
+const live = new LiveUpdates({ onEvent: onLiveEvent, onResync: resync, onMode: showLiveMode });
+
+// -- rendering ----------------------------------------------------------------------------------
 
 function render() {
-  if (!selected()) state.selectedId = state.items[0]?.id ?? null;
-  renderQueue(state.items, state.selectedId, state.filters.status, select);
-  renderDetail(selected(), {
-    showRaw: state.showRaw,
-    emptyText: EMPTY_TEXT[state.filters.status] ?? EMPTY_TEXT[""],
+  if (!current()) state.currentId = state.items[0]?.id ?? null;
+  const onPage = new Set(state.items.map((it) => it.id));
+  for (const id of state.checked) if (!onPage.has(id)) state.checked.delete(id);
+  renderQueue(state.items, {
+    currentId: state.currentId,
+    checked: state.checked,
+    statusFilter: state.filters.status,
+    onSelect: select,
+    onCheck: setChecked,
   });
+  renderDetail(current(), { showRaw: state.showRaw, emptyText: EMPTY_TEXT[state.filters.status] ?? EMPTY_TEXT[""] });
+  renderBatchBar();
   const pending = state.filters.status === "pending";
   $("count").textContent = pending ? `${state.total} 待审核 pending` : `${state.total} 条 incidents`;
+  $("btn-more").hidden = state.items.length >= state.total;
   document.title = `${pending && state.total ? `(${state.total}) ` : ""}StreetSight · 事件审核 Review`;
-  addTypeOptions(state.items.map((it) => it.type));
+  addOptions($("filter-type"), state.items.map((it) => it.type), (t) => {
+    const label = eventLabel(t);
+    return label.en ? `${label.zh} ${label.en}` : t;
+  });
+  addOptions($("filter-source"), state.items.map((it) => it.source));
+  addOptions($("area-options"), state.items.map((it) => it.area).filter(Boolean));
 }
 
-function addTypeOptions(types) {
-  const select = $("filter-type");
+function renderBatchBar() {
+  const n = state.checked.size;
+  const pendingChecked = [...state.checked].filter((id) => itemById(id)?.status === "pending").length;
+  $("batch-count").textContent = n ? `已选 ${n} / ${state.items.length} selected` : "";
+  $("count").hidden = n > 0; // the bar shows either the queue's size or the selection
+  $("btn-batch-confirm").disabled = pendingChecked === 0 || state.busy;
+  $("btn-batch-reject").disabled = pendingChecked === 0 || state.busy;
+  const all = $("select-all");
+  all.checked = n > 0 && n === state.items.length;
+  all.indeterminate = n > 0 && n < state.items.length;
+}
+
+function addOptions(select, values, text = (v) => v) {
   const known = new Set([...select.options].map((o) => o.value));
-  for (const type of types) {
-    if (known.has(type)) continue;
-    known.add(type);
-    const label = eventLabel(type);
-    select.add(new Option(label.en ? `${label.zh} ${label.en}` : type, type));
+  for (const value of values) {
+    if (!value || known.has(value)) continue;
+    known.add(value);
+    select.append(new Option(text(value), value));
   }
+}
+
+function showLiveMode(mode) {
+  const [label, title] = LIVE_TEXT[mode];
+  $("live").textContent = label;
+  $("live").title = title;
+  $("live").dataset.mode = mode;
 }
 
 function toast(message, kind = "info") {
@@ -57,79 +105,240 @@ function toast(message, kind = "info") {
   toast.timer = setTimeout(() => (box.hidden = true), 2500);
 }
 
+const itemById = (id) => state.items.find((it) => it.id === id);
+
+// -- loading ------------------------------------------------------------------------------------
+
 async function refresh() {
+  if (!state.user) return;
   const generation = state.generation;
+  const request = ++state.requests;
   try {
-    const { items, total } = await listIncidents(state.filters);
-    if (generation !== state.generation) return;
+    const { items, total } = await api.listIncidents(apiFilters(), { limit: state.limit });
+    // drop the answer if the list changed meanwhile, or a later request has answered already
+    if (generation !== state.generation || request < state.applied) return;
+    state.applied = request;
+    const index = currentIndex();
     state.items = items;
     state.total = total;
+    if (state.currentId && !itemById(state.currentId)) {
+      // reviewed elsewhere: keep the reviewer's place rather than jumping to the top
+      state.currentId = items[Math.min(Math.max(index, 0), items.length - 1)]?.id ?? null;
+      state.showRaw = false;
+    }
     $("offline").hidden = true;
     render();
   } catch (err) {
-    $("offline").hidden = false;
+    if (err.status !== 401) {
+      $("offline").textContent = err.status === 403
+        ? "无权查看事件 · This account may not view incidents"
+        : "连接中断，正在重试 · Connection lost, retrying…";
+      $("offline").hidden = false;
+    }
     console.warn("refresh failed", err);
   }
 }
 
+function apiFilters() {
+  const f = state.filters;
+  const iso = (local) => (local ? new Date(local).toISOString() : "");
+  return { status: f.status, type: f.type, source: f.source, area: f.area.trim(), since: iso(f.since), until: iso(f.until) };
+}
+
+let refreshTimer = null;
+/** Coalesces a burst of live events into one reload. */
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refresh, 150);
+}
+
+function resync() {
+  scheduleRefresh();
+  refreshCasesQuietly();
+}
+
+function refreshCasesQuietly() {
+  if (!state.casesAllowed) return;
+  refreshCases(toast).catch((err) => {
+    if (err.status === 403) {
+      state.casesAllowed = false; // this role sees no cases (e.g. trainer)
+      $("tab-cases").hidden = true;
+    } else {
+      console.warn("cases refresh failed", err);
+    }
+  });
+}
+
+/** The clip lands seconds after the incident (post-roll), and attaching evidence sends no event:
+ * while the shown incident waits for it, re-read now and then (polling mode re-reads anyway). */
+function awaitEvidence() {
+  const shown = current();
+  if (live.mode === "sse" && shown?.status === "pending" && !shown.evidence?.clip) scheduleRefresh();
+}
+
+function onLiveEvent(type) {
+  if (type === "case_updated") refreshCasesQuietly();
+  else scheduleRefresh();
+}
+
+// -- selection ----------------------------------------------------------------------------------
+
 function select(id) {
-  if (id === state.selectedId) return;
-  state.selectedId = id;
+  if (id === state.currentId) return;
+  state.currentId = id;
   state.showRaw = false;
   render();
 }
 
 function move(step) {
-  const i = selectedIndex();
+  const i = currentIndex();
   const next = state.items[Math.min(state.items.length - 1, Math.max(0, i + step))];
   if (next) select(next.id);
 }
 
-async function decide(decision) {
-  const incident = selected();
+function setChecked(id, on) {
+  if (on) state.checked.add(id);
+  else state.checked.delete(id);
+  render();
+}
+
+function toggleChecked() {
+  if (state.currentId) setChecked(state.currentId, !state.checked.has(state.currentId));
+}
+
+// -- decisions ----------------------------------------------------------------------------------
+
+const TOASTS = { confirm: "已确认 Confirmed", reject: "已驳回 Rejected" };
+const STATUS_OF = { confirm: "confirmed", reject: "rejected" };
+
+/** Reviews the current incident; it leaves a queue filtered by status, and the next one is current. */
+async function decide(decision, { reason = null, correctedType = null } = {}) {
+  const incident = current();
   if (!incident || state.busy || incident.status !== "pending") return;
   state.busy = true;
-  const index = selectedIndex();
   try {
-    const updated = await review(incident.id, decision, $("d-note").value.trim());
-    state.generation += 1; // a poll answered before the review would bring the item back
-    const keep = !state.filters.status || state.filters.status === updated.status;
-    if (keep) {
-      state.items[index] = updated;
-    } else {
-      // it leaves the queue; the next one (same position) is selected
-      state.items.splice(index, 1);
-      state.total = Math.max(0, state.total - 1);
-      state.selectedId = state.items[Math.min(index, state.items.length - 1)]?.id ?? null;
-      state.showRaw = false;
-    }
-    toast(decision === "confirm" ? "已确认 Confirmed" : "已驳回 Rejected", decision);
-    render();
+    const updated = await api.review(incident.id, { decision, note: $("d-note").value.trim(), reason, correctedType });
+    applyReviewed([updated]);
+    toast(correctedType ? `${TOASTS.confirm} · ${eventLabel(correctedType).zh}` : TOASTS[decision], decision);
   } catch (err) {
     toast(`操作失败 Failed: ${err.message}`, "error");
-    refresh();
+    scheduleRefresh();
   } finally {
     state.busy = false;
+    renderBatchBar();
   }
 }
 
+function applyReviewed(updatedItems) {
+  state.generation += 1; // a list answered before the review would bring the items back
+  let index = currentIndex();
+  for (const updated of updatedItems) {
+    const i = state.items.findIndex((it) => it.id === updated.id);
+    if (i < 0) continue;
+    state.checked.delete(updated.id);
+    if (!state.filters.status || state.filters.status === updated.status) {
+      state.items[i] = updated;
+    } else {
+      state.items.splice(i, 1);
+      state.total = Math.max(0, state.total - 1);
+      if (i < index) index -= 1;
+    }
+  }
+  if (!current()) {
+    state.currentId = state.items[Math.min(Math.max(index, 0), state.items.length - 1)]?.id ?? null;
+    state.showRaw = false;
+  }
+  render();
+}
+
+async function rejectCurrent() {
+  const incident = current();
+  if (!incident || incident.status !== "pending" || state.busy) return;
+  const reason = await pick("驳回原因 Reject: why?", REJECT_REASONS);
+  if (reason) await decide("reject", { reason: reason.code });
+}
+
+async function correctType() {
+  const incident = current();
+  if (!incident || incident.status !== "pending" || state.busy) return;
+  const types = typeChoices().filter((t) => t.code !== incident.type);
+  const choice = await pick("改为类型并确认 Correct the type and confirm", types);
+  if (choice) await decide("confirm", { correctedType: choice.code });
+}
+
+function typeChoices() {
+  const codes = new Set([...Object.keys(EVENT_LABELS), ...[...$("filter-type").options].map((o) => o.value)]);
+  codes.delete("");
+  return [...codes].map((code) => ({ code, ...eventLabel(code) }));
+}
+
+async function batchDecide(decision) {
+  const ids = [...state.checked].filter((id) => itemById(id)?.status === "pending");
+  if (!ids.length || state.busy) return;
+  let reason = null;
+  if (decision === "reject") {
+    const choice = await pick(`批量驳回 ${ids.length} 条 Reject ${ids.length}: why?`, REJECT_REASONS);
+    if (!choice) return;
+    reason = choice.code;
+  }
+  state.busy = true;
+  renderBatchBar();
+  try {
+    const answer = await api.reviewBatch(ids, { decision, reason });
+    const updated = batchItems(answer);
+    // an answer without the records: take the decision as applied; the refresh below corrects it
+    applyReviewed(updated.length ? updated : ids.map((id) => ({ ...itemById(id), status: STATUS_OF[decision] })));
+    const failed = batchFailures(answer);
+    toast(`${TOASTS[decision]} × ${ids.length - failed}${failed ? ` · ${failed} 失败 failed` : ""}`, failed ? "error" : decision);
+  } catch (err) {
+    toast(`批量操作失败 Batch failed: ${err.message}`, "error");
+  } finally {
+    state.busy = false;
+    renderBatchBar();
+    scheduleRefresh();
+  }
+}
+
+/** The incidents in a batch answer ({results: [{id, status_code, detail, incident}]}). */
+function batchItems(answer) {
+  const list = Array.isArray(answer) ? answer : answer?.items ?? answer?.results ?? answer?.incidents ?? [];
+  return list.map((r) => r?.incident ?? r).filter((r) => r && r.id && r.status);
+}
+
+function batchFailures(answer) {
+  const results = Array.isArray(answer?.results) ? answer.results : [];
+  return results.filter((r) => r.status_code !== undefined && r.status_code !== 200).length;
+}
+
+// -- keyboard -----------------------------------------------------------------------------------
+
+const KEYS = {
+  c: () => decide("confirm"),
+  r: () => rejectCurrent(),
+  t: () => correctType(),
+  C: () => batchDecide("confirm"),
+  R: () => batchDecide("reject"),
+  x: () => toggleChecked(),
+  j: () => move(1),
+  ArrowDown: () => move(1),
+  k: () => move(-1),
+  ArrowUp: () => move(-1),
+  v: () => toggleRaw(),
+  Escape: () => clearChecked(),
+};
+
 function onKey(event) {
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (isPickerOpen()) {
+    if (pickerKey(event)) event.preventDefault();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey || event.altKey || !state.user || state.view !== "review") return;
   const tag = event.target.tagName;
   if (tag === "TEXTAREA" || tag === "INPUT" || tag === "SELECT") {
     if (event.key === "Escape") event.target.blur();
     return;
   }
-  const actions = {
-    c: () => decide("confirm"),
-    r: () => decide("reject"),
-    j: () => move(1),
-    ArrowDown: () => move(1),
-    k: () => move(-1),
-    ArrowUp: () => move(-1),
-    v: () => toggleRaw(),
-  };
-  const action = actions[event.key];
+  const action = KEYS[event.key];
   if (action) {
     event.preventDefault();
     action();
@@ -141,27 +350,147 @@ function toggleRaw() {
   render();
 }
 
+function clearChecked() {
+  state.checked.clear();
+  render();
+}
+
+// -- filters ------------------------------------------------------------------------------------
+
 function onFilterChange(event) {
-  event.target.blur(); // give the keys back to the shortcuts
-  state.filters = { status: $("filter-status").value, type: $("filter-type").value };
+  if (event.target.tagName === "SELECT") event.target.blur(); // give the keys back to the shortcuts
+  state.filters = {
+    status: $("filter-status").value,
+    type: $("filter-type").value,
+    source: $("filter-source").value,
+    area: $("filter-area").value,
+    since: $("filter-since").value,
+    until: $("filter-until").value,
+  };
   state.generation += 1;
-  state.selectedId = null;
+  state.limit = PAGE;
+  state.currentId = null;
+  state.checked.clear();
   refresh();
 }
 
-function start() {
-  addTypeOptions(Object.keys(EVENT_LABELS));
-  initDetail();
-  $("filter-status").addEventListener("change", onFilterChange);
-  $("filter-type").addEventListener("change", onFilterChange);
-  $("btn-confirm").addEventListener("click", () => decide("confirm"));
-  $("btn-reject").addEventListener("click", () => decide("reject"));
-  $("btn-raw").addEventListener("click", toggleRaw);
-  document.addEventListener("keydown", onKey);
+function clearFilters() {
+  for (const id of ["filter-type", "filter-source", "filter-area", "filter-since", "filter-until"]) $(id).value = "";
+  $("filter-status").value = "pending";
+  onFilterChange({ target: $("filters") });
+}
+
+// -- session and views --------------------------------------------------------------------------
+
+function showLogin(message = "") {
+  state.user = null;
+  live.stop();
+  for (const id of ["review-view", "cases-view", "nav", "user", "btn-logout", "live", "offline"]) $(id).hidden = true;
+  $("login-view").hidden = false;
+  $("login-error").hidden = !message;
+  $("login-error").textContent = message;
+  $("login-password").value = "";
+  $("login-username").focus();
+}
+
+/** user: {username, role}, or null when the server has no authentication. */
+function showApp(user) {
+  state.user = user ?? { username: "", role: "" };
+  $("login-view").hidden = true;
+  $("nav").hidden = false;
+  $("live").hidden = false;
+  $("user").hidden = !user;
+  $("user").textContent = user ? `${user.username} · ${user.role}` : "";
+  $("btn-logout").hidden = !user;
+  state.casesAllowed = true;
+  $("tab-cases").hidden = false;
+  showView(location.hash === "#cases" ? "cases" : "review");
+  live.start();
   refresh();
-  setInterval(() => {
-    if (!state.busy) refresh();
-  }, POLL_MS);
+  refreshCasesQuietly();
+  api.listSources().then((sources) => addOptions($("filter-source"), sources.map((s) => s.id)), () => {});
+}
+
+function showView(view) {
+  state.view = view;
+  $("review-view").hidden = view !== "review";
+  $("cases-view").hidden = view !== "cases";
+  for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === view);
+  if (view === "cases") refreshCasesQuietly();
+}
+
+async function onLogin(event) {
+  event.preventDefault();
+  $("login-submit").disabled = true;
+  try {
+    const session = await api.login($("login-username").value.trim(), $("login-password").value);
+    document.activeElement?.blur();
+    showApp({ username: session.username, role: session.role });
+  } catch (err) {
+    const message = err.status === 401 ? "用户名或密码错误 Wrong username or password" : `登录失败 Sign-in failed: ${err.message}`;
+    $("login-error").textContent = message;
+    $("login-error").hidden = false;
+  } finally {
+    $("login-submit").disabled = false;
+  }
+}
+
+async function onLogout() {
+  try {
+    await api.logout();
+  } finally {
+    showLogin();
+  }
+}
+
+async function boot() {
+  try {
+    showApp(await api.me());
+  } catch (err) {
+    if (err.status === 404) {
+      showApp(null); // a server without authentication (embedded single-user mode)
+      return;
+    }
+    showLogin(err.status === 401 || err.status === 403 ? "" : `服务不可用 Server unreachable: ${err.message}`);
+  }
+}
+
+function start() {
+  addOptions($("filter-type"), Object.keys(EVENT_LABELS), (t) => `${EVENT_LABELS[t].zh} ${EVENT_LABELS[t].en}`);
+  initDetail();
+  initPicker();
+  initCases(toast);
+  api.setUnauthorizedHandler(() => {
+    if (state.user) showLogin("会话已过期，请重新登录 Session expired: please sign in again");
+  });
+  $("filters").addEventListener("change", onFilterChange);
+  $("filters").addEventListener("submit", (e) => e.preventDefault());
+  $("btn-clear-filters").addEventListener("click", clearFilters);
+  $("btn-confirm").addEventListener("click", () => decide("confirm"));
+  $("btn-reject").addEventListener("click", rejectCurrent);
+  $("btn-correct").addEventListener("click", correctType);
+  $("btn-raw").addEventListener("click", toggleRaw);
+  $("btn-batch-confirm").addEventListener("click", () => batchDecide("confirm"));
+  $("btn-batch-reject").addEventListener("click", () => batchDecide("reject"));
+  $("select-all").addEventListener("change", (e) => {
+    state.checked = e.target.checked ? new Set(state.items.map((it) => it.id)) : new Set();
+    render();
+  });
+  $("btn-more").addEventListener("click", () => {
+    state.limit += PAGE;
+    refresh();
+  });
+  $("login-form").addEventListener("submit", onLogin);
+  $("btn-logout").addEventListener("click", onLogout);
+  for (const tab of document.querySelectorAll(".tab")) {
+    tab.addEventListener("click", () => {
+      history.replaceState(null, "", tab.dataset.view === "cases" ? "#cases" : "#");
+      showView(tab.dataset.view);
+    });
+  }
+  document.addEventListener("keydown", onKey);
+  setInterval(awaitEvidence, EVIDENCE_WAIT_MS);
+  boot();
 }
 
 start();

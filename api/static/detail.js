@@ -1,66 +1,82 @@
-// The selected incident (right column): facts, snapshot with zone overlay, evidence clip.
-import { eventLabel, STATUS_LABELS } from "./labels.js";
-import { mediaRange, score, wallTime } from "./format.js";
+// The selected incident (right column): facts, snapshot with box and zone overlay, evidence clip.
+import { eventCodes, eventLabel, reasonLabel, STATUS_LABELS } from "./labels.js";
+import { mediaRange, mediaTime, score, wallTime } from "./format.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
-let shownMedia = ""; // the clip shown now: reloading the video on every poll would restart it
+let shownMedia = ""; // the clip shown now: reloading the video on every update would restart it
 let shownId = null;
 
 function text(id, value) {
   $(id).textContent = value === null || value === undefined || value === "" ? "–" : String(value);
 }
 
-/** Zone polygon (normalised) and the detection box (pixels) drawn over the raw snapshot. */
-function drawOverlay(svg, incident) {
+function svg(tag, attrs, content) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (content !== undefined) node.textContent = content;
+  return node;
+}
+
+/** Zone polygon (normalised) and detection box (pixels of frame_size), drawn over the raw snapshot. */
+export function drawOverlay(target, incident) {
   const [w, h] = incident.frame_size;
-  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  target.setAttribute("viewBox", `0 0 ${w} ${h}`);
   const shapes = [];
   if (incident.zone_polygon?.length) {
-    const zone = document.createElementNS(SVG_NS, "polygon");
-    zone.setAttribute("points", incident.zone_polygon.map(([x, y]) => `${x * w},${y * h}`).join(" "));
-    zone.setAttribute("class", "zone");
-    shapes.push(zone);
+    const points = incident.zone_polygon.map(([x, y]) => `${x * w},${y * h}`).join(" ");
+    shapes.push(svg("polygon", { points, class: "zone" }));
   }
   const [x1, y1, x2, y2] = incident.box;
-  const box = document.createElementNS(SVG_NS, "rect");
-  Object.entries({ x: x1, y: y1, width: x2 - x1, height: y2 - y1 }).forEach(([k, v]) => box.setAttribute(k, v));
-  box.setAttribute("class", "box");
-  shapes.push(box);
-  svg.replaceChildren(...shapes);
+  shapes.push(svg("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: "box" }));
+  const fontSize = Math.max(12, Math.round(h / 20));
+  const labelY = y1 - fontSize * 0.4 > fontSize ? y1 - fontSize * 0.4 : y2 + fontSize;
+  const nearRightEdge = x1 > w * 0.7; // anchor the label at the box's right side so it stays in the frame
+  shapes.push(svg("text", {
+    x: nearRightEdge ? x2 : x1, y: labelY, class: "box-label", "font-size": fontSize,
+    "text-anchor": nearRightEdge ? "end" : "start",
+  }, `${incident.class} ${score(incident.score)}`));
+  target.replaceChildren(...shapes);
 }
 
 function renderSnapshot(incident, showRaw) {
-  const ev = incident.evidence;
+  const ev = incident.evidence ?? {};
   const raw = showRaw || !ev.snapshot ? ev.snapshot_raw : null;
   const item = raw ?? ev.snapshot ?? null;
   const img = $("d-snapshot");
-  const svg = $("d-overlay");
+  const overlay = $("d-overlay");
   $("d-snapshot-missing").hidden = Boolean(item);
   img.hidden = !item;
   if (item) {
-    const url = `${item.url}?v=${item.sha256.slice(0, 12)}`; // a replaced file gets a new URL
+    const url = versioned(item);
     if (img.getAttribute("src") !== url) img.src = url;
   } else {
     img.removeAttribute("src");
   }
-  svg.toggleAttribute("hidden", !raw); // an SVGElement has no .hidden property
-  if (raw) drawOverlay(svg, incident);
-  $("d-snapshot-caption").textContent = raw ? "原图 + 区域 Raw snapshot + zone" : "标注截图 Annotated snapshot";
+  overlay.toggleAttribute("hidden", !raw); // an SVGElement has no .hidden property
+  if (raw) drawOverlay(overlay, incident);
+  $("d-snapshot-caption").textContent = raw ? "原图 + 目标框 + 区域 Raw snapshot + box + zone" : "标注截图 Annotated snapshot";
   const btn = $("btn-raw");
   btn.hidden = !(ev.snapshot && ev.snapshot_raw);
   btn.firstChild.textContent = showRaw ? "标注图 Annotated " : "原图 Raw ";
 }
 
+/** A replaced file gets a new URL; presigned URLs (with a query) are used as they are. */
+function versioned(item) {
+  if (item.url.includes("?") || !item.sha256) return item.url;
+  return `${item.url}?v=${item.sha256.slice(0, 12)}`;
+}
+
 function renderClip(incident) {
-  const clip = incident.evidence.clip;
+  const clip = incident.evidence?.clip;
   const video = $("d-clip");
   $("d-clip-missing").hidden = Boolean(clip);
   $("d-clip-error").hidden = true;
+  $("d-clip-span").textContent = "";
   video.hidden = !clip;
   if (clip) {
-    video.src = `${clip.url}?v=${clip.sha256.slice(0, 12)}`;
+    video.src = versioned(clip);
   } else {
     video.removeAttribute("src");
     video.load(); // stop and release the previous clip
@@ -68,9 +84,27 @@ function renderClip(incident) {
 }
 
 export function initDetail() {
-  $("d-clip").addEventListener("error", () => {
-    if ($("d-clip").getAttribute("src")) $("d-clip-error").hidden = false;
+  const video = $("d-clip");
+  video.addEventListener("error", () => {
+    if (video.getAttribute("src")) $("d-clip-error").hidden = false;
   });
+  video.addEventListener("loadedmetadata", () => {
+    if (Number.isFinite(video.duration)) $("d-clip-span").textContent = `· ${mediaTime(video.duration)}`;
+  });
+}
+
+function reviewText(incident) {
+  const r = incident.review;
+  const parts = [STATUS_LABELS[incident.status] ?? incident.status, wallTime(r.reviewed_at)];
+  if (r.reviewer) parts.push(r.reviewer);
+  if (r.reason) parts.push(`原因 reason: ${reasonLabel(r.reason)}`);
+  const corrected = r.corrected_type ?? incident.corrected_type;
+  if (corrected) {
+    const label = eventLabel(corrected);
+    parts.push(`改为 corrected to: ${label.zh} ${label.en}`.trim());
+  }
+  if (r.note) parts.push(`“${r.note}”`);
+  return parts.join(" · ");
 }
 
 export function renderDetail(incident, { showRaw, emptyText }) {
@@ -85,13 +119,14 @@ export function renderDetail(incident, { showRaw, emptyText }) {
     shownId = null;
     return;
   }
-  const label = eventLabel(incident.type);
+  const label = eventLabel(incident.type, incident.labels);
   text("d-type-zh", label.zh);
-  text("d-type-en", label.en ? `${label.en} · ${incident.type}` : "");
+  text("d-type-en", label.en ? `${label.en} · ${incident.type}` : incident.type);
+  $("d-codes").textContent = eventCodes(incident.labels);
   const status = $("d-status");
   status.textContent = STATUS_LABELS[incident.status] ?? incident.status;
   status.className = `status ${incident.status}`;
-  text("d-source", incident.source);
+  text("d-source", incident.area ? `${incident.source} · ${incident.area}` : incident.source);
   text("d-zone", incident.zone);
   text("d-class", incident.class);
   text("d-score", score(incident.score));
@@ -103,20 +138,15 @@ export function renderDetail(incident, { showRaw, emptyText }) {
   renderSnapshot(incident, showRaw);
   if (incident.id !== shownId) $("d-note").value = ""; // the note belongs to one incident
   shownId = incident.id;
-  const clipKey = `${incident.id}/${incident.evidence.clip?.sha256 ?? "-"}`;
+  const clipKey = `${incident.id}/${incident.evidence?.clip?.sha256 ?? "-"}`;
   if (clipKey !== shownMedia) {
     renderClip(incident);
     shownMedia = clipKey;
   }
 
-  const reviewed = incident.review;
   const info = $("d-review");
-  info.hidden = !reviewed;
-  if (reviewed) {
-    const who = reviewed.reviewer ? ` · ${reviewed.reviewer}` : "";
-    const note = reviewed.note ? ` · “${reviewed.note}”` : "";
-    info.textContent = `${STATUS_LABELS[incident.status]} ${wallTime(reviewed.reviewed_at)}${who}${note}`;
-  }
-  $("btn-confirm").disabled = incident.status !== "pending";
-  $("btn-reject").disabled = incident.status !== "pending";
+  info.hidden = !incident.review;
+  if (incident.review) info.textContent = reviewText(incident);
+  const pending = incident.status === "pending";
+  for (const id of ["btn-confirm", "btn-correct", "btn-reject"]) $(id).disabled = !pending;
 }

@@ -1,4 +1,4 @@
-// Display names of event types and statuses (中文 + English). Unknown types show their code.
+// Display names (中文 + English) of event types, statuses and reject reasons. Unknown codes show as is.
 
 export const EVENT_LABELS = {
   street_vending: { zh: "占道经营", en: "Street vending" },
@@ -14,6 +14,51 @@ export const STATUS_LABELS = {
   rejected: "已驳回 Rejected",
 };
 
-export function eventLabel(type) {
-  return EVENT_LABELS[type] ?? { zh: type, en: "" };
+export const CASE_STATUS_LABELS = {
+  new: "新建 New",
+  manual: "待分派 Manual",
+  queued: "待派遣 Queued",
+  assigned: "已分派 Assigned",
+  dispatched: "已派遣 Dispatched",
+  handled: "已处置 Handled",
+  verified: "已核查 Verified",
+  closed: "已结案 Closed",
+  reopened: "重新打开 Reopened",
+};
+
+// Why a detection is rejected; the number key is the position (1-based).
+export const REJECT_REASONS = [
+  { code: "false_detection", zh: "误检", en: "False detection" },
+  { code: "not_a_violation", zh: "不构成违规", en: "Not a violation" },
+  { code: "outside_zone", zh: "不在区域内", en: "Outside the zone" },
+  { code: "not_stationary", zh: "未停留/在移动", en: "Moving, not parked" },
+  { code: "permitted", zh: "允许/已审批", en: "Permitted" },
+  { code: "duplicate", zh: "重复事件", en: "Duplicate" },
+  { code: "poor_evidence", zh: "证据不清", en: "Evidence unclear" },
+  { code: "other", zh: "其他", en: "Other" },
+];
+
+/** The label of an event type: the incident's own labels (from configuration) win over ours. */
+export function eventLabel(type, labels) {
+  const ours = EVENT_LABELS[type] ?? { zh: type, en: "" };
+  if (!labels || typeof labels !== "object") return ours;
+  const zh = labels.zh ?? labels.label_zh ?? labels.name_zh ?? ours.zh;
+  const en = labels.en ?? labels.label_en ?? labels.name_en ?? ours.en;
+  return { zh, en };
+}
+
+/** National and local event codes, e.g. "05 · 0501" (empty when the incident carries none). */
+export function eventCodes(labels) {
+  if (!labels || typeof labels !== "object") return "";
+  const national = labels.category ?? labels.national_code ?? labels.national;
+  const local = labels.local_code ?? labels.local;
+  const category = [labels.category_zh, labels.category_en].filter(Boolean).join(" ");
+  return [national && `国标 ${national}${category ? ` ${category}` : ""}`, local && `本地 ${local}`]
+    .filter(Boolean)
+    .join(" · ");
+}
+
+export function reasonLabel(code) {
+  const r = REJECT_REASONS.find((x) => x.code === code);
+  return r ? `${r.zh} ${r.en}` : code;
 }

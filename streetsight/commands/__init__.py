@@ -4,4 +4,10 @@ its name to COMMAND_MODULES; keep heavy imports inside the command function so `
 from __future__ import annotations
 
 COMMAND_MODULES: list[str] = [
+    "streetsight.commands.bench",
+    "streetsight.commands.evidence",
+    "streetsight.commands.eval",
+    "streetsight.commands.users",
+    "streetsight.commands.datasets",
+    "streetsight.commands.train",
 ]

@@ -29,7 +29,8 @@ def run_demo(port: int = 8080, data_dir: Path = Path("var/demo"), keep: bool = F
 
     def on_ready(server, pipeline, worker) -> None:
         print(f"StreetSight demo: open http://127.0.0.1:{port}/ (the van becomes an illegal_parking "
-              f"incident about {cfg.rules.illegal_parking.min_dwell_s + cfg.evidence.post_roll_s:.0f} s in)",
+              f"incident about {cfg.rules.illegal_parking.min_dwell_s + cfg.evidence.post_roll_s:.0f} s in); "
+              "sign in as admin with the password printed above (or $STREETSIGHT_ADMIN_PASSWORD)",
               flush=True)
         if exit_when_done:
             import threading

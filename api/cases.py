@@ -1,0 +1,508 @@
+"""Cases: a confirmed incident (or, when configured, one above a per-type confidence) becomes a case for
+the dispatch system, with a case number, codes and labels, place, evidence and the responsible
+department (or a place in the manual-assignment queue).
+
+Every change of a case commits together with its audit row and, when the dispatch system must hear of
+it, its outbox message. Status flow::
+
+    manual --assign--> queued --delivered--> dispatched --callback--> handled --re-check ok / callback--> verified
+                                                 ^                        |                                |
+                                                 +--delivered-- reopened <+ re-check: still there     closed <+ callback
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .audit import record_audit
+from .case_schemas import (
+    CASE_SCHEMA,
+    CallbackIn,
+    CaseEvidence,
+    CaseLocation,
+    CaseMessage,
+    CaseOut,
+    Reopen,
+    case_event,
+)
+from .db import CaseCounterRecord, CaseRecord, DispatchCallbackRecord, EvidenceRecord, IncidentRecord
+from .dispatch_rules import route
+from .outbox import OutboxMessage, enqueue
+from .schemas import evidence_url
+from .settings import ApiSettings, SourceInfo
+
+log = logging.getLogger(__name__)
+
+SourceInfoProvider = Callable[[str], SourceInfo | None]
+EventLabelsProvider = Callable[[str], dict[str, Any] | None]
+ProtectEvidence = Callable[[str], Any]
+EvidenceLinker = Callable[[str, str, str], str]  # (incident_id, kind, key) -> URL, e.g. presigned
+CaseListener = Callable[[CaseOut], None]
+
+# legal moves by a dispatch callback: new status -> statuses it may come from
+CALLBACK_FROM: dict[str, tuple[str, ...]] = {
+    # "queued"/"reopened": the dispatch system may answer before we recorded our own delivery
+    "handled": ("dispatched", "queued", "reopened"),
+    "verified": ("handled",),
+    "closed": ("verified",),
+}
+EVIDENCE_KINDS = ("snapshot", "snapshot_raw", "clip", "manifest")
+
+
+class CaseNotFound(LookupError):
+    pass
+
+
+class CaseConflict(Exception):
+    """The change does not fit the case's current status (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class RecheckOutcome:
+    case_number: str
+    verdict: str  # verified | reopened | waiting
+
+
+class CaseService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        settings: ApiSettings | None = None,
+        source_info: SourceInfoProvider | None = None,
+        event_labels: EventLabelsProvider | None = None,
+        protect_evidence: ProtectEvidence | None = None,
+        evidence_linker: EvidenceLinker | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self.settings = settings or ApiSettings()
+        self._source_info = source_info or (lambda _source: None)
+        self._event_labels = event_labels or (lambda _type: None)
+        self._protect = protect_evidence
+        self._linker = evidence_linker
+        self._listeners: list[CaseListener] = []
+        self._changed: dict[int, CaseOut] = {}  # delivered message id -> the case it moved (for listeners)
+        self._zone = ZoneInfo(self.settings.cases.timezone)
+
+    def on_changed(self, listener: CaseListener) -> None:
+        self._listeners.append(listener)
+
+    # -- creation ---------------------------------------------------------------------------------
+
+    def eligible(self, incident: IncidentRecord) -> bool:
+        if incident.status == "confirmed":
+            return True
+        threshold = self.settings.cases.auto_case_min_confidence.get(incident.type)
+        return incident.status == "pending" and threshold is not None and incident.score >= threshold
+
+    def create_for_incident(self, incident_id: str, actor: str = "system") -> CaseOut | None:
+        """The incident's case, created if the incident qualifies and has none; None if it does not
+        qualify. Safe to call again and from racing threads or processes: one case per incident."""
+        with self._sessions() as s:
+            existing = s.scalars(select(CaseRecord).where(CaseRecord.incident_id == incident_id)).one_or_none()
+            if existing is not None:
+                return self._out(existing)
+            incident = s.get(IncidentRecord, incident_id)
+            if incident is None or not self.eligible(incident):
+                return None
+            record = self._new_case(s, incident)
+            s.add(record)
+            try:
+                s.flush()  # the id, for the audit row and the outbox message
+                record_audit(s, actor, "case.created", incident_id=incident_id, case_id=record.id,
+                             after=_case_state(record))
+                if record.status == "queued":
+                    self._enqueue(s, record, "case.created")
+                s.commit()
+            except IntegrityError:  # another thread or process made it first
+                s.rollback()
+                existing = s.scalars(select(CaseRecord).where(CaseRecord.incident_id == incident_id)).one()
+                return self._out(existing)
+            out = self._out(record)
+        log.info("case %s for incident %s: %s", out.number, incident_id, out.department or "manual assignment")
+        self._protect_evidence(out.id, incident_id)
+        self._notify(out)
+        return out
+
+    def _new_case(self, s: Session, incident: IncidentRecord) -> CaseRecord:
+        now = datetime.now(timezone.utc)
+        case_type = incident.corrected_type or incident.type
+        labels = incident.labels if case_type == incident.type else (self._event_labels(case_type) or {})
+        if not labels and case_type == incident.type:
+            labels = self._event_labels(case_type) or {}
+        event = case_event(case_type, labels)
+        place = self._place(incident)
+        routing = route(self.settings.dispatch.rules, case_type, place.area, incident.score,
+                        self.settings.dispatch.min_confidence)
+        number = self._next_number(s, now)
+        return CaseRecord(
+            number=number, incident_id=incident.id, status="manual" if routing.manual else "queued",
+            type=case_type, department=routing.department, queue_reason=routing.reason,
+            national_code=event.national_code, local_code=event.local_code, labels=labels or None,
+            description=self._describe(incident, event.label_zh, event.label_en, place),
+            source=incident.source, address=place.address, lng=place.lng, lat=place.lat, grid=place.grid,
+            area=place.area, occurred_at=incident.detected_wall, confidence=incident.score,
+            reviewer=incident.reviewer,
+            evidence=[{"kind": e.kind, "key": e.key, "sha256": e.sha256, "size": e.size,
+                       "content_type": e.content_type} for e in sorted(incident.evidence, key=lambda e: e.kind)],
+            evidence_protected=False, reopen_count=0, created_at=now, updated_at=now,
+        )
+
+    def _place(self, incident: IncidentRecord) -> SourceInfo:
+        """Fixed cameras: the source's configured place. Moving cameras: the position the incident carries
+        (``extra.position`` as ``{lng, lat}``, or ``extra.lng`` / ``extra.lat``), over the source's."""
+        base = self._source_info(incident.source) or SourceInfo()
+        extra = incident.extra or {}
+        position = extra.get("position")
+        lng = lat = None
+        if isinstance(position, dict):
+            lng, lat = position.get("lng"), position.get("lat")
+        elif isinstance(position, (list, tuple)) and len(position) >= 2:
+            lng, lat = position[0], position[1]
+        lng = extra.get("lng", lng)
+        lat = extra.get("lat", lat)
+        fields = base.model_dump()
+        if lng is not None and lat is not None:
+            fields.update(lng=float(lng), lat=float(lat))
+        for key in ("address", "grid", "area"):
+            if extra.get(key):
+                fields[key] = str(extra[key])
+        return SourceInfo.model_validate(fields)
+
+    def _describe(self, incident: IncidentRecord, zh: str | None, en: str | None, place: SourceInfo) -> str:
+        """One line for the dispatcher, in Chinese with the English label (the codes travel separately)."""
+        local = incident.detected_wall.astimezone(self._zone).strftime("%Y-%m-%d %H:%M:%S %z")
+        name = zh or incident.type
+        if en and en != name:
+            name += f"（{en}）"
+        where = f"{place.address}，" if place.address else ""
+        zone = f"，区域 {incident.zone}" if incident.zone else ""
+        text = (f"{name}：{where}摄像头 {incident.source}{zone}；目标 {incident.class_name}，"
+                f"置信度 {incident.score:.2f}；发现时间 {local}")
+        if incident.note:
+            text += f"；审核备注：{incident.note}"
+        return text
+
+    def _next_number(self, s: Session, now: datetime) -> str:
+        """SS-YYYYMMDD-NNNNNN: a per-day sequence (day in the configured zone), by an atomic upsert."""
+        day = now.astimezone(self._zone).strftime("%Y%m%d")
+        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = (insert(CaseCounterRecord).values(day=day, last=1)
+                .on_conflict_do_update(index_elements=["day"], set_={"last": CaseCounterRecord.last + 1})
+                .returning(CaseCounterRecord.last))
+        n = s.execute(stmt).scalar_one()
+        return f"{self.settings.cases.number_prefix}-{day}-{n:06d}"
+
+    # -- sweep: the safety net for anything a crash or an outage interrupted --------------------
+
+    def sweep(self, limit: int = 200) -> int:
+        """Create the cases that should exist and retry evidence protection; returns cases created."""
+        created = 0
+        has_case = select(CaseRecord.id).where(CaseRecord.incident_id == IncidentRecord.id).exists()
+        wanted = select(IncidentRecord.id).where(~has_case, IncidentRecord.status == "confirmed")
+        auto = self.settings.cases.auto_case_min_confidence
+        with self._sessions() as s:
+            ids = list(s.scalars(wanted.limit(limit)))
+            for event_type, threshold in auto.items():
+                ids += s.scalars(select(IncidentRecord.id).where(
+                    ~has_case, IncidentRecord.status == "pending", IncidentRecord.type == event_type,
+                    IncidentRecord.score >= threshold).limit(limit))
+            unprotected = list(s.execute(select(CaseRecord.id, CaseRecord.incident_id)
+                                         .where(CaseRecord.evidence_protected.is_(False)).limit(limit)))
+        for incident_id in ids:
+            if self.create_for_incident(incident_id, actor="system:sweep") is not None:
+                created += 1
+        for case_id, incident_id in unprotected:
+            self._protect_evidence(case_id, incident_id)
+        return created
+
+    def _protect_evidence(self, case_id: int, incident_id: str) -> None:
+        if self._protect is None:
+            return
+        try:
+            self._protect(incident_id)
+        except Exception:  # storage down: the sweep retries; the case itself is safe
+            log.exception("case %s: protecting the evidence of %s failed; will retry", case_id, incident_id)
+            return
+        with self._sessions() as s:
+            record = s.get(CaseRecord, case_id)
+            if record is not None and not record.evidence_protected:
+                record.evidence_protected = True
+                s.commit()
+
+    # -- manual assignment ------------------------------------------------------------------------
+
+    def assign(self, case_id: int, department: str, actor: str, note: str = "") -> CaseOut:
+        with self._sessions() as s:
+            record = self._require(s, case_id, lock=True)
+            if record.status != "manual":
+                raise CaseConflict(f"case {record.number} is {record.status}, not waiting for assignment")
+            before = _case_state(record)
+            record.department, record.status, record.queue_reason = department, "queued", None
+            record.updated_at = datetime.now(timezone.utc)
+            record_audit(s, actor, "case.assigned", incident_id=record.incident_id, case_id=record.id,
+                         before=before, after={**_case_state(record), "note": note})
+            self._enqueue(s, record, "case.created")
+            s.commit()
+            out = self._out(record)
+        self._notify(out)
+        return out
+
+    # -- the dispatch system's side ---------------------------------------------------------------
+
+    def _enqueue(self, s: Session, record: CaseRecord, kind: str, reopen: Reopen | None = None) -> None:
+        key = record.number if kind == "case.created" else f"{record.number}.reopen-{record.reopen_count}"
+        enqueue(s, record.id, kind, key, self._message(record, kind, key, reopen).model_dump(mode="json"))
+
+    def _message(self, record: CaseRecord, kind: str, key: str, reopen: Reopen | None = None) -> CaseMessage:
+        out = self._out(record)
+        return CaseMessage(
+            message_id=key, message=kind, case_number=record.number, incident_id=record.incident_id,
+            event=out.event, description=record.description, department=record.department or "",
+            location=out.location, occurred_at=record.occurred_at, confidence=record.confidence,
+            reviewer=record.reviewer, evidence=self._evidence(record, True), reopen=reopen,
+        )
+
+    def render(self, message: OutboxMessage) -> dict[str, Any]:
+        """The body to send now: the stored message, with evidence links made fresh when the store
+        presigns them (presigned links expire; a message may wait in the outbox for a long time)."""
+        body = dict(message.payload)
+        if body.get("schema") != CASE_SCHEMA:
+            return body
+        with self._sessions() as s:
+            record = s.get(CaseRecord, message.case_id)
+            if record is None:
+                return body
+            if self._add_late_evidence(s, record) or self._linker is not None:
+                body["evidence"] = [e.model_dump(mode="json") for e in self._evidence(record, True)]
+        return body
+
+    @staticmethod
+    def _add_late_evidence(s: Session, record: CaseRecord) -> bool:
+        """Evidence that arrived after the case was made (a clip still recording when an incident
+        became a case by confidence) joins the case before it is sent. Returns whether any did."""
+        have = {e["kind"] for e in record.evidence or []}
+        kinds = set(s.scalars(select(EvidenceRecord.kind).where(EvidenceRecord.incident_id == record.incident_id)))
+        if kinds <= have:
+            return False
+        late = list(s.scalars(select(EvidenceRecord).where(EvidenceRecord.incident_id == record.incident_id,
+                                                           EvidenceRecord.kind.not_in(have))))
+        record.evidence = [*(record.evidence or []), *({"kind": e.kind, "key": e.key, "sha256": e.sha256,
+                                                        "size": e.size, "content_type": e.content_type}
+                                                       for e in sorted(late, key=lambda e: e.kind))]
+        s.commit()
+        return True
+
+    def delivered(self, message: OutboxMessage) -> Callable[[Session], None]:
+        """What a delivery changes, run by the outbox in the transaction that marks it delivered;
+        ``after_delivery`` then tells the listeners."""
+
+        def apply(s: Session) -> None:
+            record = s.get(CaseRecord, message.case_id)
+            if record is None or record.status not in ("queued", "reopened"):
+                return  # a callback may have moved it on already
+            before = _case_state(record)
+            record.status, record.updated_at = "dispatched", datetime.now(timezone.utc)
+            record_audit(s, "system:dispatch", "case.dispatched", incident_id=record.incident_id,
+                         case_id=record.id, before=before, after={**_case_state(record), "message": message.key})
+            s.flush()
+            self._changed[message.id] = self._out(record)
+
+        return apply
+
+    def after_delivery(self, message: OutboxMessage) -> None:
+        out = self._changed.pop(message.id, None)
+        if out is not None:
+            self._notify(out)
+
+    def apply_callback(self, callback: CallbackIn, actor: str) -> tuple[CaseOut, bool]:
+        """Move the case as the dispatch system reports; (case, duplicate). Raises CaseNotFound, or
+        CaseConflict for a move the status does not allow."""
+        now = datetime.now(timezone.utc)
+        with self._sessions() as s:
+            seen = s.scalars(select(DispatchCallbackRecord)
+                             .where(DispatchCallbackRecord.event_id == callback.event_id)).one_or_none()
+            if seen is not None:
+                record = s.get(CaseRecord, seen.case_id)
+                return self._out(record), True
+            record = s.scalars(select(CaseRecord).where(CaseRecord.number == callback.case_number)
+                               .with_for_update()).one_or_none()
+            if record is None:
+                raise CaseNotFound(callback.case_number)
+            allowed = CALLBACK_FROM[callback.status]
+            if record.status not in allowed:
+                raise CaseConflict(f"case {record.number} is {record.status}; {callback.status!r} needs one of "
+                                   f"{list(allowed)}")
+            before = _case_state(record)
+            record.status, record.updated_at = callback.status, now
+            if callback.dispatch_ref:
+                record.dispatch_ref = callback.dispatch_ref
+            record.recheck_due_at = (now + timedelta(seconds=self.settings.dispatch.recheck_after_s)
+                                     if callback.status == "handled" else None)
+            s.add(DispatchCallbackRecord(event_id=callback.event_id, case_id=record.id, status=callback.status,
+                                         received_at=now, body=callback.model_dump(mode="json")))
+            record_audit(s, actor, f"case.{callback.status}", incident_id=record.incident_id, case_id=record.id,
+                         before=before, after={**_case_state(record), "event_id": callback.event_id,
+                                               "note": callback.note, "handler": callback.handler})
+            try:
+                s.commit()
+            except IntegrityError:  # the same event_id raced in from a retry: the first one won
+                s.rollback()
+                seen = s.scalars(select(DispatchCallbackRecord)
+                                 .where(DispatchCallbackRecord.event_id == callback.event_id)).one()
+                return self._out(s.get(CaseRecord, seen.case_id)), True
+            out = self._out(record)
+        self._notify(out)
+        return out, False
+
+    # -- re-check (核查) ---------------------------------------------------------------------------
+
+    def recheck_due(self, now: datetime | None = None, limit: int = 100) -> list[RecheckOutcome]:
+        """Judge the handled cases whose deadline has passed: the incident ended by the deadline ->
+        verified; still seen after it (or still open with fresh sightings) -> re-opened and reported to
+        dispatch. An open incident with no sighting near the deadline (camera silent) waits."""
+        now = now or datetime.now(timezone.utc)
+        stale = timedelta(seconds=self.settings.dispatch.recheck_stale_s)
+        with self._sessions() as s:
+            due = list(s.scalars(select(CaseRecord.id).where(
+                CaseRecord.status == "handled", CaseRecord.recheck_due_at <= now).limit(limit)))
+        outcomes: list[RecheckOutcome] = []
+        for case_id in due:
+            with self._sessions() as s:
+                record = s.scalars(select(CaseRecord).where(CaseRecord.id == case_id).with_for_update()).one()
+                if record.status != "handled" or record.recheck_due_at is None or record.recheck_due_at > now:
+                    continue
+                deadline = record.recheck_due_at
+                incident = s.get(IncidentRecord, record.incident_id)
+                ended = incident.ended_wall
+                seen = incident.last_seen_wall
+                if ended is not None and ended <= deadline:
+                    verdict, why = "verified", f"incident ended {ended.isoformat()} before the deadline"
+                elif ended is not None:
+                    verdict, why = "reopened", f"still there after the deadline: ended only {ended.isoformat()}"
+                elif seen is not None and seen < deadline - stale:
+                    verdict, why = "waiting", f"camera has not reported the incident since {seen.isoformat()}"
+                else:
+                    verdict = "reopened"
+                    why = (f"still seen {seen.isoformat()}, after the deadline" if seen is not None and seen > deadline
+                           else "the incident is still open after the deadline")
+                if verdict == "waiting":
+                    outcomes.append(RecheckOutcome(record.number, verdict))
+                    continue
+                before = _case_state(record)
+                record.status, record.updated_at, record.recheck_due_at = verdict, now, None
+                reopen = None
+                if verdict == "reopened":
+                    record.reopen_count += 1
+                    reopen = Reopen(count=record.reopen_count, reason=why, last_seen_at=seen)
+                    self._enqueue(s, record, "case.reopened", reopen)
+                record_audit(s, "system:recheck", f"case.{verdict}", incident_id=record.incident_id,
+                             case_id=record.id, before=before, after={**_case_state(record), "why": why})
+                s.commit()
+                out = self._out(record)
+            log.info("re-check of case %s: %s (%s)", out.number, verdict, why)
+            outcomes.append(RecheckOutcome(out.number, verdict))
+            self._notify(out)
+        return outcomes
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def get(self, case_id: int) -> CaseOut | None:
+        with self._sessions() as s:
+            record = s.get(CaseRecord, case_id)
+            return self._out(record) if record is not None else None
+
+    def get_by_number(self, number: str) -> CaseOut | None:
+        with self._sessions() as s:
+            record = s.scalars(select(CaseRecord).where(CaseRecord.number == number)).one_or_none()
+            return self._out(record) if record is not None else None
+
+    def get_for_incident(self, incident_id: str) -> CaseOut | None:
+        with self._sessions() as s:
+            record = s.scalars(select(CaseRecord).where(CaseRecord.incident_id == incident_id)).one_or_none()
+            return self._out(record) if record is not None else None
+
+    def list(self, status: str | None = None, department: str | None = None, limit: int = 100,
+             offset: int = 0) -> tuple[list[CaseOut], int]:
+        """Newest first, and the total matching."""
+        query = select(CaseRecord)
+        if status is not None:
+            query = query.where(CaseRecord.status == status)
+        if department is not None:
+            query = query.where(CaseRecord.department == department)
+        with self._sessions() as s:
+            total = int(s.scalar(select(func.count()).select_from(query.subquery())) or 0)
+            records = s.scalars(query.order_by(CaseRecord.id.desc()).limit(limit).offset(offset)).all()
+            return [self._out(r) for r in records], total
+
+    def count_by_status(self) -> dict[str, int]:
+        with self._sessions() as s:
+            return {status: int(n) for status, n in
+                    s.execute(select(CaseRecord.status, func.count()).group_by(CaseRecord.status))}
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _require(s: Session, case_id: int, lock: bool = False) -> CaseRecord:
+        query = select(CaseRecord).where(CaseRecord.id == case_id)
+        record = s.scalars(query.with_for_update() if lock else query).one_or_none()
+        if record is None:
+            raise CaseNotFound(str(case_id))
+        return record
+
+    def _evidence(self, r: CaseRecord, for_dispatch: bool = False) -> list[CaseEvidence]:
+        return [self._evidence_item(r.incident_id, e, for_dispatch) for e in r.evidence or []]
+
+    def _evidence_item(self, incident_id: str, e: dict[str, Any], for_dispatch: bool) -> CaseEvidence:
+        """The item as the API shows it (a link of ours), or as dispatch gets it. The linker may return a URL, or an object with ``url`` and, for a
+        shared copy that differs from the original (faces blurred), its own ``sha256``/``size``."""
+        item = CaseEvidence(kind=e["kind"], url="", sha256=e["sha256"], size=e["size"],
+                            content_type=e["content_type"])
+        link: Any = None
+        if for_dispatch and self._linker is not None:
+            try:
+                link = self._linker(incident_id, e["kind"], e["key"])
+            except Exception:  # a link is not worth losing the case over: fall back to the API's
+                log.exception("presigning %s/%s failed; sending the API link", incident_id, e["kind"])
+        url = link if isinstance(link, str) else getattr(link, "url", None)
+        if url and link is not None and not isinstance(link, str):
+            for field in ("sha256", "size", "content_type"):
+                if getattr(link, field, None) is not None:
+                    setattr(item, field, getattr(link, field))
+        url = url or evidence_url(incident_id, e["kind"])
+        if for_dispatch and url.startswith("/"):  # a link of our own API: absolute for the dispatch system
+            url = (self.settings.cases.public_base_url or "").rstrip("/") + url
+        item.url = url
+        return item
+
+    def _out(self, r: CaseRecord) -> CaseOut:
+        event = case_event(r.type, r.labels)
+        event.national_code, event.local_code = r.national_code, r.local_code
+        return CaseOut(
+            id=r.id, number=r.number, incident_id=r.incident_id, status=r.status, department=r.department,
+            queue_reason=r.queue_reason, event=event, description=r.description,
+            location=CaseLocation(source=r.source, address=r.address, lng=r.lng, lat=r.lat, grid=r.grid,
+                                  area=r.area),
+            occurred_at=r.occurred_at, confidence=r.confidence, reviewer=r.reviewer, evidence=self._evidence(r),
+            dispatch_ref=r.dispatch_ref, reopen_count=r.reopen_count, recheck_due_at=r.recheck_due_at,
+            created_at=r.created_at, updated_at=r.updated_at,
+        )
+
+    def _notify(self, out: CaseOut) -> None:
+        for listener in self._listeners:
+            try:
+                listener(out)
+            except Exception:
+                log.exception("case listener %r failed", listener)
+
+
+def _case_state(r: CaseRecord) -> dict[str, Any]:
+    return {"number": r.number, "status": r.status, "department": r.department}

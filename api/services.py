@@ -1,0 +1,122 @@
+"""Assembles the API's services around one database and wires them to each other: authentication, the
+audit log, cases, the outbox and its delivery workers, the periodic jobs, live events and metrics.
+
+``create_app`` calls :func:`attach_services`; the app's lifespan starts the workers and stops them.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+
+from .audit import AuditLog, audit_router
+from .auth import AuthService, auth_router
+from .callbacks import callbacks_router
+from .case_routes import cases_router
+from .case_schemas import CaseOut
+from .cases import CaseService, EventLabelsProvider, EvidenceLinker, ProtectEvidence, SourceInfoProvider
+from .dispatch_client import DispatchClient
+from .events import EventBroker, events_router
+from .jobs import BackgroundJobs
+from .metrics import ApiMetrics
+from .outbox import Outbox
+from .repository import IncidentRepository
+from .schemas import IncidentOut
+from .settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    auth: AuthService
+    audit: AuditLog
+    cases: CaseService
+    outbox: Outbox
+    dispatch: DispatchClient
+    jobs: BackgroundJobs
+    events: EventBroker
+
+
+def attach_services(
+    app: FastAPI,
+    repository: IncidentRepository,
+    metrics: ApiMetrics,
+    settings: ApiSettings | None = None,
+    source_info: SourceInfoProvider | None = None,
+    event_labels: EventLabelsProvider | None = None,
+    protect_evidence: ProtectEvidence | None = None,
+    evidence_linker: EvidenceLinker | None = None,
+) -> Services:
+    settings = settings or ApiSettings()
+    sessions = repository.sessions
+    cases = CaseService(sessions, settings, source_info, event_labels, protect_evidence, evidence_linker)
+    outbox = Outbox(sessions)
+    services = Services(
+        settings=settings,
+        auth=AuthService(sessions, settings.auth),
+        audit=AuditLog(sessions),
+        cases=cases,
+        outbox=outbox,
+        dispatch=DispatchClient(outbox, cases, settings.dispatch, observe=metrics.delivery),
+        jobs=BackgroundJobs(cases, recheck_s=settings.dispatch.recheck_poll_s),
+        events=EventBroker(),
+    )
+    _wire(services, repository, metrics)
+    state = app.state
+    state.settings, state.auth, state.audit, state.cases = settings, services.auth, services.audit, cases
+    state.outbox, state.dispatch, state.events, state.services = outbox, services.dispatch, services.events, services
+    state.events_heartbeat_s = 15.0
+    for router in (auth_router(), audit_router(), cases_router(), callbacks_router(), events_router()):
+        app.include_router(router)
+    return services
+
+
+def _wire(services: Services, repository: IncidentRepository, metrics: ApiMetrics) -> None:
+    cases, events = services.cases, services.events
+    metrics.watch_cases(cases.count_by_status, services.outbox.depth, services.outbox.oldest_pending_age_s)
+
+    def incident_added(incident: IncidentOut) -> None:
+        events.publish("incident", incident)
+        if incident.type in services.settings.cases.auto_case_min_confidence:
+            cases.create_for_incident(incident.id, actor="system:auto-case")
+
+    def incident_reviewed(incident: IncidentOut) -> None:
+        events.publish("incident_updated", incident)
+        if incident.status == "confirmed":
+            cases.create_for_incident(incident.id, actor=incident.review.reviewer or "anonymous")
+
+    def case_changed(case: CaseOut) -> None:
+        events.publish("case_updated", case)
+        if case.created_at == case.updated_at:
+            metrics.case_created(manual=case.status == "manual")
+        else:
+            metrics.case_changed(case.status)
+        if case.status in ("queued", "reopened"):
+            services.dispatch.wake()
+
+    repository.on_added(incident_added)
+    repository.on_reviewed(incident_reviewed)
+    repository.on_ended(lambda incident: events.publish("incident_updated", incident))
+    cases.on_changed(case_changed)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    """Starts the dispatch workers and the case jobs with the server, stops them after it."""
+    services: Services | None = getattr(app.state, "services", None)
+    if services is not None and getattr(app.state, "run_workers", True):
+        services.dispatch.start()
+        services.jobs.start()
+    try:
+        yield {}
+    finally:
+        if services is not None:
+            services.events.close()
+            services.jobs.stop()
+            services.dispatch.stop()

@@ -1,0 +1,127 @@
+"""Settings of the API side: authentication, cases, smart dispatch, the dispatch client and callbacks.
+
+Plain pydantic models with no heavy imports, so ``streetsight.config`` can embed them as the YAML
+sections ``auth:``, ``cases:`` and ``dispatch:``. Secrets may come from ``${ENV}`` references in the
+YAML or from the environment variables named below; they never appear in logs or API responses.
+"""
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+ROLES = ("reviewer", "admin", "trainer", "dispatch-callback")
+Role = Literal["reviewer", "admin", "trainer", "dispatch-callback"]
+
+CALLBACK_SECRET_ENV = "STREETSIGHT_DISPATCH_CALLBACK_SECRET"
+DISPATCH_TOKEN_ENV = "STREETSIGHT_DISPATCH_TOKEN"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AuthSettings(_Strict):
+    session_ttl_s: float = Field(12 * 3600, gt=0, description="lifetime of a login (cookie and bearer token)")
+    metrics_public: bool = Field(True, description="false: /metrics needs an admin login or token")
+    cookie_secure: bool | None = Field(
+        None, description="mark the session cookie Secure; default: only when the request came over HTTPS"
+    )
+
+
+class CasesSettings(_Strict):
+    auto_case_min_confidence: dict[str, float] = Field(
+        default_factory=dict,
+        description="event type -> score at or above which an incident becomes a case without review "
+        "(off by default: only confirmed incidents become cases)",
+    )
+    number_prefix: str = Field("SS", pattern=r"^[A-Z][A-Z0-9]{0,7}$")
+    timezone: str = Field("Asia/Shanghai", description="the day in the case number is counted in this zone")
+    public_base_url: str | None = Field(
+        None, description="absolute base for evidence links sent to dispatch, e.g. https://streetsight.city.gov"
+    )
+    presign_expiry_s: float = Field(7 * 24 * 3600, gt=0, description="lifetime of presigned evidence URLs")
+
+    @field_validator("auto_case_min_confidence")
+    @classmethod
+    def _scores(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: s for k, s in v.items() if not 0.0 <= s <= 1.0}
+        if bad:
+            raise ValueError(f"scores must be within 0..1: {bad}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
+class DispatchRule(_Strict):
+    """First matching rule wins. An empty list matches anything."""
+
+    department: str = Field(min_length=1, max_length=128)
+    event_types: list[str] = Field(default_factory=list)
+    areas: list[str] = Field(default_factory=list)
+    min_confidence: float = Field(0.0, ge=0, le=1, description="below this the case goes to manual assignment")
+
+
+class DispatchSettings(_Strict):
+    url: str | None = Field(None, description="the dispatch system's case endpoint; unset: cases wait in the outbox")
+    token: SecretStr | None = Field(None, description=f"bearer token for the dispatch API (or env {DISPATCH_TOKEN_ENV})")
+    rules: list[DispatchRule] = Field(default_factory=list)
+    min_confidence: float = Field(
+        0.0, ge=0, le=1, description="cases below this confidence go to manual assignment whatever the rules say"
+    )
+    timeout_s: float = Field(10.0, gt=0)
+    concurrency: int = Field(4, ge=1, le=64, description="requests in flight at once")
+    backoff_base_s: float = Field(1.0, gt=0, description="first retry delay; doubles per attempt, with jitter")
+    backoff_max_s: float = Field(300.0, gt=0)
+    lease_s: float = Field(60.0, gt=0, description="a claimed message is retried by another worker after this")
+    poll_s: float = Field(1.0, gt=0, description="how often the worker looks for due messages when idle")
+    callback_secret: SecretStr | None = Field(
+        None, description=f"HMAC-SHA256 key of callbacks (or env {CALLBACK_SECRET_ENV}); unset: callbacks refused"
+    )
+    callback_tolerance_s: float = Field(300.0, gt=0, description="max clock skew of a callback's timestamp")
+    recheck_after_s: float = Field(
+        1800.0, ge=0, description="after 'handled', the violation must be gone from the camera within this time"
+    )
+    recheck_stale_s: float = Field(
+        600.0, gt=0, description="an open incident not seen for this long before the deadline is not judged yet"
+    )
+    recheck_poll_s: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> "DispatchSettings":
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ValueError("backoff_max_s must be at least backoff_base_s")
+        return self
+
+    def resolved_callback_secret(self) -> bytes | None:
+        value = self.callback_secret.get_secret_value() if self.callback_secret else os.environ.get(CALLBACK_SECRET_ENV)
+        return value.encode() if value else None
+
+    def resolved_token(self) -> str | None:
+        return self.token.get_secret_value() if self.token else os.environ.get(DISPATCH_TOKEN_ENV) or None
+
+
+class ApiSettings(_Strict):
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    cases: CasesSettings = Field(default_factory=CasesSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+
+
+class SourceInfo(_Strict):
+    """Where a fixed camera stands: copied into its cases (address, position, grid 网格, area)."""
+
+    address: str | None = None
+    lng: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+    grid: str | None = None
+    area: str | None = None

@@ -1,0 +1,108 @@
+// The cases view: the manual-assignment queue (a dispatch rule missed, or the confidence was low),
+// where an admin or reviewer picks the responsible department.
+import { assignCase, listCases } from "./api.js";
+import { CASE_STATUS_LABELS, eventCodes, eventLabel } from "./labels.js";
+import { el } from "./queue.js";
+import { score, wallTime } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+let generation = 0;
+
+const caseNumber = (c) => c.number ?? c.id;
+
+function place(c) {
+  const at = c.location ?? {};
+  const parts = [at.address, at.grid && `网格 ${at.grid}`, at.area, at.source];
+  if (Number.isFinite(at.lng) && Number.isFinite(at.lat)) parts.push(`${at.lng.toFixed(5)}, ${at.lat.toFixed(5)}`);
+  return parts.filter(Boolean).join(" · ") || "–";
+}
+
+/** The case's event labels (from its `event` block), in the incidents' `labels` shape. */
+function caseLabels(c) {
+  const e = c.event ?? {};
+  return { zh: e.label_zh, en: e.label_en, category: e.national_code, local_code: e.local_code };
+}
+
+/** A department field (suggestions from the datalist) and its Assign button; Enter assigns too. */
+function assignControls(c, toast, reload) {
+  const input = el("input", "department");
+  input.setAttribute("list", "department-options");
+  input.placeholder = "部门 department";
+  input.setAttribute("aria-label", `department for ${caseNumber(c)}`);
+  const button = el("button", "primary small assign", "分派 Assign");
+  button.type = "button";
+  const submit = async () => {
+    const name = input.value.trim();
+    if (!name) {
+      input.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      await assignCase(c.id, name);
+      toast(`已分派 Assigned ${caseNumber(c)} → ${name}`, "confirm");
+      reload();
+    } catch (err) {
+      toast(`分派失败 Assign failed: ${err.message}`, "error");
+      button.disabled = false;
+    }
+  };
+  button.addEventListener("click", submit);
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") submit();
+  });
+  return { input, button };
+}
+
+function row(c, toast, reload) {
+  const tr = el("tr");
+  tr.dataset.id = c.id;
+  const label = eventLabel(c.event?.type, caseLabels(c));
+  const typeCell = el("td");
+  typeCell.append(el("div", "", label.zh), el("div", "muted", [label.en, eventCodes(caseLabels(c))].filter(Boolean).join(" · ")));
+  if (c.queue_reason) typeCell.append(el("div", "queue-reason", c.queue_reason));
+  const depCell = el("td");
+  const actCell = el("td");
+  if (c.status === "manual") {
+    const { input, button } = assignControls(c, toast, reload);
+    depCell.append(input);
+    actCell.append(button);
+  } else {
+    depCell.textContent = c.department ?? "–";
+  }
+  tr.append(
+    el("td", "mono", caseNumber(c)),
+    typeCell,
+    el("td", "", place(c)),
+    el("td", "", score(c.confidence)),
+    el("td", "", c.occurred_at ? wallTime(c.occurred_at) : "–"),
+    el("td", "", CASE_STATUS_LABELS[c.status] ?? c.status ?? "–"),
+    depCell,
+    actCell,
+  );
+  return tr;
+}
+
+/** Loads and shows the chosen queue; answers to an older load are dropped. */
+export async function refreshCases(toast) {
+  const mine = ++generation;
+  const queue = $("cases-queue").value;
+  const { items, total } = await listCases({ queue });
+  if (mine !== generation) return;
+  const reload = () => refreshCases(toast).catch(() => {});
+  $("cases-body").replaceChildren(...items.map((c) => row(c, toast, reload)));
+  $("cases-empty").hidden = items.length > 0;
+  $("cases-total").textContent = queue === "manual" ? `${total} 待分派 to assign` : `${total} 件 cases`;
+  if (queue === "manual") $("cases-count").textContent = total ? String(total) : "";
+  const known = new Set([...$("department-options").options].map((o) => o.value));
+  for (const c of items) {
+    if (c.department && !known.has(c.department)) {
+      known.add(c.department);
+      $("department-options").append(new Option(c.department, c.department));
+    }
+  }
+}
+
+export function initCases(toast) {
+  $("cases-queue").addEventListener("change", () => refreshCases(toast).catch(() => {}));
+}

@@ -1,0 +1,1 @@
+"""Importers: other annotation formats -> an unsplit YOLO dataset (then `datasets split`)."""

@@ -1,0 +1,8 @@
+"""Synthetic street scenes: procedural urban objects composited onto real frames, with labels.
+
+``generate.py`` (the entry point) -> ``backgrounds.py`` (real frames) + ``compose.py`` (placement, light,
+occlusion, blur) + ``objects.py`` (the drawings) + ``draw.py`` (a small RGBA painter).
+"""
+
+CLASSES = ["vendor_stall", "parasol", "bin", "overflowing_bin", "debris_pile", "garbage_bag"]
+DEFAULT_VIDEOS = ("var/samples/vtest.mp4", "var/samples/bikes.mp4")

@@ -1,0 +1,63 @@
+"""Debris spills and dumped objects (道路遗撒 / 积存垃圾): model classes and class-agnostic static objects.
+
+Candidates are the model's debris-class detections (when a model has them) and the static objects of
+`vision.static_objects` (fixed cameras only), with regions covered by tracked people and vehicles
+ignored. The two signals are combined: a static object that a debris detection overlaps takes that
+detection's class and the higher of the two scores; each alone is a candidate too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+
+from detectors.candidates import BoxTracker, candidate_detections
+from detectors.context import FrameContext
+from detectors.rule import CandidateRule, Core
+from detectors.stationarity import iou
+from vision.static_objects import StaticObjectDetector
+
+STATIC_CLASS = "static_object"
+
+
+@dataclass(frozen=True)
+class DebrisParams:
+    classes: tuple[str, ...]  # model classes that are debris
+    ignore_classes: tuple[str, ...]  # tracked objects whose regions are not debris
+    min_score: float = 0.35
+
+
+class DebrisRule(CandidateRule):
+    def __init__(self, core: Core, params: DebrisParams, static: StaticObjectDetector | None) -> None:
+        super().__init__(core)
+        self.params = params
+        self.static = static
+        self.needs_image = static is not None
+        self._ids = BoxTracker(min_iou=0.3, max_age=20)
+        self.last_blobs: list = []
+
+    def candidates(self, frame: FrameContext, detections: sv.Detections) -> sv.Detections:
+        p = self.params
+        names = detections.data.get("class_name") if len(detections) else None
+        names = names if names is not None else np.array([], dtype=object)
+        debris = [i for i in range(len(detections))
+                  if names[i] in p.classes and detections.confidence[i] >= p.min_score]
+        boxes = [detections.xyxy[i].astype(np.float64) for i in debris]
+        scores = [float(detections.confidence[i]) for i in debris]
+        labels = [str(names[i]) for i in debris]
+
+        if self.static is not None and frame.image is not None:
+            ignore = np.array([detections.xyxy[i] for i in range(len(detections)) if names[i] in p.ignore_classes],
+                              dtype=np.float64).reshape(-1, 4)
+            self.last_blobs = self.static.update(frame.image, ignore)
+            for blob in self.last_blobs:
+                b = np.asarray(blob.box, dtype=np.float64)
+                match = max(range(len(boxes)), key=lambda k: iou(b, boxes[k]), default=None)
+                if match is not None and iou(b, boxes[match]) >= 0.3:
+                    scores[match] = max(scores[match], blob.score)  # both signals agree
+                    continue
+                boxes.append(b)
+                scores.append(blob.score)
+                labels.append(STATIC_CLASS)
+        return self._ids.track(candidate_detections(boxes, scores, labels))

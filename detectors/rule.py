@@ -1,0 +1,54 @@
+"""The interface every rule offers the pipeline, and the two cores that judge candidates over time."""
+from __future__ import annotations
+
+from typing import Protocol, Union
+
+import supervision as sv
+
+from detectors.context import FrameContext
+from detectors.dwell import DwellRule
+from detectors.incidents import Incident, IncidentEvent
+from detectors.sighting import SightingRule
+from vision.zones import Zone
+
+Core = Union[DwellRule, SightingRule]
+"""Fixed cameras judge by dwell (`DwellRule`), moving ones by k-of-n sightings (`SightingRule`)."""
+
+
+class Rule(Protocol):
+    event_type: str
+    zones: list[Zone]
+    needs_image: bool  # the rule looks at pixels (FrameContext.image)
+
+    @property
+    def open_incidents(self) -> list[Incident]: ...
+
+    def observe(self, frame: FrameContext, detections: sv.Detections) -> list[IncidentEvent]:
+        """One analysed frame with its tracked detections (``tracker_id``, ``data["class_name"]``)."""
+
+    def finish(self) -> list[IncidentEvent]:
+        """The source ended: close what is open."""
+
+
+class CandidateRule:
+    """Base of rules that turn a frame into candidates of their own and hand them to a core."""
+
+    needs_image = False
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.event_type = core.event_type
+        self.zones = core.zones
+
+    @property
+    def open_incidents(self) -> list[Incident]:
+        return self.core.open_incidents
+
+    def candidates(self, frame: FrameContext, detections: sv.Detections) -> sv.Detections:
+        raise NotImplementedError
+
+    def observe(self, frame: FrameContext, detections: sv.Detections) -> list[IncidentEvent]:
+        return self.core.observe(frame, self.candidates(frame, detections))
+
+    def finish(self) -> list[IncidentEvent]:
+        return self.core.finish()

@@ -1,0 +1,140 @@
+"""Moving cameras (``enforcement`` sources): a violation is confirmed by k detections in n frames.
+
+Dwell inside a frame zone means nothing when the camera moves, so a track (or rule-made candidate) seen in
+at least ``confirm_hits`` of the last ``confirm_frames`` analysed frames is a finding. The device's
+position (``FrameContext.position``) is attached, and findings of the same type within a radius and
+time window, from this or any other device, are merged into one incident by a shared `GeoMerger`.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import supervision as sv
+
+from detectors.context import FrameContext
+from detectors.geo import GeoMerger
+from detectors.incidents import Incident, IncidentEvent
+from vision.zones import Zone
+
+
+@dataclass(frozen=True)
+class SightingParams:
+    classes: tuple[str, ...] | None
+    min_score: float = 0.35
+    min_median_score: float | None = None
+    confirm_hits: int = 3
+    confirm_frames: int = 5
+    leave_after_s: float = 30.0  # the camera has moved on: the incident ends
+    merge_radius_m: float = 30.0
+    merge_window_s: float = 600.0
+
+
+@dataclass
+class _Track:
+    frames: deque = field(default_factory=deque)  # analysed-frame indices with a hit
+    scores: list[float] = field(default_factory=list)
+    incident: Incident | None = None
+    first_seen: float | None = None
+    last_seen: float = 0.0
+
+
+class SightingRule:
+    needs_image = False
+
+    def __init__(self, event_type: str, source_id: str, zones: Sequence[Zone], params: SightingParams,
+                 merger: GeoMerger | None = None, labels: dict | None = None) -> None:
+        self.event_type = event_type
+        self.source_id = source_id
+        self.zones = [z for z in zones if event_type in z.events]
+        self.params = params
+        self.merger = merger or GeoMerger()
+        self.labels = dict(labels or {})
+        self._tracks: dict[tuple[str, int], _Track] = {}
+        self._frame = 0
+        self._open: list[Incident] = []
+
+    @property
+    def open_incidents(self) -> list[Incident]:
+        return list(self._open)
+
+    def observe(self, frame: FrameContext, detections: sv.Detections) -> list[IncidentEvent]:
+        p = self.params
+        self._frame += 1
+        events: list[IncidentEvent] = []
+        if len(detections) and detections.tracker_id is not None:
+            names = detections.data.get("class_name")
+            wanted = detections.confidence >= p.min_score
+            if p.classes is not None:
+                wanted &= np.array([n in p.classes for n in names], dtype=bool)
+            for zone in self.zones:
+                for i in np.flatnonzero(wanted & zone.contains(detections, frame.width, frame.height)):
+                    event = self._hit(zone, detections, int(i), frame)
+                    if event:
+                        events.append(event)
+        events.extend(self._expire(frame.time_s))
+        return events
+
+    def finish(self) -> list[IncidentEvent]:
+        return self._expire(float("inf"))
+
+    def _hit(self, zone: Zone, dets: sv.Detections, i: int, frame: FrameContext) -> IncidentEvent | None:
+        p = self.params
+        key = (zone.id, int(dets.tracker_id[i]))
+        track = self._tracks.setdefault(key, _Track())
+        if track.first_seen is None or not track.frames:
+            track.first_seen = frame.time_s
+        track.last_seen = frame.time_s
+        track.frames.append(self._frame)
+        track.scores.append(float(dets.confidence[i]))
+        while track.frames and self._frame - track.frames[0] >= p.confirm_frames:
+            track.frames.popleft()
+        if track.incident is not None:
+            track.incident.last_seen_at = frame.time_s
+            return None
+        median_needed = p.min_score if p.min_median_score is None else p.min_median_score
+        if len(track.frames) < p.confirm_hits or statistics.median(track.scores) < median_needed:
+            return None
+        position = frame.position
+        if position is not None:
+            existing = self.merger.match(self.event_type, position, p.merge_radius_m, p.merge_window_s)
+            if existing is not None:  # seen before, by this device or another: one incident
+                devices = existing.extra.setdefault("devices", [])
+                if self.source_id not in devices:
+                    devices.append(self.source_id)
+                track.incident = existing
+                if existing.source_id == self.source_id and existing.last_seen_at < frame.time_s:
+                    existing.last_seen_at = frame.time_s
+                return None
+        names = dets.data.get("class_name")
+        box = dets.xyxy[i]
+        incident = Incident(
+            type=self.event_type, source_id=self.source_id, zone_id=zone.id, track_id=key[1],
+            class_name=str(names[i]) if names is not None else self.event_type,
+            started_at=track.first_seen if track.first_seen is not None else frame.time_s,
+            confirmed_at=frame.time_s, box=tuple(float(v) for v in box),
+            score=float(statistics.median(track.scores)), frame_size=(frame.width, frame.height),
+            zone_polygon=zone.polygon.tolist(), last_seen_at=frame.time_s, labels=dict(self.labels),
+            extra={"devices": [self.source_id]},
+        )
+        if position is not None:
+            incident.extra["position"] = {k: position[k] for k in ("lng", "lat", "timestamp") if k in position}
+            self.merger.add(incident, position)
+        self._open.append(incident)
+        return IncidentEvent("opened", incident)
+
+    def _expire(self, t: float) -> list[IncidentEvent]:
+        p = self.params
+        self._tracks = {k: v for k, v in self._tracks.items() if t - v.last_seen <= p.leave_after_s}
+        events, still = [], []
+        for inc in self._open:
+            if t - inc.last_seen_at > p.leave_after_s:
+                inc.ended_at = inc.last_seen_at
+                events.append(IncidentEvent("ended", inc))
+            else:
+                still.append(inc)
+        self._open = still
+        return events

@@ -1,0 +1,102 @@
+"""`streetsight bench`: measured figures of this machine, written to ``var/bench/<kind>-<time>.json``.
+
+    streetsight bench streams --sources 16 --duration 60 --json     ours vs the Ultralytics baseline
+    streetsight bench capacity --duration 30                        most sources sustained at keyframe rate
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if w <= 0 or h <= 0 or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"{text}: width and height must be even and positive")
+    return w, h
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    return parse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    bench = subparsers.add_parser("bench", help="benchmarks: streams vs the Ultralytics baseline, capacity")
+    sub = bench.add_subparsers(dest="bench_command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--duration", type=_positive(float), default=60.0, help="measured seconds (after warm-up)")
+        p.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
+        p.add_argument("--size", type=_size, default=(1280, 720), help="video size, WIDTHxHEIGHT (default 1280x720)")
+        p.add_argument("--fps", type=_positive(int), default=25)
+        p.add_argument("--gop", type=_positive(int), default=50, help="frames per GOP (keyframe interval)")
+        p.add_argument("--bitrate", type=_positive(int), default=2000, help="kbit/s")
+        p.add_argument("--imgsz", type=_positive(int), default=320, help="model input size (square)")
+        p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+        p.add_argument("--max-batch", type=_positive(int), default=16)
+        p.add_argument("--out", type=Path, default=Path("var/bench"), help="results and cached media/models")
+        p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+    streams = sub.add_parser("streams", help="our pipeline vs Ultralytics' streaming predictor on N RTSP streams")
+    streams.add_argument("--sources", type=_positive(int), default=16)
+    streams.add_argument("--no-baseline", action="store_true", help="skip the Ultralytics side")
+    streams.add_argument("--no-inference-check", action="store_true",
+                         help="skip the inference-bound comparison with bare onnxruntime")
+    common(streams)
+    streams.set_defaults(func=cmd_streams)
+
+    capacity = sub.add_parser("capacity", help="the most sources this machine sustains at keyframe rate")
+    capacity.add_argument("--start", type=_positive(int), default=8, help="first number of sources tried")
+    capacity.add_argument("--max-sources", type=_positive(int), default=256)
+    capacity.add_argument("--model", help="a registered model (default: YOLO11n exported at --imgsz)")
+    common(capacity)
+    capacity.set_defaults(func=cmd_capacity, duration=30.0)
+
+
+def _options(args: argparse.Namespace, **extra):
+    from streetsight.bench.streams import StreamsBenchOptions
+
+    return StreamsBenchOptions(duration_s=args.duration, warmup_s=args.warmup, size=args.size, fps=args.fps,
+                               gop=args.gop, bitrate_kbps=args.bitrate, imgsz=args.imgsz, threads=args.threads,
+                               max_batch=args.max_batch, work_dir=args.out, **extra)
+
+
+def _say(text: str) -> None:
+    print(f"streetsight bench: {text}", file=sys.stderr, flush=True)
+
+
+def _finish(result: dict, args: argparse.Namespace, kind: str) -> int:
+    from streetsight.bench.streams import write_result
+
+    path = write_result(result, args.out, kind)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    _say(f"written to {path}")
+    return 0
+
+
+def cmd_streams(args: argparse.Namespace) -> int:
+    from streetsight.bench.streams import run_streams_bench
+
+    opts = _options(args, sources=args.sources, baseline=not args.no_baseline,
+                    inference_check=not args.no_inference_check)
+    return _finish(run_streams_bench(opts, log=_say), args, "streams")
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from streetsight.bench.capacity import run_capacity
+
+    opts = _options(args, sources=args.start, baseline=False, inference_check=False)
+    return _finish(run_capacity(opts, args.max_sources, model=args.model, log=_say), args, "capacity")

@@ -1,0 +1,49 @@
+"""`streetsight eval`: event-level precision/recall/F1 and time-to-detection on labelled videos."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="score the configured rules against labelled videos")
+    p.add_argument("--annotations", required=True, type=Path,
+                   help="folder of annotation JSON files, one per video (ours or the Tianchi layout)")
+    p.add_argument("--videos", required=True, type=Path, help="folder with the videos")
+    p.add_argument("--config", required=True, help="the deployment config: rules, zones (of the source named "
+                   "by the annotation or the video, else the first), model")
+    p.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder (default ./eval-report)")
+    p.add_argument("--detections", type=Path,
+                   help="replay <video>.detections.json from this folder instead of running the model")
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from streetsight.config import load_config
+    from streetsight.evaluation.annotations import AnnotationError
+    from streetsight.evaluation.evaluate import evaluate
+
+    cfg = load_config(args.config)
+    for folder, name in ((args.annotations, "--annotations"), (args.videos, "--videos")):
+        if not folder.is_dir():
+            print(f"streetsight eval: {name}: no such folder {folder}", file=sys.stderr)
+            return 2
+    try:
+        report = evaluate(cfg, args.annotations, args.videos, args.out, args.detections, str(args.config))
+    except AnnotationError as exc:
+        print(f"streetsight eval: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        print(f"{'type':<20}{'TP':>4}{'FP':>4}{'FN':>4}{'prec':>7}{'recall':>8}{'F1':>7}{'TTD med':>9}")
+        for t, s in report["scores"].items():
+            def f(v):
+                return "   –" if v is None else f"{v:.2f}"
+            print(f"{t:<20}{s['tp']:>4}{s['fp']:>4}{s['fn']:>4}{f(s['precision']):>7}{f(s['recall']):>8}"
+                  f"{f(s['f1']):>7}{f(s['ttd_median_s']):>9}")
+        print(f"report: {args.out / 'report.md'}")
+    return 0

@@ -1,0 +1,78 @@
+"""`streetsight evidence ...`: retention sweep, spool drain, protection and links, from the shell.
+
+    streetsight evidence sweep --config FILE [--dry-run]
+    streetsight evidence drain --config FILE [--timeout S]
+    streetsight evidence protect PREFIX_OR_KEY... --config FILE
+    streetsight evidence link KEY --config FILE [--expires S]
+
+Each prints JSON. Secrets (S3 keys) never appear in the output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ev = subparsers.add_parser("evidence", help="evidence storage: retention, spool, protection, links")
+    sub = ev.add_subparsers(dest="evidence_command", required=True)
+
+    sweep = sub.add_parser("sweep", help="delete evidence older than its retention, unless protected")
+    sweep.add_argument("--config", required=True)
+    sweep.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+    sweep.set_defaults(func=cmd_sweep)
+
+    drain = sub.add_parser("drain", help="upload the evidence spooled while object storage was down")
+    drain.add_argument("--config", required=True)
+    drain.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    drain.set_defaults(func=cmd_drain)
+
+    protect = sub.add_parser("protect", help="keep evidence from retention (an incident prefix or keys)")
+    protect.add_argument("targets", nargs="+", help="YYYY/MM/DD/<source>/<incident> prefix, or object keys")
+    protect.add_argument("--config", required=True)
+    protect.set_defaults(func=cmd_protect)
+
+    link = sub.add_parser("link", help="an expiring URL for one evidence object")
+    link.add_argument("key")
+    link.add_argument("--config", required=True)
+    link.add_argument("--expires", type=float, help="seconds (default storage.presign_expiry_s)")
+    link.set_defaults(func=cmd_link)
+
+
+def _backend(args: argparse.Namespace):
+    from streetsight.config import load_config
+    from streetsight.storage import build_evidence_backend
+
+    return build_evidence_backend(load_config(args.config).storage)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    report = _backend(args).sweep(dry_run=args.dry_run)
+    print(json.dumps({**report.summary(), "dry_run": args.dry_run, "deleted_keys": report.deleted,
+                      "protected_keys": report.protected, "error_messages": report.errors}, indent=2))
+    return 1 if report.errors else 0
+
+
+def cmd_drain(args: argparse.Namespace) -> int:
+    backend = _backend(args)
+    if backend.spooling is None:
+        print(json.dumps({"backend": backend.backend, "uploaded": 0, "remaining": 0}))
+        return 0
+    result = backend.spooling.drain(args.timeout)
+    print(json.dumps({"backend": backend.backend, "uploaded": result.uploaded, "bytes": result.bytes,
+                      "remaining": result.remaining, "error": result.error}, indent=2))
+    return 1 if result.remaining else 0
+
+
+def cmd_protect(args: argparse.Namespace) -> int:
+    backend = _backend(args)
+    keys: list[str] = []
+    for target in args.targets:
+        keys += backend.protect(target)
+    print(json.dumps({"protected": keys}, indent=2))
+    return 0
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    print(_backend(args).presign(args.key, args.expires))
+    return 0

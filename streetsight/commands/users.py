@@ -1,0 +1,132 @@
+"""`streetsight users`: accounts for the API and review UI.
+
+    streetsight users add NAME --role reviewer --config FILE     (password from stdin or $STREETSIGHT_PASSWORD)
+    streetsight users list --config FILE
+    streetsight users token NAME --days 365 --config FILE        (an API token, e.g. for the dispatch system)
+    streetsight users disable NAME --config FILE
+
+The database is the config's (``storage``), or ``--database-url``, or ``$STREETSIGHT_DATABASE_URL``.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+
+PASSWORD_ENV = "STREETSIGHT_PASSWORD"
+DATABASE_ENV = "STREETSIGHT_DATABASE_URL"
+ROLES = ("reviewer", "admin", "trainer", "dispatch-callback")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    users = subparsers.add_parser("users", help="manage the accounts of the API and review UI")
+    sub = users.add_subparsers(dest="users_command", required=True)
+
+    def with_database(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--config", help="the deployment's YAML (its storage section names the database)")
+        where.add_argument("--database-url", help=f"SQLAlchemy URL (default: ${DATABASE_ENV}, else the default "
+                                                  "sqlite:///var/streetsight.db)")
+        return p
+
+    add = with_database(sub.add_parser("add", help=f"add a user; the password comes from stdin or ${PASSWORD_ENV}"))
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--update", action="store_true", help="reset the password and role of an existing user")
+    add.set_defaults(func=cmd_add)
+
+    ls = with_database(sub.add_parser("list", help="list users (JSON)"))
+    ls.set_defaults(func=cmd_list)
+
+    token = with_database(sub.add_parser("token", help="print a new API token for a user (machine accounts)"))
+    token.add_argument("name")
+    token.add_argument("--days", type=float, default=365.0, help="lifetime in days (default 365)")
+    token.set_defaults(func=cmd_token)
+
+    disable = with_database(sub.add_parser("disable", help="disable a user and end its sessions"))
+    disable.add_argument("name")
+    disable.set_defaults(func=cmd_disable)
+
+
+def _auth(args: argparse.Namespace):
+    from api.auth import AuthService
+    from api.db import create_engine_for, init_db, make_session_factory
+
+    if args.config:
+        from streetsight.config import load_config
+
+        cfg = load_config(args.config)
+        url, settings = cfg.storage.resolved_database_url(), cfg.auth
+    else:
+        from api.settings import AuthSettings
+        from streetsight.config import StorageConfig
+
+        url = args.database_url or os.environ.get(DATABASE_ENV) or StorageConfig().resolved_database_url()
+        settings = AuthSettings()
+    engine = create_engine_for(url)
+    init_db(engine)
+    return AuthService(make_session_factory(engine), settings), engine
+
+
+def _read_password() -> str:
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise ValueError("password: the two entries differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _run(args: argparse.Namespace, action) -> int:
+    from api.auth import AuthError
+
+    try:
+        auth, engine = _auth(args)
+    except Exception as exc:  # a database that cannot be reached: say so, no traceback
+        print(f"streetsight users: database: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return action(auth)
+    except (AuthError, ValueError) as exc:
+        print(f"streetsight users: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    def action(auth) -> int:
+        user = auth.add_user(args.name, _read_password(), args.role, update=args.update)
+        print(f"{'updated' if args.update else 'added'} user {user.username} ({user.role})")
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    def action(auth) -> int:
+        print(json.dumps([u.model_dump(mode="json") for u in auth.list_users()], ensure_ascii=False, indent=2))
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    def action(auth) -> int:
+        print(auth.issue_token(args.name, kind="api", ttl_s=args.days * 86400))
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_disable(args: argparse.Namespace) -> int:
+    def action(auth) -> int:
+        auth.set_disabled(args.name, True)
+        print(f"disabled user {args.name}")
+        return 0
+
+    return _run(args, action)

@@ -1,0 +1,108 @@
+"""From configuration to rule objects: one rule per event type and per distinct setting of its zones.
+
+Settings apply in order: ``rules:`` (global), then the source's ``rules:``, then the zone's ``rules:``; a
+zone with settings of its own gets a rule of its own. Fixed cameras judge by dwell, ``enforcement``
+(moving) sources by k-of-n sightings merged across devices by a shared `GeoMerger`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+
+from detectors.bins import BinParams, BinRule
+from detectors.debris import DebrisParams, DebrisRule
+from detectors.dwell import DwellParams, DwellRule
+from detectors.geo import GeoMerger
+from detectors.rule import Core, Rule
+from detectors.schedule import AllowedHours
+from detectors.sighting import SightingParams, SightingRule
+from detectors.vending import VendingParams, VendingRule
+from streetsight.config import (EVENT_TYPES, Config, ConfigError, DebrisSpillConfig, OverflowingBinConfig,
+                                RuleConfig, SourceConfig, StreetVendingConfig)
+from vision.bin_state import BinStateClassifier
+from vision.static_objects import StaticObjectDetector, StaticObjectParams
+from vision.zones import Zone
+
+log = logging.getLogger(__name__)
+
+_mergers: dict[int, GeoMerger] = {}
+_mergers_lock = threading.Lock()
+
+
+def shared_merger(cfg: Config) -> GeoMerger:
+    """One merger per loaded configuration, so every enforcement source of a process shares it."""
+    with _mergers_lock:
+        key = id(cfg)
+        if key not in _mergers:
+            _mergers[key] = GeoMerger()
+            weakref.finalize(cfg, _mergers.pop, key, None)
+        return _mergers[key]
+
+
+def build_rules(src: SourceConfig, cfg: Config, merger: GeoMerger | None = None) -> list[Rule]:
+    source_rules = cfg.rules.overridden_by(src.rules)
+    rules: list[Rule] = []
+    for event_type in EVENT_TYPES:
+        zone_cfgs = [z for z in src.zones if event_type in z.events]
+        if not zone_cfgs:
+            continue
+        # Zones without settings of their own share one rule; each zone with its own settings gets one.
+        groups: list[tuple[RuleConfig, list[Zone]]] = []
+        shared = [z for z in zone_cfgs if z.rules is None or event_type not in z.rules.model_fields_set]
+        if shared:
+            groups.append((source_rules.for_type(event_type),
+                           [Zone.from_points(z.id, z.events, z.polygon) for z in shared]))
+        for z in zone_cfgs:
+            if z not in shared:
+                groups.append((source_rules.overridden_by(z.rules).for_type(event_type),
+                               [Zone.from_points(z.id, z.events, z.polygon)]))
+        for rule_cfg, zones in groups:
+            if rule_cfg.enabled:
+                rules.append(_build(event_type, src, cfg, rule_cfg, zones, merger))
+    return rules
+
+
+def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zones: list[Zone],
+           merger: GeoMerger | None) -> Rule:
+    labels = cfg.taxonomy.for_type(event_type).model_dump()
+    own_candidates = event_type in ("street_vending", "debris_spill", "overflowing_bin")
+    classes = None if own_candidates else tuple(rc.classes)
+    moving = src.kind == "enforcement"
+    core: Core
+    if moving:
+        core = SightingRule(event_type, src.id, zones, SightingParams(
+            classes=classes, min_score=rc.min_score, min_median_score=rc.min_median_score,
+            confirm_hits=rc.confirm_hits, confirm_frames=rc.confirm_frames, leave_after_s=rc.leave_after_s,
+            merge_radius_m=rc.merge_radius_m, merge_window_s=rc.merge_window_s),
+            merger=merger or shared_merger(cfg), labels=labels)
+    else:
+        core = DwellRule(event_type, src.id, zones, DwellParams(
+            classes=classes, min_score=rc.min_score, min_dwell_s=rc.min_dwell_s,
+            stationary_tolerance=rc.stationary_tolerance, motion_window_s=rc.motion_window_s,
+            max_gap_s=rc.max_gap_s, leave_after_s=rc.leave_after_s, cooldown_s=rc.cooldown_s,
+            min_median_score=rc.min_median_score, allowed_hours=AllowedHours.parse(rc.allowed_hours)),
+            labels=labels)
+    if isinstance(rc, StreetVendingConfig):
+        return VendingRule(core, VendingParams(
+            item_classes=tuple(rc.classes), person_classes=tuple(rc.person_classes), min_items=rc.min_items,
+            cluster_gap=rc.cluster_gap, min_score=rc.min_score))
+    if isinstance(rc, DebrisSpillConfig):
+        static = None
+        if rc.static_objects and not moving:  # background models need a camera that stands still
+            static = StaticObjectDetector([z.polygon for z in zones], StaticObjectParams(
+                baseline=rc.baseline, min_area=rc.min_area, max_area=rc.max_area,
+                static_after_s=rc.static_after_s, long_term_s=rc.long_term_s, fps=src.analysis_fps))
+        return DebrisRule(core, DebrisParams(classes=tuple(rc.classes), ignore_classes=tuple(rc.ignore_classes),
+                                             min_score=rc.min_score), static)
+    if isinstance(rc, OverflowingBinConfig):
+        classifiers = {}
+        if rc.examples_dir and not moving:
+            try:
+                clf = BinStateClassifier.from_folder(rc.examples_dir)
+            except ValueError as exc:
+                raise ConfigError(f"sources[{src.id}]: rules.overflowing_bin.examples_dir: {exc}") from None
+            classifiers = {z.id: clf for z in zones}
+        return BinRule(core, BinParams(classes=tuple(rc.classes), occluder_classes=tuple(rc.occluder_classes),
+                                       min_score=rc.min_score), classifiers)
+    return core

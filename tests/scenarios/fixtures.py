@@ -1,0 +1,17 @@
+"""Fixtures shared by the scenario tests (import them into a test module to use them)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def vtest_mp4() -> Path:
+    """The sample street clip (as camera-like H.264), fetched by datasets/samples.py."""
+    from datasets.samples import fetch_samples
+
+    try:
+        return fetch_samples(Path("var/samples"), bikes=False)["vtest.mp4"]
+    except Exception as exc:  # pragma: no cover - only without Debian's opencv-doc
+        pytest.skip(f"sample footage unavailable: {exc}")

@@ -1,0 +1,140 @@
+"""Few-shot bin-state classifier: is this camera's bin region full (overflowing) or not?
+
+Trained in well under a second on a CPU from a handful of labelled crops of one camera's bin region
+(``<dir>/full/*.jpg`` and ``<dir>/not_full/*.jpg``; later the crops of reviewers' confirmed and rejected
+incidents). Features are classical and cheap; the default was chosen by measured few-shot accuracy
+(`compare_features` on rendered bin crops with varied light, noise, shift, JPEG and bin colour; 3/5/10
+crops per state): colour histograms 0.93/0.96/0.99, orientation histograms (HOG) 0.78/0.83/0.95, both
+0.86/0.93/0.97, a 16x16 thumbnail 0.66/0.66/0.82. Re-measure on a camera's real crops before trusting it.
+The classifier is scikit-learn's logistic regression on standardised features.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+CROP_SIZE = 64
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def _prepare(crop: np.ndarray) -> np.ndarray:
+    if crop.size == 0:
+        raise ValueError("empty crop")
+    return cv2.resize(crop, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def colour_features(crop: np.ndarray) -> np.ndarray:
+    """HSV histogram (hue x saturation) plus a value histogram, with brightness normalised away."""
+    hsv = cv2.cvtColor(_prepare(crop), cv2.COLOR_BGR2HSV)
+    hs = cv2.calcHist([hsv], [0, 1], None, [12, 4], [0, 180, 0, 256]).ravel()
+    v = hsv[..., 2].astype(np.float32)
+    v = (v - v.mean()) / (v.std() + 1e-6)
+    vh, _ = np.histogram(v, bins=8, range=(-3, 3))
+    return np.concatenate([hs / max(hs.sum(), 1.0), vh / max(vh.sum(), 1)]).astype(np.float32)
+
+
+def texture_features(crop: np.ndarray) -> np.ndarray:
+    """HOG of the grey crop: the outline of a closed lid versus a heap of bags."""
+    grey = cv2.equalizeHist(cv2.cvtColor(_prepare(crop), cv2.COLOR_BGR2GRAY)).astype(np.float32)
+    return orientation_histograms(grey)
+
+
+def orientation_histograms(grey: np.ndarray, cell: int = 8, bins: int = 9) -> np.ndarray:
+    """HOG (Dalal & Triggs) without block overlap: unsigned gradient orientation histograms per cell,
+    weighted by magnitude, L2-normalised per 2x2 cells. (OpenCV 5 dropped its HOGDescriptor.)"""
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=1)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=1)
+    magnitude, angle = cv2.cartToPolar(gx, gy, angleInDegrees=True)
+    index = (np.mod(angle, 180.0) / (180.0 / bins)).astype(int) % bins
+    ch, cw = grey.shape[0] // cell, grey.shape[1] // cell
+    hist = np.zeros((ch, cw, bins), np.float32)
+    cells_y = np.arange(ch * cell) // cell
+    cells_x = np.arange(cw * cell) // cell
+    np.add.at(hist, (cells_y[:, None], cells_x[None, :], index[:ch * cell, :cw * cell]),
+              magnitude[:ch * cell, :cw * cell])
+    blocks = hist.reshape(ch // 2, 2, cw // 2, 2, bins).transpose(0, 2, 1, 3, 4).reshape(ch // 2, cw // 2, -1)
+    blocks /= np.linalg.norm(blocks, axis=2, keepdims=True) + 1e-6
+    return blocks.ravel()
+
+
+def thumbnail_features(crop: np.ndarray) -> np.ndarray:
+    """The crop itself at 16x16 (a baseline to beat)."""
+    small = cv2.resize(crop, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    return (small - small.mean()).ravel()
+
+
+FEATURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "colour": colour_features,
+    "texture": texture_features,
+    "thumbnail": thumbnail_features,
+    "colour+texture": lambda c: np.concatenate([colour_features(c), texture_features(c)]),
+}
+DEFAULT_FEATURES = "colour"
+
+
+class BinStateClassifier:
+    def __init__(self, features: str = DEFAULT_FEATURES) -> None:
+        if features not in FEATURES:
+            raise ValueError(f"unknown features {features!r}; known: {sorted(FEATURES)}")
+        self.features = features
+        self._extract = FEATURES[features]
+        self._model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced",
+                                                                         max_iter=2000))
+        self.trained = False
+
+    def fit(self, crops: Sequence[np.ndarray], full: Sequence[bool]) -> "BinStateClassifier":
+        labels = np.asarray(full, dtype=int)
+        if len(set(labels.tolist())) < 2:
+            raise ValueError("need labelled crops of both states (full and not full)")
+        x = np.stack([self._extract(c) for c in crops])
+        self._model.fit(x, labels)
+        self.trained = True
+        return self
+
+    def probability_full(self, crop: np.ndarray) -> float:
+        return float(self._model.predict_proba(self._extract(crop)[None])[0, 1])
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, features: str = DEFAULT_FEATURES) -> "BinStateClassifier":
+        """Train from ``folder/full`` and ``folder/not_full``; a clear error names what is missing."""
+        folder = Path(folder)
+        crops: list[np.ndarray] = []
+        labels: list[bool] = []
+        for sub, full in (("full", True), ("not_full", False)):
+            d = folder / sub
+            files = sorted(f for f in d.glob("*") if f.suffix.lower() in IMAGE_SUFFIXES) if d.is_dir() else []
+            if not files:
+                raise ValueError(f"{d}: no labelled crops (put images of the bin region there)")
+            for f in files:
+                img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+                if img is None:
+                    raise ValueError(f"{f}: not a readable image")
+                crops.append(img)
+                labels.append(full)
+        return cls(features).fit(crops, labels)
+
+
+def compare_features(crops: Sequence[np.ndarray], full: Sequence[bool], shots: int = 5, repeats: int = 20,
+                     seed: int = 0) -> dict[str, float]:
+    """Few-shot accuracy of each feature set: train on ``shots`` crops per state, test on the rest."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(full, dtype=bool)
+    pos, neg = np.flatnonzero(labels), np.flatnonzero(~labels)
+    result: dict[str, float] = {}
+    for name in FEATURES:
+        correct = total = 0
+        for _ in range(repeats):
+            train = np.concatenate([rng.choice(pos, shots, replace=False), rng.choice(neg, shots, replace=False)])
+            test = np.setdiff1d(np.arange(len(labels)), train)
+            clf = BinStateClassifier(name).fit([crops[i] for i in train], labels[train])
+            pred = np.array([clf.probability_full(crops[i]) >= 0.5 for i in test])
+            correct += int((pred == labels[test]).sum())
+            total += len(test)
+        result[name] = correct / total
+    return result
