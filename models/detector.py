@@ -1,6 +1,7 @@
 """OnnxDetector: BGR images in, boxes in original-image pixels out, for any registered detection model."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -11,7 +12,7 @@ import onnxruntime as ort
 from models.decoders import build_decoder, top_k
 from models.manifest import ManifestError, ModelManifest
 from models.nms import nms_per_class
-from models.preprocess import Preprocessor
+from models.preprocess import Preprocessor, Transform
 from models.registry import find_model, verify_checksum
 from models.session import CPU, create_session
 
@@ -32,6 +33,14 @@ class RawDetections:
         return cls(np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64))
 
 
+@dataclass
+class PreparedInput:
+    """One image pre-processed for the network: its input [3, h, w] and the map back to its pixels."""
+
+    tensor: np.ndarray
+    transform: Transform
+
+
 class OnnxDetector:
     def __init__(self, model_path: str | Path, manifest: ModelManifest, providers: Sequence[str] = (CPU,),
                  threads: int = 0, min_score: float = 0.3, iou_threshold: float = 0.5,
@@ -45,6 +54,7 @@ class OnnxDetector:
         self.max_detections = int(max_detections)
         self.session = create_session(model_path, providers, threads, label=manifest.name,
                                       provider_options=provider_options, spin=spin)
+        self.session_seconds = 0.0  # wall time spent in session.run
         self.provider: str = self.session.get_providers()[0]
         inp = self._check_input()
         self.dynamic_batch = not isinstance(inp.shape[0], int)
@@ -97,10 +107,34 @@ class OnnxDetector:
             results.extend(self._detect_batch(images[start:start + self.max_batch]))
         return results
 
+    def prepare(self, image: np.ndarray) -> PreparedInput:
+        """The per-image half of `detect`, safe from any thread: pre-processing where the frame is made."""
+        tensor, transform = self.preprocess.prepare(image)
+        return PreparedInput(tensor, transform)
+
+    def detect_prepared(self, items: Sequence[PreparedInput]) -> list[RawDetections]:
+        """`detect` for prepared inputs: one session call per input shape and `max_batch` inputs."""
+        results: list[RawDetections | None] = [None] * len(items)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(item.tensor.shape, []).append(i)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.max_batch):
+                chunk = indices[start:start + self.max_batch]
+                batch = self.preprocess.stack([items[i].tensor for i in chunk])
+                for i, r in zip(chunk, self._run(batch, [items[i].transform for i in chunk])):
+                    results[i] = r
+        return results  # type: ignore[return-value]
+
     def _detect_batch(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
         batch, transforms = self.preprocess.batch(images)
+        return self._run(batch, transforms)
+
+    def _run(self, batch: np.ndarray, transforms: Sequence[Transform]) -> list[RawDetections]:
         feed = {self.manifest.input.name: batch}
+        t0 = time.perf_counter()
         outputs = self.session.run(self.decoder.output_names, feed)
+        self.session_seconds += time.perf_counter() - t0  # how busy the model is, for benchmarks
         results = []
         for i, t in enumerate(transforms):
             c = top_k(self.decoder(outputs, i, self.min_score), MAX_CANDIDATES)

@@ -1,6 +1,7 @@
 """Image -> network input, written into a preallocated NCHW float32 buffer, plus the inverse box mapping."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -49,6 +50,7 @@ class Preprocessor:
         self.buffer = self._flat.reshape(max_batch, 3, self.height, self.width)
         self._canvas_flat = np.empty(self.height * self.width * 3, np.uint8)  # resized / letterboxed image
         self._canvas = self._canvas_flat.reshape(self.height, self.width, 3)
+        self._local = threading.local()  # a canvas per thread for `prepare`
         mean = np.asarray(spec.mean, np.float32)
         std = np.asarray(spec.std, np.float32)
         # buffer channel c takes image channel src[c]: BGR images, so RGB input reverses them
@@ -75,6 +77,32 @@ class Preprocessor:
         out = self._flat[: n * 3 * h * w].reshape(n, 3, h, w)
         canvas = self._canvas_flat[: h * w * 3].reshape(h, w, 3)
         return out, [self._fill(img, out[i], canvas) for i, img in enumerate(images)]
+
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Transform]:
+        """One image's input [3, h, w] in a new array, from any thread (e.g. each camera's reader, so that
+        the inference thread only stacks and runs); `stack` puts such inputs into the batch buffer."""
+        _check(image)
+        h, w = self.input_shape([image.shape[:2]])
+        canvas = self._thread_canvas(h, w)
+        out = np.empty((3, h, w), np.float32)
+        return out, self._fill(image, out, canvas)
+
+    def stack(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        """Inputs of one shape copied into the preallocated buffer: [n, 3, h, w] (inference thread only)."""
+        _, h, w = inputs[0].shape
+        out = self._flat[: len(inputs) * 3 * h * w].reshape(len(inputs), 3, h, w)
+        for i, x in enumerate(inputs):
+            out[i] = x
+        return out
+
+    def _thread_canvas(self, h: int, w: int) -> np.ndarray:
+        canvases = getattr(self._local, "canvases", None)
+        if canvases is None:
+            canvases = self._local.canvases = {}
+        canvas = canvases.get((h, w))
+        if canvas is None:
+            canvas = canvases[(h, w)] = np.empty((h, w, 3), np.uint8)
+        return canvas
 
     def __call__(self, image: np.ndarray, i: int) -> Transform:
         """Fill `buffer[i]` (the full-size input) from one image."""

@@ -21,6 +21,7 @@ from detectors.context import FrameContext
 from detectors.geo import GeoMerger
 from detectors.incidents import IncidentEvent
 from detectors.rule import Rule
+from models.detector import PreparedInput
 from streams.frames import Frame
 from streams.live import ReaderThread
 from streams.packets import PacketRing
@@ -29,7 +30,7 @@ from streams.reader import SourceReader
 from streetsight.config import Config, SourceConfig
 from streetsight.pipeline_metrics import PipelineMetrics
 from streetsight.recorder import IncidentRecorder
-from vision.batching import BatchQueue
+from vision.batching import BatchQueue, SplitDetector
 from vision.detection import FrameDetector
 from vision.tracking import Tracker
 
@@ -137,8 +138,8 @@ class LivePipeline:
     """Many live sources, one batched inference loop; stops when `stop()` is called or all sources end.
 
     Each source has a reader thread (demux every packet into its ring, decode only the frames analysis
-    wants) that puts frames into one `BatchQueue`; the loop in `run()` takes up to `max_batch` frames
-    of different sources per model call. When inference falls behind, each source's oldest queued frame
+    wants, pre-process them for the model) that puts frames into one `BatchQueue`; the loop in `run()`
+    takes up to `max_batch` frames of different sources per model call. When inference falls behind, each source's oldest queued frame
     is dropped and counted (`dropped_frames`), so memory stays bounded and analysis stays current.
     Frames of `enforcement` sources carry `extras["position"]`, the report nearest in time.
     """
@@ -153,7 +154,9 @@ class LivePipeline:
         self.analyses: dict[str, SourceAnalysis] = {}
         self.sources: dict[str, ReaderThread] = {}
         self.readers: dict[str, SourceReader] = {}
-        self.queue: BatchQueue[str, Frame] = BatchQueue(cfg.streams.queue_frames, on_drop=self._dropped)
+        self.split = SplitDetector(detector)  # pre-processing in the readers' threads, the model call here
+        self.queue: BatchQueue[str, tuple[Frame, PreparedInput]] = BatchQueue(cfg.streams.queue_frames,
+                                                                               on_drop=self._dropped)
         enabled = [src for src in cfg.sources if src.enabled]
         self.positions = PositionBoard(
             moving=[s.id for s in enabled if s.kind == "enforcement"],
@@ -169,7 +172,7 @@ class LivePipeline:
             reader = make_reader(src, cfg, analysis.ring, realtime_default=realtime_files)
             self.analyses[src.id] = analysis
             self.readers[src.id] = reader
-            self.sources[src.id] = ReaderThread(reader, functools.partial(self.queue.put, src.id),
+            self.sources[src.id] = ReaderThread(reader, functools.partial(self._arrived, src.id),
                                                 on_done=functools.partial(self._reader_ended, src.id))
 
     def health(self) -> list[dict]:
@@ -203,23 +206,34 @@ class LivePipeline:
             self.queue.close()
             for s in self.sources.values():
                 s.reader.stop()  # all at once: each blocked read ends within its timeout
+            patience = self.cfg.streams.open_timeout_s + self.cfg.streams.read_timeout_s + 5
+            deadline = time.monotonic() + patience
             for s in self.sources.values():
-                s.join()
+                s.join(max(0.0, deadline - time.monotonic()))
             for sid in set(self.sources) - finished:
                 self._finish(sid)
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _analyse(self, batch: list[tuple[str, Frame]]) -> None:
+    def _arrived(self, source_id: str, frame: Frame) -> None:
+        """In the source's reader thread: pre-process for the model, then queue for the next batch."""
+        try:
+            prepared = self.split.prepare(frame.image)
+        except Exception:  # a frame the model cannot take is skipped; the source goes on
+            log.exception("source %s: pre-processing frame %d failed; skipped", source_id, frame.index)
+            return
+        self.queue.put(source_id, (frame, prepared))
+
+    def _analyse(self, batch: list[tuple[str, tuple[Frame, PreparedInput]]]) -> None:
         t0 = time.perf_counter()
         try:
-            detections = self.detector.detect([f.image for _, f in batch])
+            detections = self.split.detect([prepared for _, (_, prepared) in batch])
         except Exception:  # a failing model call must not stop the worker: count it, drop the batch
             self.metrics.inference_errors.inc()
             log.exception("inference failed on a batch of %d frames; dropped", len(batch))
             return
         self.metrics.observe_batch(len(batch), time.perf_counter() - t0)
-        for (sid, frame), dets in zip(batch, detections):
+        for (sid, (frame, _)), dets in zip(batch, detections):
             if self.positions.is_moving(sid):
                 position = self.positions.nearest(sid, frame.wall_time or time.time())
                 if position is not None:
@@ -231,7 +245,7 @@ class LivePipeline:
             if frame.wall_time is not None:
                 self.metrics.observe_latency(time.time() - frame.wall_time)
 
-    def _dropped(self, source_id: str, frame: Frame) -> None:
+    def _dropped(self, source_id: str, item: tuple[Frame, PreparedInput]) -> None:
         self.readers[source_id].health.on_dropped()
 
     def _reader_ended(self, source_id: str) -> None:

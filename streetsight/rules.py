@@ -103,6 +103,9 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
             except ValueError as exc:
                 raise ConfigError(f"sources[{src.id}]: rules.overflowing_bin.examples_dir: {exc}") from None
             classifiers = {z.id: clf for z in zones}
+        elif not moving:
+            log.warning("source %s: bin zones %s have no examples_dir; only the model's classes %s can judge them",
+                        src.id, [z.id for z in zones], rc.classes)
         return BinRule(core, BinParams(classes=tuple(rc.classes), occluder_classes=tuple(rc.occluder_classes),
                                        min_score=rc.min_score), classifiers)
     return core

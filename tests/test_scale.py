@@ -207,6 +207,28 @@ def test_mixed_sizes_use_the_full_square(tiny: OnnxDetector) -> None:
     assert [len(r) for r in tiny.detect(images)] == [1, 1]
 
 
+def test_prepared_in_other_threads_equals_detect(tiny: OnnxDetector) -> None:
+    images = [np.full((480, 640, 3), 40, np.uint8), np.full((720, 1280, 3), 90, np.uint8),
+              np.full((480, 640, 3), 200, np.uint8)]
+    prepared: list = [None] * 3
+
+    def prepare(i: int) -> None:
+        prepared[i] = tiny.prepare(images[i])
+
+    threads = [threading.Thread(target=prepare, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [p.tensor.shape for p in prepared] == [(3, 256, 320), (3, 192, 320), (3, 256, 320)]
+    got = tiny.detect_prepared(prepared)  # two shapes: two session calls
+    want = [tiny.detect([img])[0] for img in images]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.xyxy, w.xyxy, atol=1e-4)
+    stacked = tiny.preprocess.stack([prepared[0].tensor, prepared[2].tensor])
+    assert stacked.shape == (2, 3, 256, 320) and np.shares_memory(stacked, tiny.preprocess.buffer)
+
+
 def test_gpu_providers_fall_back_to_cpu_with_one_line(caplog: pytest.LogCaptureFixture, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import onnxruntime as ort

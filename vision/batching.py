@@ -4,6 +4,10 @@ Each source has its own short queue; when inference falls behind, the OLDEST ite
 dropped (and counted), so memory stays bounded at ``per_source`` items per source and the model always
 works on recent video. A batch takes at most one item per source, sources in the order they became
 ready, so one busy camera cannot starve the others.
+
+``SplitDetector`` splits detection in two: pre-processing (resize, letterbox, normalise) runs in each
+producer's thread, so the consumer only stacks the inputs into its preallocated batch buffer and runs
+the model; on a GPU node the model is not kept waiting while one thread resizes 16 frames.
 """
 from __future__ import annotations
 
@@ -12,6 +16,12 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
+
+import numpy as np
+import supervision as sv
+
+from models.detector import PreparedInput
+from vision.detection import FrameDetector, to_detections
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -92,3 +102,18 @@ class BatchQueue(Generic[K, T]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+class SplitDetector:
+    """A FrameDetector used in two halves: ``prepare`` in any thread, ``detect`` on prepared inputs."""
+
+    def __init__(self, detector: FrameDetector) -> None:
+        self.frame_detector = detector
+        self.detector = detector.detector
+
+    def prepare(self, image: np.ndarray) -> PreparedInput:
+        return self.detector.prepare(image)
+
+    def detect(self, prepared: list[PreparedInput]) -> list[sv.Detections]:
+        names = self.detector.class_names
+        return [to_detections(r, names) for r in self.detector.detect_prepared(prepared)]

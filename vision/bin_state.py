@@ -4,8 +4,9 @@ Trained in well under a second on a CPU from a handful of labelled crops of one 
 (``<dir>/full/*.jpg`` and ``<dir>/not_full/*.jpg``; later the crops of reviewers' confirmed and rejected
 incidents). Features are classical and cheap; the default was chosen by measured few-shot accuracy
 (`compare_features` on rendered bin crops with varied light, noise, shift, JPEG and bin colour; 3/5/10
-crops per state): colour histograms 0.93/0.96/0.99, orientation histograms (HOG) 0.78/0.83/0.95, both
-0.86/0.93/0.97, a 16x16 thumbnail 0.66/0.66/0.82. Re-measure on a camera's real crops before trusting it.
+crops per state, 60 crops of three bin colours, 10 draws): colour histograms 0.94/0.96/0.99, orientation
+histograms (HOG) 0.78/0.84/0.95, both 0.86/0.93/0.97, a 16x16 thumbnail 0.66/0.65/0.83. Rendered crops are
+not a camera's: re-measure on real crops (`compare_features`) before trusting the choice.
 The classifier is scikit-learn's logistic regression on standardised features.
 """
 from __future__ import annotations

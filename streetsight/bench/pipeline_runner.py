@@ -33,6 +33,7 @@ def counts(pipeline: LivePipeline) -> dict:
         "reconnects": sum(h["reconnects"] for h in health),
         "streaming": sum(1 for h in health if h["state"] == "streaming"),
         **pipeline.metrics.totals,
+        "session_s": pipeline.split.detector.session_seconds,
     }
 
 
