@@ -53,6 +53,7 @@ class IncidentRepository:
         self._on_added: builtins.list[Listener] = []
         self._on_reviewed: builtins.list[Listener] = []
         self._on_ended: builtins.list[Listener] = []
+        self._on_evidence: builtins.list[Listener] = []
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -69,6 +70,10 @@ class IncidentRepository:
 
     def on_ended(self, listener: Listener) -> None:
         self._on_ended.append(listener)
+
+    def on_evidence(self, listener: Listener) -> None:
+        """Evidence attached later (the clip lands after its post-roll)."""
+        self._on_evidence.append(listener)
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -105,9 +110,11 @@ class IncidentRepository:
     def attach_evidence(self, incident_id: str, item: EvidenceItemIn) -> IncidentOut:
         """Attach ``item`` to the incident, replacing an earlier item of the same kind."""
         try:
-            return self._upsert_evidence(incident_id, item)
+            out = self._upsert_evidence(incident_id, item)
         except IntegrityError:  # a concurrent insert of the same kind won: now it is an update
-            return self._upsert_evidence(incident_id, item)
+            out = self._upsert_evidence(incident_id, item)
+        self._notify(self._on_evidence, out)
+        return out
 
     def _upsert_evidence(self, incident_id: str, item: EvidenceItemIn) -> IncidentOut:
         with self._sessions() as s:

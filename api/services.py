@@ -103,6 +103,7 @@ def _wire(services: Services, repository: IncidentRepository, metrics: ApiMetric
     repository.on_added(incident_added)
     repository.on_reviewed(incident_reviewed)
     repository.on_ended(lambda incident: events.publish("incident_updated", incident))
+    repository.on_evidence(lambda incident: events.publish("incident_updated", incident))
     cases.on_changed(case_changed)
 
 

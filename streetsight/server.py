@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
 import uvicorn
@@ -52,6 +53,10 @@ def serve(cfg: Config, host: str | None = None, port: int | None = None, on_read
     if on_ready is not None:
         on_ready(server, pipeline, worker)
     log.info("review UI and API on http://%s:%d/ (API docs at /docs)", host, port)
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to the handler it found at
+        # start; a no-op handler lets the cleanup below (pipeline stop, spool drain) run before exit.
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         server.run()
     finally:

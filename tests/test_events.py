@@ -85,6 +85,14 @@ def test_event_stream_reports_incidents_reviews_and_cases(served) -> None:
             env.repo.mark_ended("inc_0000000000000001", 99.0)
             name, data = next_event(events)
             assert name == "incident_updated" and data["ended_at"] == 99.0
+            # the clip lands after its post-roll: the page learns of it without polling
+            from api.schemas import EvidenceItemIn
+
+            env.repo.attach_evidence("inc_0000000000000001", EvidenceItemIn(
+                kind="clip", key="2026/01/01/cam/inc_0000000000000001/clip.mp4", sha256="a" * 64, size=10,
+                content_type="video/mp4"))
+            name, data = next_event(events)
+            assert name == "incident_updated" and "clip" in data["evidence"]
             case = env.cases.get_for_incident("inc_0000000000000001")
             assert case.status == "queued"
     # the client went away: the server forgets the subscriber
