@@ -139,8 +139,9 @@ class LivePipeline:
 
     Each source has a reader thread (demux every packet into its ring, decode only the frames analysis
     wants, pre-process them for the model) that puts frames into one `BatchQueue`; the loop in `run()`
-    takes up to `max_batch` frames of different sources per model call. When inference falls behind, each source's oldest queued frame
-    is dropped and counted (`dropped_frames`), so memory stays bounded and analysis stays current.
+    takes up to `max_batch` frames of different sources per model call. When inference falls behind,
+    each source's oldest queued frame is dropped and counted (`dropped_frames`), so memory stays bounded
+    and analysis stays current.
     Frames of `enforcement` sources carry `extras["position"]`, the report nearest in time.
     """
 

@@ -34,7 +34,9 @@ def resolve_model(model: str | Path) -> tuple[Path, int | None, dict[str, Any]]:
 
 
 def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, *, split: str = "test",
-             imgsz: int | None = None, conf: float = 0.001, iou: float = 0.7) -> dict[str, Any]:
+             imgsz: int | None = None, conf: float = 0.001, iou: float = 0.7, cm_conf: float = 0.25) -> dict[str, Any]:
+    """mAP and per-class figures at ``conf`` (0.001: the whole precision-recall curve, as Ultralytics and
+    COCO measure), the confusion matrix at ``cm_conf`` (what a deployment with that threshold would see)."""
     out_dir = Path(out_dir).resolve()
     path, registered_size, identity = resolve_model(model)
     imgsz = imgsz or registered_size
@@ -52,10 +54,13 @@ def evaluate(model: str | Path, data: str | Path, out_dir: str | Path, *, split:
     model_names = list(yolo.names.values()) if isinstance(yolo.names, dict) else list(yolo.names)
     if model_names != names:
         raise ValueError(f"model classes {model_names} differ from the dataset's {names}: figures would be meaningless")
-    metrics = yolo.val(data=str(data_yaml), split=split, imgsz=imgsz, batch=1 if path.suffix == ".onnx" else 8,
-                       conf=conf, iou=iou, device="cpu", project=str(out_dir.parent), name=out_dir.name,
-                       exist_ok=True, plots=True, verbose=True, workers=0)
+    common = dict(data=str(data_yaml), split=split, imgsz=imgsz, batch=1 if path.suffix == ".onnx" else 8, iou=iou,
+                  device="cpu", exist_ok=True, plots=True, workers=0)
+    metrics = yolo.val(conf=conf, project=str(out_dir.parent), name=out_dir.name, verbose=True, **common)
+    at_threshold = yolo.val(conf=cm_conf, project=str(out_dir), name=f"at-conf-{cm_conf}", verbose=False, **common)
     report = build_report(metrics, names)
+    report["confusion_matrix"] = confusion(at_threshold, names) | {"conf": cm_conf,
+                                                                   "plots_dir": str(Path(at_threshold.save_dir))}
     report.update({"model": identity, "dataset": dataset_identity(data), "split": split, "imgsz": imgsz,
                    "conf": conf, "iou": iou, "plots_dir": str(Path(metrics.save_dir))})
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -78,22 +83,25 @@ def build_report(metrics: Any, names: list[str]) -> dict[str, Any]:
                                "map50_95": round(float(box.ap[i]), 4)}
         else:
             per_class[name] = {"instances": instances, "precision": None, "recall": None, "map50": None, "map50_95": None}
-    cm = metrics.confusion_matrix
     return {
         "metrics": {"map50": round(float(box.map50), 4), "map50_95": round(float(box.map), 4),
                     "precision": round(float(box.mp), 4), "recall": round(float(box.mr), 4)},
         "per_class": per_class,
-        # rows: predicted class (last row: background = false positive), columns: true class (last: missed)
-        "confusion_matrix": {"labels": [*names, "background"], "matrix": cm.matrix.astype(int).tolist(),
-                             "layout": "rows = predicted, columns = true (Ultralytics)"},
+        "confusion_matrix": confusion(metrics, names),
         "speed_ms": {k: round(float(v), 2) for k, v in (getattr(metrics, "speed", {}) or {}).items()},
     }
+
+
+def confusion(metrics: Any, names: list[str]) -> dict[str, Any]:
+    # rows: predicted class (last row: background = a miss), columns: true class (last column: a false alarm)
+    return {"labels": [*names, "background"], "matrix": metrics.confusion_matrix.matrix.astype(int).tolist(),
+            "layout": "rows = predicted, columns = true (Ultralytics)"}
 
 
 def format_report(report: dict[str, Any]) -> str:
     m = report["metrics"]
     lines = [f"# Evaluation: {report['model'].get('name') or report['model'].get('file')}", "",
-             f"Dataset {report['dataset'].get('name')} v{report['dataset'].get('version')} "
+             f"Dataset {report['dataset'].get('name')} version {report['dataset'].get('version')} "
              f"(content {str(report['dataset'].get('content_sha256'))[:12]}), split `{report['split']}`, "
              f"imgsz {report['imgsz']}", "",
              f"**mAP50 {m['map50']:.3f} · mAP50-95 {m['map50_95']:.3f} · precision {m['precision']:.3f} · "
@@ -104,7 +112,8 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {c['instances'] if c['instances'] is not None else '–'} | {fmt(c['precision'])} | "
                      f"{fmt(c['recall'])} | {fmt(c['map50'])} | {fmt(c['map50_95'])} |")
     cm = report["confusion_matrix"]
-    lines += ["", "Confusion matrix (rows predicted, columns true; background = no match):", "",
+    lines += ["", f"Confusion matrix at confidence {cm.get('conf', report['conf'])} (rows predicted, columns true; "
+              "background row: missed objects, background column: false alarms):", "",
               "| pred \\ true | " + " | ".join(cm["labels"]) + " |", "|---" * (len(cm["labels"]) + 1) + "|"]
     for label, row in zip(cm["labels"], cm["matrix"]):
         lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
