@@ -106,6 +106,7 @@ def register_model(onnx_path: str | Path, manifest_fields: Mapping[str, Any], de
     shutil.copyfile(onnx_path, tmp_model)
     with tempfile.NamedTemporaryFile("w", dir=target, delete=False, suffix=".tmp", encoding="utf-8") as f:
         f.write(dump_manifest(manifest))
+    os.chmod(f.name, 0o644)  # NamedTemporaryFile creates 0600; a manifest is as readable as its model
     os.replace(tmp_model, target / manifest.file)
     os.replace(f.name, target / MANIFEST_FILE)
     return RegisteredModel(manifest.name, manifest, target)

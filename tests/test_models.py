@@ -156,6 +156,8 @@ def test_register_and_find_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyP
     fields["name"] = "nanodet-copy"
     entry = register_model(MODEL_DIR / "model.onnx", fields, tmp_path / "trained")
     assert entry.model_path == tmp_path / "trained" / "nanodet-copy" / "model.onnx"
+    manifest_mode = (tmp_path / "trained" / "nanodet-copy" / "manifest.json").stat().st_mode & 0o777
+    assert manifest_mode & 0o044 == 0o044  # readable by the serving user, like the model beside it
     with pytest.raises(ModelNotFound):
         find_model("nanodet-copy")
     monkeypatch.setenv(ENV_DIRS, f"{tmp_path / 'nowhere'}:{tmp_path / 'trained'}")
