@@ -15,6 +15,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 PositionSink = Callable[[str, float, float, float], Any]
 
 
+class PositionSinkUnavailable(RuntimeError):
+    """The sink cannot take the report now (e.g. the bus to the workers is down): answered with 503."""
+
+
 class PositionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -39,7 +43,7 @@ def sources_router(position_sink: PositionSink | None, dependencies: Sequence[De
         response_model=PositionOut,
         responses={404: {"description": "unknown source"},
                    409: {"description": "a fixed camera: it takes no position reports"},
-                   503: {"description": "no live pipeline runs in this process"}},
+                   503: {"description": "no live pipeline runs in this process, or the bus to it is down"}},
     )
     def report_position(source_id: str, body: PositionIn) -> PositionOut:
         """A moving camera's position; every analysed frame of the source then carries the report
@@ -53,6 +57,8 @@ def sources_router(position_sink: PositionSink | None, dependencies: Sequence[De
             raise HTTPException(404, f"source {source_id!r} not found") from None
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
+        except PositionSinkUnavailable as exc:
+            raise HTTPException(503, str(exc)) from None
         return PositionOut(source_id=source_id, lng=body.lng, lat=body.lat, timestamp=timestamp)
 
     return router

@@ -71,4 +71,4 @@ BENCH_APT=(python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ba
 SAMPLE_APT=(opencv-doc)
 # The tests' real parts: GStreamer RTSP server (driven by Debian's python3), Chromium for the review UI.
 TEST_APT=(python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-          gstreamer1.0-plugins-bad chromium postgresql)
+          gstreamer1.0-plugins-bad chromium postgresql redis-server)

@@ -71,10 +71,24 @@ class DwellRule:
         self._tracks: dict[tuple[str, int], _Track] = {}
         self._open: dict[str, list[_Spot]] = {z.id: [] for z in self.zones}
         self._recent: dict[str, list[_Spot]] = {z.id: [] for z in self.zones}
+        self._adopted: list[_Spot] = []  # handed over by another worker; their clock starts at our next frame
 
     @property
     def open_incidents(self) -> list[Incident]:
         return [s.incident for spots in self._open.values() for s in spots]
+
+    def adopt(self, incident: Incident) -> bool:
+        """Continue an incident opened by another worker that read this camera before (scale-out handover):
+        the object standing on its spot keeps it open and no second incident opens there; it ends as usual
+        when the spot has been empty for ``leave_after_s``. False when the incident is not this rule's."""
+        if incident.type != self.event_type or incident.zone_id not in self._open:
+            return False
+        if any(s.incident.id == incident.id for s in self._open[incident.zone_id]):
+            return True
+        spot = _Spot(incident, np.asarray(incident.box, dtype=float))
+        self._open[incident.zone_id].append(spot)
+        self._adopted.append(spot)
+        return True
 
     def update(self, detections: sv.Detections, t: float, width: int, height: int) -> list[IncidentEvent]:
         """Feed one analysed frame's tracked detections (with ``tracker_id`` and ``class_name``)."""
@@ -84,6 +98,9 @@ class DwellRule:
         p = self.params
         t, width, height = frame.time_s, frame.width, frame.height
         events: list[IncidentEvent] = []
+        for spot in self._adopted:  # media clocks differ between workers: count from this frame
+            spot.incident.last_seen_at = t
+        self._adopted.clear()
         if p.allowed_hours.allows(frame.local_time):
             self._tracks.clear()  # permitted now: no dwell accumulates; it starts afresh when the window ends
         elif len(detections) and detections.tracker_id is not None:

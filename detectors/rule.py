@@ -29,6 +29,9 @@ class Rule(Protocol):
     def finish(self) -> list[IncidentEvent]:
         """The source ended: close what is open."""
 
+    def adopt(self, incident: Incident) -> bool:
+        """Continue an incident another worker opened on this camera (True when it is this rule's)."""
+
 
 class CandidateRule:
     """Base of rules that turn a frame into candidates of their own and hand them to a core."""
@@ -52,3 +55,7 @@ class CandidateRule:
 
     def finish(self) -> list[IncidentEvent]:
         return self.core.finish()
+
+    def adopt(self, incident: Incident) -> bool:
+        adopt = getattr(self.core, "adopt", None)  # moving cameras' sighting core merges by place instead
+        return bool(adopt and adopt(incident))

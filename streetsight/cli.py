@@ -101,7 +101,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from streetsight.server import serve
 
     cfg = load_config(args.config)
-    serve(cfg, host=args.host, port=args.port)
+    if args.role in ("worker", "api") and not cfg.cluster.redis_url:
+        raise ConfigError(f"{args.config}: cluster.redis_url: required by --role {args.role} "
+                          "(workers and API processes meet in Redis)")
+    serve(cfg, host=args.host, port=args.port, role=args.role, worker_id=args.worker_id,
+          capacity=args.capacity, metrics_port=args.metrics_port)
     return 0
 
 
@@ -146,8 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run live on the configured sources with the API and review UI")
     s.add_argument("--config", required=True)
-    s.add_argument("--host")
-    s.add_argument("--port", type=int)
+    s.add_argument("--role", choices=["all", "api", "worker"], default="all",
+                   help="all: one machine, no Redis (default); api: records, UI, dispatch; worker: cameras "
+                        "and detectors (api and worker need cluster.redis_url)")
+    s.add_argument("--host", help="address to listen on (api/all; a worker's metrics)")
+    s.add_argument("--port", type=int, help="API port (api/all)")
+    s.add_argument("--worker-id", help="worker: a stable name (default cluster.worker_id, else host-pid)")
+    s.add_argument("--capacity", type=int, help="worker: most sources it carries (default cluster.capacity)")
+    s.add_argument("--metrics-port", type=int, help="worker: serve Prometheus /metrics on this port")
     s.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("demo", help="everything on embedded defaults with the sample footage")

@@ -362,6 +362,36 @@ class ApiConfig(_Strict):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class ClusterConfig(_Strict):
+    """Scale-out (issue 7): workers and API processes coordinated through Redis. Unused by role ``all``."""
+
+    redis_url: str | None = Field(None, description="redis://host:port/db; required by roles worker and api")
+    prefix: str = Field("streetsight", pattern=r"^[A-Za-z0-9_.:-]+$", description="namespace of every Redis key")
+    worker_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="this worker's name; default <hostname>-<pid>")
+    capacity: int = Field(0, ge=0, description="most sources this worker carries; 0: no limit")
+    lease_s: float = Field(10.0, ge=1, description="a dead worker's sources move after at most this long")
+    heartbeat_s: float | None = Field(None, gt=0, description="lease renewal interval; default lease_s / 3")
+    events_stream: str = Field("events", pattern=r"^[A-Za-z0-9_.:-]+$", description="Redis stream of events")
+    consumer_group: str = Field("api", pattern=r"^[A-Za-z0-9_.:-]+$", description="API processes' group")
+    claim_idle_s: float = Field(
+        30.0, gt=0, description="an event unacknowledged this long by a consumer is re-delivered to another")
+    max_deliveries: int = Field(10, ge=1, description="after this many deliveries an event is dead-lettered")
+    outbox_dir: str | None = Field(None, description="worker's durable outbox; default <data_dir>/outbox")
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_lease(self) -> "ClusterConfig":
+        if self.heartbeat_s is not None and self.heartbeat_s >= self.lease_s / 2:
+            raise ValueError(f"heartbeat_s ({self.heartbeat_s}) must be under half of lease_s ({self.lease_s})")
+        return self
+
+    def resolved_heartbeat_s(self) -> float:
+        return self.heartbeat_s if self.heartbeat_s is not None else self.lease_s / 3
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+
 class Config(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     rules: RulesConfig = Field(default_factory=RulesConfig)
@@ -375,6 +405,7 @@ class Config(_Strict):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     cases: CasesSettings = Field(default_factory=CasesSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import supervision as sv
 
 from detectors.context import FrameContext
 from detectors.geo import GeoMerger
-from detectors.incidents import IncidentEvent
+from detectors.incidents import Incident, IncidentEvent
 from detectors.rule import Rule
 from models.detector import PreparedInput
 from streams.frames import Frame
@@ -68,6 +69,7 @@ class SourceAnalysis:
     frames_analysed: int = 0
     events: list[IncidentEvent] = field(default_factory=list)
     timezone: str = "Asia/Shanghai"  # for rules' allowed_hours
+    listener: Callable[[IncidentEvent], None] | None = None  # sees every event after the recorder
 
     @classmethod
     def create(cls, src: SourceConfig, cfg: Config, merger: GeoMerger | None = None) -> "SourceAnalysis":
@@ -97,7 +99,21 @@ class SourceAnalysis:
             for event in rule.observe(context, tracked):
                 self.events.append(event)
                 recorder.handle(event, frame.image, self.ring)
+                if self.listener is not None:
+                    self.listener(event)
         recorder.poll(self.source.id, self.ring)
+
+    def open_incidents(self) -> list[Incident]:
+        return [inc for rule in self.rules for inc in rule.open_incidents]
+
+    def adopt(self, incident: Incident) -> bool:
+        """Continue an incident another worker opened on this source (see `DwellRule.adopt`)."""
+        return any(getattr(rule, "adopt", None) and rule.adopt(incident) for rule in self.rules)
+
+    def release(self, recorder: IncidentRecorder) -> None:
+        """The source moves to another worker: write pending clips with the post-roll there is and leave
+        open incidents open (the next owner continues them)."""
+        recorder.flush(self.source.id, self.ring)
 
     def run(self, reader: SourceReader, detect: Callable[[list[Frame]], list[sv.Detections]],
             recorder: IncidentRecorder, batch: int = 4) -> None:
@@ -122,6 +138,8 @@ class SourceAnalysis:
             for event in rule.finish():
                 self.events.append(event)
                 recorder.handle(event, None, None)  # type: ignore[arg-type]  # "ended" needs no image
+                if self.listener is not None:
+                    self.listener(event)
         recorder.flush(self.source.id, self.ring)
 
 
@@ -143,15 +161,24 @@ class LivePipeline:
     each source's oldest queued frame is dropped and counted (`dropped_frames`), so memory stays bounded
     and analysis stays current.
     Frames of `enforcement` sources carry `extras["position"]`, the report nearest in time.
+
+    Sources can be added and removed while it runs (`add_source`, `remove_source`): a scale-out worker
+    starts with none (``start_sources=False``) and keeps running (``keep_running=True``) while leases
+    give it cameras and take them away. ``event_listener`` sees every incident event after the recorder.
     """
 
     def __init__(self, cfg: Config, detector: FrameDetector, recorder: IncidentRecorder,
-                 max_batch: int | None = None, realtime_files: bool = True) -> None:
+                 max_batch: int | None = None, realtime_files: bool = True, *, start_sources: bool = True,
+                 keep_running: bool = False,
+                 event_listener: Callable[[IncidentEvent], None] | None = None) -> None:
         self.cfg = cfg
         self.detector = detector
         self.recorder = recorder
         self.max_batch = max_batch or cfg.model.max_batch
         self.linger_s = cfg.model.batch_linger_ms / 1000.0
+        self.realtime_files = realtime_files
+        self.keep_running = keep_running
+        self.event_listener = event_listener
         self.analyses: dict[str, SourceAnalysis] = {}
         self.sources: dict[str, ReaderThread] = {}
         self.readers: dict[str, SourceReader] = {}
@@ -166,22 +193,23 @@ class LivePipeline:
         )
         self.metrics = PipelineMetrics(self.health)
         self._stop = threading.Event()
+        self._lock = threading.RLock()  # guards the three source dicts against add/remove from other threads
+        self._running = False
         self._ended: set[str] = set()  # readers that returned (files at their end, or stopped)
+        self._finished: set[str] = set()  # sources whose analysis is finished (open incidents closed)
         self._ended_lock = threading.Lock()
-        for src in enabled:
-            analysis = SourceAnalysis.create(src, cfg)
-            reader = make_reader(src, cfg, analysis.ring, realtime_default=realtime_files)
-            self.analyses[src.id] = analysis
-            self.readers[src.id] = reader
-            self.sources[src.id] = ReaderThread(reader, functools.partial(self._arrived, src.id),
-                                                on_done=functools.partial(self._reader_ended, src.id))
+        self._finish_requests: queue.Queue[tuple[str, SourceAnalysis, bool, threading.Event]] = queue.Queue()
+        if start_sources:
+            for src in enabled:
+                self._create(src)
 
     def health(self) -> list[dict]:
         out = []
-        for sid, reader in self.readers.items():
+        with self._lock:
+            items = [(sid, reader, self.analyses[sid]) for sid, reader in self.readers.items()]
+        for sid, reader, analysis in items:
             h = reader.health.as_dict()
-            h.update(id=sid, frames_analysed=self.analyses[sid].frames_analysed,
-                     kind=self.analyses[sid].source.kind)
+            h.update(id=sid, frames_analysed=analysis.frames_analysed, kind=analysis.source.kind)
             out.append(h)
         return out
 
@@ -189,32 +217,99 @@ class LivePipeline:
         """The API's ``position_sink``: raises LookupError (unknown source) or ValueError (fixed camera)."""
         return self.positions.report(source_id, lng, lat, timestamp).as_dict()
 
+    # --- sources at run time (scale-out leases) ---------------------------------------------------
+
+    def add_source(self, src: SourceConfig, inherited: list[Incident] | tuple[Incident, ...] = ()) -> None:
+        """Start reading ``src`` now; ``inherited``: incidents another worker left open on it (continued,
+        never opened twice)."""
+        with self._lock:
+            if src.id in self.sources:
+                return
+            thread = self._create(src)
+            for incident in inherited:
+                if not self.analyses[src.id].adopt(incident):
+                    log.warning("source %s: no rule continues handed-over incident %s (%s, zone %s)",
+                                src.id, incident.id, incident.type, incident.zone_id)
+            with self._ended_lock:
+                self._ended.discard(src.id)
+                self._finished.discard(src.id)
+            if self._running:
+                thread.start()
+
+    def remove_source(self, source_id: str, handover: bool = False, timeout_s: float | None = None) -> bool:
+        """Stop reading ``source_id`` (returns once its reader thread has ended, or after ``timeout_s``), then
+        finish its analysis in the inference loop: pending clips are written with the post-roll there is;
+        open incidents end, unless ``handover`` (another worker continues them). False if unknown."""
+        with self._lock:
+            thread = self.sources.pop(source_id, None)
+            if thread is None:
+                return False
+            self.readers.pop(source_id, None)
+            analysis = self.analyses.pop(source_id)
+        st = self.cfg.streams
+        thread.stop(timeout_s if timeout_s is not None else st.open_timeout_s + st.read_timeout_s + 1)
+        if thread.alive:
+            log.warning("source %s: reader thread still blocked after stop; it ends within its read timeout",
+                        source_id)
+        self.queue.discard(source_id)
+        done = threading.Event()
+        self._finish_requests.put((source_id, analysis, handover, done))
+        if not self._running:
+            self._process_finish_requests()
+        return True
+
+    def open_incidents(self, source_id: str) -> list[Incident]:
+        with self._lock:
+            analysis = self.analyses.get(source_id)
+        return [] if analysis is None else analysis.open_incidents()
+
     def stop(self) -> None:
         self._stop.set()
         self.queue.close()
 
     def run(self) -> None:
-        for s in self.sources.values():
-            s.start()
-        finished: set[str] = set()
+        with self._lock:
+            self._running = True
+            for s in self.sources.values():
+                s.start()
         try:
-            while not self._stop.is_set() and len(finished) < len(self.sources):
+            while not self._stop.is_set() and (self.keep_running or self._unfinished()):
                 batch = self.queue.take(self.max_batch, timeout=0.25, linger_s=self.linger_s)
                 if batch:
                     self._analyse(batch)
-                self._finish_ended(finished)
+                self._finish_ended()
+                self._process_finish_requests()
         finally:
             self.queue.close()
-            for s in self.sources.values():
+            with self._lock:
+                self._running = False
+                threads = dict(self.sources)
+            for s in threads.values():
                 s.reader.stop()  # all at once: each blocked read ends within its timeout
             patience = self.cfg.streams.open_timeout_s + self.cfg.streams.read_timeout_s + 5
             deadline = time.monotonic() + patience
-            for s in self.sources.values():
+            for s in threads.values():
                 s.join(max(0.0, deadline - time.monotonic()))
-            for sid in set(self.sources) - finished:
+            for sid in set(threads) - self._finished:
                 self._finish(sid)
+            self._process_finish_requests()
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _create(self, src: SourceConfig) -> ReaderThread:
+        analysis = SourceAnalysis.create(src, self.cfg)
+        analysis.listener = self.event_listener
+        reader = make_reader(src, self.cfg, analysis.ring, realtime_default=self.realtime_files)
+        thread = ReaderThread(reader, functools.partial(self._arrived, src.id),
+                              on_done=functools.partial(self._reader_ended, src.id))
+        self.analyses[src.id] = analysis
+        self.readers[src.id] = reader
+        self.sources[src.id] = thread
+        return thread
+
+    def _unfinished(self) -> bool:
+        with self._lock:
+            return bool(set(self.sources) - self._finished)
 
     def _arrived(self, source_id: str, frame: Frame) -> None:
         """In the source's reader thread: pre-process for the model, then queue for the next batch."""
@@ -235,34 +330,64 @@ class LivePipeline:
             return
         self.metrics.observe_batch(len(batch), time.perf_counter() - t0)
         for (sid, (frame, _)), dets in zip(batch, detections):
+            with self._lock:
+                analysis = self.analyses.get(sid)
+            if analysis is None:  # removed while its frame waited for the model
+                continue
             if self.positions.is_moving(sid):
                 position = self.positions.nearest(sid, frame.wall_time or time.time())
                 if position is not None:
                     frame.extras["position"] = position.as_dict()
             try:
-                self.analyses[sid].handle(frame, dets, self.recorder)
+                analysis.handle(frame, dets, self.recorder)
             except Exception:  # one source's rules or evidence failing must not stop the others
                 log.exception("source %s: analysis of frame %d failed", sid, frame.index)
             if frame.wall_time is not None:
                 self.metrics.observe_latency(time.time() - frame.wall_time)
 
     def _dropped(self, source_id: str, item: tuple[Frame, PreparedInput]) -> None:
-        self.readers[source_id].health.on_dropped()
+        reader = self.readers.get(source_id)
+        if reader is not None:
+            reader.health.on_dropped()
 
     def _reader_ended(self, source_id: str) -> None:
         with self._ended_lock:
             self._ended.add(source_id)
 
-    def _finish_ended(self, finished: set[str]) -> None:
+    def _finish_ended(self) -> None:
         with self._ended_lock:
-            ended = self._ended - finished
+            ended = self._ended - self._finished
         for sid in ended:
-            if not self.queue.has_pending(sid):  # its last frames have been analysed
-                finished.add(sid)
+            with self._lock:
+                known = sid in self.sources
+            if known and not self.queue.has_pending(sid):  # its last frames have been analysed
                 self._finish(sid)
 
     def _finish(self, source_id: str) -> None:
+        with self._lock:
+            analysis = self.analyses.get(source_id)
+        with self._ended_lock:
+            self._finished.add(source_id)
+        if analysis is None:
+            return
         try:
-            self.analyses[source_id].finish(self.recorder)
+            analysis.finish(self.recorder)
         except Exception:
             log.exception("source %s: finishing its analysis failed", source_id)
+
+    def _process_finish_requests(self) -> None:
+        """Sources removed at run time are finished here, in the inference thread, like the others."""
+        while True:
+            try:
+                sid, analysis, handover, done = self._finish_requests.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                if handover:
+                    analysis.release(self.recorder)
+                else:
+                    analysis.finish(self.recorder)
+            except Exception:
+                log.exception("source %s: finishing its analysis failed", sid)
+            finally:
+                done.set()

@@ -25,6 +25,17 @@ def load_detector(cfg: Config) -> FrameDetector:
         provider_options=m.provider_options, max_batch=m.max_batch, spin=False))
 
 
+def open_records(cfg: Config) -> tuple[IncidentRepository, Path]:
+    """The incident records (schema upgraded on open) and the local evidence folder (created)."""
+    from sqlalchemy.orm import sessionmaker
+
+    engine = create_engine_for(cfg.storage.resolved_database_url())
+    init_db(engine)
+    root = cfg.storage.resolved_evidence_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    return IncidentRepository(sessionmaker(engine, expire_on_commit=False)), root
+
+
 @dataclass
 class Runtime:
     cfg: Config
@@ -41,13 +52,7 @@ class Runtime:
 
     @classmethod
     def create(cls, cfg: Config, detector: FrameDetector | None = None) -> "Runtime":
-        from sqlalchemy.orm import sessionmaker
-
-        engine = create_engine_for(cfg.storage.resolved_database_url())
-        init_db(engine)
-        repository = IncidentRepository(sessionmaker(engine, expire_on_commit=False))
-        root = cfg.storage.resolved_evidence_dir()
-        root.mkdir(parents=True, exist_ok=True)
+        repository, root = open_records(cfg)
         evidence = build_evidence_backend(cfg.storage)
         return cls(cfg, detector or load_detector(cfg), repository, root,
                    IncidentRecorder(evidence.store, repository, cfg.evidence), evidence)

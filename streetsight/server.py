@@ -1,9 +1,16 @@
-"""`serve`: the live pipeline in a background thread, the API and review UI in the foreground."""
+"""`serve`: the roles of a deployment.
+
+- ``all`` (default, one machine): the live pipeline in a background thread, the API and review UI in the
+  foreground, records handed over in process (no Redis).
+- ``api``: the API and UI, storing what workers publish on the Redis bus (`streetsight.cluster.api_role`).
+- ``worker``: cameras by lease, detectors, evidence; records to the bus (`streetsight.cluster.worker`).
+"""
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+from collections.abc import Callable
 
 import uvicorn
 
@@ -15,6 +22,8 @@ from streetsight.pipeline import LivePipeline
 from streetsight.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+ROLES = ("all", "api", "worker")
 
 
 def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
@@ -31,10 +40,21 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     return rt, pipeline, app
 
 
-def serve(cfg: Config, host: str | None = None, port: int | None = None, on_ready=None) -> None:
+def serve(cfg: Config, host: str | None = None, port: int | None = None, on_ready=None, *, role: str = "all",
+          worker_id: str | None = None, capacity: int | None = None, metrics_port: int | None = None) -> None:
+    if role == "worker":
+        serve_worker(cfg, worker_id=worker_id, capacity=capacity, metrics_host=host or cfg.api.host,
+                     metrics_port=metrics_port)
+    elif role == "api":
+        serve_api(cfg, host, port, on_ready)
+    elif role == "all":
+        serve_all(cfg, host, port, on_ready)
+    else:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+
+
+def serve_all(cfg: Config, host: str | None = None, port: int | None = None, on_ready=None) -> None:
     rt, pipeline, app = build(cfg)
-    host = host or cfg.api.host
-    port = cfg.api.port if port is None else port
 
     def run_pipeline() -> None:
         try:
@@ -47,19 +67,50 @@ def serve(cfg: Config, host: str | None = None, port: int | None = None, on_read
         rt.evidence.start()  # spool uploads and the retention sweeper
     worker = threading.Thread(target=run_pipeline, name="pipeline", daemon=True)
     worker.start()
+
+    def cleanup() -> None:
+        pipeline.stop()
+        worker.join(timeout=10)
+        rt.close()
+
+    _run_http(app, host or cfg.api.host, cfg.api.port if port is None else port,
+              lambda server: on_ready(server, pipeline, worker) if on_ready else None, cleanup)
+
+
+def serve_api(cfg: Config, host: str | None = None, port: int | None = None, on_ready=None) -> None:
+    from streetsight.cluster.api_role import build_api
+
+    rt, app = build_api(cfg)
+    rt.start()
+    _run_http(app, host or cfg.api.host, cfg.api.port if port is None else port,
+              lambda server: on_ready(server, rt, None) if on_ready else None, rt.close)
+
+
+def serve_worker(cfg: Config, worker_id: str | None = None, capacity: int | None = None,
+                 metrics_host: str = "127.0.0.1", metrics_port: int | None = None) -> None:
+    from streetsight.cluster.worker import ClusterWorker
+
+    worker = ClusterWorker(cfg, worker_id=worker_id, capacity=capacity)
+    if metrics_port is not None:
+        worker.serve_metrics(metrics_host, metrics_port)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):  # give the cameras back before exiting
+            signal.signal(sig, lambda signum, frame: worker.stop())
+    worker.run()
+
+
+def _run_http(app, host: str, port: int, on_ready: Callable | None, cleanup: Callable[[], None]) -> None:
     # open event streams (the UI's live updates) would hold a graceful shutdown forever: cut them after 3 s
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     if on_ready is not None:
-        on_ready(server, pipeline, worker)
+        on_ready(server)
     log.info("review UI and API on http://%s:%d/ (API docs at /docs)", host, port)
     if threading.current_thread() is threading.main_thread():
         # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to the handler it found at
-        # start; a no-op handler lets the cleanup below (pipeline stop, spool drain) run before exit.
+        # start; a no-op handler lets the cleanup (pipeline stop, spool drain) run before exit.
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         server.run()
     finally:
-        pipeline.stop()
-        worker.join(timeout=10)
-        rt.close()
+        cleanup()

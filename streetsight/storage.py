@@ -40,10 +40,13 @@ class EvidenceBackend:
     signer: UrlSigner | None = None  # local links; the API checks them
     _sweeper: RetentionSweeper | None = field(default=None, repr=False)
 
-    def start(self) -> None:
-        """Background work for `serve`: the spool's upload loop, the retention sweeper."""
+    def start(self, sweep: bool = True) -> None:
+        """Background work for `serve`: the spool's upload loop, the retention sweeper (``sweep``: one
+        process of a deployment sweeps, the API; workers only upload)."""
         if self.spooling is not None:
             self.spooling.start()
+        if not sweep:
+            return
         if self._sweeper is None:
             self._sweeper = RetentionSweeper(self.store, self.policy, self.sweep_interval_s)
         self._sweeper.start()

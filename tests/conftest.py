@@ -68,6 +68,7 @@ def rtsp_server_factory(rtsp_media: dict[str, Path]) -> Iterator[Callable[..., R
 
 # PostgreSQL for the records tests: `postgres_server` (session) and `database_url` (sqlite | postgresql).
 from tests.pg_server import database_url, postgres_server  # noqa: E402,F401
+from tests.redis_server import redis_server  # noqa: E402,F401
 
 # S3 (SeaweedFS) for the evidence tests: `s3_server` (session, shared) and `s3_server_factory` (private,
 # to stop and restart); give each test its own bucket with `tests.s3_server.new_bucket_name()`.

@@ -90,3 +90,41 @@ def test_cooldown_blocks_same_spot_then_allows_after():
     long_gap = [dets() for _ in range(140)]  # 70 s > cooldown
     events = run(parked + long_gap + back)
     assert sum(e.kind == "opened" for e in events) == 2
+
+
+def _handed_over_incident():
+    """What a previous owner of the camera left open (its media clock was far ahead of ours)."""
+    first = DwellRule("illegal_parking", "cam", [ZONE], PARAMS)
+    events = []
+    for k in range(60):
+        events += first.update(dets((1, "car", CAR, 0.8)), 500 + k / 2, W, H)
+    (opened,) = [e for e in events if e.kind == "opened"]
+    return opened.incident
+
+
+def test_adopted_incident_is_continued_not_opened_again():
+    inc = _handed_over_incident()
+    rule = DwellRule("illegal_parking", "cam", [ZONE], PARAMS)
+    assert rule.adopt(inc)
+    frames = [dets((7, "car", CAR, 0.8)) for _ in range(120)]  # the same car, new track id, new clock
+    frames += [dets() for _ in range(40)]
+    events = run(frames, rule=rule)
+    assert [(e.kind, e.incident.id) for e in events] == [("ended", inc.id)]
+    assert events[0].incident.ended_at == 59.5  # in the new owner's clock
+
+
+def test_adopted_incident_ends_when_the_car_left_during_the_handover():
+    inc = _handed_over_incident()
+    rule = DwellRule("illegal_parking", "cam", [ZONE], PARAMS)
+    rule.adopt(inc)
+    events = run([dets() for _ in range(40)], rule=rule)
+    assert [(e.kind, e.incident.id) for e in events] == [("ended", inc.id)]
+    assert events[0].incident.ended_at == 0.0  # counted from the first frame the new owner saw
+
+
+def test_adopt_refuses_other_rules_incidents():
+    inc = _handed_over_incident()
+    inc.type = "street_vending"
+    assert not DwellRule("illegal_parking", "cam", [ZONE], PARAMS).adopt(inc)
+    inc.type, inc.zone_id = "illegal_parking", "elsewhere"
+    assert not DwellRule("illegal_parking", "cam", [ZONE], PARAMS).adopt(inc)

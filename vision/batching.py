@@ -89,6 +89,13 @@ class BatchQueue(Generic[K, T]):
             q = self._queues.get(key)
             return bool(q)
 
+    def discard(self, key: K) -> int:
+        """Forget a source's queued items (it was removed); returns how many."""
+        with self._cond:
+            q = self._queues.pop(key, None)
+            self._ready.pop(key, None)
+            return len(q) if q else 0
+
     def pending(self) -> int:
         with self._cond:
             return sum(len(q) for q in self._queues.values())

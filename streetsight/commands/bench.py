@@ -2,6 +2,7 @@
 
     streetsight bench streams --sources 16 --duration 60 --json     ours vs the Ultralytics baseline
     streetsight bench capacity --duration 30                        most sources sustained at keyframe rate
+    streetsight bench bus --events 5000 --json                      Redis event bus: worker call -> stored record
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _positive(kind):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    bench = subparsers.add_parser("bench", help="benchmarks: streams vs the Ultralytics baseline, capacity")
+    bench = subparsers.add_parser("bench", help="benchmarks: streams vs the Ultralytics baseline, capacity, bus")
     sub = bench.add_subparsers(dest="bench_command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -61,6 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     capacity.add_argument("--model", help="a registered model (default: YOLO11n exported at --imgsz)")
     common(capacity)
     capacity.set_defaults(func=cmd_capacity, duration=30.0)
+
+    bus = sub.add_parser("bus", help="the Redis event bus: publish and end-to-end throughput, latency")
+    bus.add_argument("--events", type=_positive(int), default=5000, help="events published (half incidents, "
+                     "half evidence)")
+    bus.add_argument("--out", type=Path, default=Path("var/bench"), help="folder of the result file")
+    bus.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    bus.set_defaults(func=cmd_bus)
 
 
 def _options(args: argparse.Namespace, **extra):
@@ -100,3 +108,9 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
     opts = _options(args, sources=args.start, baseline=False, inference_check=False)
     return _finish(run_capacity(opts, args.max_sources, model=args.model, log=_say), args, "capacity")
+
+
+def cmd_bus(args: argparse.Namespace) -> int:
+    from streetsight.bench.bus import run_bus_bench
+
+    return _finish(run_bus_bench(args.events, log=_say), args, "bus")

@@ -1,0 +1,72 @@
+"""The ``api`` role: records, review UI, cases and dispatch, fed by the workers through the Redis bus.
+
+It loads no model and reads no camera: `EventConsumer` stores what workers publish (acknowledging only
+what is stored), `ClusterSourceBoard` answers ``GET /api/v1/sources`` from the health workers write to
+Redis, and `PositionRelay` passes moving cameras' position reports on to whichever worker reads them.
+Several API processes may run behind a load balancer: they share the consumer group, so each event is
+stored by one of them (and re-delivered to another if that one dies before acknowledging).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from api.app import create_app
+from api.repository import IncidentRepository
+from api.signed_evidence import mount_signed_evidence
+from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
+from streetsight.cluster.bus import EventConsumer
+from streetsight.cluster.connection import connect
+from streetsight.cluster.positions import PositionRelay
+from streetsight.cluster.source_board import ClusterSourceBoard
+from streetsight.config import Config
+from streetsight.runtime import open_records
+from streetsight.storage import EvidenceBackend, build_evidence_backend
+
+
+@dataclass
+class ApiRuntime:
+    """What `case_app_kwargs` needs of a runtime; the model is loaded only if something asks for it
+    (blurring faces in shared evidence)."""
+
+    cfg: Config
+    repository: IncidentRepository
+    evidence: EvidenceBackend
+    consumer: EventConsumer
+
+    @functools.cached_property
+    def detector(self) -> Any:
+        from streetsight.runtime import load_detector
+
+        return load_detector(self.cfg)
+
+    def start(self) -> None:
+        self.evidence.start()  # spool uploads and the retention sweeper run here, not on workers
+        self.consumer.start()
+
+    def close(self) -> None:
+        self.consumer.stop()
+        self.evidence.close()
+
+
+def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime, Any]:
+    cluster = cfg.cluster
+    client = connect(cluster)
+    repository, evidence_root = open_records(cfg)
+    evidence = build_evidence_backend(cfg.storage)
+    name = consumer_name or f"api-{socket.gethostname()}-{os.getpid()}"
+    consumer = EventConsumer(cluster, repository, name)
+    rt = ApiRuntime(cfg, repository, evidence, consumer)
+    board = ClusterSourceBoard(client, cluster, cfg.sources)
+    relay = PositionRelay(client, cluster, cfg.sources)
+    collectors = [c for c in [getattr(consumer, "collector", None)] if c is not None]
+    app = create_app(repository, evidence_root, sources_provider=board.health,
+                     evidence_locator=evidence.locate, position_sink=relay.report, collectors=collectors,
+                     **case_app_kwargs(cfg, rt))
+    bootstrap_admin(app)
+    if evidence.signer is not None:
+        mount_signed_evidence(app, evidence.locate, evidence.signer.verify)
+    return rt, app

@@ -1,0 +1,134 @@
+"""The ``worker`` role: read the cameras this worker holds leases for, run the detectors, write evidence,
+and send incident records to the API processes through the Redis event bus.
+
+Which cameras: `LeaseManager` (one lease per camera in Redis, heartbeats, rebalancing, capacity). Taking a
+camera starts its reader in the shared `LivePipeline` and continues the incidents the previous owner left
+open (`HandoverBoard`); giving it away stops the reader first, then writes pending clips and leaves open
+incidents to the next owner. Records go through `EventPublisher` (a durable local outbox drained into a
+Redis stream), so neither a Redis outage nor an API outage loses an incident.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from streetsight.cluster.bus import EventPublisher
+from streetsight.cluster.connection import connect, default_worker_id
+from streetsight.cluster.handover import HandoverBoard
+from streetsight.cluster.leases import LeaseManager, redis_client as lease_client
+from streetsight.cluster.positions import PositionFeed
+from streetsight.cluster.source_board import SourceHealthPublisher
+from streetsight.config import Config, ConfigError
+from streetsight.pipeline import LivePipeline
+from streetsight.recorder import IncidentRecorder
+from streetsight.runtime import load_detector
+from streetsight.storage import build_evidence_backend
+
+log = logging.getLogger(__name__)
+
+
+class ClusterWorker:
+    def __init__(self, cfg: Config, worker_id: str | None = None, capacity: int | None = None) -> None:
+        cluster = cfg.cluster
+        self.cfg = cfg
+        self.worker_id = worker_id or cluster.worker_id or default_worker_id()
+        self.capacity = cluster.capacity if capacity is None else capacity
+        self.redis = connect(cluster)
+        outbox_dir = Path(cluster.outbox_dir) if cluster.outbox_dir else Path(cfg.storage.data_dir) / "outbox"
+        outbox_dir.mkdir(parents=True, exist_ok=True)
+        self.publisher = EventPublisher(cluster, self.worker_id, outbox_dir / f"{self.worker_id}.sqlite")
+        self.evidence = build_evidence_backend(cfg.storage)
+        self.recorder = IncidentRecorder(self.evidence.store, self.publisher, cfg.evidence)
+        self.handover = HandoverBoard(self.redis, cluster)
+        self.pipeline = LivePipeline(cfg, load_detector(cfg), self.recorder, start_sources=False,
+                                     keep_running=True, event_listener=self.handover.on_event)
+        self.sources = {s.id: s for s in cfg.sources if s.enabled}
+        self.positions = PositionFeed(self.redis, cluster, self.pipeline.positions)
+        self.health = SourceHealthPublisher(self.redis, cluster, self.worker_id, self.pipeline.health)
+        self.leases = LeaseManager(lease_client(cluster), cluster, self.worker_id, list(self.sources),
+                                   on_acquire=self._acquire, on_release=self._release, capacity=self.capacity)
+        self._stopping = threading.Event()
+
+    # lease callbacks (the lease thread) ----------------------------------------------------------
+
+    def _acquire(self, source_id: str) -> None:
+        inherited = self.handover.open_incidents(source_id)
+        self.positions.load_history(source_id)
+        self.pipeline.add_source(self.sources[source_id], inherited)
+        log.info("worker %s reads %s%s", self.worker_id, source_id,
+                 f" (continuing {len(inherited)} open incident(s))" if inherited else "")
+
+    def _release(self, source_id: str) -> None:
+        # returns once the reader has stopped: only then may the lease go to another worker
+        self.pipeline.remove_source(source_id, handover=True)
+        self.health.forget(source_id)
+        log.info("worker %s no longer reads %s", self.worker_id, source_id)
+
+    # lifecycle ------------------------------------------------------------------------------------
+
+    def serve_metrics(self, host: str, port: int) -> None:
+        """``/metrics`` of this worker (per-source health, inference, bus) for Prometheus."""
+        registry = CollectorRegistry()
+        registry.register(self.pipeline.metrics)
+        collector = getattr(self.publisher, "collector", None)
+        if collector is not None:
+            registry.register(collector)
+        start_http_server(port, addr=host, registry=registry)
+        log.info("worker %s metrics on http://%s:%d/metrics", self.worker_id, host, port)
+
+    def run(self) -> None:
+        """Until `stop()`: the inference loop in this thread, leases and reporting in their own."""
+        log.info("worker %s starting: %d configured sources, capacity %s, lease %.1f s", self.worker_id,
+                 len(self.sources), self.capacity or "unlimited", self.cfg.cluster.lease_s)
+        self._refuse_duplicate_id()
+        self.publisher.start()
+        self.evidence.start(sweep=False)  # the API process sweeps retention
+        self.positions.start()
+        self.health.start()
+        self.leases.start()
+        try:
+            self.pipeline.run()
+        finally:
+            self._shutdown()
+
+    def _refuse_duplicate_id(self) -> None:
+        """Two live processes with one worker id would both think they hold its leases. A registration
+        left by this id's previous (killed) process expires within a lease time: wait for that."""
+        deadline = time.monotonic() + self.cfg.cluster.lease_s + self.cfg.cluster.resolved_heartbeat_s()
+        while True:
+            other = self.leases.live_workers().get(self.worker_id)
+            if other is None or other.get("pid") == os.getpid() and other.get("host") == socket.gethostname():
+                return
+            if time.monotonic() > deadline:
+                raise ConfigError(f"cluster.worker_id: {self.worker_id!r} is in use by a live worker "
+                                  f"(host {other.get('host')}, pid {other.get('pid')}); give each worker its own id")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Graceful: give every camera back (others take them at their next heartbeat), then stop."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        threading.Thread(target=self._give_back, name="worker-stop", daemon=True).start()
+
+    def _give_back(self) -> None:
+        try:
+            self.leases.stop()  # releases each source through _release, then deletes the leases
+        except Exception:
+            log.exception("worker %s: releasing leases failed", self.worker_id)
+        finally:
+            self.pipeline.stop()
+
+    def _shutdown(self) -> None:
+        self.leases.stop()
+        self.health.stop()
+        self.positions.stop()
+        self.publisher.close(timeout_s=10.0)
+        self.evidence.close()
+        log.info("worker %s stopped (%d event(s) left in its outbox)", self.worker_id, self.publisher.backlog())
