@@ -1,0 +1,41 @@
+"""A worker process on its own: its metrics endpoint, and the refusal of a second live worker with its id."""
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.cluster_procs import ServeProcess, write_config
+from tests.conftest import free_port
+
+
+def test_worker_serves_metrics_and_refuses_a_duplicate_id(tmp_path, redis_server):
+    config = write_config(tmp_path / "c.yaml", {
+        "sources": [],
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "cluster": {"redis_url": redis_server.url, "lease_s": 2, "heartbeat_s": 0.5},
+    })
+    port = free_port()
+    first = ServeProcess("first", config, ["--role", "worker", "--worker-id", "w1", "--metrics-port", str(port)],
+                         tmp_path).start()
+    second = ServeProcess("second", config, ["--role", "worker", "--worker-id", "w1"], tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        metrics = None
+        while time.monotonic() < deadline and metrics is None:
+            assert first.alive, first.log_tail()
+            try:
+                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert metrics is not None, first.log_tail()
+        assert "streetsight_bus_published_total" in metrics and "streetsight_bus_outbox_events" in metrics
+
+        second.start()
+        assert second.proc.wait(60) == 2
+        assert "is in use by a live worker" in second.log_tail() and "cluster.worker_id" in second.log_tail()
+        assert first.alive
+    finally:
+        first.stop()
+        second.stop()
+    assert first.proc.returncode == 0, first.log_tail()
