@@ -39,3 +39,28 @@ def test_worker_serves_metrics_and_refuses_a_duplicate_id(tmp_path, redis_server
         first.stop()
         second.stop()
     assert first.proc.returncode == 0, first.log_tail()
+
+
+def test_worker_started_before_redis_waits_for_it(tmp_path, redis_server):
+    import redis
+
+    redis_server.stop()  # the worker starts first, as after a power cut
+    config = write_config(tmp_path / "c.yaml", {
+        "sources": [],
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "cluster": {"redis_url": redis_server.url, "lease_s": 2, "heartbeat_s": 0.5},
+    })
+    worker = ServeProcess("w", config, ["--role", "worker", "--worker-id", "early"], tmp_path).start()
+    try:
+        time.sleep(4)
+        assert worker.alive, worker.log_tail()
+        redis_server.start()
+        client = redis.Redis.from_url(redis_server.url)
+        deadline = time.monotonic() + 30
+        while client.zscore("streetsight:workers", "early") is None:
+            assert worker.alive and time.monotonic() < deadline, worker.log_tail()
+            time.sleep(0.2)
+        assert "waiting for Redis at start" in worker.log_tail()
+    finally:
+        worker.stop()
+    assert worker.proc.returncode == 0, worker.log_tail()

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import redis
 from prometheus_client import CollectorRegistry, start_http_server
 
 from streetsight.cluster.bus import EventPublisher
@@ -87,6 +88,8 @@ class ClusterWorker:
         log.info("worker %s starting: %d configured sources, capacity %s, lease %.1f s", self.worker_id,
                  len(self.sources), self.capacity or "unlimited", self.cfg.cluster.lease_s)
         self._refuse_duplicate_id()
+        if self._stopping.is_set():  # stopped while waiting for Redis: nothing was started
+            return
         self.publisher.start()
         self.evidence.start(sweep=False)  # the API process sweeps retention
         self.positions.start()
@@ -101,8 +104,18 @@ class ClusterWorker:
         """Two live processes with one worker id would both think they hold its leases. A registration
         left by this id's previous (killed) process expires within a lease time: wait for that."""
         deadline = time.monotonic() + self.cfg.cluster.lease_s + self.cfg.cluster.resolved_heartbeat_s()
+        waiting_for_redis = False
         while True:
-            other = self.leases.live_workers().get(self.worker_id)
+            try:
+                other = self.leases.live_workers().get(self.worker_id)
+            except redis.RedisError as exc:  # Redis not up yet: wait for it rather than exit
+                if not waiting_for_redis:
+                    log.warning("worker %s: waiting for Redis at start: %s", self.worker_id, exc)
+                waiting_for_redis = True
+                deadline = time.monotonic() + self.cfg.cluster.lease_s + self.cfg.cluster.resolved_heartbeat_s()
+                if self._stopping.wait(1.0):
+                    return
+                continue
             if other is None or other.get("pid") == os.getpid() and other.get("host") == socket.gethostname():
                 return
             if time.monotonic() > deadline:
