@@ -27,6 +27,11 @@ DecodeMode = Literal["all", "keyframes"]
 
 # Short probing: first frame over RTSP in ~0.2 s instead of ~1.1 s (FIELD-NOTES).
 RTSP_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "100000"}
+MAX_READ_BATCH_S = 0.5  # well under the 1 s after which a quiet source counts as stalled (SourceHealth)
+# Read batching sleeps only after a packet that waited less than this on our side (see LiveEdge): the
+# next one has most likely not arrived yet. Above a frame interval (40 ms at 25 fps), so the newest
+# buffered packet qualifies; well below read_batch_s, so each sleep starts with the buffers drained.
+CAUGHT_UP_S = 0.05
 
 
 class _StreamEnded(Exception):
@@ -111,6 +116,30 @@ class GopTracker:
         return self.last_key_s + max(self._intervals)
 
 
+class LiveEdge:
+    """How far behind the live edge of a network source its reader is, for batching reads.
+
+    A packet's delay is ``wall clock - media time`` when it is read. The smallest recent delay is that of
+    a packet read the moment it arrived (network and encoder latency, a constant), so ``delay - smallest``
+    is how long a packet waited in buffers on our side: the backlog. The smallest delay is kept over two
+    windows of ``window_s``, so a camera clock slower than ours (delays creeping up) cannot make the
+    reader look behind forever (it would only stop batching, never fall behind).
+    """
+
+    def __init__(self, window_s: float = 30.0) -> None:
+        self.window_s = window_s
+        self._window_start: float | None = None
+        self._previous_min = float("inf")
+        self._current_min = float("inf")
+
+    def backlog(self, delay_s: float, now: float) -> float:
+        if self._window_start is None or now - self._window_start >= self.window_s:
+            self._previous_min, self._current_min = self._current_min, float("inf")
+            self._window_start = now
+        self._current_min = min(self._current_min, delay_s)
+        return delay_s - min(self._previous_min, self._current_min)
+
+
 class Backoff:
     """Capped exponential backoff with jitter (delay in [0.5, 1] x the capped exponential)."""
 
@@ -136,6 +165,13 @@ class SourceReader:
     a GOP when the next wanted frame lies beyond the next keyframe (at 2 fps on a 1 s GOP: half the
     decoding). ``decode_threads`` is FFmpeg's decoder threads per source: 1 is the cheapest in CPU per
     frame and keeps 350 sources from spawning a thread pool each.
+    ``read_batch_s`` (network sources; 0 = off): once the reader has caught up with the live edge it
+    sleeps this long, so the socket gathers that much video and the next reads find it already there.
+    A reader blocked on its socket wakes up once per frame (25 a second), and each wake-up costs CPU in
+    the kernel and FFmpeg (scheduling, poll, TCP acks): measured here, batching at 0.25 s cuts a 720p
+    RTSP stream's reading cost by 0.05-0.15 s of CPU per stream-minute (8-32 streams), for frames
+    that reach analysis up to ``read_batch_s`` later. It never sleeps while packets are backlogged
+    (``LiveEdge``), so a reader that falls behind reads flat out as before.
     Files end the generator at end of file; network sources retry forever with backoff and only end
     on ``stop()`` (which takes effect within ``read_timeout_s`` when blocked on a silent server).
     One reader serves one ``frames()`` iteration; its ``health`` is safe to read from other threads.
@@ -156,6 +192,7 @@ class SourceReader:
         backoff_max_s: float = 10,
         options: dict[str, str] | None = None,
         decode_threads: int = 1,
+        read_batch_s: float = 0.0,
     ) -> None:
         if decode not in ("all", "keyframes"):
             raise ValueError(f"decode must be 'all' or 'keyframes', not {decode!r}")
@@ -173,6 +210,9 @@ class SourceReader:
             options = dict(RTSP_OPTIONS) if url.lower().startswith("rtsp") else {}
         self.options = options
         self.decode_threads = max(0, int(decode_threads))  # 0 = FFmpeg's choice (a thread pool per source)
+        if not 0 <= read_batch_s <= MAX_READ_BATCH_S:
+            raise ValueError(f"read_batch_s must be in [0, {MAX_READ_BATCH_S}], not {read_batch_s}")
+        self.read_batch_s = float(read_batch_s) if self.is_network else 0.0  # files: nothing to batch
         self.health = SourceHealth(source_id, stall_after_s=max(read_timeout_s / 2, 1.0))
         self._backoff = Backoff(backoff_initial_s, backoff_max_s)
         self._stop = threading.Event()
@@ -263,6 +303,7 @@ class SourceReader:
         start = container.start_time  # AV_TIME_BASE (microseconds), None when unknown
         self._clock.new_connection(None if start is None else start / 1e6, time.time())
         pace = _Pacer() if self.realtime else None
+        edge = LiveEdge() if self.read_batch_s > 0 else None
         got_packet = False
 
         for packet in container.demux(stream):
@@ -285,6 +326,14 @@ class SourceReader:
                 if frame is not None:
                     yield frame
                     self._maybe_skip_gop_tail(stream)
+            if (
+                edge is not None
+                and packet_time is not None
+                and packet.size
+                and edge.backlog(now - packet_time, now) < CAUGHT_UP_S
+                and self._stop.wait(self.read_batch_s)
+            ):
+                return
         if self.is_network and not self._stop.is_set():
             raise _StreamEnded("end of stream")
 

@@ -343,6 +343,10 @@ class StreamsConfig(_Strict):
     backoff_initial_s: float = Field(0.5, gt=0, description="first wait before reconnecting")
     backoff_max_s: float = Field(10.0, gt=0, description="cap of the doubling wait between reconnects")
     decode_threads: int = Field(1, ge=0, description="FFmpeg decoder threads per source (0: FFmpeg's choice)")
+    read_batch_s: float = Field(
+        0.25, ge=0, le=0.5, description="network sources: once caught up with the live edge, wait this long "
+        "before reading again, so packets are read in batches (fewer wake-ups, less CPU; frames reach "
+        "analysis up to this much later). 0: read every packet as it arrives")
     queue_frames: int = Field(
         2, ge=1, le=64, description="decoded frames per source waiting for the model; older ones are dropped")
     position_max_skew_s: float = Field(

@@ -55,7 +55,7 @@ def make_reader(src: SourceConfig, cfg: Config, ring: PacketRing, realtime_defau
     return SourceReader(src.id, src.url, analysis_fps=src.analysis_fps, decode=src.decode, realtime=realtime,
                         ring=ring, open_timeout_s=st.open_timeout_s, read_timeout_s=st.read_timeout_s,
                         backoff_initial_s=st.backoff_initial_s, backoff_max_s=st.backoff_max_s,
-                        decode_threads=st.decode_threads)
+                        decode_threads=st.decode_threads, read_batch_s=st.read_batch_s)
 
 
 @dataclass

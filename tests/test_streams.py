@@ -18,7 +18,7 @@ from streams.frames import Frame
 from streams.health import SourceHealth, SourceState
 from streams.live import ThreadedSource
 from streams.packets import ClipPackets, PacketRing
-from streams.reader import Backoff, MediaClock, RateSampler, SourceReader
+from streams.reader import Backoff, LiveEdge, MediaClock, RateSampler, SourceReader
 from tests.media import encode_h264
 
 FPS = 25
@@ -323,6 +323,24 @@ def test_rate_sampler_keeps_a_grid_and_increasing_times() -> None:
     assert sampler.take(10.0) and not sampler.take(10.2) and sampler.take(10.5)  # after a gap
 
 
+def test_live_edge_measures_backlog_and_forgets_an_old_minimum() -> None:
+    edge = LiveEdge(window_s=10)
+    assert edge.backlog(2.0, now=100.0) == 0.0  # the first packet defines the edge
+    assert edge.backlog(2.3, now=100.5) == pytest.approx(0.3)  # read 0.3 s after it could have been
+    assert edge.backlog(1.9, now=101.0) == 0.0  # a faster packet: the edge moves
+    # A camera clock slower than ours: delays creep up. The old minimum is forgotten after two windows,
+    # so the reader does not look (and batch as if) behind forever.
+    assert edge.backlog(2.5, now=111.0) == pytest.approx(0.6)
+    assert edge.backlog(2.5, now=121.0) == pytest.approx(0.0)
+
+
+def test_read_batching_is_validated_and_off_for_files(clip10: Path) -> None:
+    with pytest.raises(ValueError, match="read_batch_s"):
+        SourceReader("s", "rtsp://127.0.0.1:1/x", read_batch_s=5.0)
+    assert SourceReader("s", "rtsp://127.0.0.1:1/x", read_batch_s=0.25).read_batch_s == 0.25
+    assert SourceReader("s", str(clip10), read_batch_s=0.25).read_batch_s == 0.0  # nothing to wait for
+
+
 def test_backoff_grows_caps_and_jitters() -> None:
     backoff = Backoff(0.5, 4.0)
     delays = [backoff.next_delay() for _ in range(8)]
@@ -383,6 +401,24 @@ def test_reader_rtsp_keyframes_mode(rtsp_urls: dict[str, str]) -> None:
     # One decode per keyframe (the first may lack a timestamp and is skipped), not one per packet.
     assert health.analysed_frames <= health.decoded_frames <= health.analysed_frames + 1
     assert health.packets >= 2 * GOP and health.decoded_frames <= health.packets / GOP + 1
+
+
+@pytest.mark.rtsp
+def test_reader_rtsp_read_batching_loses_nothing_and_bounds_the_delay(rtsp_urls: dict[str, str]) -> None:
+    batch_s = 0.25
+    reader = SourceReader("cam", rtsp_urls["cam"], analysis_fps=None, read_batch_s=batch_s)
+    with ThreadedSource(reader, queue_size=256) as source:
+        frames = take(source, 3 * FPS)  # 3 s of video, every frame
+    assert source.error is None
+    times = [f.time_s for f in frames]
+    assert [b - a for a, b in zip(times, times[1:])] == pytest.approx([1 / FPS] * (len(times) - 1), abs=0.01)
+    # Reads come in batches of about batch_s of video: most frames are handed over right after the
+    # one before; the rest wait out a batch.
+    gaps = [b.wall_time - a.wall_time for a, b in zip(frames, frames[1:])]  # type: ignore[operator]
+    assert sum(g < 0.02 for g in gaps) >= len(gaps) // 2, gaps
+    # No frame waits much longer than one batch (the smallest lag is the live edge).
+    lags = [f.wall_time - f.time_s for f in frames]  # type: ignore[operator]
+    assert max(lags) - min(lags) < batch_s + 0.25, lags
 
 
 @pytest.mark.rtsp
