@@ -13,13 +13,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from streetsight.bench.rtsp import free_port
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def redis_server_version() -> str | None:

@@ -139,7 +139,8 @@ class ClusterWorker:
             self.pipeline.stop()
 
     def _shutdown(self) -> None:
-        self.leases.stop()
+        if not self._stopping.is_set():  # a graceful stop() has released the leases already
+            self.leases.stop()
         self.health.stop()
         self.positions.stop()
         self.publisher.close(timeout_s=10.0)
