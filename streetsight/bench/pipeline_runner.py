@@ -34,6 +34,7 @@ def counts(pipeline: LivePipeline) -> dict:
         "streaming": sum(1 for h in health if h["state"] == "streaming"),
         **pipeline.metrics.totals,
         "session_s": pipeline.split.detector.session_seconds,
+        "session_cpu_s": pipeline.split.detector.session_cpu_seconds,
     }
 
 

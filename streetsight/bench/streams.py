@@ -117,6 +117,7 @@ def run_ours(opts: StreamsBenchOptions, urls: list[str], model: str, analysis_fp
     f["inference_fps"] = round(frames / span, 2)
     # share of the window the model was running: how well the pipeline keeps it fed when inference-bound
     f["model_busy"] = round((m1["session_s"] - m0["session_s"]) / span, 3)
+    f["model_cpu_s"] = round(m1["session_cpu_s"] - m0["session_cpu_s"], 3)
     f["latency_p50_s"] = _round(done["latency_s"].get("p50"))
     f["latency_p95_s"] = _round(done["latency_s"].get("p95"))
     f["provider"] = done.get("provider")
@@ -178,6 +179,49 @@ def inference_check(opts: StreamsBenchOptions, server_media: Path, model: str) -
             "dropped_frames": ours["dropped_frames"], "cpu_cores": ours["cpu_cores"]}
 
 
+def keyframe_decode_ms(media: Path, keyframes: int = 40) -> float:
+    """CPU milliseconds to decode one keyframe of ``media`` the way the reader does (one decoder thread,
+    the keyframe alone, then drain and reset)."""
+    import av
+
+    container = av.open(str(media))
+    try:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        stream.codec_context.skip_frame = "NONKEY"
+        spent, done = 0.0, 0
+        for packet in container.demux(stream):
+            if not (packet.is_keyframe and packet.size):
+                continue
+            t0 = time.process_time()
+            done += len(stream.decode(packet) + stream.decode(None))
+            stream.codec_context.flush_buffers()
+            spent += time.process_time() - t0
+            if done >= keyframes:
+                break
+    finally:
+        container.close()
+    return 1000.0 * spent / max(1, done)
+
+
+def cpu_floor(ours: dict, baseline: dict | None, decode_ms: float, keyframe_fps: float) -> dict:
+    """What the model and keyframe decoding alone cost per stream-minute, both measured in this run, and the
+    best ratio any pipeline that runs them on this CPU could reach against this baseline."""
+    frames = ours["inference_fps"] * ours["window_s"]
+    model_ms = 1000.0 * ours["model_cpu_s"] / frames if frames else 0.0
+    per_minute = keyframe_fps * 60.0 / 1000.0
+    floor = (model_ms + decode_ms) * per_minute
+    return {
+        "model_ms_per_frame": round(model_ms, 2),
+        "keyframe_decode_ms": round(decode_ms, 2),
+        "model_s_per_stream_minute": round(model_ms * per_minute, 3),
+        "decode_s_per_stream_minute": round(decode_ms * per_minute, 3),
+        "floor_s_per_stream_minute": round(floor, 3),
+        "rest_s_per_stream_minute": round(ours["cpu_s_per_stream_minute"] - floor, 3),
+        "ratio_ceiling": round(baseline["cpu_s_per_stream_minute"] / floor, 2) if baseline and floor else None,
+    }
+
+
 def _round(v: float | None, nd: int = 3) -> float | None:
     return None if v is None else round(v, nd)
 
@@ -231,6 +275,7 @@ def run_streams_bench(opts: StreamsBenchOptions, log=print) -> dict:
         ib_media = camera_clip(opts.work_dir / "media", length, INFERENCE_CHECK_SIZE, opts.fps,
                                max(1, opts.fps // 5), 800)
         inference = inference_check(opts, ib_media, model)
+    floor = cpu_floor(ours, baseline, keyframe_decode_ms(media), opts.keyframe_fps)
     target = opts.keyframe_fps
     ours["kept_up"] = ours["min_source_analysed_fps"] >= 0.9 * target
     if baseline is not None:
@@ -256,6 +301,8 @@ def run_streams_bench(opts: StreamsBenchOptions, log=print) -> dict:
         "rss_mb_per_source": ours["rss_mb_per_source"],
         "dropped_frames": ours["dropped_frames"],
         "ours": ours,
+        # model + keyframe decode per stream-minute: the part of ours no reader or batching work removes
+        "cpu_floor": floor,
         "inference": inference,
         "notes": notes,
         "setup": {"video": f"H.264 {opts.size[0]}x{opts.size[1]} {opts.fps} fps GOP {opts.gop} "
