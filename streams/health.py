@@ -80,6 +80,7 @@ class SourceHealth:
     decoded_frames: int = 0
     analysed_frames: int = 0  # handed to analysis, less those dropped by back-pressure
     dropped_frames: int = 0  # dropped (oldest first) because analysis fell behind
+    decoder: str = "cpu"  # what decodes analysed frames: cpu, or the hardware device in use
     state_since_wall: float = field(default_factory=time.time)
     _state: SourceState = field(default=SourceState.CONNECTING, init=False, repr=False)
     _input: _Rate = field(default_factory=_Rate, init=False, repr=False)
@@ -151,6 +152,11 @@ class SourceHealth:
             self.last_frame_wall = now
             self._analysed.tick(now)
 
+    def set_decoder(self, decoder: str) -> None:
+        """What decodes this source's analysed frames: ``cpu`` or a hardware device (``cuda``...)."""
+        with self._lock:
+            self.decoder = decoder
+
     def on_dropped(self) -> None:
         """A frame counted by ``on_analysed`` was dropped before analysis (back-pressure): count it as
         dropped instead, and take one frame out of the analysed rate."""
@@ -191,6 +197,7 @@ class SourceHealth:
                 "decoded_frames": self.decoded_frames,
                 "analysed_frames": self.analysed_frames,
                 "dropped_frames": self.dropped_frames,
+                "decoder": self.decoder,
             }
 
 

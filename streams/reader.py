@@ -18,6 +18,7 @@ from av.video.stream import VideoStream
 
 from streams.frames import Frame
 from streams.health import SourceHealth, SourceState
+from streams.hwdecode import HardwareDecoding
 from streams.packets import PacketRing
 from streams.urls import is_network_url, mask_url
 
@@ -193,6 +194,7 @@ class SourceReader:
         options: dict[str, str] | None = None,
         decode_threads: int = 1,
         read_batch_s: float = 0.0,
+        hwdecode: HardwareDecoding | None = None,
     ) -> None:
         if decode not in ("all", "keyframes"):
             raise ValueError(f"decode must be 'all' or 'keyframes', not {decode!r}")
@@ -213,6 +215,8 @@ class SourceReader:
         if not 0 <= read_batch_s <= MAX_READ_BATCH_S:
             raise ValueError(f"read_batch_s must be in [0, {MAX_READ_BATCH_S}], not {read_batch_s}")
         self.read_batch_s = float(read_batch_s) if self.is_network else 0.0  # files: nothing to batch
+        self.hwdecode = hwdecode
+        self._decoder_seen = False  # health.decoder recorded for this connection
         self.health = SourceHealth(source_id, stall_after_s=max(read_timeout_s / 2, 1.0))
         self._backoff = Backoff(backoff_initial_s, backoff_max_s)
         self._stop = threading.Event()
@@ -262,11 +266,18 @@ class SourceReader:
     # --- internals ------------------------------------------------------------------------------
 
     def _open(self) -> InputContainer:
-        return av.open(
-            self.url,
-            options=self.options,
-            timeout=(self.open_timeout_s, self.read_timeout_s),
-        )
+        hwaccel = self.hwdecode.hwaccel() if self.hwdecode is not None else None
+        try:
+            return av.open(
+                self.url,
+                options=self.options,
+                timeout=(self.open_timeout_s, self.read_timeout_s),
+                **({"hwaccel": hwaccel} if hwaccel is not None else {}),
+            )
+        except Exception:
+            if hwaccel is not None and self.hwdecode is not None:
+                self.hwdecode.recheck()  # the device may be what failed: probe it before the next attempt
+            raise
 
     def _failed(self, exc: BaseException, what: str) -> bool:
         """Record a failure; return True to retry (network), False to end (file)."""
@@ -292,6 +303,7 @@ class SourceReader:
             raise ValueError("no video stream")
         stream: VideoStream = container.streams.video[0]
         stream.codec_context.thread_count = self.decode_threads
+        self._decoder_seen = False
         if self.decode == "keyframes":
             stream.codec_context.skip_frame = "NONKEY"  # belt and braces: only keyframes are fed
         self._gop = GopTracker()  # keyframe spacing is per connection
@@ -322,6 +334,9 @@ class SourceReader:
                 if pace is not None and packet_time is not None and not pace.wait(packet_time, self._stop):
                     return
             for vframe in self._decode(stream, packet, packet_time):
+                if not self._decoder_seen:  # known once a frame came out: hardware may fall back per stream
+                    self._decoder_seen = True
+                    self.health.set_decoder(self._decoder_label(stream))
                 frame = self._to_frame(vframe, tb)
                 if frame is not None:
                     yield frame
@@ -360,6 +375,11 @@ class SourceReader:
         except av.FFmpegError as exc:  # a corrupt packet: skip it, keep the connection
             log.debug("source %s: decode error %s", self.source_id, exc)
             return []
+
+    def _decoder_label(self, stream: VideoStream) -> str:
+        if self.hwdecode is not None and stream.codec_context.is_hwaccel:
+            return self.hwdecode.label
+        return "cpu"
 
     def _maybe_skip_gop_tail(self, stream: VideoStream) -> None:
         """After a wanted frame: if the next wanted one is at or after the next keyframe, stop decoding
@@ -400,8 +420,11 @@ def to_bgr(vframe: av.VideoFrame) -> np.ndarray:
     through OpenCV's shared pool instead (also about twice as fast), anything else through a
     single-threaded swscale.
     """
-    if vframe.format.name == "yuv420p" and vframe.width % 2 == 0 and vframe.height % 2 == 0:
-        return cv2.cvtColor(vframe.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+    if vframe.width % 2 == 0 and vframe.height % 2 == 0:
+        if vframe.format.name == "yuv420p":
+            return cv2.cvtColor(vframe.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+        if vframe.format.name == "nv12":  # what hardware decoders hand back
+            return cv2.cvtColor(vframe.to_ndarray(), cv2.COLOR_YUV2BGR_NV12)
     return vframe.reformat(format="bgr24", threads=1).to_ndarray()
 
 

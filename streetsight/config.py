@@ -343,6 +343,12 @@ class StreamsConfig(_Strict):
     backoff_initial_s: float = Field(0.5, gt=0, description="first wait before reconnecting")
     backoff_max_s: float = Field(10.0, gt=0, description="cap of the doubling wait between reconnects")
     decode_threads: int = Field(1, ge=0, description="FFmpeg decoder threads per source (0: FFmpeg's choice)")
+    hwaccel: str | None = Field(
+        None, description="decode analysed frames on a hardware device: cuda (NVDEC), vaapi, qsv... (one "
+        "FFmpeg supports). Probed at start; when it does not decode, frames decode on the CPU and one "
+        "warning says why. null: the CPU")
+    hwaccel_device: str | None = Field(None, description="which device of that type, e.g. 1 (CUDA index) or "
+                                       "/dev/dri/renderD128 (VAAPI); null: the default one")
     read_batch_s: float = Field(
         0.25, ge=0, le=0.5, description="network sources: once caught up with the live edge, wait this long "
         "before reading again, so packets are read in batches (fewer wake-ups, less CPU; frames reach "
@@ -352,6 +358,18 @@ class StreamsConfig(_Strict):
     position_max_skew_s: float = Field(
         300.0, gt=0, description="enforcement sources: a position report further than this in time from a "
         "frame is not attached to it")
+
+    @field_validator("hwaccel")
+    @classmethod
+    def _known_device_type(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from streams.hwdecode import device_types
+
+        if value not in device_types():
+            raise ValueError(f"{value!r} is not a hardware device type this FFmpeg supports "
+                             f"(one of: {', '.join(device_types()) or 'none'})")
+        return value
 
     @model_validator(mode="after")
     def _backoff_order(self) -> "StreamsConfig":

@@ -24,6 +24,7 @@ from detectors.incidents import Incident, IncidentEvent
 from detectors.rule import Rule
 from models.detector import PreparedInput
 from streams.frames import Frame
+from streams.hwdecode import shared as shared_hwdecode
 from streams.live import ReaderThread
 from streams.packets import PacketRing
 from streams.positions import PositionBoard
@@ -55,7 +56,8 @@ def make_reader(src: SourceConfig, cfg: Config, ring: PacketRing, realtime_defau
     return SourceReader(src.id, src.url, analysis_fps=src.analysis_fps, decode=src.decode, realtime=realtime,
                         ring=ring, open_timeout_s=st.open_timeout_s, read_timeout_s=st.read_timeout_s,
                         backoff_initial_s=st.backoff_initial_s, backoff_max_s=st.backoff_max_s,
-                        decode_threads=st.decode_threads, read_batch_s=st.read_batch_s)
+                        decode_threads=st.decode_threads, read_batch_s=st.read_batch_s,
+                        hwdecode=shared_hwdecode(st.hwaccel, st.hwaccel_device) if st.hwaccel else None)
 
 
 @dataclass

@@ -91,6 +91,9 @@ class PipelineMetrics(Collector):
         }
         state = StateSetMetricFamily("streetsight_source_state", "Connection state of each source",
                                      labels=["source"])
+        decoder = GaugeMetricFamily("streetsight_source_decoder_info",
+                                    "1 for what decodes the source's analysed frames (cpu or a hardware device)",
+                                    labels=["source", "decoder"])
         for h in sources:
             sid = str(h.get("id", h.get("source_id")))
             for key, family in gauges.items():
@@ -100,8 +103,10 @@ class PipelineMetrics(Collector):
             for key, family in counters.items():
                 family.add_metric([sid], float(h.get(key) or 0))
             state.add_metric([sid], {s: h.get("state") == s for s in _STATES})
+            decoder.add_metric([sid, str(h.get("decoder") or "cpu")], 1.0)
         yield from gauges.values()
         yield from counters.values()
         yield state
+        yield decoder
         for metric in (self.batch_size, self.inference_seconds, self.frame_latency, self.inference_errors):
             yield from metric.collect()

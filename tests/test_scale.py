@@ -327,7 +327,8 @@ def test_create_app_wires_positions_and_collectors(tmp_path: Path) -> None:
 def test_pipeline_metrics_per_source_and_inference() -> None:
     health = [
         {"id": "cam-1", "state": "streaming", "input_fps": 25.0, "analysed_fps": 0.5, "dropped_frames": 3,
-         "reconnects": 1, "packets": 900, "decoded_frames": 18, "analysed_frames": 15, "last_frame_wall": 1.7e9},
+         "reconnects": 1, "packets": 900, "decoded_frames": 18, "analysed_frames": 15, "last_frame_wall": 1.7e9,
+         "decoder": "cuda"},
         {"id": "cam-2", "state": "backing_off", "input_fps": 0.0, "analysed_fps": 0.0, "dropped_frames": 0,
          "reconnects": 4, "packets": 0, "decoded_frames": 0, "analysed_frames": 0, "last_frame_wall": None},
     ]
@@ -343,6 +344,8 @@ def test_pipeline_metrics_per_source_and_inference() -> None:
                  'streetsight_source_reconnects_total{source="cam-2"} 4.0',
                  'streetsight_source_state{source="cam-2",streetsight_source_state="backing_off"} 1.0',
                  'streetsight_source_state{source="cam-2",streetsight_source_state="streaming"} 0.0',
+                 'streetsight_source_decoder_info{decoder="cuda",source="cam-1"} 1.0',
+                 'streetsight_source_decoder_info{decoder="cpu",source="cam-2"} 1.0',
                  'streetsight_inference_batch_size_bucket{le="8.0"} 1.0',
                  'streetsight_inference_batch_size_sum 8.0',
                  'streetsight_inference_seconds_count 1.0',

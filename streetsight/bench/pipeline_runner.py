@@ -70,10 +70,12 @@ def main() -> int:
         elif cmd == "stop":
             break
     final = counts(pipeline)
+    decoders = sorted({h.get("decoder", "cpu") for h in pipeline.health()})
     latency = {f"p{int(q * 100)}": pipeline.metrics.latency_quantile(q) for q in (0.5, 0.95, 0.99)}
     pipeline.stop()
     worker.join(timeout=30)
-    print("DONE " + json.dumps({**final, "latency_s": latency, "provider": rt.detector.detector.provider}),
+    print("DONE " + json.dumps({**final, "latency_s": latency, "provider": rt.detector.detector.provider,
+                                  "decoders": decoders}),
           flush=True)
     return 0
 

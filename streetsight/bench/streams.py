@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -41,6 +41,8 @@ class StreamsBenchOptions:
     imgsz: int = 320
     threads: int = 1
     max_batch: int = 16
+    providers: list[str] = field(default_factory=lambda: ["CPUExecutionProvider"])
+    hwaccel: str | None = None  # streams.hwaccel of our side
     baseline: bool = True
     inference_check: bool = True
     work_dir: Path = Path("var/bench")
@@ -74,9 +76,10 @@ def pipeline_config(opts: StreamsBenchOptions, urls: list[str], model: str, data
                      "zones": [{"id": "kerb", "events": ["illegal_parking"],
                                 "polygon": [[0.6, 0.5], [1.0, 0.5], [1.0, 1.0], [0.6, 1.0]]}]}
                     for i, url in enumerate(urls)],
-        "model": {"name": model, "threads": opts.threads, "min_score": 0.25, "max_batch": opts.max_batch},
+        "model": {"name": model, "threads": opts.threads, "min_score": 0.25, "max_batch": opts.max_batch,
+                  "providers": list(opts.providers)},
         "storage": {"data_dir": str(data_dir)},
-        "streams": {"read_timeout_s": 10, "open_timeout_s": 10},
+        "streams": {"read_timeout_s": 10, "open_timeout_s": 10, "hwaccel": opts.hwaccel},
     }
 
 
@@ -121,6 +124,7 @@ def run_ours(opts: StreamsBenchOptions, urls: list[str], model: str, analysis_fp
     f["latency_p50_s"] = _round(done["latency_s"].get("p50"))
     f["latency_p95_s"] = _round(done["latency_s"].get("p95"))
     f["provider"] = done.get("provider")
+    f["decoders"] = done.get("decoders")
     return f
 
 
@@ -139,14 +143,15 @@ def run_baseline(opts: StreamsBenchOptions, urls: list[str], onnx_path: Path) ->
 
 
 def raw_onnxruntime_fps(model: str, threads: int, batch: int, image_size: tuple[int, int],
-                        seconds: float = 10.0) -> dict:
+                        seconds: float = 10.0, providers: list[str] | None = None) -> dict:
     """Images per second of bare ``session.run`` on a preallocated batch: same model, threads and input
     shape as the pipeline's (rectangular for a dynamic graph, as for frames of ``image_size``)."""
     import numpy as np
 
     from models.detector import OnnxDetector
 
-    det = OnnxDetector.from_registry(model, threads=threads, max_batch=batch, spin=False)
+    det = OnnxDetector.from_registry(model, threads=threads, max_batch=batch, spin=False,
+                                     providers=providers or ["CPUExecutionProvider"])
     h, w = det.preprocess.input_shape([(image_size[1], image_size[0])])
     feed = {det.manifest.input.name: np.random.default_rng(0).random((batch, 3, h, w), dtype=np.float32)}
     det.session.run(det.decoder.output_names, feed)
@@ -161,14 +166,16 @@ def raw_onnxruntime_fps(model: str, threads: int, batch: int, image_size: tuple[
 def inference_check(opts: StreamsBenchOptions, server_media: Path, model: str) -> dict:
     """Feed the pipeline more keyframes than the model can take (5 a second per source) and compare its
     analysed frames per second with bare onnxruntime: the pipeline's overhead when inference-bound."""
-    raw_before = raw_onnxruntime_fps(model, opts.threads, opts.max_batch, INFERENCE_CHECK_SIZE)
+    raw_before = raw_onnxruntime_fps(model, opts.threads, opts.max_batch, INFERENCE_CHECK_SIZE,
+                                     providers=opts.providers)
     per_source = 5.0
     sources = max(opts.sources, math.ceil(1.5 * raw_before["fps"] / per_source))
     mounts = {f"ib{i:03d}": server_media for i in range(sources)}
     with RtspServer(mounts) as server:
         urls = [server.url(name) for name in mounts]
         ours = run_ours(opts, urls, model, analysis_fps=per_source * 1.5, tag="inference-bound")
-    raw_after = raw_onnxruntime_fps(model, opts.threads, opts.max_batch, INFERENCE_CHECK_SIZE)
+    raw_after = raw_onnxruntime_fps(model, opts.threads, opts.max_batch, INFERENCE_CHECK_SIZE,
+                                     providers=opts.providers)
     raw = {**raw_before, "fps": round((raw_before["fps"] + raw_after["fps"]) / 2, 2),
            "fps_before_after": [raw_before["fps"], raw_after["fps"]]}
     return {"raw_onnxruntime_fps": raw["fps"], "raw": raw, "pipeline_inference_fps": ours["inference_fps"],
@@ -179,12 +186,15 @@ def inference_check(opts: StreamsBenchOptions, server_media: Path, model: str) -
             "dropped_frames": ours["dropped_frames"], "cpu_cores": ours["cpu_cores"]}
 
 
-def keyframe_decode_ms(media: Path, keyframes: int = 40) -> float:
+def keyframe_decode_ms(media: Path, keyframes: int = 40, hwaccel: str | None = None) -> float:
     """CPU milliseconds to decode one keyframe of ``media`` the way the reader does (one decoder thread,
-    the keyframe alone, then drain and reset)."""
+    the keyframe alone, then drain and reset; on ``hwaccel`` when that device decodes)."""
     import av
 
-    container = av.open(str(media))
+    from streams.hwdecode import shared
+
+    hw = shared(hwaccel).hwaccel() if hwaccel else None
+    container = av.open(str(media), **({"hwaccel": hw} if hw is not None else {}))
     try:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1
@@ -275,7 +285,7 @@ def run_streams_bench(opts: StreamsBenchOptions, log=print) -> dict:
         ib_media = camera_clip(opts.work_dir / "media", length, INFERENCE_CHECK_SIZE, opts.fps,
                                max(1, opts.fps // 5), 800)
         inference = inference_check(opts, ib_media, model)
-    floor = cpu_floor(ours, baseline, keyframe_decode_ms(media), opts.keyframe_fps)
+    floor = cpu_floor(ours, baseline, keyframe_decode_ms(media, hwaccel=opts.hwaccel), opts.keyframe_fps)
     target = opts.keyframe_fps
     ours["kept_up"] = ours["min_source_analysed_fps"] >= 0.9 * target
     if baseline is not None:
@@ -285,6 +295,9 @@ def run_streams_bench(opts: StreamsBenchOptions, log=print) -> dict:
         notes.append(f"the baseline fell behind ({baseline['min_source_analysed_fps']} of {target:.2f} fps per "
                      "source): it still decoded every frame but ran the model less often, so its CPU per "
                      "stream-minute, and the ratio, are lower bounds")
+    if opts.hwaccel and opts.hwaccel not in (ours.get("decoders") or []):
+        notes.append(f"--hwaccel {opts.hwaccel} was asked for, but our side decoded on {ours.get('decoders')} "
+                     "(the device did not decode the probe clip: see the warning in the log)")
     if not ours["kept_up"]:
         notes.append(f"our pipeline fell behind ({ours['min_source_analysed_fps']} of {target:.2f} fps per source)")
     result.update({
@@ -308,7 +321,8 @@ def run_streams_bench(opts: StreamsBenchOptions, log=print) -> dict:
         "setup": {"video": f"H.264 {opts.size[0]}x{opts.size[1]} {opts.fps} fps GOP {opts.gop} "
                            f"~{opts.bitrate_kbps} kbit/s, no B-frames, over RTSP/TCP",
                   "model": model, "imgsz": opts.imgsz, "onnx": str(onnx_path), "threads": opts.threads,
-                  "max_batch": opts.max_batch, "warmup_s": opts.warmup_s, "duration_s": opts.duration_s,
+                  "max_batch": opts.max_batch, "providers": opts.providers, "hwaccel": opts.hwaccel,
+                  "warmup_s": opts.warmup_s, "duration_s": opts.duration_s,
                   "keyframe_fps": opts.keyframe_fps, "baseline_vid_stride": opts.gop},
         "host": {**host_before, "load_avg_after": host_facts()["load_avg_1_5_15"]},
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),

@@ -45,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--imgsz", type=_positive(int), default=320, help="model input size (square)")
         p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
         p.add_argument("--max-batch", type=_positive(int), default=16)
+        p.add_argument("--providers", default="CPUExecutionProvider",
+                       help="our side's onnxruntime execution providers, comma-separated, in order of "
+                            "preference (e.g. TensorrtExecutionProvider,CUDAExecutionProvider); the one "
+                            "that runs is reported")
+        p.add_argument("--hwaccel", help="our side decodes analysed frames on this hardware device type "
+                                         "(streams.hwaccel: cuda, vaapi...; default: the CPU)")
         p.add_argument("--out", type=Path, default=Path("var/bench"), help="results and cached media/models")
         p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
@@ -76,7 +82,9 @@ def _options(args: argparse.Namespace, **extra):
 
     return StreamsBenchOptions(duration_s=args.duration, warmup_s=args.warmup, size=args.size, fps=args.fps,
                                gop=args.gop, bitrate_kbps=args.bitrate, imgsz=args.imgsz, threads=args.threads,
-                               max_batch=args.max_batch, work_dir=args.out, **extra)
+                               max_batch=args.max_batch, work_dir=args.out,
+                               providers=[p.strip() for p in args.providers.split(",") if p.strip()],
+                               hwaccel=args.hwaccel, **extra)
 
 
 def _say(text: str) -> None:
