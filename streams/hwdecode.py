@@ -9,7 +9,9 @@ instead; PyAV exposes it as ``HWAccel``. Two things make that safe to switch on 
   on the CPU, and one warning says why.
 * **fallback per connection**: readers open with ``allow_software_fallback``, so a stream the hardware
   decoder refuses (a profile it lacks) is decoded on the CPU; a connection that fails while a device is
-  in use re-runs the probe (``recheck``), so a device that disappears costs one reconnect, not the camera.
+  in use re-runs the probe (``recheck``, at most every ``recheck_after_s``: cameras that are simply offline
+  fail too, and creating a CUDA context is not free), so a device that disappears costs a few
+  reconnects, not the camera.
 
 Evidence is unaffected: clips are cut from the encoded packets, never from decoded frames.
 """
@@ -19,6 +21,7 @@ import functools
 import io
 import logging
 import threading
+import time
 from fractions import Fraction
 
 import av
@@ -38,14 +41,16 @@ def device_types() -> list[str]:
 class HardwareDecoding:
     """One configured device type (and optional device), probed once and shared by every reader."""
 
-    def __init__(self, device_type: str, device: str | None = None) -> None:
+    def __init__(self, device_type: str, device: str | None = None, recheck_after_s: float = 30.0) -> None:
         if device_type not in device_types():
             raise ValueError(f"hardware device type {device_type!r} is not supported by this FFmpeg "
                              f"(supported: {', '.join(device_types()) or 'none'})")
         self.device_type = device_type
         self.device = device
         self._lock = threading.Lock()
+        self.recheck_after_s = recheck_after_s
         self._usable: bool | None = None
+        self._probed_at = 0.0  # time.monotonic() of the last probe
         self.why_not: str | None = None
 
     @property
@@ -57,6 +62,7 @@ class HardwareDecoding:
         with self._lock:
             if self._usable is None:
                 self._usable, self.why_not = _probe(self.device_type, self.device)
+                self._probed_at = time.monotonic()
                 if self._usable:
                     log.info("analysed frames decode on %s (hardware)", self.label)
                 else:
@@ -67,9 +73,10 @@ class HardwareDecoding:
         return HWAccel(self.device_type, device=self.device, allow_software_fallback=True)
 
     def recheck(self) -> None:
-        """A connection failed while the device was in use: probe again before the next attempt."""
+        """A connection failed while the device was in use: probe again before the next attempt, unless
+        the device was probed less than ``recheck_after_s`` ago."""
         with self._lock:
-            if self._usable:
+            if self._usable and time.monotonic() - self._probed_at >= self.recheck_after_s:
                 self._usable = None
 
 

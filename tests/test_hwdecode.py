@@ -71,7 +71,7 @@ def test_device_that_disappears_costs_one_reconnect(
     real_probe = hwdecode._probe
     answers = iter([(True, None)])
     monkeypatch.setattr(hwdecode, "_probe", lambda t, d: next(answers, None) or real_probe(t, d))
-    hw = HardwareDecoding("cuda")
+    hw = HardwareDecoding("cuda", recheck_after_s=0.0)
     reader = SourceReader("cam", rtsp_urls["cam"], analysis_fps=None, decode="keyframes", hwdecode=hw,
                           backoff_initial_s=0.1, backoff_max_s=0.2)
     with ThreadedSource(reader, queue_size=16) as source:
@@ -79,3 +79,20 @@ def test_device_that_disappears_costs_one_reconnect(
     assert reader.health.connect_attempts == 2
     assert reader.health.decoder == "cpu"
     assert hw.hwaccel() is None and hw.why_not
+
+
+@pytest.mark.skipif("cuda" not in hwdecode.device_types(), reason="this FFmpeg has no cuda support")
+def test_recheck_waits_for_its_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline cameras fail their connections too: they must not re-probe the device on every attempt."""
+    probes = []
+    monkeypatch.setattr(hwdecode, "_probe", lambda t, d: probes.append(t) or (True, None))
+    hw = HardwareDecoding("cuda", recheck_after_s=3600)
+    assert hw.hwaccel() is not None
+    for _ in range(5):
+        hw.recheck()
+        assert hw.hwaccel() is not None
+    assert probes == ["cuda"]
+    hw.recheck_after_s = 0.0
+    hw.recheck()
+    hw.hwaccel()
+    assert probes == ["cuda", "cuda"]
