@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from detectors.incidents import Incident
 
@@ -25,12 +26,36 @@ class _Finding:
     last_time: float  # the device's timestamp of the latest sighting (unix s)
 
 
+class Merger(Protocol):
+    """Where moving cameras' findings meet: `GeoMerger` in one process, `RedisGeoMerger` across workers."""
+
+    def claim(self, incident: Incident, position: dict, radius_m: float, window_s: float) -> Incident | None:
+        """In one step: the incident of ``incident.type`` within ``radius_m`` whose last sighting is within
+        ``window_s`` of ``position`` (its sighting refreshed), or None after registering ``incident`` as
+        a new finding there."""
+
+    def joined(self, incident: Incident, source_id: str) -> None:
+        """``source_id`` saw the finding of ``incident`` too."""
+
+    def devices(self, incident: Incident) -> list[str]:
+        """Every device that saw it (called when it ends)."""
+
+    def adopt(self, incident: Incident) -> None:
+        """This process continues ``incident`` (handed over from another worker)."""
+
+
+def add_device(incident: Incident, source_id: str) -> None:
+    devices = incident.extra.setdefault("devices", [])
+    if source_id not in devices:
+        devices.append(source_id)
+
+
 class GeoMerger:
     """Shared by all sources of one process; thread-safe. Positions are {"lng", "lat", "timestamp"}."""
 
     def __init__(self) -> None:
         self._findings: list[_Finding] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # claim() matches and adds under one hold
 
     def match(self, event_type: str, position: dict, radius_m: float, window_s: float) -> Incident | None:
         """The incident of this type within ``radius_m`` whose last sighting is within ``window_s``."""
@@ -49,7 +74,30 @@ class GeoMerger:
             best[1].last_time = max(best[1].last_time, ts)
             return best[1].incident
 
+    def claim(self, incident: Incident, position: dict, radius_m: float, window_s: float) -> Incident | None:
+        with self._lock:
+            existing = self.match(incident.type, position, radius_m, window_s)
+            if existing is None:
+                self.add(incident, position)
+            return existing
+
     def add(self, incident: Incident, position: dict) -> None:
         with self._lock:
             self._findings.append(_Finding(incident, float(position["lat"]), float(position["lng"]),
                                            float(position["timestamp"])))
+
+    def joined(self, incident: Incident, source_id: str) -> None:
+        with self._lock:
+            add_device(incident, source_id)
+
+    def devices(self, incident: Incident) -> list[str]:
+        with self._lock:
+            return list(incident.extra.get("devices", []))
+
+    def adopt(self, incident: Incident) -> None:
+        position = incident.extra.get("position")
+        if position and all(k in position for k in ("lat", "lng", "timestamp")):
+            with self._lock:
+                if all(f.incident.id != incident.id for f in self._findings):
+                    self._findings.append(_Finding(incident, float(position["lat"]), float(position["lng"]),
+                                                   float(position["timestamp"])))

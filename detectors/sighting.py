@@ -16,7 +16,7 @@ import numpy as np
 import supervision as sv
 
 from detectors.context import FrameContext
-from detectors.geo import GeoMerger
+from detectors.geo import GeoMerger, Merger
 from detectors.incidents import Incident, IncidentEvent
 from vision.zones import Zone
 
@@ -46,24 +46,40 @@ class SightingRule:
     needs_image = False
 
     def __init__(self, event_type: str, source_id: str, zones: Sequence[Zone], params: SightingParams,
-                 merger: GeoMerger | None = None, labels: dict | None = None) -> None:
+                 merger: Merger | None = None, labels: dict | None = None) -> None:
         self.event_type = event_type
         self.source_id = source_id
         self.zones = [z for z in zones if event_type in z.events]
         self.params = params
-        self.merger = merger or GeoMerger()
+        self.merger: Merger = merger or GeoMerger()
         self.labels = dict(labels or {})
         self._tracks: dict[tuple[str, int], _Track] = {}
         self._frame = 0
         self._open: list[Incident] = []
+        self._adopted: list[Incident] = []  # handed over: their clock restarts at this worker's next frame
 
     @property
     def open_incidents(self) -> list[Incident]:
         return list(self._open)
 
+    def adopt(self, incident: Incident) -> bool:
+        """Continue an incident that another worker opened on this device (scale-out handover): it stays
+        open while the device keeps seeing the finding, and ends ``leave_after_s`` after the last sighting;
+        no second incident opens for it. False when the incident is not this rule's."""
+        if incident.type != self.event_type or incident.zone_id not in {z.id for z in self.zones}:
+            return False
+        if all(inc.id != incident.id for inc in self._open):
+            self._open.append(incident)
+            self._adopted.append(incident)
+            self.merger.adopt(incident)
+        return True
+
     def observe(self, frame: FrameContext, detections: sv.Detections) -> list[IncidentEvent]:
         p = self.params
         self._frame += 1
+        for inc in self._adopted:  # media clocks differ between workers: count from this frame
+            inc.last_seen_at = frame.time_s
+        self._adopted.clear()
         events: list[IncidentEvent] = []
         if len(detections) and detections.tracker_id is not None:
             names = detections.data.get("class_name")
@@ -98,17 +114,6 @@ class SightingRule:
         median_needed = p.min_score if p.min_median_score is None else p.min_median_score
         if len(track.frames) < p.confirm_hits or statistics.median(track.scores) < median_needed:
             return None
-        position = frame.position
-        if position is not None:
-            existing = self.merger.match(self.event_type, position, p.merge_radius_m, p.merge_window_s)
-            if existing is not None:  # seen before, by this device or another: one incident
-                devices = existing.extra.setdefault("devices", [])
-                if self.source_id not in devices:
-                    devices.append(self.source_id)
-                track.incident = existing
-                if existing.source_id == self.source_id and existing.last_seen_at < frame.time_s:
-                    existing.last_seen_at = frame.time_s
-                return None
         names = dets.data.get("class_name")
         box = dets.xyxy[i]
         incident = Incident(
@@ -120,9 +125,19 @@ class SightingRule:
             zone_polygon=zone.polygon.tolist(), last_seen_at=frame.time_s, labels=dict(self.labels),
             extra={"devices": [self.source_id]},
         )
+        position = frame.position
         if position is not None:
             incident.extra["position"] = {k: position[k] for k in ("lng", "lat", "timestamp") if k in position}
-            self.merger.add(incident, position)
+            # one step: join the finding already there, or register this one (two devices confirming at
+            # the same moment must not both find nothing and both open)
+            existing = self.merger.claim(incident, position, p.merge_radius_m, p.merge_window_s)
+            if existing is not None:  # seen before, by this device or another: one incident
+                self.merger.joined(existing, self.source_id)
+                track.incident = existing
+                if existing.source_id == self.source_id and existing.last_seen_at < frame.time_s:
+                    existing.last_seen_at = frame.time_s
+                return None
+        track.incident = incident
         self._open.append(incident)
         return IncidentEvent("opened", incident)
 
@@ -133,6 +148,7 @@ class SightingRule:
         for inc in self._open:
             if t - inc.last_seen_at > p.leave_after_s:
                 inc.ended_at = inc.last_seen_at
+                inc.extra["devices"] = self.merger.devices(inc)
                 events.append(IncidentEvent("ended", inc))
             else:
                 still.append(inc)

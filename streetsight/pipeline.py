@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import supervision as sv
 
 from detectors.context import FrameContext
-from detectors.geo import GeoMerger
+from detectors.geo import Merger
 from detectors.incidents import Incident, IncidentEvent
 from detectors.rule import Rule
 from models.detector import PreparedInput
@@ -39,7 +39,7 @@ from vision.tracking import Tracker
 log = logging.getLogger(__name__)
 
 
-def build_rules(src: SourceConfig, cfg: Config, merger: GeoMerger | None = None) -> list[Rule]:
+def build_rules(src: SourceConfig, cfg: Config, merger: Merger | None = None) -> list[Rule]:
     """Every configured rule of the source (see streetsight/rules.py)."""
     from streetsight.rules import build_rules as _build_rules
 
@@ -74,7 +74,7 @@ class SourceAnalysis:
     listener: Callable[[IncidentEvent], None] | None = None  # sees every event after the recorder
 
     @classmethod
-    def create(cls, src: SourceConfig, cfg: Config, merger: GeoMerger | None = None) -> "SourceAnalysis":
+    def create(cls, src: SourceConfig, cfg: Config, merger: Merger | None = None) -> "SourceAnalysis":
         return cls(src, build_rules(src, cfg, merger), Tracker(src.analysis_fps), make_ring(cfg),
                    timezone=cfg.timezone)
 
@@ -167,13 +167,17 @@ class LivePipeline:
     Sources can be added and removed while it runs (`add_source`, `remove_source`): a scale-out worker
     starts with none (``start_sources=False``) and keeps running (``keep_running=True``) while leases
     give it cameras and take them away. ``event_listener`` sees every incident event after the recorder.
+    ``merger``: where moving cameras' findings meet (default: one `GeoMerger` per configuration; a
+    scale-out worker passes a `RedisGeoMerger` so devices read by different workers merge too).
     """
 
     def __init__(self, cfg: Config, detector: FrameDetector, recorder: IncidentRecorder,
                  max_batch: int | None = None, realtime_files: bool = True, *, start_sources: bool = True,
                  keep_running: bool = False,
-                 event_listener: Callable[[IncidentEvent], None] | None = None) -> None:
+                 event_listener: Callable[[IncidentEvent], None] | None = None,
+                 merger: Merger | None = None) -> None:
         self.cfg = cfg
+        self.merger = merger
         self.detector = detector
         self.recorder = recorder
         self.max_batch = max_batch or cfg.model.max_batch
@@ -299,7 +303,7 @@ class LivePipeline:
     # --- internals ------------------------------------------------------------------------------
 
     def _create(self, src: SourceConfig) -> ReaderThread:
-        analysis = SourceAnalysis.create(src, self.cfg)
+        analysis = SourceAnalysis.create(src, self.cfg, self.merger)
         analysis.listener = self.event_listener
         reader = make_reader(src, self.cfg, analysis.ring, realtime_default=self.realtime_files)
         thread = ReaderThread(reader, functools.partial(self._arrived, src.id),

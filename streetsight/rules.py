@@ -13,7 +13,7 @@ import weakref
 from detectors.bins import BinParams, BinRule
 from detectors.debris import DebrisParams, DebrisRule
 from detectors.dwell import DwellParams, DwellRule
-from detectors.geo import GeoMerger
+from detectors.geo import GeoMerger, Merger
 from detectors.rule import Core, Rule
 from detectors.schedule import AllowedHours
 from detectors.sighting import SightingParams, SightingRule
@@ -40,7 +40,7 @@ def shared_merger(cfg: Config) -> GeoMerger:
         return _mergers[key]
 
 
-def build_rules(src: SourceConfig, cfg: Config, merger: GeoMerger | None = None) -> list[Rule]:
+def build_rules(src: SourceConfig, cfg: Config, merger: Merger | None = None) -> list[Rule]:
     source_rules = cfg.rules.overridden_by(src.rules)
     rules: list[Rule] = []
     for event_type in EVENT_TYPES:
@@ -64,7 +64,7 @@ def build_rules(src: SourceConfig, cfg: Config, merger: GeoMerger | None = None)
 
 
 def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zones: list[Zone],
-           merger: GeoMerger | None) -> Rule:
+           merger: Merger | None) -> Rule:
     labels = cfg.taxonomy.for_type(event_type).model_dump()
     own_candidates = event_type in ("street_vending", "debris_spill", "overflowing_bin")
     classes = None if own_candidates else tuple(rc.classes)

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from streetsight.cluster.bus import EventPublisher
 from streetsight.cluster.connection import connect, default_worker_id
+from streetsight.cluster.geo_merge import RedisGeoMerger
 from streetsight.cluster.handover import HandoverBoard
 from streetsight.cluster.leases import LeaseManager, redis_client as lease_client
 from streetsight.cluster.positions import PositionFeed
@@ -48,7 +49,9 @@ class ClusterWorker:
         self.recorder = IncidentRecorder(self.evidence.store, self.publisher, cfg.evidence)
         self.handover = HandoverBoard(self.redis, cluster)
         self.pipeline = LivePipeline(cfg, load_detector(cfg), self.recorder, start_sources=False,
-                                     keep_running=True, event_listener=self.handover.on_event)
+                                     keep_running=True, event_listener=self.handover.on_event,
+                                     # fails fast: a confirmation during an outage must not stall analysis
+                                     merger=RedisGeoMerger(lease_client(cluster), cluster))
         self.sources = {s.id: s for s in cfg.sources if s.enabled}
         self.positions = PositionFeed(self.redis, cluster, self.pipeline.positions)
         self.health = SourceHealthPublisher(self.redis, cluster, self.worker_id, self.pipeline.health)
