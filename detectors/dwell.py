@@ -72,6 +72,7 @@ class DwellRule:
         self._open: dict[str, list[_Spot]] = {z.id: [] for z in self.zones}
         self._recent: dict[str, list[_Spot]] = {z.id: [] for z in self.zones}
         self._adopted: list[_Spot] = []  # handed over by another worker; their clock starts at our next frame
+        self._remembered: list[tuple[_Spot, float]] = []  # recently ended elsewhere, with seconds since
 
     @property
     def open_incidents(self) -> list[Incident]:
@@ -90,6 +91,18 @@ class DwellRule:
         self._adopted.append(spot)
         return True
 
+    def remember(self, incident: Incident, ended_ago_s: float) -> bool:
+        """An incident another worker ended on this camera ``ended_ago_s`` seconds ago (scale-out
+        handover): its spot stays in cooldown here as it would have there, so a car that re-parks on it
+        opens nothing new until ``cooldown_s`` after it was last seen. False when it is not this rule's."""
+        if incident.type != self.event_type or incident.zone_id not in self._recent:
+            return False
+        if all(s.incident.id != incident.id for s in self._recent[incident.zone_id]):
+            spot = _Spot(incident, np.asarray(incident.box, dtype=float))
+            self._recent[incident.zone_id].append(spot)
+            self._remembered.append((spot, max(0.0, ended_ago_s)))
+        return True
+
     def update(self, detections: sv.Detections, t: float, width: int, height: int) -> list[IncidentEvent]:
         """Feed one analysed frame's tracked detections (with ``tracker_id`` and ``class_name``)."""
         return self.observe(FrameContext(t, width, height), detections)
@@ -101,6 +114,9 @@ class DwellRule:
         for spot in self._adopted:  # media clocks differ between workers: count from this frame
             spot.incident.last_seen_at = t
         self._adopted.clear()
+        for spot, ago in self._remembered:  # ended ``ago`` s before the handover, leave_after_s after last seen
+            spot.incident.last_seen_at = t - ago - p.leave_after_s
+        self._remembered.clear()
         if p.allowed_hours.allows(frame.local_time):
             self._tracks.clear()  # permitted now: no dwell accumulates; it starts afresh when the window ends
         elif len(detections) and detections.tracker_id is not None:

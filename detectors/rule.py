@@ -32,6 +32,9 @@ class Rule(Protocol):
     def adopt(self, incident: Incident) -> bool:
         """Continue an incident another worker opened on this camera (True when it is this rule's)."""
 
+    # optional: ``remember(incident, ended_ago_s) -> bool``, an incident another worker ended on this camera
+    # (rules with a cooldown keep its spot cooling down; see `DwellRule.remember`)
+
 
 class CandidateRule:
     """Base of rules that turn a frame into candidates of their own and hand them to a core."""
@@ -57,5 +60,9 @@ class CandidateRule:
         return self.core.finish()
 
     def adopt(self, incident: Incident) -> bool:
-        adopt = getattr(self.core, "adopt", None)  # moving cameras' sighting core merges by place instead
+        adopt = getattr(self.core, "adopt", None)
         return bool(adopt and adopt(incident))
+
+    def remember(self, incident: Incident, ended_ago_s: float) -> bool:
+        remember = getattr(self.core, "remember", None)  # moving cameras merge by place instead
+        return bool(remember and remember(incident, ended_ago_s))

@@ -112,6 +112,10 @@ class SourceAnalysis:
         """Continue an incident another worker opened on this source (see `DwellRule.adopt`)."""
         return any(getattr(rule, "adopt", None) and rule.adopt(incident) for rule in self.rules)
 
+    def remember(self, incident: Incident, ended_ago_s: float) -> bool:
+        """Keep the cooldown of an incident another worker ended here (see `DwellRule.remember`)."""
+        return any(getattr(rule, "remember", None) and rule.remember(incident, ended_ago_s) for rule in self.rules)
+
     def release(self, recorder: IncidentRecorder) -> None:
         """The source moves to another worker: write pending clips with the post-roll there is and leave
         open incidents open (the next owner continues them)."""
@@ -225,9 +229,11 @@ class LivePipeline:
 
     # --- sources at run time (scale-out leases) ---------------------------------------------------
 
-    def add_source(self, src: SourceConfig, inherited: list[Incident] | tuple[Incident, ...] = ()) -> None:
+    def add_source(self, src: SourceConfig, inherited: list[Incident] | tuple[Incident, ...] = (),
+                   recent: list[tuple[Incident, float]] | tuple[tuple[Incident, float], ...] = ()) -> None:
         """Start reading ``src`` now; ``inherited``: incidents another worker left open on it (continued,
-        never opened twice)."""
+        never opened twice); ``recent``: (incident, seconds since it ended) another worker ended on it
+        (their spots stay in cooldown)."""
         with self._lock:
             if src.id in self.sources:
                 return
@@ -236,6 +242,8 @@ class LivePipeline:
                 if not self.analyses[src.id].adopt(incident):
                     log.warning("source %s: no rule continues handed-over incident %s (%s, zone %s)",
                                 src.id, incident.id, incident.type, incident.zone_id)
+            for incident, ended_ago_s in recent:
+                self.analyses[src.id].remember(incident, ended_ago_s)
             with self._ended_lock:
                 self._ended.discard(src.id)
                 self._finished.discard(src.id)

@@ -128,3 +128,32 @@ def test_adopt_refuses_other_rules_incidents():
     assert not DwellRule("illegal_parking", "cam", [ZONE], PARAMS).adopt(inc)
     inc.type, inc.zone_id = "illegal_parking", "elsewhere"
     assert not DwellRule("illegal_parking", "cam", [ZONE], PARAMS).adopt(inc)
+
+
+def _ended_elsewhere():
+    """An incident another worker opened and ended on this camera (its media clock far ahead of ours)."""
+    first = DwellRule("illegal_parking", "cam", [ZONE], PARAMS)
+    events = []
+    for k in range(60):
+        events += first.update(dets((1, "car", CAR, 0.8)), 500 + k / 2, W, H)
+    events += first.finish()
+    (ended,) = [e.incident for e in events if e.kind == "ended"]
+    return ended
+
+
+def test_remembered_incident_keeps_its_spot_cooling_down_on_the_new_owner():
+    back = [dets((2, "car", CAR, 0.8)) for _ in range(60)]  # the car re-parks on the spot for 30 s
+    rule = DwellRule("illegal_parking", "cam", [ZONE], PARAMS)
+    assert rule.remember(_ended_elsewhere(), ended_ago_s=20)  # last seen 30 s ago, cooldown 60 s
+    assert [e.kind for e in run(back, rule=rule)] == []
+    # without the memory (or long after) the same dwell opens one
+    assert [e.kind for e in run(back)] == ["opened", "ended"]
+    late = DwellRule("illegal_parking", "cam", [ZONE], PARAMS)
+    assert late.remember(_ended_elsewhere(), ended_ago_s=60)  # last seen 70 s ago
+    assert [e.kind for e in run(back, rule=late)] == ["opened", "ended"]
+
+
+def test_remember_refuses_other_rules_incidents():
+    inc = _ended_elsewhere()
+    inc.zone_id = "elsewhere"
+    assert not DwellRule("illegal_parking", "cam", [ZONE], PARAMS).remember(inc, 1.0)

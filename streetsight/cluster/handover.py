@@ -3,13 +3,19 @@
 Without this, a worker that dies (or gives a camera away when sources rebalance) would leave its open
 incidents behind and the next owner would open a second incident for the same parked car. Each open
 incident is one field of the camera's hash ``<prefix>:open:<source>`` (incident id → JSON); set when
-opened, deleted when it ends. Best effort: if Redis is briefly unreachable the worst case is the duplicate this prevents.
+opened, deleted when it ends. An ended incident moves to ``<prefix>:recent:<source>`` (with the wall time
+it ended) for a day, so the next owner keeps its spot in cooldown: a car that re-parks on the same spot
+minutes after its incident ended opens no second one because the camera changed workers.
+Best effort: if Redis is briefly unreachable the worst case is the duplicate this prevents.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 
@@ -18,16 +24,22 @@ from streetsight.config import ClusterConfig
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+RECENT_KEEP_S = 86400.0  # longer than any sensible cooldown
+RECENT_PRUNE_AT = 256  # entries per camera before old ones are deleted
+
 
 def incident_to_json(incident: Incident) -> str:
     return json.dumps(dataclasses.asdict(incident), separators=(",", ":"))
 
 
 def incident_from_json(text: str | bytes) -> Incident:
-    data = json.loads(text)
-    data["box"] = tuple(data["box"])
-    data["frame_size"] = tuple(data["frame_size"])
-    return Incident(**data)
+    return incident_from_dict(json.loads(text))
+
+
+def incident_from_dict(data: dict) -> Incident:
+    return Incident(**{**data, "box": tuple(data["box"]), "frame_size": tuple(data["frame_size"])})
 
 
 class HandoverBoard:
@@ -38,6 +50,9 @@ class HandoverBoard:
     def _key(self, source_id: str) -> str:
         return self.cluster.key("open", source_id)
 
+    def _recent_key(self, source_id: str) -> str:
+        return self.cluster.key("recent", source_id)
+
     def on_event(self, event: IncidentEvent) -> None:
         """The pipeline's event listener: keep the hash in step with this worker's incidents."""
         inc = event.incident
@@ -45,25 +60,54 @@ class HandoverBoard:
             if event.kind == "opened":
                 self.client.hset(self._key(inc.source_id), inc.id, incident_to_json(inc))
             elif event.kind == "ended":
-                self.client.hdel(self._key(inc.source_id), inc.id)
+                recent = self._recent_key(inc.source_id)
+                entry = json.dumps({"incident": dataclasses.asdict(inc), "ended_wall": time.time()},
+                                   separators=(",", ":"))
+                _, _, _, size = (self.client.pipeline(transaction=False).hdel(self._key(inc.source_id), inc.id)
+                                 .hset(recent, inc.id, entry).expire(recent, int(RECENT_KEEP_S))
+                                 .hlen(recent).execute())
+                if size > RECENT_PRUNE_AT:
+                    self.recent_incidents(inc.source_id)  # reading prunes what is older than RECENT_KEEP_S
         except redis.RedisError as exc:
             log.warning("incident %s: could not record its %s state for handover: %s", inc.id, event.kind, exc)
 
     def open_incidents(self, source_id: str) -> list[Incident]:
         """What the previous owner of ``source_id`` left open (empty if Redis does not answer)."""
-        key = self._key(source_id)
+        return self._read(self._key(source_id), f"source {source_id}: handed-over incidents", incident_from_json)
+
+    def recent_incidents(self, source_id: str) -> list[tuple[Incident, float]]:
+        """(incident, seconds since it ended) for incidents ended on ``source_id`` within ``RECENT_KEEP_S``
+        (empty if Redis does not answer); older entries are deleted."""
+        now = time.time()
+
+        def parse(text: bytes) -> tuple[Incident, float] | None:
+            data = json.loads(text)
+            ago = now - float(data["ended_wall"])
+            return None if ago > RECENT_KEEP_S else (incident_from_dict(data["incident"]), ago)
+
+        return self._read(self._recent_key(source_id), f"source {source_id}: recently ended incidents", parse)
+
+    def _read(self, key: str, what: str, parse: Callable[[bytes], T | None]) -> list[T]:
+        """The parsed entries of hash ``key``; entries ``parse`` rejects (None) or cannot read are deleted."""
         try:
             entries = self.client.hgetall(key)
         except redis.RedisError as exc:
-            log.warning("source %s: could not read handed-over incidents: %s", source_id, exc)
+            log.warning("%s: could not read them: %s", what, exc)
             return []
-        out = []
-        for incident_id, text in entries.items():
+        out, drop = [], []
+        for field_name, text in entries.items():
             try:
-                inc = incident_from_json(text)
+                value = parse(text)
             except (ValueError, TypeError, KeyError) as exc:
-                log.warning("handover entry %r is unreadable (%s); removed", incident_id, exc)
-                self.client.hdel(key, incident_id)
-                continue
-            out.append(inc)
+                log.warning("%s: entry %r is unreadable (%s); removed", what, field_name, exc)
+                value = None
+            if value is None:
+                drop.append(field_name)
+            else:
+                out.append(value)
+        if drop:
+            try:
+                self.client.hdel(key, *drop)
+            except redis.RedisError:
+                pass  # deleted on a later read
         return out

@@ -63,8 +63,9 @@ class ClusterWorker:
 
     def _acquire(self, source_id: str) -> None:
         inherited = self.handover.open_incidents(source_id)
+        recent = self.handover.recent_incidents(source_id)
         self.positions.load_history(source_id)
-        self.pipeline.add_source(self.sources[source_id], inherited)
+        self.pipeline.add_source(self.sources[source_id], inherited, recent)
         log.info("worker %s reads %s%s", self.worker_id, source_id,
                  f" (continuing {len(inherited)} open incident(s))" if inherited else "")
 
