@@ -14,7 +14,7 @@ import redis
 from detectors.context import FrameContext
 from detectors.sighting import SightingRule
 from streetsight.cluster.geo_merge import RedisGeoMerger
-from streetsight.cluster.leases import redis_client
+from streetsight.cluster.connection import fast_client
 from streetsight.config import ClusterConfig
 from tests.redis_server import RedisServer
 from tests.rule_helpers import H, W, dets, opened
@@ -30,7 +30,7 @@ def cluster(redis_server: RedisServer) -> ClusterConfig:
 
 
 def worker(cluster: ClusterConfig) -> RedisGeoMerger:
-    return RedisGeoMerger(redis_client(cluster), cluster)  # the fast-failing client a worker gives it
+    return RedisGeoMerger(fast_client(cluster), cluster)  # the fast-failing client a worker gives it
 
 
 def observe(rule: SightingRule, frames, positions, t0: float = 0.0, fps: float = 2.0) -> list:

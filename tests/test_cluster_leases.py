@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from streetsight.cluster.leases import LeaseManager, redis_client
+from streetsight.cluster.connection import fast_client
+from streetsight.cluster.leases import LeaseManager
 from streetsight.config import ClusterConfig
 from tests.redis_server import RedisServer
 
@@ -67,7 +68,7 @@ class Fleet:
 
     def add(self, worker: str, capacity: int | None = None,
             on_acquire: Callable[[str], None] | None = None) -> LeaseManager:
-        client = redis_client(self.cluster)
+        client = fast_client(self.cluster)
         self._clients.append(client)
         acquire, release = self.readers.callbacks(worker)
         manager = LeaseManager(client, self.cluster, worker, self.sources, on_acquire or acquire, release,

@@ -30,7 +30,8 @@ def run_bus_bench(events: int = 5000, log: Callable[[str], None] = lambda _: Non
     from api.db import create_engine_for, init_db
     from api.repository import IncidentRepository
     from api.schemas import EvidenceItemIn, IncidentCreate
-    from streetsight.cluster.bus import EventConsumer, EventPublisher, redis_client_for
+    from streetsight.cluster.bus import EventConsumer, EventPublisher
+    from streetsight.cluster.connection import bus_client
     from streetsight.cluster.events import BusEvent
     from streetsight.config import ClusterConfig
 
@@ -46,7 +47,7 @@ def run_bus_bench(events: int = 5000, log: Callable[[str], None] = lambda _: Non
             init_db(engine)
             repository = IncidentRepository(sessionmaker(engine, expire_on_commit=False))
             cluster = ClusterConfig(redis_url=server.url, prefix="bench")
-            client = redis_client_for(server.url)
+            client = bus_client(server.url)
             version = client.info("server").get("redis_version")
 
             latencies: list[float] = []

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from api.schemas import EvidenceItemIn, IncidentCreate
 from streetsight.config import ClusterConfig
 
+from .connection import bus_client
 from .bus_metrics import ConsumerCollector, PublisherCollector
 from .events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
 from .outbox import EventOutbox
@@ -33,14 +32,6 @@ from .outbox import EventOutbox
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_MAXLEN = 100_000  # dead letters are for people to read; bound them (approximately)
-
-
-def redis_client_for(url: str) -> redis.Redis:
-    """A client for the bus: bytes replies (a non-UTF-8 entry must not break a whole read), short
-    timeouts and one immediate retry (a pooled connection that died with a Redis restart); the
-    backoff between longer outages is ours, not redis-py's (its default retries for many seconds)."""
-    return redis.Redis.from_url(url, decode_responses=False, socket_connect_timeout=2.0, socket_timeout=10.0,
-                                retry=Retry(NoBackoff(), 1))
 
 
 class _Outage:
@@ -105,7 +96,7 @@ class EventPublisher:
         if redis_client is None:
             if not cluster.redis_url:
                 raise ValueError("cluster.redis_url is required to publish events")
-            redis_client = redis_client_for(cluster.redis_url)
+            redis_client = bus_client(cluster.redis_url)
             self._own_client = True
         else:
             self._own_client = False
@@ -237,7 +228,7 @@ class EventConsumer:
         if redis_client is None:
             if not cluster.redis_url:
                 raise ValueError("cluster.redis_url is required to consume events")
-            redis_client = redis_client_for(cluster.redis_url)
+            redis_client = bus_client(cluster.redis_url)
             self._own_client = True
         else:
             self._own_client = False

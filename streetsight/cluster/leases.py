@@ -34,9 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from streetsight.cluster.assignment import assign
 from streetsight.config import ClusterConfig
@@ -109,17 +107,6 @@ class Takeover:
     source: str
     from_worker: str | None
     at: float  # time.time() when on_acquire returned
-
-
-def redis_client(cluster: ClusterConfig) -> redis.Redis:
-    """A client fit for leases: it fails fast (timeouts and retries well under a heartbeat), so a beat
-    keeps its rhythm during an outage. redis-py's default retries for seconds on a refused connection."""
-    timeout = max(0.1, min(1.0, cluster.resolved_heartbeat_s() / 3))
-    if cluster.redis_url is None:
-        raise ValueError("cluster.redis_url is not set")
-    return redis.Redis.from_url(
-        cluster.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
-        retry=Retry(ExponentialBackoff(cap=timeout / 2, base=0.01), 2))
 
 
 def _text(value: Any) -> str:

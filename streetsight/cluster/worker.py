@@ -20,10 +20,10 @@ import redis
 from prometheus_client import CollectorRegistry, start_http_server
 
 from streetsight.cluster.bus import EventPublisher
-from streetsight.cluster.connection import connect, default_worker_id
+from streetsight.cluster.connection import connect, default_worker_id, fast_client
 from streetsight.cluster.geo_merge import RedisGeoMerger
 from streetsight.cluster.handover import HandoverBoard
-from streetsight.cluster.leases import LeaseManager, redis_client as lease_client
+from streetsight.cluster.leases import LeaseManager
 from streetsight.cluster.positions import PositionFeed
 from streetsight.cluster.source_board import SourceHealthPublisher
 from streetsight.config import Config, ConfigError
@@ -51,11 +51,11 @@ class ClusterWorker:
         self.pipeline = LivePipeline(cfg, load_detector(cfg), self.recorder, start_sources=False,
                                      keep_running=True, event_listener=self.handover.on_event,
                                      # fails fast: a confirmation during an outage must not stall analysis
-                                     merger=RedisGeoMerger(lease_client(cluster), cluster))
+                                     merger=RedisGeoMerger(fast_client(cluster), cluster))
         self.sources = {s.id: s for s in cfg.sources if s.enabled}
         self.positions = PositionFeed(self.redis, cluster, self.pipeline.positions)
         self.health = SourceHealthPublisher(self.redis, cluster, self.worker_id, self.pipeline.health)
-        self.leases = LeaseManager(lease_client(cluster), cluster, self.worker_id, list(self.sources),
+        self.leases = LeaseManager(fast_client(cluster), cluster, self.worker_id, list(self.sources),
                                    on_acquire=self._acquire, on_release=self._release, capacity=self.capacity)
         self._stopping = threading.Event()
 
