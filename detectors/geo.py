@@ -99,5 +99,4 @@ class GeoMerger:
         if position and all(k in position for k in ("lat", "lng", "timestamp")):
             with self._lock:
                 if all(f.incident.id != incident.id for f in self._findings):
-                    self._findings.append(_Finding(incident, float(position["lat"]), float(position["lng"]),
-                                                   float(position["timestamp"])))
+                    self.add(incident, position)

@@ -75,3 +75,11 @@ def test_other_type_at_the_same_place_is_not_merged():
 
 def test_haversine():
     assert abs(haversine_m(30.0, 120.0, 30.0009, 120.0) - 100.1) < 0.5
+
+
+def test_without_positions_one_sighting_streak_is_one_incident():
+    """A device that sends no positions still confirms, once: the track keeps its incident."""
+    rule = SightingRule("illegal_parking", "bodycam-1", [ALL], P)
+    events = run(rule, [dets((1, "car", CAR, 0.7))] * 12, [None] * 12)
+    assert [e.kind for e in events] == ["opened", "ended"]
+    assert "position" not in events[0].incident.extra
