@@ -82,15 +82,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--read-batch", type=float, nargs="+", default=[StreamsConfig().read_batch_s],
                     help="streams.read_batch_s values to measure (0: read every packet as it arrives)")
     ap.add_argument("--gop", type=int, default=50)
+    ap.add_argument("--size", default="1280x720", help="video size, WIDTHxHEIGHT")
+    ap.add_argument("--bitrate", type=int, default=2000, help="kbit/s")
     ap.add_argument("--out", type=Path, default=Path("var/bench"))
     args = ap.parse_args(argv)
     fps = 25
-    media = camera_clip(args.out / "media", args.duration + args.warmup + 120, (1280, 720), fps, args.gop)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    media = camera_clip(args.out / "media", args.duration + args.warmup + 120, (width, height), fps, args.gop,
+                        args.bitrate)
     with RtspServer({f"c{i:03d}": media for i in range(args.sources)}) as server:
         urls = list(server.urls.values())
         for p in args.processes:
             for batch in args.read_batch:
                 result = measure(urls, p, args.warmup, args.duration, 1.5 * fps / args.gop, fps / args.gop, batch)
+                result["video"] = f"{width}x{height} GOP {args.gop} {args.bitrate} kbit/s"
                 result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
                 print(json.dumps(result), flush=True)
     return 0
