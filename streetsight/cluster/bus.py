@@ -34,6 +34,15 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_MAXLEN = 100_000  # dead letters are for people to read; bound them (approximately)
 
 
+def _client_for(cluster: ClusterConfig, given: redis.Redis | None, purpose: str) -> tuple[redis.Redis, bool]:
+    """``given``, or a bus client of our own (True: ours to close)."""
+    if given is not None:
+        return given, False
+    if not cluster.redis_url:
+        raise ValueError(f"cluster.redis_url is required to {purpose}")
+    return bus_client(cluster.redis_url), True
+
+
 class _Outage:
     """Capped exponential backoff, logged once per outage rather than once per retry."""
 
@@ -93,13 +102,7 @@ class EventPublisher:
 
     def __init__(self, cluster: ClusterConfig, worker_id: str, outbox_path: Path,
                  redis_client: redis.Redis | None = None, *, batch: int = 256) -> None:
-        if redis_client is None:
-            if not cluster.redis_url:
-                raise ValueError("cluster.redis_url is required to publish events")
-            redis_client = bus_client(cluster.redis_url)
-            self._own_client = True
-        else:
-            self._own_client = False
+        redis_client, self._own_client = _client_for(cluster, redis_client, "publish events")
         self.stream = cluster.key(cluster.events_stream)
         self.worker_id = worker_id
         self.batch = batch
@@ -225,13 +228,7 @@ class EventConsumer:
                  redis_client: redis.Redis | None = None, *, batch: int = 128, block_ms: int = 1000,
                  claim_every_s: float | None = None, trim_every_s: float = 5.0,
                  on_applied: Callable[[BusEvent], None] | None = None) -> None:
-        if redis_client is None:
-            if not cluster.redis_url:
-                raise ValueError("cluster.redis_url is required to consume events")
-            redis_client = bus_client(cluster.redis_url)
-            self._own_client = True
-        else:
-            self._own_client = False
+        redis_client, self._own_client = _client_for(cluster, redis_client, "consume events")
         self._redis = redis_client
         self.repository = repository
         self.name = consumer_name
