@@ -40,10 +40,18 @@ class RecordedIncident:
 
 
 class IncidentRecorder:
-    def __init__(self, store: EvidenceStore, repository: IncidentRepository | None, cfg: EvidenceConfig) -> None:
+    """Writes each incident's evidence and hands its records to ``repository`` (a database or the bus).
+
+    ``recorded`` holds every incident with its evidence for callers that print or score them (``analyze``,
+    evaluation); a live service (``keep_recorded=False``) drops each once its manifest is written, so a
+    worker that runs for months does not keep every incident it ever saw."""
+
+    def __init__(self, store: EvidenceStore, repository: IncidentRepository | None, cfg: EvidenceConfig,
+                 *, keep_recorded: bool = True) -> None:
         self.store = store
         self.repository = repository
         self.cfg = cfg
+        self.keep_recorded = keep_recorded
         self._pending: dict[str, list[_PendingClip]] = {}
         self.recorded: dict[str, RecordedIncident] = {}
 
@@ -130,6 +138,8 @@ class IncidentRecorder:
         }, p.items, p.meta)
         self.recorded[inc.id].evidence["manifest"] = manifest
         self._attach(inc.id, "manifest", manifest)
+        if not self.keep_recorded:
+            del self.recorded[inc.id]  # its evidence is complete and stored
 
     def _attach(self, incident_id: str, kind: str, obj: StoredObject) -> None:
         if self.repository is not None:

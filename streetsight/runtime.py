@@ -51,8 +51,9 @@ class Runtime:
             self.evidence.close()
 
     @classmethod
-    def create(cls, cfg: Config, detector: FrameDetector | None = None) -> "Runtime":
+    def create(cls, cfg: Config, detector: FrameDetector | None = None, *, live: bool = False) -> "Runtime":
+        """``live``: a long-running service (serve, bench); it keeps no incident after its evidence is out."""
         repository, root = open_records(cfg)
         evidence = build_evidence_backend(cfg.storage)
         return cls(cfg, detector or load_detector(cfg), repository, root,
-                   IncidentRecorder(evidence.store, repository, cfg.evidence), evidence)
+                   IncidentRecorder(evidence.store, repository, cfg.evidence, keep_recorded=not live), evidence)

@@ -27,7 +27,7 @@ ROLES = ("all", "api", "worker")
 
 
 def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
-    rt = Runtime.create(cfg)
+    rt = Runtime.create(cfg, live=True)
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
     evidence = rt.evidence
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,

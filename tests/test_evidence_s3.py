@@ -272,7 +272,7 @@ def test_api_redirects_to_a_presigned_url_when_evidence_is_in_s3(s3_server: Seaw
     assert url.startswith(f"http://{s3_server.endpoint}/") and "X-Amz-Expires=120" in url
     status, body = http_get(url)
     assert status == 200
-    assert hashlib.sha256(body).hexdigest() == rt.recorder.recorded[inc.id].evidence["clip"].sha256
+    assert hashlib.sha256(body).hexdigest() == rt.repository.evidence_item(inc.id, "clip").sha256
     rt.close()
 
 
@@ -307,7 +307,8 @@ def test_local_backend_serves_signed_links_without_login_through_serve_wiring(
     rt, _pipeline, app = build(cfg)
     ring, image = filled_ring(test_video)
     [inc] = record_incidents(rt.recorder, ring, image, 1)
-    clip = rt.recorder.recorded[inc.id].evidence["clip"]
+    clip = rt.repository.evidence_item(inc.id, "clip")  # what serve keeps: the record, not the recorder's copy
+    assert rt.recorder.recorded == {}
     client = TestClient(app)
     assert client.get(f"/api/v1/incidents/{inc.id}/evidence/clip").status_code == 401  # needs a login
     r = client.get(rt.evidence.presign(clip.key))  # the link is the credential

@@ -143,3 +143,28 @@ def test_rule_types_are_the_ones_in_config():
 
     assert EVENT_TYPES == ("street_vending", "illegal_parking", "non_motor_parking", "overflowing_bin",
                            "debris_spill")
+
+
+def test_live_recorder_forgets_incidents_once_their_evidence_is_out(tmp_path):
+    """A worker runs for months: with keep_recorded=False nothing stays behind after the manifest."""
+    from evidence.store import LocalEvidenceStore
+    from streams.packets import PacketRing
+    from streetsight.recorder import IncidentRecorder
+    from tests.rule_helpers import dets
+
+    cfg = parse_config({"sources": [{"id": "cam", "url": "x.mp4", "zones": [
+        {"id": "kerb", "events": ["illegal_parking"], "polygon": FULL}]}],
+        "rules": {"illegal_parking": {"min_dwell_s": 2}}})
+    image = np.zeros((100, 200, 3), np.uint8)
+    kept = {}
+    for keep in (True, False):
+        recorder = IncidentRecorder(LocalEvidenceStore(tmp_path / f"ev-{keep}"), None, cfg.evidence,
+                                    keep_recorded=keep)
+        analysis = SourceAnalysis.create(cfg.sources[0], cfg)
+        analysis.ring = PacketRing(30, 1 << 20)  # empty: the clip is skipped, the manifest still written
+        for k in range(10):
+            analysis.handle(Frame("cam", image, k / 2, k), dets((1, "car", [50, 20, 120, 80], 0.9)), recorder)
+        analysis.finish(recorder)
+        assert any((tmp_path / f"ev-{keep}").rglob("manifest.json"))
+        kept[keep] = len(recorder.recorded)
+    assert kept == {True: 1, False: 0}

@@ -46,7 +46,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_config(args.config)
-    rt = Runtime.create(cfg)
+    rt = Runtime.create(cfg, live=True)
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder, realtime_files=True)
     worker = threading.Thread(target=pipeline.run, name="pipeline", daemon=True)
     worker.start()

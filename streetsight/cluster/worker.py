@@ -46,7 +46,7 @@ class ClusterWorker:
         outbox_dir.mkdir(parents=True, exist_ok=True)
         self.publisher = EventPublisher(cluster, self.worker_id, outbox_dir / f"{self.worker_id}.sqlite")
         self.evidence = build_evidence_backend(cfg.storage)
-        self.recorder = IncidentRecorder(self.evidence.store, self.publisher, cfg.evidence)
+        self.recorder = IncidentRecorder(self.evidence.store, self.publisher, cfg.evidence, keep_recorded=False)
         self.handover = HandoverBoard(self.redis, cluster)
         self.pipeline = LivePipeline(cfg, load_detector(cfg), self.recorder, start_sources=False,
                                      keep_running=True, event_listener=self.handover.on_event,
