@@ -367,11 +367,7 @@ class SourceReader:
                 return []
             if packet_time is not None and not self._sampler.due(packet_time):
                 return []  # a keyframe the analysis rate does not want: not worth decoding
-            # Keyframes only: feed the keyframe alone, drain, reset. With B-frames a decoder that is
-            # fed every packet holds keyframes back for seconds (its reorder delay counts in GOPs).
-            frames = stream.decode(packet) + stream.decode(None)
-            stream.codec_context.flush_buffers()
-            return frames
+            return decode_keyframe(stream, packet)
         except av.FFmpegError as exc:  # a corrupt packet: skip it, keep the connection
             log.debug("source %s: decode error %s", self.source_id, exc)
             return []
@@ -410,6 +406,14 @@ class SourceReader:
             is_keyframe=vframe.key_frame,
             wall_time=now,
         )
+
+
+def decode_keyframe(stream: VideoStream, packet: av.Packet) -> list[av.VideoFrame]:
+    """Decode one keyframe on its own: feed it alone, drain, reset. With B-frames a decoder that is fed
+    every packet holds keyframes back for seconds (its reorder delay counts in GOPs)."""
+    frames = stream.decode(packet) + stream.decode(None)
+    stream.codec_context.flush_buffers()
+    return frames
 
 
 def to_bgr(vframe: av.VideoFrame) -> np.ndarray:

@@ -192,6 +192,7 @@ def keyframe_decode_ms(media: Path, keyframes: int = 40, hwaccel: str | None = N
     import av
 
     from streams.hwdecode import shared
+    from streams.reader import decode_keyframe
 
     hw = shared(hwaccel).hwaccel() if hwaccel else None
     container = av.open(str(media), **({"hwaccel": hw} if hw is not None else {}))
@@ -204,8 +205,7 @@ def keyframe_decode_ms(media: Path, keyframes: int = 40, hwaccel: str | None = N
             if not (packet.is_keyframe and packet.size):
                 continue
             t0 = time.process_time()
-            done += len(stream.decode(packet) + stream.decode(None))
-            stream.codec_context.flush_buffers()
+            done += len(decode_keyframe(stream, packet))
             spent += time.process_time() - t0
             if done >= keyframes:
                 break
