@@ -17,7 +17,7 @@ import logging
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Mapping
 
@@ -282,10 +282,12 @@ class S3EvidenceStore:
             tags[k] = v
         return tags
 
-    def presign(self, key: str, expires_s: float) -> str:
-        """A presigned GET URL (signed locally: no request to the server)."""
+    def presign(self, key: str, expires_s: float, *, signed_at: datetime | None = None) -> str:
+        """A presigned GET URL (signed locally: no request to the server), valid for ``expires_s`` from
+        ``signed_at`` (now by default; an earlier time lets a test see expiry without waiting)."""
         return self._presign_client.get_presigned_url(
-            "GET", self.bucket, validate_key(key), expires=timedelta(seconds=check_expiry(expires_s)))
+            "GET", self.bucket, validate_key(key), expires=timedelta(seconds=check_expiry(expires_s)),
+            request_date=signed_at)
 
 
 def object_metadata(metadata: Mapping[str, str] | None, sha256: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.media import encode_h264
+from tests.real_parts import missing_real_part
 
 # The RTSP server lives in the package so that `streetsight bench` can use it too (names kept here).
 from streetsight.bench.rtsp import (  # noqa: E402,F401
@@ -28,7 +29,7 @@ RTSP_MEDIA = {
 def rtsp_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The MP4 files the RTSP server serves, one per mount name."""
     if (reason := rtsp_server_unavailable()) is not None:
-        pytest.skip(reason)
+        missing_real_part(reason)
     folder = tmp_path_factory.mktemp("rtsp_media")
     return {name: encode_h264(folder / f"{name}.mp4", **spec) for name, spec in RTSP_MEDIA.items()}
 

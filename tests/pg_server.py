@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.real_parts import missing_real_part
 
 
 def free_port() -> int:
@@ -96,7 +97,7 @@ class PostgresServer:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     if postgres_bin_dir() is None:
-        pytest.skip("needs Debian postgresql (apt-get install postgresql)")
+        missing_real_part("needs Debian postgresql (apt-get install postgresql)")
     server = PostgresServer().start()
     try:
         yield server

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from streetsight.bench.redis_server import REDIS_SERVER, RedisServer, free_port  # noqa: F401
+from tests.real_parts import missing_real_part
 
 
 def redis_unavailable() -> str | None:
@@ -22,7 +23,7 @@ def redis_unavailable() -> str | None:
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A fresh Redis per test (AOF in the test's tmp folder)."""
     if (reason := redis_unavailable()) is not None:
-        pytest.skip(reason)
+        missing_real_part(reason)
     server = RedisServer(tmp_path / "redis").start()
     try:
         yield server

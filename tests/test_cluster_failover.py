@@ -20,6 +20,7 @@ import redis
 from streetsight.cluster.events import BusEvent
 from tests.cluster_procs import ApiClient, ServeProcess, write_config
 from tests.conftest import RtspServer, free_port, rtsp_server_unavailable
+from tests.real_parts import missing_real_part
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.samples]
 
@@ -54,7 +55,7 @@ def stream_events(client: redis.Redis, stream: str) -> list[BusEvent]:
 @pytest.fixture
 def street_cameras(tmp_path: Path):
     if (reason := rtsp_server_unavailable()) is not None:
-        pytest.skip(reason)
+        missing_real_part(reason)
     from datasets.samples import fetch_samples
 
     video = fetch_samples(Path("var/samples"), bikes=False)["vtest.mp4"]

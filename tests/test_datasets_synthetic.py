@@ -12,6 +12,7 @@ from datasets.synthetic.compose import Scene, SceneOptions
 from datasets.validate import validate_dataset
 from datasets.yolo import load_dataset
 from streetsight.cli import main as cli
+from tests.real_parts import missing_real_part
 
 SAMPLES = Path("var/samples")
 QUIET = SceneOptions(occlusion=0.0, distractors=0.0, shadows=0.0, defocus=0.0)
@@ -54,7 +55,7 @@ def test_nearer_objects_hide_farther_ones() -> None:
 @pytest.mark.samples
 def test_generate_dataset_is_valid_reproducible_and_splits_backgrounds(tmp_path: Path) -> None:
     if not (SAMPLES / "vtest.mp4").exists():
-        pytest.skip("sample footage missing: python -m datasets.samples")
+        missing_real_part("sample footage missing: python -m datasets.samples")
     args = ["datasets", "synth", "--count", "20", "--size", "256", "--seed", "4", "--frames-per-video", "20"]
     assert cli([*args, str(tmp_path / "a")]) == 0
     assert cli([*args, str(tmp_path / "b")]) == 0

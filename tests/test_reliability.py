@@ -25,6 +25,7 @@ from streetsight.pipeline import LivePipeline
 from streetsight.runtime import Runtime
 from tests.media import encode_h264
 from tests.tiny_yolo import register_tiny_yolo
+from tests.real_parts import missing_real_part
 
 pytestmark = pytest.mark.rtsp
 
@@ -58,7 +59,7 @@ def resources() -> dict[str, float]:
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if (reason := rtsp_server_unavailable()) is not None:
-        pytest.skip(reason)
+        missing_real_part(reason)
     # small and long: every (re)connection starts at the file's beginning, the file must outlast the test
     return encode_h264(tmp_path_factory.mktemp("reliability") / "cam.mp4", seconds=400, fps=10,
                        size=(160, 120), gop=10)

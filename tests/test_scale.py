@@ -132,7 +132,7 @@ def test_batch_queue_linger_fills_a_batch() -> None:
     q: BatchQueue[str, int] = BatchQueue()
     q.put("a", 1)
     threading.Timer(0.05, lambda: q.put("b", 2)).start()
-    batch = q.take(2, timeout=1, linger_s=2.0)
+    batch = q.take(2, timeout=10, linger_s=10.0)  # returns as soon as the batch is full
     assert [k for k, _ in batch] == ["a", "b"]
 
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from streetsight.config import parse_config
 from streetsight.server import build
 from tests.conftest import RtspServer, rtsp_server_unavailable
+from tests.real_parts import missing_real_part
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.samples]
 
@@ -19,7 +20,7 @@ pytestmark = [pytest.mark.rtsp, pytest.mark.samples]
 def vtest_rtsp() -> str:
     reason = rtsp_server_unavailable()
     if reason:
-        pytest.skip(reason)
+        missing_real_part(reason)
     from datasets.samples import fetch_samples
 
     path = fetch_samples(Path("var/samples"), bikes=False)["vtest.mp4"]

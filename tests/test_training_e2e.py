@@ -21,6 +21,7 @@ from models.registry import sha256_file
 from streetsight.cli import main as cli
 from streetsight.commands.train import INSTALL_HINT, find_train_python
 from tests.media import encode_h264
+from tests.real_parts import missing_real_part
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "var" / "samples"
@@ -34,16 +35,14 @@ pytestmark = pytest.mark.samples
 def train_python() -> Path:
     python = find_train_python()
     if python is None:
-        if os.environ.get("CI"):
-            pytest.fail("the training venv is missing in CI (bin/test runs ensure_train_venv)\n" + INSTALL_HINT)
-        pytest.skip("no training venv (.venv-train); bin/test builds it")
+        missing_real_part("no training venv (.venv-train); bin/test builds it (ensure_train_venv)\n" + INSTALL_HINT)
     return python
 
 
 @pytest.fixture(scope="module")
 def trained(train_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     if not (SAMPLES / "vtest.mp4").exists():
-        pytest.skip("sample footage missing: python -m datasets.samples")
+        missing_real_part("sample footage missing: python -m datasets.samples")
     tmp = tmp_path_factory.mktemp("e2e")
     data = tmp / "dataset"
     assert cli(["datasets", "synth", str(data), "--count", "40", "--size", "256", "--seed", "7",

