@@ -5,7 +5,6 @@ a callable listing the sources as plain dicts.
 """
 import logging
 import math
-import re
 from pathlib import Path
 from typing import Annotated, Any, Callable, Mapping, Sequence
 
@@ -15,6 +14,8 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.registry import Collector
+
+from streams.urls import mask_credentials  # stdlib only: the one masking, as FFmpeg parses URLs
 
 from .auth import Principal, current_principal, require
 from .cases import EventLabelsProvider, EvidenceLinker, ProtectEvidence
@@ -36,7 +37,6 @@ def _repository(request: Request) -> IncidentRepository:
 
 
 Repo = Annotated[IncidentRepository, Depends(_repository)]
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 
 
 def create_app(
@@ -214,7 +214,7 @@ def create_app(
         """The configured sources as the wiring describes them (credentials in URLs are masked)."""
         if sources_provider is None:
             return []
-        return [_mask_credentials(s) for s in sources_provider()]
+        return [mask_credentials(s) for s in sources_provider()]
 
     @app.get("/", include_in_schema=False)
     def review_page() -> FileResponse:
@@ -230,14 +230,3 @@ def _safe_count(repository: IncidentRepository) -> float:
         return float(repository.count(status="pending"))
     except Exception:  # a scrape must not fail because the database is down
         return math.nan
-
-
-def _mask_credentials(value: Any) -> Any:
-    """Defence in depth: never let ``scheme://user:pass@host`` out, whatever the provider returns."""
-    if isinstance(value, str):
-        return _USERINFO.sub(r"\g<scheme>***@", value)
-    if isinstance(value, dict):
-        return {k: _mask_credentials(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_credentials(v) for v in value]
-    return value

@@ -55,3 +55,14 @@ def test_sources_check_reports_dead_source_without_crashing(tmp_path):
     assert report[0]["id"] == "dead" and report[0]["ok"] is False
     assert "pw123" not in done.stdout + done.stderr
     assert report[0]["url"] == "rtsp://user:***@127.0.0.1:9/nothing"
+
+
+def test_sources_check_masks_a_password_holding_at(tmp_path):
+    """FFmpeg reads the userinfo up to the last "@": the whole password is hidden, in the report and the log."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("sources:\n  - id: dead\n    url: rtsp://admin:p@ssw0rd-Leak@127.0.0.1:9/nothing\n")
+    done = run_cli("sources", "check", "--config", str(cfg), "--timeout", "3")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert "ssw0rd-Leak" not in done.stdout + done.stderr
+    assert report[0]["url"] == "rtsp://admin:***@127.0.0.1:9/nothing"
