@@ -11,6 +11,7 @@ from typing import Annotated, Any, Callable, Mapping, Sequence
 from datetime import datetime
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.registry import Collector
@@ -83,6 +84,15 @@ def create_app(
     services = attach_services(app, repository, metrics, settings, places.get, event_labels, protect_evidence,
                                evidence_linker)
     read_incidents = [Depends(require("incidents:read"))]
+
+    def check_corrected_type(body: ReviewIn) -> None:
+        """A correction must name an event type of the taxonomy: an unknown one would make a case without
+        codes. 422 naming the field, like any other malformed body (no taxonomy given: not checked)."""
+        if body.corrected_type is None or event_labels is None or event_labels(body.corrected_type) is not None:
+            return
+        raise RequestValidationError([{
+            "type": "value_error", "loc": ("body", "corrected_type"), "input": body.corrected_type,
+            "msg": f"corrected_type: {body.corrected_type!r} is not a configured event type"}])
 
     def incident_or_404(repository: IncidentRepository, incident_id: str) -> IncidentOut:
         incident = repository.get(incident_id)
@@ -183,6 +193,7 @@ def create_app(
         Repeating the same decision returns the record unchanged (safe retry); the other decision on a
         reviewed incident is a 409 conflict. The reviewer is the signed-in user; a confirmed incident
         becomes a case."""
+        check_corrected_type(body)
         try:
             return repository.review(incident_id, body.decision, body.note, reviewer=principal.username,
                                      reason=body.reason, corrected_type=body.corrected_type)
@@ -196,6 +207,7 @@ def create_app(
         repository: Repo, body: ReviewBatchIn, principal: Annotated[Principal, Depends(require("incidents:review"))]
     ) -> ReviewBatchOut:
         """The same decision for many incidents; a result per id (200, 404 or 409), never all-or-nothing."""
+        check_corrected_type(body)
         results = []
         for incident_id in body.ids:
             try:
