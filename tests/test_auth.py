@@ -88,6 +88,10 @@ def test_token_lifetime_must_be_positive_and_bounded(env: ApiEnv) -> None:
         with pytest.raises(AuthError, match="ttl"):
             env.auth.issue_token("dispatch", kind="api", ttl_s=ttl)
     assert env.auth.resolve(env.auth.issue_token("dispatch", kind="api", ttl_s=3650 * 86400)) is not None
+    from api.auth import MAX_TOKEN_TTL_S
+    from streetsight.commands.users import MAX_TOKEN_DAYS
+
+    assert MAX_TOKEN_DAYS * 86400 == MAX_TOKEN_TTL_S  # the CLI's bound (kept apart for a fast --help) agrees
 
 
 @pytest.mark.parametrize("role, allowed", [

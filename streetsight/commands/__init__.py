@@ -3,6 +3,8 @@ and sets ``func`` (called with the parsed args, returns an exit code). Add a com
 its name to COMMAND_MODULES; keep heavy imports inside the command function so `--help` stays fast."""
 from __future__ import annotations
 
+from typing import Callable
+
 COMMAND_MODULES: list[str] = [
     "streetsight.commands.bench",
     "streetsight.commands.evidence",
@@ -18,7 +20,7 @@ class CliError(Exception):
     line and exits with 2, without a traceback."""
 
 
-def bounded_number(limit: float, unit: str, kind: type = float):
+def bounded_number(limit: float, unit: str, kind: type = float) -> Callable[[str], float]:
     """An argparse ``type``: a finite number (``kind``: float or int) above 0 and at most ``limit`` (in
     ``unit``); anything else is a usage error."""
     import argparse

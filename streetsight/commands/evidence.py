@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from evidence.signing import MAX_EXPIRY_S as MAX_LINK_EXPIRY_S  # standard library only: --help stays fast
 from streetsight.commands import CliError, bounded_number
-
-MAX_LINK_EXPIRY_S = 7 * 24 * 3600  # evidence.signing.MAX_EXPIRY_S: S3's limit on presigned URLs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
