@@ -26,7 +26,19 @@ def cross_section_problems(cfg: "Config") -> list[str]:
         problems += _unknown_types(f"dispatch.rules[{i}].event_types", rule.event_types, EVENT_TYPES)
     problems += _unknown_types("cases.auto_case_min_confidence", cfg.cases.auto_case_min_confidence, EVENT_TYPES)
     problems += _evidence_links(cfg)
+    problems += _database_password(cfg.storage.database_url)
     return problems
+
+
+def _database_password(url: str | None) -> list[str]:
+    """SQLAlchemy splits a URL's userinfo at the first "@" (FFmpeg and redis-py at the last): a password
+    holding a raw "@" fails to connect, and the error quotes the rest of it as the host name."""
+    if not url or "://" not in url:
+        return []
+    authority = url.split("://", 1)[1].split("/", 1)[0]
+    if authority.count("@") > 1:
+        return ["storage.database_url: the password holds '@': write it as %40 (the URL is not shown here)"]
+    return []
 
 
 def _evidence_links(cfg: "Config") -> list[str]:

@@ -71,6 +71,9 @@ DISPATCH = "dispatch:\n  url: https://dispatch.city.gov/cases\n"
         (DISPATCH, "cases.public_base_url", "required when dispatch.url is set"),
         (DISPATCH + "cases:\n  public_base_url: streetsight.city.gov\n", "cases.public_base_url",
          "absolute http(s) URL"),
+        # SQLAlchemy would take "ssw0rd@db" for the host and quote it in its connection error
+        ("storage:\n  database_url: postgresql+psycopg://ss:p@ssw0rd@db:5432/streetsight\n",
+         "storage.database_url", "write it as %40"),
     ],
 )
 def test_cross_section_mistakes_name_the_field(tmp_path, extra, field, problem):
@@ -78,12 +81,14 @@ def test_cross_section_mistakes_name_the_field(tmp_path, extra, field, problem):
         load_config(write(tmp_path, EXAMPLE + extra))
     msg = str(exc.value)
     assert f": {field}: " in msg and problem in msg, msg
+    assert "ssw0rd" not in msg  # no secret in the message
 
 
 @pytest.mark.parametrize("extra", [
     DISPATCH + "cases:\n  public_base_url: https://streetsight.city.gov/\n",
     DISPATCH + "storage:\n  public_url: https://streetsight.city.gov\n",  # the local links' own base
     DISPATCH + "storage:\n  backend: s3\n  s3: {endpoint: 's3:9000', bucket: evidence, access_key: a, secret_key: b}\n",
+    "storage:\n  database_url: postgresql+psycopg://ss:p%40ssw0rd@db:5432/streetsight\n",
     "dispatch:\n  rules: [{department: 城管, event_types: [street_vending, illegal_parking]}]\n"
     "cases:\n  auto_case_min_confidence: {illegal_parking: 0.9}\n",
 ])
