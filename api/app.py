@@ -5,16 +5,18 @@ a callable listing the sources as plain dicts.
 """
 import logging
 import math
-import re
 from pathlib import Path
 from typing import Annotated, Any, Callable, Mapping, Sequence
 
 from datetime import datetime
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.registry import Collector
+
+from streams.urls import mask_credentials  # stdlib only: the one masking, as FFmpeg parses URLs
 
 from .auth import Principal, current_principal, require
 from .cases import EventLabelsProvider, EvidenceLinker, ProtectEvidence
@@ -36,7 +38,6 @@ def _repository(request: Request) -> IncidentRepository:
 
 
 Repo = Annotated[IncidentRepository, Depends(_repository)]
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 
 
 def create_app(
@@ -83,6 +84,15 @@ def create_app(
     services = attach_services(app, repository, metrics, settings, places.get, event_labels, protect_evidence,
                                evidence_linker)
     read_incidents = [Depends(require("incidents:read"))]
+
+    def check_corrected_type(body: ReviewIn) -> None:
+        """A correction must name an event type of the taxonomy: an unknown one would make a case without
+        codes. 422 naming the field, like any other malformed body (no taxonomy given: not checked)."""
+        if body.corrected_type is None or event_labels is None or event_labels(body.corrected_type) is not None:
+            return
+        raise RequestValidationError([{
+            "type": "value_error", "loc": ("body", "corrected_type"), "input": body.corrected_type,
+            "msg": f"corrected_type: {body.corrected_type!r} is not a configured event type"}])
 
     def incident_or_404(repository: IncidentRepository, incident_id: str) -> IncidentOut:
         incident = repository.get(incident_id)
@@ -183,6 +193,7 @@ def create_app(
         Repeating the same decision returns the record unchanged (safe retry); the other decision on a
         reviewed incident is a 409 conflict. The reviewer is the signed-in user; a confirmed incident
         becomes a case."""
+        check_corrected_type(body)
         try:
             return repository.review(incident_id, body.decision, body.note, reviewer=principal.username,
                                      reason=body.reason, corrected_type=body.corrected_type)
@@ -196,6 +207,7 @@ def create_app(
         repository: Repo, body: ReviewBatchIn, principal: Annotated[Principal, Depends(require("incidents:review"))]
     ) -> ReviewBatchOut:
         """The same decision for many incidents; a result per id (200, 404 or 409), never all-or-nothing."""
+        check_corrected_type(body)
         results = []
         for incident_id in body.ids:
             try:
@@ -214,7 +226,7 @@ def create_app(
         """The configured sources as the wiring describes them (credentials in URLs are masked)."""
         if sources_provider is None:
             return []
-        return [_mask_credentials(s) for s in sources_provider()]
+        return [mask_credentials(s) for s in sources_provider()]
 
     @app.get("/", include_in_schema=False)
     def review_page() -> FileResponse:
@@ -230,14 +242,3 @@ def _safe_count(repository: IncidentRepository) -> float:
         return float(repository.count(status="pending"))
     except Exception:  # a scrape must not fail because the database is down
         return math.nan
-
-
-def _mask_credentials(value: Any) -> Any:
-    """Defence in depth: never let ``scheme://user:pass@host`` out, whatever the provider returns."""
-    if isinstance(value, str):
-        return _USERINFO.sub(r"\g<scheme>***@", value)
-    if isinstance(value, dict):
-        return {k: _mask_credentials(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_credentials(v) for v in value]
-    return value

@@ -33,6 +33,7 @@ COOKIE_NAME = "streetsight_session"
 ADMIN_PASSWORD_ENV = "STREETSIGHT_ADMIN_PASSWORD"
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
 MIN_PASSWORD_LENGTH = 8
+MAX_TOKEN_TTL_S = 10 * 365 * 86400  # API tokens for machine accounts: at most ten years
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "incidents:read": frozenset({"reviewer", "admin", "trainer"}),
@@ -163,8 +164,10 @@ class AuthService:
 
     def issue_token(self, username: str, kind: str = "session", ttl_s: float | None = None) -> str:
         """A new random token for ``username`` (``kind`` "api" for machine users such as dispatch)."""
-        token = secrets.token_urlsafe(32)
         ttl = self.settings.session_ttl_s if ttl_s is None else ttl_s
+        if not 0 < ttl <= MAX_TOKEN_TTL_S:  # a token born expired, or an expiry past the calendar's end
+            raise AuthError(f"ttl: a token lives more than 0 and at most {MAX_TOKEN_TTL_S // 86400} days, got {ttl} s")
+        token = secrets.token_urlsafe(32)
         with self._sessions() as s:
             user = s.scalars(select(UserRecord).where(UserRecord.username == username)).one_or_none()
             if user is None:

@@ -5,6 +5,9 @@ case was created or changed). ``data`` is the JSON of the incident (as ``GET /ap
 or of the case (as ``GET /api/v1/cases/{id}``). The broker is fed by repository listeners, which run
 in whatever thread made the change; each subscriber has a bounded queue on the server's event loop,
 and a subscriber too slow to keep up loses its oldest events (the UI re-reads the list on reconnect).
+
+A subscriber gets only the events whose data its role may read through the REST routes
+(``EVENT_PERMISSIONS``): a trainer sees incidents but no case (it gets 403 on ``/api/v1/cases``).
 """
 from __future__ import annotations
 
@@ -24,7 +27,13 @@ from .auth import Principal, require
 
 log = logging.getLogger(__name__)
 
-EVENT_NAMES = ("incident", "incident_updated", "case_updated")
+# Each event's data is what one REST route returns: the event needs the permission of that route.
+EVENT_PERMISSIONS: dict[str, str] = {
+    "incident": "incidents:read",  # GET /api/v1/incidents/{id}
+    "incident_updated": "incidents:read",  # GET /api/v1/incidents/{id}
+    "case_updated": "cases:read",  # GET /api/v1/cases/{id}
+}
+EVENT_NAMES = tuple(EVENT_PERMISSIONS)
 
 
 @dataclass(frozen=True)
@@ -38,8 +47,9 @@ class Event:
 
 
 class _Subscriber:
-    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int, principal: Principal) -> None:
         self.loop = loop
+        self.principal = principal
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
         self.dropped = 0
 
@@ -48,6 +58,9 @@ class _Subscriber:
             self.queue.get_nowait()
             self.dropped += 1
         self.queue.put_nowait(event)
+
+    def may_read(self, event: Event | None) -> bool:
+        return event is None or self.principal.may(EVENT_PERMISSIONS[event.name])
 
 
 class EventBroker:
@@ -80,6 +93,8 @@ class EventBroker:
         with self._lock:
             subscribers = list(self._subscribers)
         for sub in subscribers:
+            if not sub.may_read(event):
+                continue
             try:
                 sub.loop.call_soon_threadsafe(sub.offer, event)
             except RuntimeError:  # its loop is closed: the stream is gone
@@ -89,10 +104,12 @@ class EventBroker:
         with self._lock:
             self._subscribers.discard(sub)
 
-    async def stream(self, request: Request, heartbeat_s: float = 15.0, max_s: float = 3600.0) -> AsyncIterator[bytes]:
-        """The byte stream of one subscriber: events, a comment line as heartbeat, ended after ``max_s``
-        (the browser's EventSource reconnects by itself) or when the client goes away."""
-        sub = _Subscriber(asyncio.get_running_loop(), self._queue_size)
+    async def stream(self, request: Request, principal: Principal, heartbeat_s: float = 15.0,
+                     max_s: float = 3600.0) -> AsyncIterator[bytes]:
+        """The byte stream of one subscriber: the events ``principal`` may read, a comment line as
+        heartbeat, ended after ``max_s`` (the browser's EventSource reconnects by itself) or when the
+        client goes away."""
+        sub = _Subscriber(asyncio.get_running_loop(), self._queue_size, principal)
         with self._lock:
             self._subscribers.add(sub)
         loop = asyncio.get_running_loop()
@@ -121,12 +138,14 @@ def events_router() -> APIRouter:
         "/events",
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}},
-                         "description": "server-sent events: incident, incident_updated, case_updated"}},
+                         "description": "server-sent events: incident, incident_updated (for roles that may "
+                                        "read incidents), case_updated (for roles that may read cases)"}},
     )
-    async def events(request: Request, _: Annotated[Principal, Depends(require("events:read"))]) -> StreamingResponse:
+    async def events(request: Request,
+                     principal: Annotated[Principal, Depends(require("events:read"))]) -> StreamingResponse:
         broker: EventBroker = request.app.state.events
         return StreamingResponse(
-            broker.stream(request, heartbeat_s=request.app.state.events_heartbeat_s),
+            broker.stream(request, principal, heartbeat_s=request.app.state.events_heartbeat_s),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -50,6 +51,16 @@ class CasesSettings(_Strict):
         if bad:
             raise ValueError(f"scores must be within 0..1: {bad}")
         return v
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"{v!r} must be an absolute http(s) URL without query, e.g. https://streetsight.city.gov")
+        return v.rstrip("/")
 
     @field_validator("timezone")
     @classmethod

@@ -51,7 +51,7 @@ class EvidenceSharer:
 
     def share(self, key: str, expires_s: float | None = None) -> SharedEvidence:
         """A link for ``key`` fit to leave the system (blurred when configured; made once, reused)."""
-        expires_s = expires_s or self.expires_s
+        expires_s = self.expires_s if expires_s is None else expires_s
         original = self.store.stat(key)
         obj, blurred = original, None
         if self.blur_faces and _blurrable(original.content_type):

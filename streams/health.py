@@ -1,7 +1,6 @@
 """Health of one source: a small state machine plus rates, written by its reader, read by anyone."""
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import deque
@@ -9,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from streams.urls import mask_url
+from streams.urls import mask_text, mask_url
 
 
 class SourceState(str, Enum):
@@ -126,7 +125,7 @@ class SourceHealth:
         """Record a failure (credentials masked); with ``retry_in_s`` the source backs off."""
         if url:
             message = message.replace(url, mask_url(url))
-        message = _mask_any_userinfo(message)
+        message = mask_text(message)
         with self._lock:
             self.last_error = message
             self.last_error_wall = time.time()
@@ -199,8 +198,3 @@ class SourceHealth:
                 "dropped_frames": self.dropped_frames,
                 "decoder": self.decoder,
             }
-
-
-def _mask_any_userinfo(message: str) -> str:
-    """Mask ``user:password@`` in any URL inside free text (FFmpeg errors may quote the URL)."""
-    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:@/\s]*):[^@/\s]*@", r"\1:***@", message)

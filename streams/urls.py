@@ -1,17 +1,56 @@
-"""Source URL helpers: credential masking for logs and API responses."""
+"""Source URL helpers: the one credential masking for logs, reports and API responses.
+
+Masking reads a URL the way FFmpeg does (libavformat's ``av_url_split``): the authority runs from
+``scheme://`` to the first ``/``, ``?`` or ``#``, and the userinfo is the authority up to its **last**
+``@``. A camera password may hold ``@`` (``rtsp://admin:p@ss@cam/1``): FFmpeg sends ``p@ss`` as the
+password, so that whole part is what gets hidden. Values of password-like query parameters
+(``?user=admin&password=...``, as some HTTP cameras take them) are hidden too.
+
+Standard library only: the API imports this module (api/ imports no other part of streams/).
+"""
 from __future__ import annotations
 
 import re
+from typing import Any
 
-_USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/]*)(?::(?P<pw>[^@/]*))?@")
+MASK = "***"
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*://"
+# In free text (an FFmpeg error quoting the URL) the authority also ends at white space or a quote.
+# The greedy run backtracks to the authority's last "@", as FFmpeg splits it.
+_USERINFO = re.compile(rf"(?P<scheme>{_SCHEME})(?P<userinfo>[^/?#\s'\"<>]*)@")
+_SECRET_PARAM = re.compile(
+    r"(?P<name>[?&;](?:password|passwd|pass|pwd|token|access_token|auth|secret|signature|sig|api_?key|key)=)"
+    r"[^&;#\s'\"<>]*",
+    re.IGNORECASE,
+)
+
+
+def _mask_userinfo(m: re.Match[str]) -> str:
+    user, colon, _password = m.group("userinfo").partition(":")
+    return f"{m.group('scheme')}{user}:{MASK}@" if colon else m.group(0)
+
+
+def mask_text(text: str) -> str:
+    """``text`` with the password of every URL in it (and password-like query values) replaced by ``***``;
+    user names are kept."""
+    text = _USERINFO.sub(_mask_userinfo, text)
+    return _SECRET_PARAM.sub(lambda m: m.group("name") + MASK, text)
 
 
 def mask_url(url: str) -> str:
-    """Replace the password of ``scheme://user:password@host`` with ``***`` (user kept)."""
-    m = _USERINFO.match(url)
-    if not m or m.group("pw") is None:
-        return url
-    return f"{m.group('scheme')}{m.group('user')}:***@{url[m.end():]}"
+    """One URL with its password masked: ``rtsp://admin:***@cam/1``."""
+    return mask_text(url)
+
+
+def mask_credentials(value: Any) -> Any:
+    """Every string inside ``value`` (dicts and lists walked) masked by :func:`mask_text`."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: mask_credentials(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_credentials(v) for v in value]
+    return value
 
 
 def is_network_url(url: str) -> bool:

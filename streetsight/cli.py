@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from streetsight.config import Config, ConfigError, load_config
 
@@ -129,8 +129,16 @@ def cmd_sources_check(args: argparse.Namespace) -> int:
 
 # -- parser ---------------------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes as one line (the subcommand, the argument, the problem) and exit status 2; the
+    full usage stays one `--help` away. Subparsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="streetsight", description="AI video analytics for city-management enforcement")
+    p = _Parser(prog="streetsight", description="AI video analytics for city-management enforcement")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -183,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _expected_error(exc: BaseException) -> bool:
+    """Errors that report a mistake in what the user gave (a name, a key, a value), not a bug: printed as
+    one line, never a traceback. Imported here, on the error path, so that `--help` stays fast."""
+    from models.manifest import ManifestError
+    from models.registry import ModelNotFound
+    from streetsight.commands import CliError
+
+    return isinstance(exc, (CliError, ModelNotFound, ManifestError))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
@@ -193,6 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not _expected_error(exc):
+            raise
+        print(f"streetsight {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

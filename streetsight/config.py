@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic import SecretStr
 
 from api.settings import AuthSettings, CasesSettings, DispatchSettings
+from streetsight.config_checks import cross_section_problems
 from streetsight.storage_config import S3Config, check_retention_days
 
 EVENT_TYPES = ("street_vending", "illegal_parking", "non_motor_parking", "overflowing_bin", "debris_spill")
@@ -490,13 +491,17 @@ def parse_config(data: Any, origin: str = "config") -> Config:
         raise ConfigError(f"{origin}: the top level must be a mapping, got {type(data).__name__}")
     data = _expand_env(data, "")
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             msg = err["msg"].removeprefix("Value error, ")
             lines.append(f"{origin}: {_field_path(err['loc'])}: {msg}")
         raise ConfigError("\n".join(lines)) from None
+    problems = cross_section_problems(cfg)
+    if problems:
+        raise ConfigError("\n".join(f"{origin}: {p}" for p in problems))
+    return cfg
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

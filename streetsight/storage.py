@@ -78,7 +78,8 @@ class EvidenceBackend:
         return self.store.presign(key, self.presign_expiry_s)
 
     def presign(self, key: str, expires_s: float | None = None) -> str:
-        return self.store.presign(key, expires_s or self.presign_expiry_s)
+        # only None means the default: 0 is a mistake for the store to refuse, not the default in disguise
+        return self.store.presign(key, self.presign_expiry_s if expires_s is None else expires_s)
 
     def protect(self, keys_or_prefix: str | Iterable[str]) -> list[str]:
         """Keep a case's evidence from retention (legal hold on S3 with object lock, else a flag)."""

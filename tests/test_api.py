@@ -365,6 +365,13 @@ def test_health_sources_docs_and_page(env: Env) -> None:
     env.sources.append({"id": "cam-01", "url": "rtsp://admin:hunter2@10.0.0.5/stream1", "kind": "cctv"})
     sources = env.client.get("/api/v1/sources").json()
     assert sources[0]["id"] == "cam-01" and "hunter2" not in str(sources)
+    # a password holding "@" is masked whole (FFmpeg reads the userinfo up to the last "@"), in any field
+    env.sources[:] = [{"id": "cam-02", "url": "rtsp://admin:p@ssw0rd-Leak@10.0.0.6/s1",
+                       "health": {"last_error": "open rtsp://admin:p@ssw0rd-Leak@10.0.0.6/s1: refused"}}]
+    sources = env.client.get("/api/v1/sources").json()
+    assert "ssw0rd-Leak" not in str(sources)
+    assert sources[0]["url"] == "rtsp://admin:***@10.0.0.6/s1"
+    assert sources[0]["health"]["last_error"] == "open rtsp://admin:***@10.0.0.6/s1: refused"
     assert env.client.get("/docs").status_code == 200
     paths = env.client.get("/openapi.json").json()["paths"]
     assert "/api/v1/incidents/{incident_id}/review" in paths
@@ -394,10 +401,12 @@ def test_healthz_reports_unreachable_database(tmp_path: Path) -> None:
 
 
 def test_api_imports_no_analysis_package() -> None:
+    # streams.urls (standard library only) is the one credential masking, shared with the readers
     code = (
         "import sys, api, api.app; "
         "bad = [m for m in sys.modules if m.split('.')[0] in "
-        "('streams', 'vision', 'models', 'detectors', 'evidence', 'training', 'datasets', 'torch', 'ultralytics')]; "
+        "('streams', 'vision', 'models', 'detectors', 'evidence', 'training', 'datasets', 'torch', 'ultralytics', "
+        "'av', 'cv2') and m not in ('streams', 'streams.urls')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -79,6 +79,21 @@ def test_expired_disabled_and_reset_sessions_end(env: ApiEnv) -> None:
     assert r.status_code == 200 and r.json()["role"] == "admin"
 
 
+def test_token_lifetime_must_be_positive_and_bounded(env: ApiEnv) -> None:
+    """A negative lifetime issued a token born expired; a huge one overflowed the date."""
+    from api.auth import AuthError
+
+    env.auth.add_user("dispatch", PASSWORD, "dispatch-callback")
+    for ttl in (-86400, 0, 1e12 * 86400, float("nan")):
+        with pytest.raises(AuthError, match="ttl"):
+            env.auth.issue_token("dispatch", kind="api", ttl_s=ttl)
+    assert env.auth.resolve(env.auth.issue_token("dispatch", kind="api", ttl_s=3650 * 86400)) is not None
+    from api.auth import MAX_TOKEN_TTL_S
+    from streetsight.commands.users import MAX_TOKEN_DAYS
+
+    assert MAX_TOKEN_DAYS * 86400 == MAX_TOKEN_TTL_S  # the CLI's bound (kept apart for a fast --help) agrees
+
+
 @pytest.mark.parametrize("role, allowed", [
     ("reviewer", {"incidents", "evidence", "review", "sources", "events", "cases"}),
     ("admin", {"incidents", "evidence", "review", "sources", "events", "cases", "audit", "position"}),

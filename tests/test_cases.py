@@ -109,6 +109,25 @@ def test_rule_miss_and_low_confidence_go_to_the_manual_queue(env: ApiEnv) -> Non
     assert trainer.get("/api/v1/incidents").status_code == 200
 
 
+def test_corrected_type_must_be_a_known_event_type(env: ApiEnv) -> None:
+    """A typo in corrected_type made a case with no codes; now a 422 naming the field, and nothing changes."""
+    env.repo.add(incident(1))
+    reviewer = env.client("reviewer")
+    for path, body in (("/api/v1/incidents/inc_0000000000000001/review", {}),
+                       ("/api/v1/incidents/review-batch", {"ids": ["inc_0000000000000001"]})):
+        r = reviewer.post(path, json={**body, "decision": "confirm", "corrected_type": "zzz_not_a_type"})
+        assert r.status_code == 422, r.text
+        [error] = r.json()["detail"]
+        assert error["loc"] == ["body", "corrected_type"] and "zzz_not_a_type" in error["msg"]
+    assert env.repo.get("inc_0000000000000001").status == "pending"
+    assert env.cases.get_for_incident("inc_0000000000000001") is None
+    r = reviewer.post("/api/v1/incidents/inc_0000000000000001/review",
+                      json={"decision": "confirm", "corrected_type": "street_vending"})
+    assert r.status_code == 200
+    case = env.cases.get_for_incident("inc_0000000000000001")
+    assert case.event.type == "street_vending" and case.event.label_zh == "占道经营"
+
+
 def test_reject_reason_corrected_type_and_audit(env: ApiEnv) -> None:
     env.repo.add(incident(1))
     env.repo.add(incident(2))

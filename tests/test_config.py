@@ -54,6 +54,49 @@ def test_errors_name_the_field(tmp_path, broken, field, problem):
     assert f": {field}: " in msg and problem in msg, msg
 
 
+DISPATCH = "dispatch:\n  url: https://dispatch.city.gov/cases\n"
+
+
+@pytest.mark.parametrize(
+    "extra, field, problem",
+    [
+        # a typo in a rule's event types: the rule silently never matched
+        ("dispatch:\n  rules:\n    - {department: 城管, event_types: [illegal_parking]}\n"
+         "    - {department: 环卫, event_types: [overflowing_bins]}\n",
+         "dispatch.rules[1].event_types", "unknown event type(s) ['overflowing_bins']"),
+        # a typo in an auto-case key: those incidents silently never became cases
+        ("cases:\n  auto_case_min_confidence: {illegal_parking: 0.9, street_vendng: 0.8}\n",
+         "cases.auto_case_min_confidence", "unknown event type(s) ['street_vendng']"),
+        # dispatch with evidence on the local disk needs the address the dispatch system reaches
+        (DISPATCH, "cases.public_base_url", "required when dispatch.url is set"),
+        (DISPATCH + "cases:\n  public_base_url: streetsight.city.gov\n", "cases.public_base_url",
+         "absolute http(s) URL"),
+        # SQLAlchemy would take "ssw0rd@db" for the host and quote it in its connection error
+        ("storage:\n  database_url: postgresql+psycopg://ss:p@ssw0rd@db:5432/streetsight\n",
+         "storage.database_url", "write it as %40"),
+    ],
+)
+def test_cross_section_mistakes_name_the_field(tmp_path, extra, field, problem):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, EXAMPLE + extra))
+    msg = str(exc.value)
+    assert f": {field}: " in msg and problem in msg, msg
+    assert "ssw0rd" not in msg  # no secret in the message
+
+
+@pytest.mark.parametrize("extra", [
+    DISPATCH + "cases:\n  public_base_url: https://streetsight.city.gov/\n",
+    DISPATCH + "storage:\n  public_url: https://streetsight.city.gov\n",  # the local links' own base
+    DISPATCH + "storage:\n  backend: s3\n  s3: {endpoint: 's3:9000', bucket: evidence, access_key: a, secret_key: b}\n",
+    "storage:\n  database_url: postgresql+psycopg://ss:p%40ssw0rd@db:5432/streetsight\n",
+    "dispatch:\n  rules: [{department: 城管, event_types: [street_vending, illegal_parking]}]\n"
+    "cases:\n  auto_case_min_confidence: {illegal_parking: 0.9}\n",
+])
+def test_dispatch_and_case_settings_that_hold_together_load(tmp_path, extra):
+    cfg = load_config(write(tmp_path, EXAMPLE + extra))
+    assert cfg.cases.public_base_url in (None, "https://streetsight.city.gov")
+
+
 def test_duplicate_source_ids_rejected():
     src = {"id": "a", "url": "x.mp4"}
     with pytest.raises(ConfigError, match="repeated: \\['a'\\]"):

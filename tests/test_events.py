@@ -100,3 +100,68 @@ def test_event_stream_reports_incidents_reviews_and_cases(served) -> None:
     while env.app.state.events.subscriber_count and time.monotonic() < deadline:
         time.sleep(0.1)
     assert env.app.state.events.subscriber_count == 0
+
+
+def test_each_role_gets_only_the_events_its_rest_routes_let_it_read(served) -> None:
+    """A trainer reads incidents but not cases (403 on /api/v1/cases): it must not get case_updated, whose
+    data holds the department, the reviewer's note and the location. Every event type is checked against
+    the REST route that returns the same data, for every role."""
+    env, base = served
+    roles = ("reviewer", "admin", "trainer")
+    tokens: dict[str, str] = {}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for role in (*roles, "dispatch-callback"):
+            env.auth.add_user(f"u-{role}", PASSWORD, role)
+            r = client.post("/api/v1/auth/login", json={"username": f"u-{role}", "password": PASSWORD})
+            tokens[role] = r.json()["access_token"]
+        assert client.get("/api/v1/events", headers={"Authorization": f"Bearer {tokens['dispatch-callback']}"},
+                          ).status_code == 403
+
+    received: dict[str, queue.Queue[tuple[str, dict]]] = {role: queue.Queue() for role in roles}
+    clients = {role: httpx.Client(base_url=base, timeout=30) for role in roles}
+    streams = [clients[role].stream("GET", "/api/v1/events", headers={"Authorization": f"Bearer {tokens[role]}"})
+               for role in roles]
+    try:
+        for role, stream in zip(roles, streams):
+            response = stream.__enter__()
+            assert response.status_code == 200
+            threading.Thread(target=read_events, args=(response, received[role]), daemon=True).start()
+        deadline = time.monotonic() + 20
+        while env.app.state.events.subscriber_count < len(roles) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert env.app.state.events.subscriber_count == len(roles)
+
+        env.repo.add(incident(1))
+        with httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {tokens['admin']}"}) as admin:
+            r = admin.post("/api/v1/incidents/inc_0000000000000001/review",
+                           json={"decision": "confirm", "note": "vendor cart at the gate"})
+            assert r.status_code == 200
+        case = env.cases.get_for_incident("inc_0000000000000001")
+        assert case is not None and case.description
+        env.repo.mark_ended("inc_0000000000000001", 99.0)  # the last event: everything before it was delivered
+
+        got: dict[str, list[str]] = {}
+        for role in roles:
+            names = []
+            while True:
+                name, data = next_event(received[role])
+                names.append(name)
+                if name == "incident_updated" and data.get("ended_at") == 99.0:
+                    break
+            got[role] = names
+    finally:
+        for stream in streams:
+            stream.__exit__(None, None, None)
+        for c in clients.values():
+            c.close()
+
+    assert "case_updated" not in got["trainer"], got["trainer"]
+    assert got["trainer"] == ["incident", "incident_updated", "incident_updated"]
+    routes = {"incident": "/api/v1/incidents/inc_0000000000000001",
+              "incident_updated": "/api/v1/incidents/inc_0000000000000001",
+              "case_updated": f"/api/v1/cases/{case.id}"}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for role in roles:
+            readable = {name for name, path in routes.items()
+                        if client.get(path, headers={"Authorization": f"Bearer {tokens[role]}"}).status_code == 200}
+            assert set(got[role]) == readable, (role, got[role], readable)

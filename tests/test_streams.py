@@ -486,10 +486,11 @@ def test_reader_stream_ending_reconnects(rtsp_server_factory, tmp_path: Path) ->
     assert "end of stream" in (reader.health.last_error or "")
 
 
-def test_reader_unreachable_backs_off_with_masked_error(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("password", ["Secr3tPw", "p@ssw0rd-Leak"])  # FFmpeg's password runs to the last "@"
+def test_reader_unreachable_backs_off_with_masked_error(caplog: pytest.LogCaptureFixture, password: str) -> None:
     from tests.conftest import free_port
 
-    url = f"rtsp://admin:Secr3tPw@127.0.0.1:{free_port()}/cam"
+    url = f"rtsp://admin:{password}@127.0.0.1:{free_port()}/cam"
     reader = SourceReader("dead", url, backoff_initial_s=0.05, backoff_max_s=0.2, open_timeout_s=2)
     caplog.set_level(logging.DEBUG, logger="streams")
     source = ThreadedSource(reader)
@@ -499,14 +500,50 @@ def test_reader_unreachable_backs_off_with_masked_error(caplog: pytest.LogCaptur
         status = reader.health.as_dict()
         assert status["state"] == "backing_off"
         assert "***" in status["last_error"]
-        assert "Secr3tPw" not in str(status)
+        assert password not in str(status) and password.rpartition("@")[2] not in str(status)
         assert source.get(timeout=0.1) is None
     finally:
         source.stop()
     assert source.error is None  # the generator never raised
     assert not source._thread.is_alive()
     assert reader.health.state is SourceState.STOPPED
-    assert caplog.records and "Secr3tPw" not in caplog.text
+    assert caplog.records and password.rpartition("@")[2] not in caplog.text
+    assert "admin:***@127.0.0.1" in caplog.text
+
+
+# --- credential masking ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("rtsp://admin:pw@10.0.0.5/s1", "rtsp://admin:***@10.0.0.5/s1"),
+    # the password holds "@": FFmpeg takes the userinfo up to the last "@" of the authority
+    ("rtsp://admin:p@ssw0rd-Leak@10.0.0.5:554/s1", "rtsp://admin:***@10.0.0.5:554/s1"),
+    ("rtsp://admin:a@b@c@cam", "rtsp://admin:***@cam"),
+    ("open rtsp://u:p@ss@cam/x failed; retry rtsp://v:q@w@cam2/y", "open rtsp://u:***@cam/x failed; retry rtsp://v:***@cam2/y"),
+    ("'rtsp://u:p@ss@cam/x': Connection refused", "'rtsp://u:***@cam/x': Connection refused"),
+    ("rtsp://cam/stream@2", "rtsp://cam/stream@2"),  # an "@" in the path is no userinfo (FFmpeg agrees)
+    ("rtsp://operator@cam/1", "rtsp://operator@cam/1"),  # a user without password: nothing secret
+    ("http://cam/snap.jpg?user=admin&password=s3cr@t&ch=1", "http://cam/snap.jpg?user=admin&password=***&ch=1"),
+    ("http://cam/live?token=abc123", "http://cam/live?token=***"),
+    ("/var/video/cam1.mp4", "/var/video/cam1.mp4"),
+])
+def test_masking_reads_urls_as_ffmpeg_does(text: str, masked: str) -> None:
+    from streams.urls import mask_credentials, mask_text, mask_url
+
+    assert mask_text(text) == masked
+    assert mask_url(text) == masked
+    assert mask_credentials({"a": [text, 1]}) == {"a": [masked, 1]}
+
+
+def test_ffmpeg_takes_the_userinfo_up_to_the_last_at(rtsp_urls: dict[str, str]) -> None:
+    """The fact the masking relies on, checked against FFmpeg itself: with a password holding "@" it still
+    reaches the host after the last "@" (had it split at the first, the host would be "ss@127.0.0.1")."""
+    url = rtsp_urls["cam"].replace("rtsp://", "rtsp://admin:p@ss@", 1)
+    with av.open(url, options={"rtsp_transport": "tcp"}, timeout=(10, 10)) as container:
+        assert container.streams.video
+    from streams.urls import mask_url
+
+    assert mask_url(url) == rtsp_urls["cam"].replace("rtsp://", "rtsp://admin:***@", 1)
 
 
 # --- health ------------------------------------------------------------------------------------
@@ -523,7 +560,7 @@ def test_health_states_and_masking() -> None:
     h.last_packet_wall = now - 5  # ... and quiet for longer than stall_after_s since
     assert h.state is SourceState.STALLED
     assert h.as_dict()["state"] == "stalled"
-    h.error("read failed: rtsp://u:pw@cam/x timed out", retry_in_s=1.0)
+    h.error("read failed: rtsp://u:p@w@cam/x timed out", retry_in_s=1.0)
     assert h.state is SourceState.BACKING_OFF and h.last_error == "read failed: rtsp://u:***@cam/x timed out"
     with pytest.raises(ValueError):
         h.set_state(SourceState.STREAMING)  # must connect first

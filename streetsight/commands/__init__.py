@@ -3,6 +3,8 @@ and sets ``func`` (called with the parsed args, returns an exit code). Add a com
 its name to COMMAND_MODULES; keep heavy imports inside the command function so `--help` stays fast."""
 from __future__ import annotations
 
+from typing import Callable
+
 COMMAND_MODULES: list[str] = [
     "streetsight.commands.bench",
     "streetsight.commands.evidence",
@@ -11,3 +13,25 @@ COMMAND_MODULES: list[str] = [
     "streetsight.commands.datasets",
     "streetsight.commands.train",
 ]
+
+
+class CliError(Exception):
+    """A mistake in what the command was given (an argument, a name, a key): `streetsight` prints it as one
+    line and exits with 2, without a traceback."""
+
+
+def bounded_number(limit: float, unit: str, kind: type = float) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number (``kind``: float or int) above 0 and at most ``limit`` (in
+    ``unit``); anything else is a usage error."""
+    import argparse
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole' if kind is int else 'a'} number") from None
+        if not 0 < value <= limit:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"{text} is out of range: more than 0 and at most {limit:g} {unit}")
+        return value
+
+    return parse

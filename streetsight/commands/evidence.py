@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from evidence.signing import MAX_EXPIRY_S as MAX_LINK_EXPIRY_S  # standard library only: --help stays fast
+from streetsight.commands import CliError, bounded_number
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser("evidence", help="evidence storage: retention, spool, protection, links")
@@ -35,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     link = sub.add_parser("link", help="an expiring URL for one evidence object")
     link.add_argument("key")
     link.add_argument("--config", required=True)
-    link.add_argument("--expires", type=float, help="seconds (default storage.presign_expiry_s)")
+    link.add_argument("--expires", type=bounded_number(MAX_LINK_EXPIRY_S, "s", int),
+                      help=f"seconds, at most {MAX_LINK_EXPIRY_S} (default storage.presign_expiry_s)")
     link.set_defaults(func=cmd_link)
 
 
@@ -64,7 +68,19 @@ def cmd_drain(args: argparse.Namespace) -> int:
     return 1 if result.remaining else 0
 
 
+def _checked_key(key: str) -> str:
+    """A key (or prefix) inside the store: relative, no '.' or '..' segments, nothing that escapes it."""
+    from evidence.store import validate_key
+
+    try:
+        return validate_key(key.rstrip("/") or key)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_protect(args: argparse.Namespace) -> int:
+    for target in args.targets:
+        _checked_key(target)
     backend = _backend(args)
     keys: list[str] = []
     for target in args.targets:
@@ -74,5 +90,6 @@ def cmd_protect(args: argparse.Namespace) -> int:
 
 
 def cmd_link(args: argparse.Namespace) -> int:
-    print(_backend(args).presign(args.key, args.expires))
+    key = _checked_key(args.key)
+    print(_backend(args).presign(key, args.expires))
     return 0

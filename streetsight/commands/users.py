@@ -15,7 +15,10 @@ import json
 import os
 import sys
 
+from streetsight.commands import bounded_number
+
 PASSWORD_ENV = "STREETSIGHT_PASSWORD"
+MAX_TOKEN_DAYS = 3650  # api.auth.MAX_TOKEN_TTL_S, without importing the API for --help
 DATABASE_ENV = "STREETSIGHT_DATABASE_URL"
 ROLES = ("reviewer", "admin", "trainer", "dispatch-callback")
 
@@ -42,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     token = with_database(sub.add_parser("token", help="print a new API token for a user (machine accounts)"))
     token.add_argument("name")
-    token.add_argument("--days", type=float, default=365.0, help="lifetime in days (default 365)")
+    token.add_argument("--days", type=bounded_number(MAX_TOKEN_DAYS, "days"), default=365.0,
+                       help=f"lifetime in days, at most {MAX_TOKEN_DAYS} (default 365)")
     token.set_defaults(func=cmd_token)
 
     disable = with_database(sub.add_parser("disable", help="disable a user and end its sessions"))
