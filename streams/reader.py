@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -23,6 +24,7 @@ from streams.packets import PacketRing
 from streams.urls import is_network_url, mask_url
 
 log = logging.getLogger(__name__)
+_ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\] ")
 
 DecodeMode = Literal["all", "keyframes"]
 
@@ -291,7 +293,8 @@ class SourceReader:
 
     def _failed(self, exc: BaseException, what: str) -> bool:
         """Record a failure; return True to retry (network), False to end (file)."""
-        message = f"{what} failed: {type(exc).__name__}: {exc}"
+        # FFmpeg errors read "[Errno -1094995529] Invalid data found ...": the number says nothing to anyone
+        message = f"{what} failed: {type(exc).__name__}: {_ERRNO_PREFIX.sub('', str(exc))}"
         if not self.is_network:
             self.health.error(message, url=self.url)
             log.error("source %s (%s): %s", self.source_id, self.masked_url, self.health.last_error)
