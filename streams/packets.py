@@ -46,7 +46,7 @@ class NoTemplateError(ValueError):
 
 
 def detach_template(
-    stream: VideoStream, formats: tuple[str, ...] = HOLDER_FORMATS
+    stream: VideoStream, formats: tuple[str, ...] | None = None
 ) -> tuple[OutputContainer, VideoStream]:
     """Copy a stream's codec parameters into a stream of a never-written in-memory container.
 
@@ -56,7 +56,7 @@ def detach_template(
     ``NoTemplateError`` when none of ``formats`` takes the codec.
     """
     refused: list[str] = []
-    for fmt in formats:
+    for fmt in HOLDER_FORMATS if formats is None else formats:
         holder = av.open(io.BytesIO(), "w", format=fmt)
         try:
             return holder, holder.add_stream_from_template(stream)
