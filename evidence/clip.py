@@ -59,7 +59,7 @@ class ClipInfo:
     # packets left out: no dts, empty, before the first keyframe, open-GOP leading B-frames,
     # dts not increasing
     skipped: int = 0
-    codec: str = ""  # FFmpeg codec name of the packets (h264, hevc, mjpeg, msmpeg4v3, ...)
+    codec: str = ""  # FFmpeg's codec name of the packets (h264, hevc, mjpeg, msmpeg4v3, ...)
     container: ClipContainer = MP4
 
 
@@ -88,7 +88,7 @@ def write_clip(
     time_base = chosen[0].time_base or template.time_base
     if time_base is None:
         raise ValueError("packets and template stream have no time base")
-    codec = template.codec_context.name
+    codec = codec_name(template)
     refused: list[str] = []
     for container in containers:
         copies = [_copy(p, time_base) for p in chosen]  # muxing rescales them: fresh ones per attempt
@@ -115,6 +115,12 @@ def write_clip(
     raise UnmuxableClipError(f"no clip container takes codec {codec!r}: " + "; ".join(refused))
 
 
+def codec_name(stream: av.video.stream.VideoStream) -> str:
+    """FFmpeg's name of the stream's codec (h264, hevc, mjpeg, msmpeg4v3), whichever coder PyAV attached:
+    a template detached into an output container carries an encoder (libx265 for hevc)."""
+    return stream.codec_context.codec.canonical_name
+
+
 def _mux(
     packets: list[av.Packet],
     template: av.video.stream.VideoStream,
@@ -127,7 +133,7 @@ def _mux(
         # format is explicit because the temporary name has no known extension
         with av.open(str(tmp), "w", format=container.format, options=dict(container.options)) as out:
             stream = out.add_stream_from_template(template)
-            tag = MP4_CODEC_TAGS.get(template.codec_context.name) if container.format == "mp4" else None
+            tag = MP4_CODEC_TAGS.get(codec_name(template)) if container.format == "mp4" else None
             if tag is not None:
                 stream.codec_tag = tag
             for packet in packets:

@@ -113,7 +113,7 @@ class PacketRing:
             holder, template = detach_template(stream)
             error = None
         except NoTemplateError as exc:
-            holder, template, error = None, None, f"codec {stream.codec_context.name!r}: {exc}"
+            holder, template, error = None, None, f"codec {stream.codec_context.codec.canonical_name!r}: {exc}"
         with self._lock:
             self._clear_locked()
             self._holder, self._template, self.template_error = holder, template, error

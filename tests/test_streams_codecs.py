@@ -90,7 +90,7 @@ def test_write_clip_falls_back_to_matroska_and_names_every_refusal(tmp_path: Pat
         packets = [p for p in c.demux(stream) if p.size]
         info = write_clip(packets, stream, tmp_path / "clip.mp4")
         assert info.path == tmp_path / "clip.mkv" and info.container is MATROSKA
-        assert info.container.content_type == "video/x-matroska" and info.codec == "msmpeg4"
+        assert info.container.content_type == "video/x-matroska" and info.codec == "msmpeg4v3"
         with pytest.raises(UnmuxableClipError, match="mp4.*msmpeg4"):
             write_clip(packets, stream, tmp_path / "only-mp4.mp4", containers=(MP4,))
     assert not list(tmp_path.glob("only-mp4*")) and not list(tmp_path.glob(".*part"))
