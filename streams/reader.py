@@ -419,12 +419,13 @@ class SourceReader:
         return stream.decode(packet)  # the final empty packet at EOF drains the decoder
 
     def _keyframes_too_far(self, packet_time: float | None) -> bool:
-        """Analysis wants a frame, and the last keyframe lies more than MAX_KEYFRAME_GAP_S back."""
+        """Analysis wants a frame, and the last keyframe lies more than MAX_KEYFRAME_GAP_S back (and more
+        than one analysis period: at one frame in 10 s, keyframes 8 s apart serve well)."""
         last_key = self._gop.last_key_s
         return (
             packet_time is not None
             and last_key is not None
-            and packet_time - last_key > MAX_KEYFRAME_GAP_S
+            and packet_time - last_key > max(MAX_KEYFRAME_GAP_S, self._sampler.period)
             and self._sampler.due(packet_time)
         )
 

@@ -99,8 +99,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         rt.recorder.close()  # previews still being made belong in the output
         elapsed = time.perf_counter() - t0
         log.info("analysed %d frames of %s in %.1f s", analysis.frames_analysed, args.video, elapsed)
-        if analysis.failure is not None and analysis.frames_analysed == 0:
-            print(f"streetsight analyze: cannot analyse {args.video}: {analysis.failure}", file=sys.stderr)
+        if analysis.frames_analysed == 0:
+            why = analysis.failure or "no frame of it could be analysed"
+            print(f"streetsight analyze: cannot analyse {args.video}: {why}", file=sys.stderr)
             return 1
         opened = [e.incident.id for e in analysis.events if e.kind == "opened"]
         uri = rt.evidence.uri if rt.evidence is not None else None

@@ -41,7 +41,8 @@ def analyze(video: Path, tmp_path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def analysed(vtest_avi, vtest_variants, tmp_path_factory) -> dict[str, list[dict]]:
-    return {name: analyze(footage_path(name, vtest_avi, vtest_variants), tmp_path_factory.mktemp(name.replace(".", "_")))
+    return {name: analyze(footage_path(name, vtest_avi, vtest_variants),
+                          tmp_path_factory.mktemp(name.replace(".", "_")))
             for name in EXPECTED}
 
 

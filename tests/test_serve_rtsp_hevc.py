@@ -56,7 +56,8 @@ def test_an_h265_rtsp_camera_gets_an_hvc1_clip_and_an_h264_preview(hevc_rtsp, tm
                     incident = items[0]
                     break
                 time.sleep(0.5)
-            assert incident is not None, f"no incident with clip and preview; sources: {client.get('/api/v1/sources').json()}"
+            sources = client.get("/api/v1/sources").json()
+            assert incident is not None, f"no incident with clip and preview; sources: {sources}"
             sources = client.get("/api/v1/sources").json()
             assert sources[0]["state"] == "streaming" and sources[0]["last_error"] is None
 
