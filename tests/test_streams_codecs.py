@@ -110,13 +110,12 @@ def test_hevc_from_mpegts_is_clipped_into_mp4_tagged_hvc1(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("kind", ["not_a_video", "cut_short"])
-def test_serve_shows_a_source_that_cannot_be_read_as_failed(kind, tmp_path: Path) -> None:
-    """LivePipeline's health feeds /healthz, /metrics and GET /api/v1/sources."""
-    from prometheus_client import CollectorRegistry, generate_latest
+def test_serve_shows_a_source_that_cannot_be_read_as_failed(kind, tmp_path: Path, monkeypatch) -> None:
+    """What `serve` builds: the source's state and reason in GET /api/v1/sources and /metrics."""
+    from fastapi.testclient import TestClient
 
     from streetsight.config import parse_config
-    from streetsight.pipeline import LivePipeline
-    from streetsight.runtime import load_detector
+    from streetsight.server import build
     from tests.test_analyze_failures import mjpeg_avi
 
     if kind == "not_a_video":
@@ -126,20 +125,23 @@ def test_serve_shows_a_source_that_cannot_be_read_as_failed(kind, tmp_path: Path
         whole = mjpeg_avi(tmp_path / "whole.avi", seconds=4)
         video = tmp_path / "cut.avi"
         video.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
-    cfg = parse_config({"sources": [{"id": "cam", "url": str(video), "zones": [
+    monkeypatch.setenv("STREETSIGHT_ADMIN_PASSWORD", "serve-test-admin")
+    cfg = parse_config({"sources": [{"id": "cam", "url": str(video), "realtime": False, "zones": [
         {"id": "kerb", "events": ["illegal_parking"], "polygon": [[0, 0], [1, 0], [1, 1]]}]}],
         "storage": {"data_dir": str(tmp_path / "data")}})
-
-    recorder = IncidentRecorder(LocalEvidenceStore(tmp_path / "ev"), None, cfg.evidence)
-    pipeline = LivePipeline(cfg, load_detector(cfg), recorder, realtime_files=False)
-    pipeline.run()
-    [health] = pipeline.health()
-    assert health["state"] == "failed", health
+    rt, pipeline, app = build(cfg)
+    try:
+        pipeline.run()  # returns once the file source is done
+        with TestClient(app) as client:
+            login = client.post("/api/v1/auth/login", json={"username": "admin", "password": "serve-test-admin"})
+            assert login.status_code == 200, login.text
+            [source] = client.get("/api/v1/sources").json()
+            metrics = client.get("/metrics").text
+    finally:
+        rt.close()
+    assert source["id"] == "cam" and source["state"] == "failed", source
     expected = "Invalid data" if kind == "not_a_video" else "truncated"
-    assert expected in health["last_error"], health
-    registry = CollectorRegistry()
-    registry.register(pipeline.metrics)
-    metrics = generate_latest(registry).decode()
+    assert expected in source["last_error"], source
     assert 'streetsight_source_state{source="cam",streetsight_source_state="failed"} 1.0' in metrics
 
 
