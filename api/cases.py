@@ -55,7 +55,7 @@ CALLBACK_FROM: dict[str, tuple[str, ...]] = {
     "verified": ("handled",),
     "closed": ("verified",),
 }
-EVIDENCE_KINDS = ("snapshot", "snapshot_raw", "clip", "manifest")
+EVIDENCE_KINDS = ("snapshot", "snapshot_raw", "clip", "clip_preview", "manifest")
 
 
 class CaseNotFound(LookupError):

@@ -1,7 +1,10 @@
-"""Evidence clips: encoded packets remuxed into a browser-playable MP4, without re-encoding.
+"""Evidence clips: the camera's own encoded packets remuxed into a container, without re-encoding.
 
-Decode is the dominant CPU cost of the service, so a clip is never decoded and encoded again: the
-packets kept by the stream's ring buffer are copied into an MP4 container as they are.
+Decode is the dominant CPU cost of the service, and the evidence of record must be what the camera
+sent, so a clip is never decoded and encoded again: the packets kept by the stream's ring buffer are
+copied as they are into MP4 where the codec allows it (H.264, H.265 tagged ``hvc1``, MJPEG, MPEG-4
+part 2), else into Matroska (MS-MPEG4 and the rest of what FFmpeg decodes). A browser that cannot play
+the codec gets a separate H.264 preview (evidence/preview.py).
 """
 from __future__ import annotations
 
@@ -21,8 +24,28 @@ from evidence.hashing import sha256_file
 CONTENT_TYPE = "video/mp4"
 
 
+@dataclass(frozen=True, slots=True)
+class ClipContainer:
+    format: str  # FFmpeg muxer name
+    suffix: str
+    content_type: str
+    options: tuple[tuple[str, str], ...] = ()
+
+
+# moov first (+faststart) so a browser starts playing before the file is loaded
+MP4 = ClipContainer("mp4", ".mp4", CONTENT_TYPE, (("movflags", "+faststart"),))
+MATROSKA = ClipContainer("matroska", ".mkv", "video/x-matroska")
+CONTAINERS = (MP4, MATROSKA)  # first that takes the codec wins
+# FFmpeg tags remuxed HEVC 'hev1' (parameter sets in band); Safari plays only 'hvc1'
+MP4_CODEC_TAGS = {"hevc": "hvc1"}
+
+
 class EmptyClipError(ValueError):
     """No packet could go into the clip (none given, or none from a keyframe on)."""
+
+
+class UnmuxableClipError(ValueError):
+    """No clip container takes the codec; the message says what each muxer answered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,20 +59,24 @@ class ClipInfo:
     # packets left out: no dts, empty, before the first keyframe, open-GOP leading B-frames,
     # dts not increasing
     skipped: int = 0
+    codec: str = ""  # FFmpeg's codec name of the packets (h264, hevc, mjpeg, msmpeg4v3, ...)
+    container: ClipContainer = MP4
 
 
 def write_clip(
     packets: Sequence[av.Packet],
     template: av.video.stream.VideoStream,
     path: str | Path,
+    containers: Sequence[ClipContainer] = CONTAINERS,
 ) -> ClipInfo:
-    """Remux ``packets`` (demux order, from one video stream) into an MP4 at ``path``.
+    """Remux ``packets`` (demux order, from one video stream) into the first of ``containers`` whose
+    muxer takes the codec, at ``path`` with that container's suffix (``ClipInfo.path``).
 
     Timestamps are shifted so the first packet's dts is 0 (pts keeps its lead over dts when the
-    source has B-frames, so the first picture may show at e.g. 0.08 s). The moov atom goes first
-    (``+faststart``) so a browser starts playing before the file is loaded. The file is written
-    under a temporary name and renamed, so ``path`` never holds a half-written clip. The input
-    packets are left untouched (they may still sit in a ring buffer that other clips read).
+    source has B-frames, so the first picture may show at e.g. 0.08 s). The file is written under a
+    temporary name and renamed, so the path never holds a half-written clip. The input packets are
+    left untouched (they may still sit in a ring buffer that other clips read). Raises
+    ``UnmuxableClipError`` when no container takes the codec.
     """
     path = Path(path)
     chosen, skipped = _select(packets)
@@ -61,34 +88,61 @@ def write_clip(
     time_base = chosen[0].time_base or template.time_base
     if time_base is None:
         raise ValueError("packets and template stream have no time base")
-    copies = [_copy(p, time_base) for p in chosen]
-    _shift_to_zero(copies)
-    duration_s = _duration_s(copies, time_base, template)  # before muxing rescales the copies
+    codec = codec_name(template)
+    refused: list[str] = []
+    for container in containers:
+        copies = [_copy(p, time_base) for p in chosen]  # muxing rescales them: fresh ones per attempt
+        _shift_to_zero(copies)
+        duration_s = _duration_s(copies, time_base, template)  # before muxing rescales the copies
+        target = path.with_suffix(container.suffix)
+        try:
+            _mux(copies, template, target, container)
+        except (ValueError, av.FFmpegError) as exc:  # the muxer refuses the codec (or its parameters)
+            refused.append(f"{container.format}: {exc}")
+            continue
+        sha256, size = sha256_file(target)
+        return ClipInfo(
+            path=target,
+            duration_s=duration_s,
+            packets=len(copies),
+            first_is_keyframe=bool(copies[0].is_keyframe),
+            sha256=sha256,
+            size=size,
+            skipped=skipped,
+            codec=codec,
+            container=container,
+        )
+    raise UnmuxableClipError(f"no clip container takes codec {codec!r}: " + "; ".join(refused))
 
+
+def codec_name(stream: av.video.stream.VideoStream) -> str:
+    """FFmpeg's name of the stream's codec (h264, hevc, mjpeg, msmpeg4v3), whichever coder PyAV attached:
+    a template detached into an output container carries an encoder (libx265 for hevc)."""
+    return stream.codec_context.codec.canonical_name
+
+
+def _mux(
+    packets: list[av.Packet],
+    template: av.video.stream.VideoStream,
+    path: Path,
+    container: ClipContainer,
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:
-        # format is explicit because the temporary name has no .mp4 extension
-        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        # format is explicit because the temporary name has no known extension
+        with av.open(str(tmp), "w", format=container.format, options=dict(container.options)) as out:
             stream = out.add_stream_from_template(template)
-            for packet in copies:
+            tag = MP4_CODEC_TAGS.get(codec_name(template)) if container.format == "mp4" else None
+            if tag is not None:
+                stream.codec_tag = tag
+            for packet in packets:
                 packet.stream = stream
                 out.mux(packet)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-    sha256, size = sha256_file(path)
-    return ClipInfo(
-        path=path,
-        duration_s=duration_s,
-        packets=len(copies),
-        first_is_keyframe=bool(copies[0].is_keyframe),
-        sha256=sha256,
-        size=size,
-        skipped=skipped,
-    )
 
 
 def _select(packets: Sequence[av.Packet]) -> tuple[list[av.Packet], int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
@@ -61,6 +61,8 @@ class EvidenceSharer:
 
     def _blurred_copy(self, original: StoredObject) -> tuple[StoredObject, int]:
         target = self.shared_key(original.key)
+        if original.content_type.startswith("video/"):
+            target = str(PurePosixPath(target).with_suffix(".mp4"))  # blurring re-encodes as H.264 MP4
         if self.store.exists(target):
             meta = self.store.metadata(target)
             if meta.get(DERIVED_FROM) == original.sha256:
@@ -103,4 +105,5 @@ class _CountingFinder:
 
 
 def _blurrable(content_type: str) -> bool:
-    return content_type in ("image/jpeg", "video/mp4")
+    # Matroska: clips of codecs MP4 does not take (MS-MPEG4); the blurred copy is H.264 MP4 like any other
+    return content_type in ("image/jpeg", "video/mp4", "video/x-matroska")

@@ -36,15 +36,34 @@ class _Entry:
     is_keyframe: bool
 
 
-def detach_template(stream: VideoStream) -> tuple[OutputContainer, VideoStream]:
+# Muxers that may hold a template, in order: MP4 for what it takes, Matroska for nearly all the rest
+# (MS-MPEG4 in AVI, which the MP4 muxer refuses). The holder's format only decides which codecs it accepts.
+HOLDER_FORMATS = ("mp4", "matroska")
+
+
+class NoTemplateError(ValueError):
+    """No holder container takes the stream's codec: no clip can be muxed from it."""
+
+
+def detach_template(
+    stream: VideoStream, formats: tuple[str, ...] | None = None
+) -> tuple[OutputContainer, VideoStream]:
     """Copy a stream's codec parameters into a stream of a never-written in-memory container.
 
     PyAV streams point into their container's C structures: using an input stream as a template
     after ``container.close()`` is a use-after-free (a segfault with PyAV 18). The copy lives as long
-    as the returned holder container, independent of the reader's connection.
+    as the returned holder container, independent of the reader's connection. Raises
+    ``NoTemplateError`` when none of ``formats`` takes the codec.
     """
-    holder = av.open(io.BytesIO(), "w", format="mp4")
-    return holder, holder.add_stream_from_template(stream)
+    refused: list[str] = []
+    for fmt in HOLDER_FORMATS if formats is None else formats:
+        holder = av.open(io.BytesIO(), "w", format=fmt)
+        try:
+            return holder, holder.add_stream_from_template(stream)
+        except ValueError as exc:  # "'mp4' format does not support 'msmpeg4' codec"
+            holder.close()
+            refused.append(str(exc))
+    raise NoTemplateError("; ".join(refused) or "no holder format given")
 
 
 def copy_packet(packet: av.Packet) -> av.Packet:
@@ -78,6 +97,7 @@ class PacketRing:
         self._latest: float | None = None
         self._holder: OutputContainer | None = None
         self._template: VideoStream | None = None
+        self.template_error: str | None = None  # why this connection's packets cannot make clips
         self._lock = threading.Lock()
 
     # --- writer side (the reader) ---------------------------------------------------------------
@@ -85,12 +105,18 @@ class PacketRing:
     def set_stream(self, stream: VideoStream) -> None:
         """Start a new connection: remember its codec parameters and clear the ring.
 
-        A clip never mixes two connections (codec parameters and timestamps may differ).
+        A clip never mixes two connections (codec parameters and timestamps may differ). A codec that
+        no clip container takes never stops the source: the ring then keeps nothing and
+        ``template_error`` says why (analysis goes on without clips).
         """
-        holder, template = detach_template(stream)
+        try:
+            holder, template = detach_template(stream)
+            error = None
+        except NoTemplateError as exc:
+            holder, template, error = None, None, f"codec {stream.codec_context.codec.canonical_name!r}: {exc}"
         with self._lock:
             self._clear_locked()
-            self._holder, self._template = holder, template
+            self._holder, self._template, self.template_error = holder, template, error
 
     def append(self, packet: av.Packet, time_s: float) -> bool:
         """Add one demuxed packet with its media time; returns whether it was kept.
@@ -102,8 +128,8 @@ class PacketRing:
             return False
         is_key = bool(packet.is_keyframe)
         with self._lock:
-            if not self._entries and not is_key:
-                return False
+            if self.template_error is not None or (not self._entries and not is_key):
+                return False  # no clip could use it, or nothing before the first keyframe decodes
             entry = _Entry(packet, float(time_s), packet.size, is_key)
             self._entries.append(entry)
             if is_key:

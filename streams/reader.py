@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -23,6 +24,7 @@ from streams.packets import PacketRing
 from streams.urls import is_network_url, mask_url
 
 log = logging.getLogger(__name__)
+_ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\] ")
 
 DecodeMode = Literal["all", "keyframes"]
 
@@ -33,10 +35,18 @@ MAX_READ_BATCH_S = 0.5  # well under the 1 s after which a quiet source counts a
 # next one has most likely not arrived yet. Above a frame interval (40 ms at 25 fps), so the newest
 # buffered packet qualifies; well below read_batch_s, so each sleep starts with the buffers drained.
 CAUGHT_UP_S = 0.05
+# decode="keyframes" on a stream whose keyframes lie further apart than this (OpenCV's vtest.avi: 25 s,
+# "smart" H.265 cameras: 10 s and more) would starve analysis: such a connection decodes like "all".
+MAX_KEYFRAME_GAP_S = 5.0
+MAX_GOP_REPLAY_PACKETS = 2000  # packets kept since the last keyframe, to decode that GOP after all
 
 
 class _StreamEnded(Exception):
     """A network stream reached end of stream: reconnect like any other failure."""
+
+
+class UnreadableMediaError(Exception):
+    """A file ended without giving what it promised: no decodable frame, or fewer frames than declared."""
 
 
 class MediaClock:
@@ -225,6 +235,8 @@ class SourceReader:
         self._gop = GopTracker()
         self._skip_to_keyframe = False  # "all" mode: the rest of this GOP holds no wanted frame
         self._decoded = 0
+        self._long_gop = False  # "keyframes" mode fell back to decoding every frame (see MAX_KEYFRAME_GAP_S)
+        self._since_key: list[av.Packet] | None = None  # "keyframes" mode: this GOP's packets, for the fallback
 
     def stop(self) -> None:
         """Ask ``frames()`` to end; safe from any thread."""
@@ -281,7 +293,8 @@ class SourceReader:
 
     def _failed(self, exc: BaseException, what: str) -> bool:
         """Record a failure; return True to retry (network), False to end (file)."""
-        message = f"{what} failed: {type(exc).__name__}: {exc}"
+        # FFmpeg errors read "[Errno -1094995529] Invalid data found ...": the number says nothing to anyone
+        message = f"{what} failed: {type(exc).__name__}: {_ERRNO_PREFIX.sub('', str(exc))}"
         if not self.is_network:
             self.health.error(message, url=self.url)
             log.error("source %s (%s): %s", self.source_id, self.masked_url, self.health.last_error)
@@ -308,6 +321,10 @@ class SourceReader:
             stream.codec_context.skip_frame = "NONKEY"  # belt and braces: only keyframes are fed
         self._gop = GopTracker()  # keyframe spacing is per connection
         self._skip_to_keyframe = False
+        self._long_gop = False
+        self._since_key = None
+        decoded_before = self._decoded
+        demuxed = 0  # packets with a timestamp, to compare with what the file declares
         if self.ring is not None:
             self.ring.set_stream(stream)
         tb: Fraction = stream.time_base or Fraction(1, 90000)
@@ -324,6 +341,7 @@ class SourceReader:
             now = time.time()
             ts = packet.pts if packet.pts is not None else packet.dts
             packet_time = self._clock.media(ts * tb_s, now) if ts is not None else None
+            demuxed += ts is not None
             if packet.size:
                 self.health.on_packet(now)
                 if not got_packet:
@@ -351,6 +369,21 @@ class SourceReader:
                 return
         if self.is_network and not self._stop.is_set():
             raise _StreamEnded("end of stream")
+        if not self._stop.is_set():
+            self._check_complete(stream, demuxed, self._decoded - decoded_before)
+
+    def _check_complete(self, stream: VideoStream, demuxed: int, decoded: int) -> None:
+        """At the end of a file: fail it when it gave no frame, or stopped short of the frame count its
+        header declares (a truncated file FFmpeg reads to the cut without an error)."""
+        codec = stream.codec_context.name
+        if decoded == 0:
+            raise UnreadableMediaError(f"no video frame could be decoded ({demuxed} packets of {codec} read)")
+        declared = stream.frames or 0
+        if declared and demuxed < declared * 0.99 - 1:
+            end = self._clock.last_media or 0.0
+            raise UnreadableMediaError(
+                f"the file ends after {demuxed} of the {declared} frames its header declares, at {end:.1f} s "
+                "(truncated?)")
 
     def _decode(self, stream: VideoStream, packet: av.Packet, packet_time: float | None) -> list[av.VideoFrame]:
         is_key = bool(packet.is_keyframe) and bool(packet.size)
@@ -358,12 +391,18 @@ class SourceReader:
             self._gop.keyframe(packet_time)
         try:
             if self.decode == "all":
-                if self._skip_to_keyframe:
-                    if not is_key:
-                        return []
-                    self._skip_to_keyframe = False
-                return stream.decode(packet)  # the final empty packet at EOF drains the decoder
+                return self._decode_all(stream, packet, is_key)
+            if self._long_gop:
+                return self._decode_all(stream, packet, is_key)
+            if is_key:
+                self._since_key = [packet]
+            elif self._since_key is not None:
+                self._since_key.append(packet)
+                if len(self._since_key) > MAX_GOP_REPLAY_PACKETS:
+                    self._since_key = None
             if not is_key:
+                if self._keyframes_too_far(packet_time):
+                    return self._fall_back_to_all(stream)
                 return []
             if packet_time is not None and not self._sampler.due(packet_time):
                 return []  # a keyframe the analysis rate does not want: not worth decoding
@@ -371,6 +410,38 @@ class SourceReader:
         except av.FFmpegError as exc:  # a corrupt packet: skip it, keep the connection
             log.debug("source %s: decode error %s", self.source_id, exc)
             return []
+
+    def _decode_all(self, stream: VideoStream, packet: av.Packet, is_key: bool) -> list[av.VideoFrame]:
+        if self._skip_to_keyframe:
+            if not is_key:
+                return []
+            self._skip_to_keyframe = False
+        return stream.decode(packet)  # the final empty packet at EOF drains the decoder
+
+    def _keyframes_too_far(self, packet_time: float | None) -> bool:
+        """Analysis wants a frame, and the last keyframe lies more than MAX_KEYFRAME_GAP_S back (and more
+        than one analysis period: at one frame in 10 s, keyframes 8 s apart serve well)."""
+        last_key = self._gop.last_key_s
+        return (
+            packet_time is not None
+            and last_key is not None
+            and packet_time - last_key > max(MAX_KEYFRAME_GAP_S, self._sampler.period)
+            and self._sampler.due(packet_time)
+        )
+
+    def _fall_back_to_all(self, stream: VideoStream) -> list[av.VideoFrame]:
+        """Decode every frame from now on (this connection); decode this GOP from its keyframe so the
+        frames analysis wanted since then are not lost."""
+        log.info("source %s: keyframes more than %.0f s apart; decoding every frame at %s fps",
+                 self.source_id, MAX_KEYFRAME_GAP_S, self.analysis_fps)
+        self._long_gop = True
+        stream.codec_context.skip_frame = "DEFAULT"
+        stream.codec_context.flush_buffers()
+        replay, self._since_key = self._since_key or [], None
+        frames: list[av.VideoFrame] = []
+        for packet in replay:
+            frames += stream.decode(packet)
+        return frames
 
     def _decoder_label(self, stream: VideoStream) -> str:
         if self.hwdecode is not None and stream.codec_context.is_hwaccel:
@@ -380,7 +451,7 @@ class SourceReader:
     def _maybe_skip_gop_tail(self, stream: VideoStream) -> None:
         """After a wanted frame: if the next wanted one is at or after the next keyframe, stop decoding
         until that keyframe (the frames in between are never wanted and nothing later references them)."""
-        if self.decode != "all" or self._sampler.period <= 0:
+        if (self.decode != "all" and not self._long_gop) or self._sampler.period <= 0:
             return
         due, next_key = self._sampler.next_due, self._gop.next_key_s()
         if due is not None and next_key is not None and due >= next_key - 1e-3:

@@ -60,8 +60,19 @@ def incident_json(rec: Any, root: Path, uri: Any = None) -> dict[str, Any]:
         "class": inc.class_name, "box": [round(v, 1) for v in inc.box], "score": round(inc.score, 4),
         "labels": inc.labels, **({"extra": inc.extra} if inc.extra else {}),
         "evidence": {kind: uri(obj.key) if uri else str(root / obj.key) for kind, obj in rec.evidence.items()
-                     if kind in ("snapshot", "snapshot_raw", "clip")},
+                     if kind in ("snapshot", "snapshot_raw", "clip", "clip_preview")},
     }
+
+
+def unreadable_reason(video: Path) -> str | None:
+    """Why ``video`` cannot be a video file, found without opening it (None: try to open it)."""
+    if not video.exists():
+        return "no such file"
+    if video.is_dir():
+        return "it is a directory, not a video file"
+    if video.stat().st_size == 0:
+        return "the file is empty (0 bytes)"
+    return None
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -77,19 +88,29 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if not matches:
         raise ConfigError(f"{args.config}: sources: no source with id {args.source!r}")
     src = matches[0].model_copy(update={"url": str(Path(args.video).resolve())})
-    if not Path(args.video).exists():
-        print(f"streetsight analyze: no such file {args.video}", file=sys.stderr)
+    reason = unreadable_reason(Path(args.video))
+    if reason is not None:
+        print(f"streetsight analyze: cannot analyse {args.video}: {reason}", file=sys.stderr)
         return 2
     rt = Runtime.create(cfg)
     try:
         t0 = time.perf_counter()
         analysis = analyze_source(src, cfg, rt.detector, rt.recorder)
+        rt.recorder.close()  # previews still being made belong in the output
         elapsed = time.perf_counter() - t0
         log.info("analysed %d frames of %s in %.1f s", analysis.frames_analysed, args.video, elapsed)
+        if analysis.frames_analysed == 0:
+            why = analysis.failure or "no frame of it could be analysed"
+            print(f"streetsight analyze: cannot analyse {args.video}: {why}", file=sys.stderr)
+            return 1
         opened = [e.incident.id for e in analysis.events if e.kind == "opened"]
         uri = rt.evidence.uri if rt.evidence is not None else None
         out = [incident_json(rt.recorder.recorded[i], rt.evidence_root, uri) for i in opened]
         print(json.dumps(out, ensure_ascii=False, indent=2 if args.json else None))
+        if analysis.failure is not None:  # what was read is printed above; the run still failed
+            print(f"streetsight analyze: {args.video} failed part-way after {analysis.frames_analysed} "
+                  f"frames: {analysis.failure}", file=sys.stderr)
+            return 1
     finally:
         rt.close()  # with S3: upload what was spooled, or leave it for the next run
     return 0

@@ -290,6 +290,9 @@ class EvidenceConfig(_Strict):
     post_roll_s: float = Field(5.0, ge=0)
     buffer_s: float = Field(30.0, gt=0, description="seconds of encoded packets kept per source")
     buffer_mb: float = Field(64.0, gt=0, description="byte bound of the packet ring per source")
+    preview: bool = Field(True, description="make an H.264 clip_preview beside every clip that is not H.264 "
+                          "(browsers play H.264 MP4 only); the clip stays the evidence of record")
+    preview_max_width: int = Field(640, ge=64, le=3840, description="width the preview is scaled down to")
 
     @model_validator(mode="after")
     def _buffer_holds_pre_roll(self) -> "EvidenceConfig":

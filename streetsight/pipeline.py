@@ -24,6 +24,7 @@ from detectors.incidents import Incident, IncidentEvent
 from detectors.rule import Rule
 from models.detector import PreparedInput
 from streams.frames import Frame
+from streams.health import SourceState
 from streams.hwdecode import shared as shared_hwdecode
 from streams.live import ReaderThread
 from streams.packets import PacketRing
@@ -72,6 +73,7 @@ class SourceAnalysis:
     events: list[IncidentEvent] = field(default_factory=list)
     timezone: str = "Asia/Shanghai"  # for rules' allowed_hours
     listener: Callable[[IncidentEvent], None] | None = None  # sees every event after the recorder
+    failure: str | None = None  # analyze_source: why the source could not be read (to its end)
 
     @classmethod
     def create(cls, src: SourceConfig, cfg: Config, merger: Merger | None = None) -> "SourceAnalysis":
@@ -155,6 +157,8 @@ def analyze_source(src: SourceConfig, cfg: Config, detector: FrameDetector, reco
     analysis = SourceAnalysis.create(src, cfg)
     reader = make_reader(src, cfg, analysis.ring, realtime_default=False)
     analysis.run(reader, lambda frames: detector.detect([f.image for f in frames]), recorder, batch)
+    if reader.health.state is SourceState.FAILED:
+        analysis.failure = reader.health.last_error or "failed"
     return analysis
 
 
@@ -293,6 +297,7 @@ class LivePipeline:
                     self._analyse(batch)
                 self._finish_ended()
                 self._process_finish_requests()
+                self.recorder.collect_previews()  # previews of quiet sources too
         finally:
             self.queue.close()
             with self._lock:
@@ -307,6 +312,7 @@ class LivePipeline:
             for sid in set(threads) - self._finished:
                 self._finish(sid)
             self._process_finish_requests()
+            self.recorder.collect_previews(wait_for="*")
 
     # --- internals ------------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,6 +15,8 @@ from api.repository import IncidentRepository
 from api.schemas import EvidenceItemIn, IncidentCreate
 from detectors.incidents import Incident, IncidentEvent
 from evidence.clip import write_clip
+from evidence.preview import CONTENT_TYPE as PREVIEW_CONTENT_TYPE
+from evidence.preview import PreviewInfo, PreviewMaker, needs_preview
 from evidence.snapshot import annotate, encode_jpeg
 from evidence.store import EvidenceStore, StoredObject, incident_key_prefix, write_manifest
 from streams.packets import PacketRing
@@ -32,6 +36,15 @@ class _PendingClip:
 
 
 @dataclass
+class _PendingPreview:
+    """A clip whose H.264 preview is being made; its manifest waits for the preview."""
+
+    clip: _PendingClip
+    future: Future[PreviewInfo]
+    workdir: Path  # holds the clip copy and the preview until they are stored
+
+
+@dataclass
 class RecordedIncident:
     """What `analyze` prints: the incident plus where its evidence lies."""
 
@@ -44,7 +57,11 @@ class IncidentRecorder:
 
     ``recorded`` holds every incident with its evidence for callers that print or score them (``analyze``,
     evaluation); a live service (``keep_recorded=False``) drops each once its manifest is written, so a
-    worker that runs for months does not keep every incident it ever saw."""
+    worker that runs for months does not keep every incident it ever saw.
+
+    A clip a browser cannot play (not H.264) gets an H.264 ``clip_preview`` made on a worker thread; the
+    incident's manifest is written once the preview is stored (collected by ``poll``/``flush`` on the
+    analysis thread, which alone touches the store and the records). Call ``close`` at the end."""
 
     def __init__(self, store: EvidenceStore, repository: IncidentRepository | None, cfg: EvidenceConfig,
                  *, keep_recorded: bool = True) -> None:
@@ -53,10 +70,15 @@ class IncidentRecorder:
         self.cfg = cfg
         self.keep_recorded = keep_recorded
         self._pending: dict[str, list[_PendingClip]] = {}
+        self._previews: list[_PendingPreview] = []
+        self._preview_maker: PreviewMaker | None = None  # started with the first preview
         self.recorded: dict[str, RecordedIncident] = {}
 
     def handle(self, event: IncidentEvent, image: np.ndarray, ring: PacketRing | None) -> None:
         if event.kind == "opened":
+            if ring is not None and ring.template_error is not None:
+                # analysis goes on without a clip; the record says why there is none
+                event.incident.extra["clip_error"] = f"no clip container takes the stream: {ring.template_error}"
             self._opened(event.incident, image)
         elif event.kind == "ended":
             if self.repository is not None and event.incident.ended_at is not None:
@@ -65,21 +87,39 @@ class IncidentRecorder:
             self.poll(event.incident.source_id, ring)
 
     def poll(self, source_id: str, ring: PacketRing) -> None:
-        """Write the clips whose post-roll the ring now holds."""
+        """Write the clips whose post-roll the ring now holds; store the previews that are ready."""
         latest = ring.latest_time_s
         pending = self._pending.get(source_id, [])
         due = [p for p in pending if latest is not None and latest >= p.end_s]
         for p in due:
             pending.remove(p)
             self._write_clip(p, ring)
+        self.collect_previews()
 
     def flush(self, source_id: str, ring: PacketRing | None) -> None:
-        """The source ended: write every pending clip with whatever post-roll exists."""
+        """The source ended: write every pending clip with whatever post-roll exists, and wait for the
+        previews of its clips."""
         for p in self._pending.pop(source_id, []):
             if ring is not None:
                 self._write_clip(p, ring)
             else:
                 self._finish(p)
+        self.collect_previews(wait_for=source_id)
+
+    def collect_previews(self, wait_for: str | None = None) -> None:
+        """Store finished previews and write their manifests; ``wait_for``: also wait for that source's
+        previews ("*": every source's)."""
+        for pp in list(self._previews):
+            if pp.future.done() or wait_for in ("*", pp.clip.incident.source_id):
+                self._previews.remove(pp)
+                self._store_preview(pp)
+
+    def close(self) -> None:
+        """Wait for every preview and store it (the end of ``analyze``, a service stopping)."""
+        self.collect_previews(wait_for="*")
+        if self._preview_maker is not None:
+            self._preview_maker.close()
+            self._preview_maker = None
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -116,16 +156,46 @@ class IncidentRecorder:
         window = ring.window(p.start_s, p.end_s)
         if window is None or not window.packets:
             log.warning("incident %s: no packets for the clip %.1f..%.1fs", p.incident.id, p.start_s, p.end_s)
-        else:
-            try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    info = write_clip(window.packets, window.template, Path(tmp) / "clip.mp4")
-                    obj = self.store.put_file(f"{p.prefix}/clip.mp4", info.path, "video/mp4", p.meta)
-                p.items.append(obj)
-                self.recorded[p.incident.id].evidence["clip"] = obj
-                self._attach(p.incident.id, "clip", obj)
-            except Exception:  # a clip that cannot be muxed must not lose the incident
-                log.exception("incident %s: clip failed", p.incident.id)
+            self._finish(p)
+            return
+        workdir = Path(tempfile.mkdtemp(prefix="clip-"))
+        try:
+            info = write_clip(window.packets, window.template, workdir / "clip.mp4")
+            obj = self.store.put_file(f"{p.prefix}/{info.path.name}", info.path, info.container.content_type,
+                                      p.meta)
+            p.items.append(obj)
+            self.recorded[p.incident.id].evidence["clip"] = obj
+            self._attach(p.incident.id, "clip", obj)
+        except Exception as exc:  # a clip that cannot be muxed must not lose the incident
+            log.exception("incident %s: clip failed", p.incident.id)
+            p.incident.extra["clip_error"] = f"{type(exc).__name__}: {exc}"
+            shutil.rmtree(workdir, ignore_errors=True)
+            self._finish(p)
+            return
+        if not (self.cfg.preview and needs_preview(info.codec)):
+            shutil.rmtree(workdir, ignore_errors=True)
+            self._finish(p)
+            return
+        if self._preview_maker is None:
+            self._preview_maker = PreviewMaker(max_width=self.cfg.preview_max_width,
+                                               max_s=self.cfg.pre_roll_s + self.cfg.post_roll_s + 30)
+        future = self._preview_maker.submit(info.path, workdir / "clip_preview.mp4")
+        self._previews.append(_PendingPreview(p, future, workdir))
+
+    def _store_preview(self, pp: _PendingPreview) -> None:
+        p = pp.clip
+        try:
+            info = pp.future.result()
+            obj = self.store.put_file(f"{p.prefix}/clip_preview.mp4", info.path, PREVIEW_CONTENT_TYPE,
+                                      p.meta)
+            p.items.append(obj)
+            self.recorded[p.incident.id].evidence["clip_preview"] = obj
+            self._attach(p.incident.id, "clip_preview", obj)
+        except Exception as exc:  # the clip is the evidence of record; a missing preview loses nothing
+            log.exception("incident %s: clip preview failed", p.incident.id)
+            p.incident.extra["clip_preview_error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            shutil.rmtree(pp.workdir, ignore_errors=True)
         self._finish(p)
 
     def _finish(self, p: _PendingClip) -> None:

@@ -47,6 +47,7 @@ class Runtime:
 
     def close(self) -> None:
         """Stop background evidence work; with S3, upload what is spooled if the server answers."""
+        self.recorder.close()  # previews still being made are stored first
         if self.evidence is not None:
             self.evidence.close()
 

@@ -119,3 +119,30 @@ def test_without_blurring_the_original_itself_is_shared(store, photo) -> None:
     assert hashlib.sha256(fetch(shared.url)).hexdigest() == original.sha256
     with pytest.raises(ValueError, match="find_people"):
         EvidenceSharer(store, blur_faces=True)
+
+
+def test_a_matroska_clip_is_shared_blurred_as_h264_mp4(store, photo, find_people, tmp_path: Path) -> None:
+    """Clips of codecs MP4 does not take (MS-MPEG4 from old recorders) lie in Matroska: blurred all the same."""
+    from evidence.clip import write_clip
+
+    source = tmp_path / "camera.avi"
+    with av.open(str(source), "w", format="avi") as out:
+        stream = out.add_stream("msmpeg4v3", rate=5)
+        stream.width, stream.height, stream.pix_fmt = photo.shape[1], photo.shape[0], "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(photo, format="bgr24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with av.open(str(source)) as c:
+        clip = write_clip([p for p in c.demux(c.streams.video[0]) if p.size], c.streams.video[0], tmp_path / "clip.mp4")
+    assert clip.path.suffix == ".mkv"
+    original = store.put_file(f"{PREFIX}/clip.mkv", clip.path, "video/x-matroska", {"source": "cam-1"})
+    shared = EvidenceSharer(store, blur_faces=True, find_people=find_people).share(original.key)
+    assert shared.key.endswith("/shared/clip.mp4") and shared.content_type == "video/mp4"
+    assert shared.faces_blurred and shared.faces_blurred > 0
+    (tmp_path / "shared.mp4").write_bytes(fetch(shared.url))
+    with av.open(str(tmp_path / "shared.mp4")) as b:
+        assert b.streams.video[0].codec_context.name == "h264"
+        frames = [f.to_ndarray(format="bgr24") for f in b.decode(video=0)]
+    assert len(frames) == 5 and all(diff(photo, f, FACE) > 15 for f in frames)

@@ -169,11 +169,14 @@ function refreshCasesQuietly() {
   });
 }
 
-/** The clip lands seconds after the incident (post-roll), and attaching evidence sends no event:
- * while the shown incident waits for it, re-read now and then (polling mode re-reads anyway). */
+/** The clip lands seconds after the incident (post-roll), its H.264 preview (a clip that is not H.264)
+ * after that, before the manifest; attaching evidence sends no event: while the shown incident waits for
+ * them, re-read now and then (polling mode re-reads anyway). */
 function awaitEvidence() {
   const shown = current();
-  if (live.mode === "sse" && shown?.status === "pending" && !shown.evidence?.clip) scheduleRefresh();
+  const ev = shown?.evidence ?? {};
+  const waiting = !ev.clip || (!ev.clip_preview && !ev.manifest);
+  if (live.mode === "sse" && shown?.status === "pending" && waiting) scheduleRefresh();
 }
 
 function onLiveEvent(type) {

@@ -68,15 +68,26 @@ function versioned(item) {
   return `${item.url}?v=${item.sha256.slice(0, 12)}`;
 }
 
+/** The clip of record is the camera's own packets (H.265, MJPEG, MS-MPEG4 in Matroska... that browsers
+ * cannot play); when an H.264 `clip_preview` exists the page plays that and offers the original for download. */
 function renderClip(incident) {
   const clip = incident.evidence?.clip;
+  const preview = incident.evidence?.clip_preview;
+  const playable = preview ?? clip;
   const video = $("d-clip");
-  $("d-clip-missing").hidden = Boolean(clip);
+  $("d-clip-missing").hidden = Boolean(playable);
   $("d-clip-error").hidden = true;
   $("d-clip-span").textContent = "";
-  video.hidden = !clip;
-  if (clip) {
-    video.src = versioned(clip);
+  video.hidden = !playable;
+  video.dataset.kind = preview ? "clip_preview" : "clip";
+  const original = $("d-clip-original");
+  original.hidden = !(clip && preview);
+  if (clip) original.href = versioned(clip);
+  $("d-clip-caption").textContent = preview
+    ? "预览视频（H.264，原始视频见下载）Preview, H.264 copy of the evidence clip"
+    : "证据视频（含前后预录）Evidence clip, pre- and post-roll";
+  if (playable) {
+    video.src = versioned(playable);
   } else {
     video.removeAttribute("src");
     video.load(); // stop and release the previous clip
@@ -86,7 +97,9 @@ function renderClip(incident) {
 export function initDetail() {
   const video = $("d-clip");
   video.addEventListener("error", () => {
-    if (video.getAttribute("src")) $("d-clip-error").hidden = false;
+    if (!video.getAttribute("src")) return;
+    $("d-clip-error").hidden = false;
+    $("d-clip-original").hidden = false; // what cannot play here may play in a desktop player
   });
   video.addEventListener("loadedmetadata", () => {
     if (Number.isFinite(video.duration)) $("d-clip-span").textContent = `· ${mediaTime(video.duration)}`;
@@ -138,7 +151,8 @@ export function renderDetail(incident, { showRaw, emptyText }) {
   renderSnapshot(incident, showRaw);
   if (incident.id !== shownId) $("d-note").value = ""; // the note belongs to one incident
   shownId = incident.id;
-  const clipKey = `${incident.id}/${incident.evidence?.clip?.sha256 ?? "-"}`;
+  const ev = incident.evidence ?? {};
+  const clipKey = `${incident.id}/${ev.clip?.sha256 ?? "-"}/${ev.clip_preview?.sha256 ?? "-"}`;
   if (clipKey !== shownMedia) {
     renderClip(incident);
     shownMedia = clipKey;

@@ -1,4 +1,4 @@
-"""A GStreamer RTSP server that serves MP4 files, for tests and benchmarks.
+"""A GStreamer RTSP server that serves MP4 files (H.264 or H.265), for tests and benchmarks.
 
 Run with the system Python (``/usr/bin/python3``): the venv's Python cannot import ``gi``. This file is a
 script with stdlib imports only (the system Python has none of our dependencies); ``streetsight.bench.rtsp``
@@ -26,12 +26,27 @@ def parse_mount(text: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
+def mp4_video_codec(path: Path) -> str:
+    """The four-character code of the first sample entry of an MP4 (avc1, hvc1, hev1...), read from its
+    'stsd' box (the system Python has no PyAV)."""
+    import mmap
+
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        at = data.find(b"stsd")
+        if at < 0:
+            return ""
+        # 'stsd', version and flags (4), entry count (4), then the first entry: size (4), format (4)
+        return data[at + 16 : at + 20].decode("ascii", "replace")
+
+
 def launch_line(path: Path) -> str:
-    # config-interval=-1: SPS/PPS before every IDR, so a client can start decoding at any keyframe.
+    # config-interval=-1: parameter sets (SPS/PPS, and VPS for H.265) before every keyframe, so a client
+    # can start decoding at any keyframe.
     location = str(path).replace('"', '\\"')
+    codec = "h265" if mp4_video_codec(path) in ("hvc1", "hev1") else "h264"
     return (
-        f'( filesrc location="{location}" ! qtdemux ! h264parse config-interval=-1 '
-        "! rtph264pay name=pay0 pt=96 )"
+        f'( filesrc location="{location}" ! qtdemux ! {codec}parse config-interval=-1 '
+        f"! rtp{codec}pay name=pay0 pt=96 )"
     )
 
 

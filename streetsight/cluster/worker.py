@@ -147,6 +147,7 @@ class ClusterWorker:
             self.leases.stop()
         self.health.stop()
         self.positions.stop()
+        self.recorder.close()  # previews still being made: stored and published before the publisher closes
         self.publisher.close(timeout_s=10.0)
         self.evidence.close()
         log.info("worker %s stopped (%d event(s) left in its outbox)", self.worker_id, self.publisher.backlog())
