@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from streetsight.config import parse_config
 from streetsight.server import build
 from tests.conftest import RtspServer, rtsp_server_unavailable
+from tests.real_parts import missing_real_part
 from tests.scenarios.fixtures import vtest_avi  # noqa: F401 - a fixture
 from tests.test_analyze_vtest import VAN_ZONE
 
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.rtsp, pytest.mark.samples]
 def hevc_rtsp(vtest_avi: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     reason = rtsp_server_unavailable()
     if reason:
-        pytest.skip(reason)
+        missing_real_part(reason)
     from tests.codec_media import VARIANT_S, transcode
 
     path = transcode(vtest_avi, tmp_path_factory.mktemp("hevc"), "hevc_mp4", seconds=VARIANT_S)
