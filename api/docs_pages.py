@@ -34,8 +34,8 @@ REDOC_PAGE = """<!doctype html>
   <link rel="icon" href="data:,">
 </head>
 <body>
-  <redoc spec-url="{openapi_url}"></redoc>
-  <script src="/static/vendor/redoc/redoc.standalone.js"></script>
+  <redoc spec-url="{openapi_url}" disable-telemetry="true"></redoc>
+  <script type="module" src="/static/vendor/redoc/redoc.standalone.js"></script>
 </body>
 </html>
 """
