@@ -93,7 +93,7 @@ def create_app(
     http = services.settings.http
     install_error_handlers(app)
     add_docs_pages(app, http.media_origins)
-    app.add_middleware(RequestGuard, max_body_bytes=http.max_body_bytes)
+    app.add_middleware(RequestGuard, max_body_bytes=http.max_body_bytes, body_read_timeout_s=http.body_read_timeout_s)
     app.add_middleware(SecurityHeaders, media_origins=http.media_origins)  # outermost: 413s get the headers too
     read_incidents = [Depends(require("incidents:read"))]
 

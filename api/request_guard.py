@@ -2,6 +2,8 @@
 
 - A body over ``max_body_bytes`` is refused with 413: at once when ``Content-Length`` says so, else as soon as
   the bytes read pass the limit (chunked uploads); nothing larger is ever held in memory.
+- A body not received whole within ``body_read_timeout_s`` is answered with 408 and the connection closed
+  (a slow-loris body; the server itself times out slow request heads, see streetsight/http_server.py).
 - A JSON body (or one with no content type: FastAPI parses those as JSON too) must be strict JSON: UTF-8, no
   ``NaN`` / ``Infinity`` (nor numbers that overflow to them, such as ``1e999``), no lone UTF-16 surrogates
   (``"\\ud800"``) in any string or key. Anything else is a 422 naming the problem, never a 500 further on,
@@ -9,6 +11,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -30,10 +33,16 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyTooSlow(Exception):
+    pass
+
+
 class RequestGuard:
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], max_body_bytes: int) -> None:
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], max_body_bytes: int,
+                 body_read_timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_read_timeout_s = body_read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,9 +60,14 @@ class RequestGuard:
             await self._too_large(scope, receive, send)
             return
         try:
-            body = await _read_body(receive, self.max_body_bytes)
+            body = await _read_body(receive, self.max_body_bytes, self.body_read_timeout_s)
         except BodyTooLarge:
             await self._too_large(scope, receive, send)
+            return
+        except BodyTooSlow:
+            response = JSONResponse({"detail": f"request body not received within {self.body_read_timeout_s:g} s "
+                                               "(api.body_read_timeout_s)"}, 408, headers={"Connection": "close"})
+            await response(scope, receive, send)
             return
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if body and (not content_type or content_type == "application/json" or content_type.endswith("+json")):
@@ -75,11 +89,16 @@ async def _bad_length(scope: Scope, receive: Receive, send: Send) -> None:
         scope, receive, send)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int, timeout_s: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            raise BodyTooSlow from None
         if message["type"] == "http.disconnect":
             break
         chunk = message.get("body", b"")

@@ -35,7 +35,8 @@ def content_security_policy(media_origins: Iterable[str] = (), *, docs: bool = F
 
 
 class SecurityHeaders:
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], media_origins: Iterable[str] = ()) -> None:
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
+                 media_origins: Iterable[str] = ()) -> None:
         self.app = app
         self.defaults = [
             (b"content-security-policy", content_security_policy(media_origins).encode()),

@@ -43,7 +43,9 @@ class AuthSettings(_Strict):
         300.0, gt=0, le=86400, description="failures older than this are forgotten; a refusal lasts at most this")
 
     def resolved_metrics_token(self) -> str | None:
-        return self.metrics_token.get_secret_value() if self.metrics_token else os.environ.get(METRICS_TOKEN_ENV) or None
+        if self.metrics_token is not None:
+            return self.metrics_token.get_secret_value()
+        return os.environ.get(METRICS_TOKEN_ENV) or None
 
 
 class HttpSettings(_Strict):
@@ -53,9 +55,11 @@ class HttpSettings(_Strict):
         1024 * 1024, ge=1024, le=1024 ** 3, description="larger request bodies are refused with 413")
     header_read_timeout_s: float = Field(
         10.0, gt=0, le=600, description="a connection that has not sent a whole request head by then is closed")
+    body_read_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="a request body not received whole by then is answered with 408")
     keep_alive_timeout_s: int = Field(5, ge=1, le=600, description="an idle keep-alive connection is closed after this")
     max_header_bytes: int = Field(
-        16 * 1024, ge=1024, le=1024 * 1024, description="a request head larger than this is refused (400)")
+        16 * 1024, ge=1024, le=1024 * 1024, description="a request head that grows past this while incomplete is refused (400)")
     media_origins: list[str] = Field(
         default_factory=list,
         description="origins besides this one that the UI may load evidence images and clips from (S3); "

@@ -18,13 +18,15 @@ from tests.api_env import ApiEnv
 from tests.pg_server import free_port
 
 HEAD_TIMEOUT_S = 2.0
+BODY_TIMEOUT_S = 3.0
 SLOW_FOR_S = 40.0  # a slow client keeps sending this long unless it is cut off first: 20x the timeout
 
 
 @pytest.fixture()
 def served(tmp_path: Path):
     env = ApiEnv(tmp_path, f"sqlite:///{tmp_path / 'x.db'}",
-                 {"http": {"header_read_timeout_s": HEAD_TIMEOUT_S, "max_body_bytes": 64 * 1024}})
+                 {"http": {"header_read_timeout_s": HEAD_TIMEOUT_S, "max_body_bytes": 64 * 1024,
+                           "body_read_timeout_s": BODY_TIMEOUT_S, "max_header_bytes": 4096}})
     port = free_port()
     servers: list = []
     thread = threading.Thread(target=_run_http, args=(env.app, "127.0.0.1", port, servers.append, lambda: None),
@@ -130,3 +132,42 @@ def test_an_oversized_chunked_upload_is_refused_over_a_real_socket(served: int) 
             pass
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 16 * 1024 * 1024, "the server read the whole upload"
+
+
+def _answer(s: socket.socket) -> bytes:
+    s.settimeout(SLOW_FOR_S)
+    answer = b""
+    try:
+        while data := s.recv(4096):
+            answer += data
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return answer
+
+
+def test_a_slow_body_is_answered_408_and_cut_off(served: int) -> None:
+    with socket.create_connection(("127.0.0.1", served), timeout=10) as s:
+        s.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000\r\n\r\n{")
+        start = time.monotonic()
+        cut = False
+        with selectors.DefaultSelector() as sel:
+            sel.register(s, selectors.EVENT_READ)
+            while time.monotonic() - start < SLOW_FOR_S and not cut:  # a byte per 0.5 s: 1000 bytes take 500 s
+                cut = bool(sel.select(timeout=0.5))
+                if not cut:
+                    s.sendall(b" ")
+        assert cut, f"a body sent a byte per 0.5 s was still being read after {SLOW_FOR_S} s"
+        assert _answer(s).startswith(b"HTTP/1.1 408")
+
+
+def test_an_oversized_request_head_is_refused(served: int) -> None:
+    with socket.create_connection(("127.0.0.1", served), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"x" * 8192)
+        time.sleep(0.5)  # h11 measures the head it holds while it is still incomplete
+        try:
+            s.sendall(b"\r\n\r\n")
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        assert _answer(s).startswith(b"HTTP/1.1 400")  # api.max_header_bytes: 4096 here
+    assert httpx.get(f"http://127.0.0.1:{served}/healthz", headers={"X-Small": "x" * 1000}).status_code == 200
