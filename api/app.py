@@ -18,9 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client.registry import Collector
 
 from .auth import Principal, current_principal, request_token, require
+from .cases import EventLabelsProvider, EvidenceLinker, ProtectEvidence
 from .docs_pages import add_docs_pages
 from .error_handlers import install_error_handlers
-from .cases import EventLabelsProvider, EvidenceLinker, ProtectEvidence
 from .metrics import ApiMetrics
 from .params import MAX_OFFSET, UtcDatetime
 from .repository import IncidentNotFound, IncidentRepository, ReviewConflict
@@ -64,7 +64,8 @@ def create_app(
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
 
     Every route but ``/healthz``, ``/metrics`` (only with ``auth.metrics_public``; else an admin or the
-    ``auth.metrics_token``), the page, the docs pages and ``/static`` needs a login (see ``api/auth.py``). ``source_info`` maps a source id to its place (address,
+    ``auth.metrics_token``), the page, the docs pages and ``/static`` needs a login (see ``api/auth.py``).
+    ``source_info`` maps a source id to its place (address,
     lng/lat, grid, area) for its cases and the ``area`` filter; ``event_labels(type)`` the taxonomy of a corrected type; ``protect_evidence(incident_id)``
     is called when the incident becomes a case; ``evidence_linker(incident_id, kind, key)`` makes the
     (presigned) evidence URLs sent to dispatch. ``run_workers`` starts the dispatch client and the case
@@ -93,7 +94,8 @@ def create_app(
     http = services.settings.http
     install_error_handlers(app)
     add_docs_pages(app, http.media_origins)
-    app.add_middleware(RequestGuard, max_body_bytes=http.max_body_bytes, body_read_timeout_s=http.body_read_timeout_s)
+    app.add_middleware(RequestGuard, max_body_bytes=http.max_body_bytes,
+                       body_read_timeout_s=http.body_read_timeout_s)
     app.add_middleware(SecurityHeaders, media_origins=http.media_origins)  # outermost: 413s get the headers too
     read_incidents = [Depends(require("incidents:read"))]
 
@@ -115,10 +117,10 @@ def create_app(
     @app.get("/metrics", tags=["ops"])
     def prometheus_metrics(request: Request) -> Response:
         auth = services.settings.auth
-        scrape_token = auth.resolved_metrics_token()
-        given = request_token(request)
-        if not auth.metrics_public and not (scrape_token and given and hmac.compare_digest(given, scrape_token)) \
-                and not current_principal(request).may("metrics:read"):
+        scrape_token = (auth.resolved_metrics_token() or "").encode()
+        given = (request_token(request) or "").encode("utf-8", "replace")
+        scraper = bool(scrape_token and given) and hmac.compare_digest(given, scrape_token)
+        if not auth.metrics_public and not scraper and not current_principal(request).may("metrics:read"):
             raise HTTPException(403, "metrics are for admins or the auth.metrics_token (auth.metrics_public is off)")
         return Response(metrics.exposition(), media_type=metrics.content_type)
 

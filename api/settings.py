@@ -59,7 +59,8 @@ class HttpSettings(_Strict):
         30.0, gt=0, le=3600, description="a request body not received whole by then is answered with 408")
     keep_alive_timeout_s: int = Field(5, ge=1, le=600, description="an idle keep-alive connection is closed after this")
     max_header_bytes: int = Field(
-        16 * 1024, ge=1024, le=1024 * 1024, description="a request head that grows past this while incomplete is refused (400)")
+        16 * 1024, ge=1024, le=1024 * 1024,
+        description="a request head that grows past this while incomplete is refused (400)")
     media_origins: list[str] = Field(
         default_factory=list,
         description="origins besides this one that the UI may load evidence images and clips from (S3); "

@@ -136,6 +136,7 @@ def test_metrics_are_private_by_default(tmp_path: Path) -> None:
         assert scraper.get("/api/v1/incidents").status_code == 401  # the scrape token opens /metrics only
         wrong = TestClient(env.app, headers={"Authorization": f"Bearer {token}-not"})
         assert wrong.get("/metrics").status_code == 401
+        assert TestClient(env.app, headers={"Authorization": b"Bearer \xe9t\xe9"}).get("/metrics").status_code == 401
     finally:
         env.close()
     public = ApiEnv(tmp_path / "public", f"sqlite:///{tmp_path / 'p.db'}", {"auth": {"metrics_public": True}})
