@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -331,3 +332,17 @@ def test_docs_pages_render_offline_under_the_csp_in_chromium(tmp_path: Path) -> 
     finally:
         server.stop()
         env.close()
+
+
+def test_malformed_callback_headers_are_4xx(env: ApiEnv) -> None:
+    """The dispatch system's callbacks: a timestamp past any float, a signature that is not ASCII."""
+    env.client("dispatch-callback")
+    client = anonymous(env)
+    assert client.post("/api/v1/auth/login",
+                       json={"username": "dispatchcallback1", "password": PASSWORD}).status_code == 200
+    for headers in ({"X-Timestamp": "9" * 400, "X-Signature": "sha256=00"},
+                    {"X-Timestamp": "9" * 5000, "X-Signature": "sha256=00"},
+                    {"X-Timestamp": str(int(time.time())), "X-Signature": b"sha256=\xe9\xe9"}):
+        r = client.post("/api/v1/dispatch/callbacks", content=b'{"case_number": "SS-1"}',
+                        headers={**JSON, **headers})
+        assert 400 <= r.status_code < 500, (headers, r.status_code, r.text[:200])
