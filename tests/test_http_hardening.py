@@ -346,3 +346,42 @@ def test_malformed_callback_headers_are_4xx(env: ApiEnv) -> None:
         r = client.post("/api/v1/dispatch/callbacks", content=b'{"case_number": "SS-1"}',
                         headers={**JSON, **headers})
         assert 400 <= r.status_code < 500, (headers, r.status_code, r.text[:200])
+
+
+def test_every_route_in_the_openapi_answers_4xx_to_out_of_range_values(env: ApiEnv) -> None:
+    """Walks the OpenAPI document, so a route added later is probed too: every integer parameter past 64 bits,
+    every date-time at the calendar's ends with an offset, every JSON body with NaN or a lone surrogate."""
+    env.repo.add(incident(1))
+    admin = signed_in(env)
+    bad_values = {"integer": [BIG, f"-{BIG}"],
+                  "date-time": ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"]}
+    probed = 0
+    for path, operations in env.app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            if path == "/api/v1/events":  # a stream that stays open; it takes no parameters
+                continue
+            params = operation.get("parameters", [])
+
+            def kind(p: dict) -> str | None:
+                schemas = [p.get("schema", {}), *p.get("schema", {}).get("anyOf", [])]
+                for schema in schemas:
+                    if schema.get("type") == "integer":
+                        return "integer"
+                    if schema.get("format") == "date-time":
+                        return "date-time"
+                return None
+
+            base = {p["name"]: "1" if kind(p) == "integer" else "x" for p in params if p["in"] == "path"}
+            for p in params:
+                for value in bad_values.get(kind(p) or "", []):
+                    values = {**base, p["name"]: value} if p["in"] == "path" else base
+                    query = {p["name"]: value} if p["in"] == "query" else {}
+                    r = admin.request(method, path.format(**values), params=query)
+                    assert r.status_code < 500, (method, path, p["name"], value, r.status_code, r.text[:200])
+                    probed += 1
+            if "requestBody" in operation:
+                for body in ('{"a": NaN}', '{"a": "\\ud800"}', '{"\\udc00": 1}', '[' * 5000):
+                    r = admin.request(method, path.format(**base), content=body, headers=JSON)
+                    assert r.status_code < 500, (method, path, body[:20], r.status_code, r.text[:200])
+                    probed += 1
+    assert probed > 30
