@@ -27,6 +27,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class BodyTooLarge(Exception):
@@ -53,10 +54,10 @@ class RequestGuard:
             await self.app(scope, receive, send)  # no body (GET, HEAD...): the event streams keep their receive
             return
         declared = headers.get("content-length")
-        if declared is not None and not declared.isdigit():
+        if declared is not None and not _DIGITS.fullmatch(declared):
             await _bad_length(scope, receive, send)
             return
-        if declared is not None and int(declared) > self.max_body_bytes:  # refused unread
+        if declared is not None and (len(declared) > 18 or int(declared) > self.max_body_bytes):  # refused unread
             await self._too_large(scope, receive, send)
             return
         try:

@@ -385,3 +385,25 @@ def test_every_route_in_the_openapi_answers_4xx_to_out_of_range_values(env: ApiE
                     assert r.status_code < 500, (method, path, body[:20], r.status_code, r.text[:200])
                     probed += 1
     assert probed > 30
+
+
+@pytest.mark.parametrize("declared, status", [(b"\xb2", 400), (b"12x", 400), (b"9" * 5000, 413)])
+def test_a_content_length_that_is_no_plain_number_is_refused(declared: bytes, status: int) -> None:
+    import asyncio
+
+    from api.request_guard import RequestGuard
+
+    async def app(scope, receive, send) -> None:
+        raise AssertionError("the app was reached")
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"content-length", declared)]}
+    asyncio.run(RequestGuard(app, max_body_bytes=1024)(scope, receive, send))
+    assert sent[0]["status"] == status
