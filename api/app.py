@@ -3,6 +3,7 @@
 It imports none of the analysis packages: the wiring hands it a repository, the evidence folder and
 a callable listing the sources as plain dicts.
 """
+import hmac
 import logging
 import math
 from pathlib import Path
@@ -18,11 +19,16 @@ from prometheus_client.registry import Collector
 
 from streams.urls import mask_credentials  # stdlib only: the one masking, as FFmpeg parses URLs
 
-from .auth import Principal, current_principal, require
+from .auth import Principal, current_principal, request_token, require
 from .cases import EventLabelsProvider, EvidenceLinker, ProtectEvidence
+from .docs_pages import add_docs_pages
+from .error_handlers import install_error_handlers
 from .metrics import ApiMetrics
+from .params import MAX_OFFSET, UtcDatetime
 from .repository import IncidentNotFound, IncidentRepository, ReviewConflict
+from .request_guard import RequestGuard
 from .schemas import IncidentOut, ReviewBatchIn, ReviewBatchItemOut, ReviewBatchOut, ReviewIn, Status
+from .security_headers import SecurityHeaders
 from .services import attach_services, lifespan
 from .settings import ApiSettings, SourceInfo
 from .sources import PositionSink, sources_router
@@ -58,8 +64,9 @@ def create_app(
     """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
 
-    Every route but ``/healthz``, ``/metrics`` (unless ``auth.metrics_public`` is off), the page and
-    ``/static`` needs a login (see ``api/auth.py``). ``source_info`` maps a source id to its place (address,
+    Every route but ``/healthz``, ``/metrics`` (only with ``auth.metrics_public``; else an admin or the
+    ``auth.metrics_token``), the page, the docs pages and ``/static`` needs a login (see ``api/auth.py``).
+    ``source_info`` maps a source id to its place (address,
     lng/lat, grid, area) for its cases and the ``area`` filter; ``event_labels(type)`` the taxonomy of a corrected type; ``protect_evidence(incident_id)``
     is called when the incident becomes a case; ``evidence_linker(incident_id, kind, key)`` makes the
     (presigned) evidence URLs sent to dispatch. ``run_workers`` starts the dispatch client and the case
@@ -70,6 +77,8 @@ def create_app(
         description="Incidents found in city camera video, their evidence, their review, and the cases "
         "sent to the city's dispatch system.",
         lifespan=lifespan,
+        docs_url=None,  # offline copies instead of the CDN: add_docs_pages
+        redoc_url=None,
     )
     root = Path(evidence_root).resolve()
     metrics = ApiMetrics(pending_count=lambda: _safe_count(repository))
@@ -83,6 +92,12 @@ def create_app(
     places = dict(source_info or {})
     services = attach_services(app, repository, metrics, settings, places.get, event_labels, protect_evidence,
                                evidence_linker)
+    http = services.settings.http
+    install_error_handlers(app)
+    add_docs_pages(app, http.media_origins)
+    app.add_middleware(RequestGuard, max_body_bytes=http.max_body_bytes,
+                       body_read_timeout_s=http.body_read_timeout_s)
+    app.add_middleware(SecurityHeaders, media_origins=http.media_origins)  # outermost: 413s get the headers too
     read_incidents = [Depends(require("incidents:read"))]
 
     def check_corrected_type(body: ReviewIn) -> None:
@@ -111,8 +126,12 @@ def create_app(
 
     @app.get("/metrics", tags=["ops"])
     def prometheus_metrics(request: Request) -> Response:
-        if not services.settings.auth.metrics_public and not current_principal(request).may("metrics:read"):
-            raise HTTPException(403, "metrics are for admins (auth.metrics_public is off)")
+        auth = services.settings.auth
+        scrape_token = (auth.resolved_metrics_token() or "").encode()
+        given = (request_token(request) or "").encode("utf-8", "replace")
+        scraper = bool(scrape_token and given) and hmac.compare_digest(given, scrape_token)
+        if not auth.metrics_public and not scraper and not current_principal(request).may("metrics:read"):
+            raise HTTPException(403, "metrics are for admins or the auth.metrics_token (auth.metrics_public is off)")
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
     @app.get("/api/v1/incidents", response_model=list[IncidentOut], tags=["incidents"], dependencies=read_incidents)
@@ -123,10 +142,10 @@ def create_app(
         type: str | None = None,
         source: str | None = None,
         area: Annotated[str | None, Query(description="the sources configured with this area")] = None,
-        since: Annotated[datetime | None, Query(description="detected at or after (wall time, ISO 8601)")] = None,
-        until: Annotated[datetime | None, Query(description="detected before (wall time, ISO 8601)")] = None,
+        since: Annotated[UtcDatetime | None, Query(description="detected at or after (wall time, ISO 8601)")] = None,
+        until: Annotated[UtcDatetime | None, Query(description="detected before (wall time, ISO 8601)")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[IncidentOut]:
         """Newest first. The total matching the filters is in the ``X-Total-Count`` header. ``since`` /
         ``until`` compare the wall-clock time of detection (``detected_wall``; no zone means UTC)."""

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .auth import Principal, require
 from .db import AuditRecord
+from .params import MAX_OFFSET
 
 
 def record_audit(
@@ -54,6 +55,12 @@ class AuditLog:
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._sessions = session_factory
 
+    def append(self, actor: str, action: str, **details: Any) -> None:
+        """An audit row on its own (no change of record goes with it), e.g. a refused login."""
+        with self._sessions() as s:
+            record_audit(s, actor, action, **details)
+            s.commit()
+
     def list(self, incident_id: str | None = None, case_id: int | None = None, limit: int = 200,
              offset: int = 0) -> list[AuditOut]:
         """Newest first."""
@@ -77,9 +84,9 @@ def audit_router() -> APIRouter:
         incident_id: str | None = None,
         case_id: int | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[AuditOut]:
-        """Every review decision and case change, newest first (admins only)."""
+        """Every review decision and case change, and refused logins; newest first (admins only)."""
         return request.app.state.audit.list(incident_id, case_id, limit, offset)
 
     return router

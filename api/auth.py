@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import AuthTokenRecord, UserRecord
+from .login_throttle import Attempt, LoginThrottle
 from .settings import ROLES, AuthSettings, Role
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class AuthService:
         self.settings = settings or AuthSettings()
         self._hasher = PasswordHasher()
         self._dummy_hash = self._hasher.hash(secrets.token_hex(8))  # equal work for unknown names
+        self.throttle = LoginThrottle(self.settings.login_max_failures_per_user,
+                                      self.settings.login_max_failures_per_address, self.settings.login_window_s)
 
     # -- users ------------------------------------------------------------------------------------
 
@@ -252,13 +255,31 @@ class MeOut(BaseModel):
 def auth_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
-    @router.post("/login", response_model=LoginOut, responses={401: {"description": "wrong username or password"}})
+    @router.post("/login", response_model=LoginOut, responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many wrong passwords for this user or from this address; see Retry-After"}})
     def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
-        """Returns a bearer token and sets the same token as an HttpOnly, SameSite=Strict cookie."""
+        """Returns a bearer token and sets the same token as an HttpOnly, SameSite=Strict cookie. After
+        ``auth.login_max_failures_per_user`` wrong passwords for a username (or ``..._per_address`` from one
+        client) within ``auth.login_window_s``, logins are refused with 429 until ``Retry-After`` seconds pass."""
         auth: AuthService = request.app.state.auth
-        principal = auth.authenticate(body.username, body.password)
+        address = request.client.host if request.client else "unknown"
+        attempt = auth.throttle.begin(body.username, address)
+        if not isinstance(attempt, Attempt):
+            log.warning("login refused for %r from %s: too many failures (%s)", body.username, address, attempt.scope)
+            if attempt.first:  # once per lock-out, not per request: a flood must not flood the audit log
+                request.app.state.audit.append("anonymous", "login_throttled", after={
+                    "username": body.username, "client": address, "scope": attempt.scope,
+                    "failures": attempt.failures, "retry_after_s": attempt.retry_after_s})
+            raise HTTPException(429, "too many failed logins; try again later",
+                                headers={"Retry-After": str(attempt.retry_after_s)})
+        principal = None
+        try:
+            principal = auth.authenticate(body.username, body.password)
+        finally:
+            auth.throttle.end(attempt, succeeded=principal is not None)
         if principal is None:
-            log.info("failed login for %r from %s", body.username, request.client.host if request.client else "?")
+            log.info("failed login for %r from %s", body.username, address)
             raise HTTPException(401, "wrong username or password")
         token = auth.issue_token(principal.username)
         secure = auth.settings.cookie_secure

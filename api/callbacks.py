@@ -51,7 +51,7 @@ def verify(secret: bytes, body: bytes, timestamp: str | None, sig: str | None, t
         return f"{TIMESTAMP_HEADER} must be Unix seconds"
     if abs((time.time() if now is None else now) - ts) > tolerance_s:
         return f"{TIMESTAMP_HEADER} is outside the allowed window (replay or clock skew)"
-    if not hmac.compare_digest(signature(secret, body, ts), sig.strip()):
+    if not hmac.compare_digest(signature(secret, body, ts).encode(), sig.strip().encode("utf-8", "replace")):
         return "bad signature"
     return None
 

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from .auth import Principal, require
 from .case_schemas import AssignIn, CaseOut, CaseStatus
 from .cases import CaseConflict, CaseNotFound, CaseService
+from .params import MAX_OFFSET
 
 
 def _cases(request: Request) -> CaseService:
@@ -37,7 +38,7 @@ def cases_router() -> APIRouter:
         status: CaseStatus | None = None,
         department: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[CaseOut]:
         """Newest first; ``queue=manual`` is the manual-assignment queue. Total in ``X-Total-Count``."""
         if queue == "manual":

@@ -7,6 +7,7 @@ YAML or from the environment variables named below; they never appear in logs or
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -17,6 +18,8 @@ Role = Literal["reviewer", "admin", "trainer", "dispatch-callback"]
 
 CALLBACK_SECRET_ENV = "STREETSIGHT_DISPATCH_CALLBACK_SECRET"
 DISPATCH_TOKEN_ENV = "STREETSIGHT_DISPATCH_TOKEN"
+METRICS_TOKEN_ENV = "STREETSIGHT_METRICS_TOKEN"
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
 
 
 class _Strict(BaseModel):
@@ -25,10 +28,52 @@ class _Strict(BaseModel):
 
 class AuthSettings(_Strict):
     session_ttl_s: float = Field(12 * 3600, gt=0, description="lifetime of a login (cookie and bearer token)")
-    metrics_public: bool = Field(True, description="false: /metrics needs an admin login or token")
+    metrics_public: bool = Field(
+        False, description="true: anyone may read /metrics; false: an admin login or the metrics_token")
+    metrics_token: SecretStr | None = Field(
+        None, min_length=16,
+        description=f"bearer token that may read /metrics only, for Prometheus (or env {METRICS_TOKEN_ENV})")
     cookie_secure: bool | None = Field(
         None, description="mark the session cookie Secure; default: only when the request came over HTTPS"
     )
+    login_max_failures_per_user: int = Field(
+        5, ge=1, description="wrong passwords for one username within login_window_s before logins are refused (429)")
+    login_max_failures_per_address: int = Field(
+        20, ge=1, description="wrong passwords from one client address within login_window_s before it is refused")
+    login_window_s: float = Field(
+        300.0, gt=0, le=86400, description="failures older than this are forgotten; a refusal lasts at most this")
+
+    def resolved_metrics_token(self) -> str | None:
+        if self.metrics_token is not None:
+            return self.metrics_token.get_secret_value()
+        return os.environ.get(METRICS_TOKEN_ENV) or None
+
+
+class HttpSettings(_Strict):
+    """Limits of the HTTP server and of every request (YAML: the ``api:`` section)."""
+
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=1024 ** 3, description="larger request bodies are refused with 413")
+    header_read_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="a connection that has not sent a whole request head by then is closed")
+    body_read_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="a request body not received whole by then is answered with 408")
+    keep_alive_timeout_s: int = Field(5, ge=1, le=600, description="an idle keep-alive connection is closed after this")
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, le=1024 * 1024,
+        description="a request head that grows past this while incomplete is refused (400)")
+    media_origins: list[str] = Field(
+        default_factory=list,
+        description="origins besides this one that the UI may load evidence images and clips from (S3); "
+        "filled in from the storage config")
+
+    @field_validator("media_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        bad = [o for o in v if not _ORIGIN.fullmatch(o)]
+        if bad:
+            raise ValueError(f"{bad} must be origins: scheme://host[:port], nothing after")
+        return v
 
 
 class CasesSettings(_Strict):
@@ -124,6 +169,7 @@ class DispatchSettings(_Strict):
 
 class ApiSettings(_Strict):
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     cases: CasesSettings = Field(default_factory=CasesSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
-from api.settings import ApiSettings, SourceInfo
+from api.settings import ApiSettings, HttpSettings, SourceInfo
 from streetsight.config import EVENT_TYPES, Config
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,20 @@ def api_settings(cfg: Config) -> ApiSettings:
     cases = cfg.cases
     if "timezone" not in cases.model_fields_set:  # one zone for the deployment unless cases say otherwise
         cases = cases.model_copy(update={"timezone": cfg.timezone})
-    return ApiSettings(auth=cfg.auth, cases=cases, dispatch=cfg.dispatch)
+    return ApiSettings(auth=cfg.auth, cases=cases, dispatch=cfg.dispatch, http=http_settings(cfg))
+
+
+def http_settings(cfg: Config) -> HttpSettings:
+    """The ``api:`` limits, and the evidence origins the review page's CSP must allow (S3, a public URL)."""
+    origins = list(cfg.api.media_origins)
+    s3 = cfg.storage.s3 if cfg.storage.backend == "s3" else None
+    if s3 is not None:
+        origins.append(f"{'https' if s3.secure else 'http'}://{s3.public_endpoint or s3.endpoint}")
+    parts = urlsplit(cfg.storage.public_url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    fields = cfg.api.model_dump(include=set(HttpSettings.model_fields))
+    return HttpSettings.model_validate({**fields, "media_origins": list(dict.fromkeys(origins))})
 
 
 def source_places(cfg: Config) -> dict[str, SourceInfo]:

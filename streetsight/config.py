@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic import SecretStr
 
-from api.settings import AuthSettings, CasesSettings, DispatchSettings
+from api.settings import AuthSettings, CasesSettings, DispatchSettings, HttpSettings
 from streetsight.config_checks import cross_section_problems
 from streetsight.storage_config import S3Config, check_retention_days
 
@@ -383,7 +383,9 @@ class StreamsConfig(_Strict):
         return self
 
 
-class ApiConfig(_Strict):
+class ApiConfig(HttpSettings):
+    """The API server: where it listens, and its request limits (``HttpSettings``)."""
+
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
 

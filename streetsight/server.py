@@ -18,6 +18,7 @@ from api.app import create_app
 from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.config import Config
+from streetsight.http_server import uvicorn_config
 from streetsight.pipeline import LivePipeline
 from streetsight.runtime import Runtime
 
@@ -101,7 +102,7 @@ def serve_worker(cfg: Config, worker_id: str | None = None, capacity: int | None
 
 def _run_http(app, host: str, port: int, on_ready: Callable | None, cleanup: Callable[[], None]) -> None:
     # open event streams (the UI's live updates) would hold a graceful shutdown forever: cut them after 3 s
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    config = uvicorn_config(app, host, port, app.state.settings.http, log_level="warning", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     if on_ready is not None:
         on_ready(server)

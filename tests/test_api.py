@@ -28,6 +28,7 @@ from api import (
     make_session_factory,
 )
 from api.db import EvidenceRecord, IncidentRecord
+from api.settings import ApiSettings
 from tests.media import encode_h264
 
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=timezone.utc)
@@ -58,7 +59,8 @@ class Env:
         self.root = tmp_path / "evidence"
         self.root.mkdir()
         self.sources: list[dict] = []
-        self.client = signed_in_client(create_app(self.repo, self.root, lambda: self.sources))
+        self.client = signed_in_client(create_app(self.repo, self.root, lambda: self.sources,
+                                                  settings=ApiSettings(auth={"metrics_public": True})))
 
     def store(self, incident_id: str, kind: str, data: bytes, content_type: str, suffix: str) -> EvidenceItemIn:
         key = f"{incident_id}/{kind}{suffix}"

@@ -128,22 +128,37 @@ def test_roles_per_route(tmp_path: Path, role: str, allowed: set[str]) -> None:
                 assert r.status_code not in (401, 403), (role, name, r.status_code)
             else:
                 assert r.status_code == 403, (role, name, r.status_code, r.text)
-        # always open, with or without a login
+        # always open, with or without a login; /metrics is not (see test_metrics_are_private_by_default)
         anon = TestClient(env.app)
-        assert anon.get("/healthz").status_code == 200 and anon.get("/metrics").status_code == 200
+        assert anon.get("/healthz").status_code == 200 and anon.get("/docs").status_code == 200
         assert anon.get("/").status_code == 200 and anon.get("/static/app.js").status_code == 200
+        assert anon.get("/metrics").status_code == 401
+        assert client.get("/metrics").status_code == (200 if role == "admin" else 403)
     finally:
         env.close()
 
 
-def test_metrics_can_be_restricted_to_admins(tmp_path: Path) -> None:
-    env = ApiEnv(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", {"auth": {"metrics_public": False}})
+def test_metrics_are_private_by_default(tmp_path: Path) -> None:
+    """/metrics names every camera: an admin login or the scrape token reads it; `metrics_public` opts in."""
+    token = "scrape-token-for-prometheus"
+    env = ApiEnv(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", {"auth": {"metrics_token": token}})
     try:
         assert TestClient(env.app).get("/metrics").status_code == 401
         assert env.client("reviewer").get("/metrics").status_code == 403
         assert env.client("admin").get("/metrics").status_code == 200
+        scraper = TestClient(env.app, headers={"Authorization": f"Bearer {token}"})
+        assert scraper.get("/metrics").status_code == 200 and "streetsight_" in scraper.get("/metrics").text
+        assert scraper.get("/api/v1/incidents").status_code == 401  # the scrape token opens /metrics only
+        wrong = TestClient(env.app, headers={"Authorization": f"Bearer {token}-not"})
+        assert wrong.get("/metrics").status_code == 401
+        assert TestClient(env.app, headers={"Authorization": b"Bearer \xe9t\xe9"}).get("/metrics").status_code == 401
     finally:
         env.close()
+    public = ApiEnv(tmp_path / "public", f"sqlite:///{tmp_path / 'p.db'}", {"auth": {"metrics_public": True}})
+    try:
+        assert TestClient(public.app).get("/metrics").status_code == 200
+    finally:
+        public.close()
 
 
 def test_first_admin_from_env_or_generated_once(env: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> None:

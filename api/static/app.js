@@ -430,7 +430,9 @@ async function onLogin(event) {
     document.activeElement?.blur();
     showApp({ username: session.username, role: session.role });
   } catch (err) {
-    const message = err.status === 401 ? "用户名或密码错误 Wrong username or password" : `登录失败 Sign-in failed: ${err.message}`;
+    const message = err.status === 401 ? "用户名或密码错误 Wrong username or password"
+      : err.status === 429 ? "失败次数过多，请稍后再试 Too many failed sign-ins, try again later"
+      : `登录失败 Sign-in failed: ${err.message}`;
     $("login-error").textContent = message;
     $("login-error").hidden = false;
   } finally {
