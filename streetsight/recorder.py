@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +20,8 @@ from streams.packets import PacketRing
 from streetsight.config import EvidenceConfig
 
 log = logging.getLogger(__name__)
+
+SEEN_EVERY_S = 5.0  # wall seconds between two "still seen" records of one open incident
 
 
 @dataclass
@@ -54,13 +57,19 @@ class IncidentRecorder:
         self.keep_recorded = keep_recorded
         self._pending: dict[str, list[_PendingClip]] = {}
         self.recorded: dict[str, RecordedIncident] = {}
+        self._seen: dict[str, tuple[float, float]] = {}  # incident id -> (last_seen_at recorded, wall time)
 
     def handle(self, event: IncidentEvent, image: np.ndarray, ring: PacketRing | None) -> None:
         if event.kind == "opened":
             self._opened(event.incident, image)
         elif event.kind == "ended":
-            if self.repository is not None and event.incident.ended_at is not None:
-                self.repository.mark_ended(event.incident.id, event.incident.ended_at)
+            inc = event.incident
+            self._seen.pop(inc.id, None)
+            if self.repository is not None and inc.ended_at is not None:
+                if inc.ended_reason is None:
+                    self.repository.mark_ended(inc.id, inc.ended_at)
+                else:
+                    self.repository.mark_ended(inc.id, inc.ended_at, ended_reason=inc.ended_reason)
         if ring is not None:
             self.poll(event.incident.source_id, ring)
 
@@ -72,6 +81,23 @@ class IncidentRecorder:
         for p in due:
             pending.remove(p)
             self._write_clip(p, ring)
+
+    def seen(self, incidents: list[Incident], force: bool = False) -> None:
+        """Record that open ``incidents`` are still seen (at most every ``SEEN_EVERY_S`` per incident unless
+        ``force``): the re-check of a handled case and the continuation after a restart rely on it."""
+        mark_seen = getattr(self.repository, "mark_seen", None)
+        if mark_seen is None:
+            return
+        now = time.time()
+        for inc in incidents:
+            last = self._seen.get(inc.id)
+            if last is not None and (last[0] == inc.last_seen_at or not force and now - last[1] < SEEN_EVERY_S):
+                continue
+            try:
+                mark_seen(inc.id, inc.last_seen_at)
+            except LookupError:  # not stored (yet): the next call tries again
+                continue
+            self._seen[inc.id] = (inc.last_seen_at, now)
 
     def flush(self, source_id: str, ring: PacketRing | None) -> None:
         """The source ended: write every pending clip with whatever post-roll exists."""
