@@ -91,7 +91,10 @@ class IncidentRecorder:
         now = time.time()
         for inc in incidents:
             last = self._seen.get(inc.id)
-            if last is not None and (last[0] == inc.last_seen_at or not force and now - last[1] < SEEN_EVERY_S):
+            if last is None:  # continued from an earlier owner: the records hold this sighting already
+                self._seen[inc.id] = (inc.last_seen_at, now)
+                continue
+            if last[0] == inc.last_seen_at or not force and now - last[1] < SEEN_EVERY_S:
                 continue
             try:
                 mark_seen(inc.id, inc.last_seen_at)
@@ -120,6 +123,7 @@ class IncidentRecorder:
         annotated = self.store.put_bytes(
             f"{prefix}/snapshot.jpg", encode_jpeg(annotate(image, inc.box, label, zone_px)), "image/jpeg", meta
         )
+        self._seen[inc.id] = (float("nan"), 0.0)  # opened here: its first sighting is recorded at once
         rec = RecordedIncident(inc, {"snapshot": annotated, "snapshot_raw": raw})
         self.recorded[inc.id] = rec
         if self.repository is not None:
