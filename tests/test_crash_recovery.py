@@ -59,7 +59,7 @@ def streets(tmp_path: Path):
         server.stop()
 
 
-def _config(path: Path, url: str, data_dir: Path, port: int) -> Path:
+def _config(path: Path, url: str, data_dir: Path, port: int, **more) -> Path:
     return write_config(path, {
         "sources": [{"id": "street-cam", "url": url, "analysis_fps": FPS,
                      "zones": [{"id": "kerb", "events": ["illegal_parking"], "polygon": KERB}]}],
@@ -71,6 +71,7 @@ def _config(path: Path, url: str, data_dir: Path, port: int) -> Path:
         "storage": {"data_dir": str(data_dir)},
         "api": {"port": port},
         "dispatch": {"recheck_poll_s": 1, "recheck_stale_s": 1},
+        **more,
     })
 
 
@@ -160,4 +161,52 @@ def test_serve_killed_mid_incident_continues_it_and_never_reopens_a_handled_case
         engine.dispose()
     finally:
         for p in runs:
+            p.stop()
+
+
+def test_cluster_worker_killed_mid_incident_continues_it_or_ends_it_interrupted(tmp_path, streets, redis_server):
+    port = free_port()
+    data = tmp_path / "data"
+    cluster = {"cluster": {"redis_url": redis_server.url, "lease_s": 3, "heartbeat_s": 1, "claim_idle_s": 5}}
+    street = _config(tmp_path / "street.yaml", streets.url("street"), data, port, **cluster)
+    empty = _config(tmp_path / "empty.yaml", streets.url("empty"), data, port, **cluster)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    api = ServeProcess("api", street, ["--role", "api"], logs).start()
+    workers: list[ServeProcess] = []
+
+    def worker(config: Path) -> ServeProcess:
+        proc = ServeProcess(f"w1-run{len(workers) + 1}", config, ["--role", "worker", "--worker-id", "w1"], logs)
+        workers.append(proc.start())
+        return proc
+
+    try:
+        client = ApiClient(port).wait_ready(api, timeout_s=90)
+        w = worker(street)
+        (van,) = wait_for("the van's incident", client.incidents, 120, w)
+        w.kill()  # before the clip's post-roll
+
+        # the same worker id back over the same street: the van's incident goes on, not a second one
+        w = worker(street)
+        wait_for("the restarted worker streaming", lambda: client.sources()[0]["worker"] == "w1"
+                 and client.sources()[0]["state"] == "streaming", 60, w)
+        start_frames = client.sources()[0]["frames_analysed"]
+        wait_for("the restart analysing past a dwell time", lambda: client.sources()[0]["frames_analysed"]
+                 >= start_frames + (DWELL_S + LEAVE_S + 3) * FPS, 90, w)
+        (same,) = client.incidents()
+        assert same["id"] == van["id"] and same["ended_at"] is None
+        assert same["evidence_missing"] == {"clip": CLIP_LOST}
+        w.kill()
+
+        # back over the street where the van has gone: the incident ends interrupted, nothing new opens
+        w = worker(empty)
+
+        def interrupted():
+            (inc,) = client.incidents()
+            return inc if inc["ended_reason"] == "interrupted" else None
+
+        ended = wait_for("the van's incident ended as interrupted", interrupted, 90, w)
+        assert ended["id"] == van["id"] and ended["evidence_missing"] == {"clip": CLIP_LOST}
+    finally:
+        for p in [*workers, api]:
             p.stop()
