@@ -72,6 +72,8 @@ function renderClip(incident) {
   const clip = incident.evidence?.clip;
   const video = $("d-clip");
   $("d-clip-missing").hidden = Boolean(clip);
+  const lost = incident.evidence_missing?.clip; // e.g. its process died before the post-roll
+  $("d-clip-missing").textContent = lost ? `无视频片段 · No clip: ${lost}` : "视频片段生成中 · Clip not available yet";
   $("d-clip-error").hidden = true;
   $("d-clip-span").textContent = "";
   video.hidden = !clip;
@@ -138,7 +140,7 @@ export function renderDetail(incident, { showRaw, emptyText }) {
   renderSnapshot(incident, showRaw);
   if (incident.id !== shownId) $("d-note").value = ""; // the note belongs to one incident
   shownId = incident.id;
-  const clipKey = `${incident.id}/${incident.evidence?.clip?.sha256 ?? "-"}`;
+  const clipKey = `${incident.id}/${incident.evidence?.clip?.sha256 ?? incident.evidence_missing?.clip ?? "-"}`;
   if (clipKey !== shownMedia) {
     renderClip(incident);
     shownMedia = clipKey;
