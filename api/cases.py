@@ -396,7 +396,8 @@ class CaseService:
                 elif ended is not None:
                     verdict, why = "reopened", f"still there after the deadline: ended only {ended.isoformat()}"
                 elif last_known < deadline - stale:
-                    verdict, why = "waiting", f"camera has not reported the incident since {last_known.isoformat()}"
+                    verdict = "waiting"
+                    why = f"camera has not reported the incident since {last_known.isoformat()}"
                 else:
                     verdict = "reopened"
                     why = (f"still seen {seen.isoformat()}, after the deadline" if seen is not None and seen > deadline

@@ -88,8 +88,9 @@ class IncidentOut(_Model):
     confirmed_at: float
     ended_at: float | None
     ended_reason: str | None = Field(
-        None, description="why it ended: null when the object left while watched; 'interrupted' when it left while "
-                          "the service was down (between last_seen_wall and ended_wall; the re-check does not judge it)")
+        None, description="why it ended: null when the object left while watched; 'interrupted' when it left "
+                          "while the service was down, some time between last_seen_wall and ended_wall (the re-check "
+                          "judges it only when its deadline lies outside that span)")
     last_seen_at: float | None = Field(None, description="media s of the last sighting the pipeline recorded")
     last_seen_wall: datetime | None = None
     ended_wall: datetime | None = Field(None, description="when the end was recorded")

@@ -225,13 +225,13 @@ class DwellRule:
         for zone_id, spots in self._open.items():
             still_open = []
             for spot in spots:
-                if not spot.seen_here:
-                    gone = spot.grace_until is None or t > spot.grace_until
-                    spot.incident.ended_reason = INTERRUPTED if gone else None
-                else:
-                    gone = spot.clock(t) - spot.incident.last_seen_at > p.leave_after_s
+                if spot.seen_here:
+                    gone, reason = spot.clock(t) - spot.incident.last_seen_at > p.leave_after_s, None
+                else:  # adopted and never seen again: it left while nobody watched
+                    gone, reason = spot.grace_until is None or t > spot.grace_until, INTERRUPTED
                 if gone:
                     spot.incident.ended_at = spot.incident.last_seen_at
+                    spot.incident.ended_reason = reason
                     self._recent[zone_id].append(spot)
                     events.append(IncidentEvent("ended", spot.incident))
                 else:

@@ -135,3 +135,30 @@ def test_recheck_does_not_judge_an_end_lost_to_a_crash(tmp_path: Path) -> None:
         assert env.cases.recheck_due(now=later) == []
     finally:
         env.close()
+
+
+def test_bus_events_carry_the_end_reason_sightings_and_missing_evidence(tmp_path: Path) -> None:
+    import pytest
+
+    from streetsight.cluster.events import BadEvent, BusEvent, apply_event
+
+    env = ApiEnv(tmp_path, f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        inc = _with_snapshot(env, LocalEvidenceStore(tmp_path / "evidence"), 1)
+        seen = BusEvent.seen(inc, 50.0, "w1")
+        apply_event(env.repo, BusEvent.decode(seen.encode()))
+        stored = env.repo.get(inc)
+        assert stored.last_seen_at == 50.0 and abs(stored.last_seen_wall.timestamp() - seen.created) < 0.01
+        older = BusEvent.seen(inc, 40.0, "w1")
+        apply_event(env.repo, BusEvent("incident_seen", inc, older.payload, created=seen.created - 30))
+        assert env.repo.get(inc).last_seen_at == 50.0  # a late, older sighting changes nothing
+        apply_event(env.repo, BusEvent.missing(inc, "clip", CLIP_LOST, "w1"))
+        assert env.repo.get(inc).evidence_missing == {"clip": CLIP_LOST}
+        apply_event(env.repo, BusEvent.ended(inc, 50.0, "w1", "interrupted"))
+        assert env.repo.get(inc).ended_reason == "interrupted"
+        apply_event(env.repo, BusEvent.seen(inc, 60.0, "w1"))  # applied after the end: ignored
+        assert env.repo.get(inc).last_seen_at == 50.0
+        with pytest.raises(BadEvent):
+            apply_event(env.repo, BusEvent.ended(inc, 50.0, "w1", "Robert'); DROP TABLE"))
+    finally:
+        env.close()

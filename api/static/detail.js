@@ -73,7 +73,9 @@ function renderClip(incident) {
   const video = $("d-clip");
   $("d-clip-missing").hidden = Boolean(clip);
   const lost = incident.evidence_missing?.clip; // e.g. its process died before the post-roll
-  $("d-clip-missing").textContent = lost ? `无视频片段 · No clip: ${lost}` : "视频片段生成中 · Clip not available yet";
+  $("d-clip-missing").textContent = lost
+    ? `无视频片段 · No clip: ${lost}`
+    : "视频片段生成中 · Clip not available yet";
   $("d-clip-error").hidden = true;
   $("d-clip-span").textContent = "";
   video.hidden = !clip;

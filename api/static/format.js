@@ -14,7 +14,8 @@ export function mediaRange(incident) {
   const end = incident.ended_at === null ? "…" : mediaTime(incident.ended_at);
   const interrupted = incident.ended_reason === "interrupted"
     ? " · 中断 interrupted: ended while the service was down, end unknown" : "";
-  return `${mediaTime(incident.started_at)} → ${end} (判定 confirmed ${mediaTime(incident.confirmed_at)})${interrupted}`;
+  const confirmed = `(判定 confirmed ${mediaTime(incident.confirmed_at)})`;
+  return `${mediaTime(incident.started_at)} → ${end} ${confirmed}${interrupted}`;
 }
 
 /** ISO UTC timestamp -> local date and time. */

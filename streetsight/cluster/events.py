@@ -172,7 +172,8 @@ def apply_event(repository: Any, event: BusEvent) -> None:
         elif event.kind == "incident_seen":
             # a late or repeated sighting only moves last_seen forward in the wall clock: harmless
             media_time = event.payload.get("media_time")
-            if isinstance(media_time, bool) or not isinstance(media_time, (int, float)) or not math.isfinite(media_time):
+            if isinstance(media_time, bool) or not isinstance(media_time, (int, float)) \
+                    or not math.isfinite(media_time):
                 raise BadEvent(f"bad media_time {media_time!r}")
             get = getattr(repository, "get", None)
             stored = get(event.incident_id) if get is not None else None
