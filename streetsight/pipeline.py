@@ -121,7 +121,9 @@ class SourceAnalysis:
         """The source moves to another worker: write pending clips with the post-roll there is and leave
         open incidents open (the next owner continues them), with their last sighting recorded."""
         recorder.flush(self.source.id, self.ring)
-        recorder.seen(self.open_incidents(), force=True)
+        still_open = self.open_incidents()
+        recorder.seen(still_open, force=True)
+        recorder.forget(still_open)  # this process no longer follows them
 
     def run(self, reader: SourceReader, detect: Callable[[list[Frame]], list[sv.Detections]],
             recorder: IncidentRecorder, batch: int = 4) -> None:

@@ -102,6 +102,11 @@ class IncidentRecorder:
                 continue
             self._seen[inc.id] = (inc.last_seen_at, now)
 
+    def forget(self, incidents: list[Incident]) -> None:
+        """Stop following ``incidents`` (their source went to another owner)."""
+        for inc in incidents:
+            self._seen.pop(inc.id, None)
+
     def flush(self, source_id: str, ring: PacketRing | None) -> None:
         """The source ended: write every pending clip with whatever post-roll exists."""
         for p in self._pending.pop(source_id, []):
