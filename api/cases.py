@@ -69,7 +69,7 @@ class CaseConflict(Exception):
 @dataclass(frozen=True)
 class RecheckOutcome:
     case_number: str
-    verdict: str  # verified | reopened | waiting
+    verdict: str  # verified | reopened | waiting | not_judged
 
 
 class CaseService:
@@ -368,7 +368,11 @@ class CaseService:
     def recheck_due(self, now: datetime | None = None, limit: int = 100) -> list[RecheckOutcome]:
         """Judge the handled cases whose deadline has passed: the incident ended by the deadline ->
         verified; still seen after it (or still open with fresh sightings) -> re-opened and reported to
-        dispatch. An open incident with no sighting near the deadline (camera silent) waits."""
+        dispatch. An open incident with no sighting near the deadline (camera silent, or its process dead;
+        without any sighting recorded, its detection counts as the last) waits. An incident that ended
+        while the service was down (``ended_reason`` interrupted) ended somewhere between its last sighting
+        and the restart: judged only when that whole span lies on one side of the deadline, else not judged
+        at all (the case keeps its status, an audit entry says why)."""
         now = now or datetime.now(timezone.utc)
         stale = timedelta(seconds=self.settings.dispatch.recheck_stale_s)
         with self._sessions() as s:
@@ -384,12 +388,16 @@ class CaseService:
                 incident = s.get(IncidentRecord, record.incident_id)
                 ended = incident.ended_wall
                 seen = incident.last_seen_wall
-                if ended is not None and ended <= deadline:
+                last_known = seen or incident.detected_wall
+                if incident.ended_reason == "interrupted":
+                    verdict, why = _judge_interrupted(last_known, ended, deadline)
+                elif ended is not None and ended <= deadline:
                     verdict, why = "verified", f"incident ended {ended.isoformat()} before the deadline"
                 elif ended is not None:
                     verdict, why = "reopened", f"still there after the deadline: ended only {ended.isoformat()}"
-                elif seen is not None and seen < deadline - stale:
-                    verdict, why = "waiting", f"camera has not reported the incident since {seen.isoformat()}"
+                elif last_known < deadline - stale:
+                    verdict = "waiting"
+                    why = f"camera has not reported the incident since {last_known.isoformat()}"
                 else:
                     verdict = "reopened"
                     why = (f"still seen {seen.isoformat()}, after the deadline" if seen is not None and seen > deadline
@@ -398,6 +406,14 @@ class CaseService:
                     outcomes.append(RecheckOutcome(record.number, verdict))
                     continue
                 before = _case_state(record)
+                if verdict == "not_judged":  # stays handled; a person decides
+                    record.updated_at, record.recheck_due_at = now, None
+                    record_audit(s, "system:recheck", "case.recheck_skipped", incident_id=record.incident_id,
+                                 case_id=record.id, before=before, after={**_case_state(record), "why": why})
+                    s.commit()
+                    log.info("re-check of case %s: not judged (%s)", record.number, why)
+                    outcomes.append(RecheckOutcome(record.number, verdict))
+                    continue
                 record.status, record.updated_at, record.recheck_due_at = verdict, now, None
                 reopen = None
                 if verdict == "reopened":
@@ -506,3 +522,14 @@ class CaseService:
 
 def _case_state(r: CaseRecord) -> dict[str, Any]:
     return {"number": r.number, "status": r.status, "department": r.department}
+
+
+def _judge_interrupted(last_seen: datetime, ended: datetime | None, deadline: datetime) -> tuple[str, str]:
+    """An incident that ended while the service was down: gone at some time after ``last_seen`` and by
+    ``ended`` (when the restarted service found its spot empty)."""
+    if last_seen > deadline:
+        return "reopened", f"still seen {last_seen.isoformat()}, after the deadline"
+    if ended is not None and ended <= deadline:
+        return "verified", f"gone by {ended.isoformat()} (seen empty after a restart), before the deadline"
+    return "not_judged", (f"the service was down when the incident ended, some time between {last_seen.isoformat()} "
+                          f"and {ended.isoformat() if ended else 'now'}; the deadline lies in between")

@@ -111,6 +111,9 @@ class IncidentRecord(Base):
     last_seen: Mapped[float | None] = mapped_column(Float)
     last_seen_wall: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_wall: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # None: the object left while watched; "interrupted": it left while its process was down (end unknown)
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+    evidence_missing: Mapped[dict[str, str] | None] = mapped_column(JsonType)  # kind -> why it does not exist
 
     evidence: Mapped[list[EvidenceRecord]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", lazy="selectin"

@@ -120,6 +120,8 @@ class IncidentRepository:
         with self._sessions() as s:
             record = self._require(s, incident_id)
             current = next((e for e in record.evidence if e.kind == item.kind), None)
+            if record.evidence_missing and item.kind in record.evidence_missing:  # it exists after all
+                record.evidence_missing = {k: v for k, v in record.evidence_missing.items() if k != item.kind} or None
             if current is None:
                 record.evidence.append(EvidenceRecord(**item.model_dump()))
             else:
@@ -128,13 +130,15 @@ class IncidentRepository:
             s.commit()
             return _to_out(record)
 
-    def mark_ended(self, incident_id: str, ended_at: float) -> IncidentOut:
+    def mark_ended(self, incident_id: str, ended_at: float, ended_reason: str | None = None) -> IncidentOut:
         """The violation is gone (media time ``ended_at``); the wall clock of this call is kept too,
-        for the re-check of handled cases."""
+        for the re-check of handled cases. ``ended_reason``: None when the object left while watched,
+        ``interrupted`` when it left while the service was down (its end is unknown)."""
         with self._sessions() as s:
             record = self._require(s, incident_id)
-            changed = record.ended_at != ended_at
+            changed = record.ended_at != ended_at or record.ended_reason != ended_reason
             record.ended_at = ended_at
+            record.ended_reason = ended_reason
             record.ended_wall = datetime.now(timezone.utc)
             s.commit()
             out = _to_out(record)
@@ -142,18 +146,47 @@ class IncidentRepository:
             self._notify(self._on_ended, out)
         return out
 
-    def mark_seen(self, incident_id: str, media_time: float) -> None:
+    def mark_evidence_missing(self, incident_id: str, kind: str, reason: str) -> bool:
+        """Record that the incident's ``kind`` of evidence does not exist, and why (e.g. its process died
+        before the clip's post-roll). A no-op when that evidence is attached (False); attaching it later
+        clears the note."""
+        with self._sessions() as s:
+            record = self._require(s, incident_id)
+            if any(e.kind == kind for e in record.evidence):
+                return False
+            record.evidence_missing = {**(record.evidence_missing or {}), kind: reason}
+            s.commit()
+            out = _to_out(record)
+        self._notify(self._on_evidence, out)
+        return True
+
+    def unfinished(self, source: str) -> builtins.list[IncidentOut]:
+        """Incidents of ``source`` without an end: open, or left open by a process that stopped or died."""
+        query = select(IncidentRecord).where(IncidentRecord.source == source, IncidentRecord.ended_at.is_(None))
+        with self._sessions() as s:
+            return [_to_out(r) for r in s.scalars(query.order_by(IncidentRecord.detected_wall))]
+
+    def ended_since(self, source: str, since: datetime) -> builtins.list[IncidentOut]:
+        """Incidents of ``source`` whose end was recorded at or after the wall time ``since``."""
+        query = select(IncidentRecord).where(IncidentRecord.source == source, IncidentRecord.ended_wall >= since)
+        with self._sessions() as s:
+            return [_to_out(r) for r in s.scalars(query.order_by(IncidentRecord.ended_wall))]
+
+    def mark_seen(self, incident_id: str, media_time: float, seen_wall: datetime | None = None) -> None:
         """The pipeline still sees the violation at ``media_time`` (call it now and then while an
-        incident is open, e.g. every few seconds); the re-check of a handled case relies on it."""
+        incident is open, e.g. every few seconds); the re-check of a handled case relies on it.
+        ``seen_wall``: when it was seen (default now; an event applied late passes its own time)."""
+        seen_wall = seen_wall or datetime.now(timezone.utc)
         with self._sessions() as s:
             found = s.execute(
                 update(IncidentRecord)
                 .where(IncidentRecord.id == incident_id)
-                .values(last_seen=media_time, last_seen_wall=datetime.now(timezone.utc))
+                .where((IncidentRecord.last_seen_wall.is_(None)) | (IncidentRecord.last_seen_wall < seen_wall))
+                .values(last_seen=media_time, last_seen_wall=seen_wall)
             ).rowcount
             s.commit()
-        if not found:
-            raise IncidentNotFound(incident_id)
+            if not found and s.get(IncidentRecord, incident_id) is None:
+                raise IncidentNotFound(incident_id)
 
     def review(
         self,
@@ -320,6 +353,10 @@ def _to_out(r: IncidentRecord) -> IncidentOut:
         started_at=r.started_at,
         confirmed_at=r.confirmed_at,
         ended_at=r.ended_at,
+        ended_reason=r.ended_reason,
+        last_seen_at=r.last_seen,
+        last_seen_wall=r.last_seen_wall,
+        ended_wall=r.ended_wall,
         class_name=r.class_name,
         box=r.box,
         score=r.score,
@@ -333,6 +370,7 @@ def _to_out(r: IncidentRecord) -> IncidentOut:
             )
             for e in sorted(r.evidence, key=lambda e: e.kind)
         },
+        evidence_missing=r.evidence_missing or None,
         review=review,
         labels=r.labels,
     )

@@ -87,6 +87,13 @@ class IncidentOut(_Model):
     started_at: float
     confirmed_at: float
     ended_at: float | None
+    ended_reason: str | None = Field(
+        None, description="why it ended: null when the object left while watched; 'interrupted' when it left "
+                          "while the service was down, some time between last_seen_wall and ended_wall (the re-check "
+                          "judges it only when its deadline lies outside that span)")
+    last_seen_at: float | None = Field(None, description="media s of the last sighting the pipeline recorded")
+    last_seen_wall: datetime | None = None
+    ended_wall: datetime | None = Field(None, description="when the end was recorded")
     class_name: str = Field(alias="class")
     box: tuple[float, float, float, float]
     score: float
@@ -95,6 +102,8 @@ class IncidentOut(_Model):
     zone_polygon: list[tuple[float, float]] | None
     detected_wall: datetime
     evidence: dict[str, EvidenceOut] = Field(default_factory=dict, description="by kind")
+    evidence_missing: dict[str, str] | None = Field(
+        None, description="evidence that does not exist, by kind, with the reason (e.g. the clip of a crash)")
     review: ReviewOut | None = None
     labels: dict[str, Any] | None = Field(
         None, description="event taxonomy of the type: national and local codes, zh / en labels"

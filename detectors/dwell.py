@@ -6,6 +6,11 @@ One incident per violation: the incident is tied to the *spot* (the box where th
 tracker id, so a track that is lost and found again under a new id refreshes the same incident instead
 of opening a second one. An incident ends when its spot has been empty for ``leave_after_s``; after that
 the same spot opens no new incident for ``cooldown_s``.
+
+Incidents of an earlier owner of the camera (another worker, or this service before a restart or a crash)
+are continued (`adopt`): matched by place, since the media clock restarts with the stream, and kept in
+their own clock so their age stays the wall-time age. One not seen again within ``leave_after_s`` of the
+restart ends with ``ended_reason`` ``interrupted``: it left while nobody watched.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import numpy as np
 import supervision as sv
 
 from detectors.context import FrameContext
-from detectors.incidents import Incident, IncidentEvent
+from detectors.incidents import INTERRUPTED, Incident, IncidentEvent
 from detectors.schedule import AllowedHours
 from detectors.stationarity import MotionWindow, iou
 from vision.zones import Zone
@@ -56,6 +61,13 @@ class _Track:
 class _Spot:
     incident: Incident
     box: np.ndarray
+    offset: float = 0.0  # the incident's clock minus this rule's media clock (non-zero for adopted ones)
+    seen_here: bool = True  # False: adopted and not seen again since
+    grace_until: float | None = None  # adopted: our media time by which it must be seen again
+
+    def clock(self, t: float) -> float:
+        """Our media time ``t`` in the incident's clock."""
+        return t + self.offset
 
 
 class DwellRule:
@@ -71,24 +83,26 @@ class DwellRule:
         self._tracks: dict[tuple[str, int], _Track] = {}
         self._open: dict[str, list[_Spot]] = {z.id: [] for z in self.zones}
         self._recent: dict[str, list[_Spot]] = {z.id: [] for z in self.zones}
-        self._adopted: list[_Spot] = []  # handed over by another worker; their clock starts at our next frame
+        self._adopted: list[tuple[_Spot, float]] = []  # (spot, wall s since last seen): placed at our next frame
         self._remembered: list[tuple[_Spot, float]] = []  # recently ended elsewhere, with seconds since
 
     @property
     def open_incidents(self) -> list[Incident]:
         return [s.incident for spots in self._open.values() for s in spots]
 
-    def adopt(self, incident: Incident) -> bool:
-        """Continue an incident opened by another worker that read this camera before (scale-out handover):
-        the object standing on its spot keeps it open and no second incident opens there; it ends as usual
-        when the spot has been empty for ``leave_after_s``. False when the incident is not this rule's."""
+    def adopt(self, incident: Incident, seen_ago_s: float = 0.0) -> bool:
+        """Continue an incident opened by an earlier owner of this camera (another worker, or this service
+        before a restart), last seen ``seen_ago_s`` wall seconds ago: the object standing on its spot keeps
+        it open and no second incident opens there; then it ends as usual when the spot has been empty for
+        ``leave_after_s``. Not seen within ``leave_after_s`` of our first frame, it ends ``interrupted`` at
+        its last sighting. False when the incident is not this rule's."""
         if incident.type != self.event_type or incident.zone_id not in self._open:
             return False
         if any(s.incident.id == incident.id for s in self._open[incident.zone_id]):
             return True
-        spot = _Spot(incident, np.asarray(incident.box, dtype=float))
+        spot = _Spot(incident, np.asarray(incident.box, dtype=float), seen_here=False)
         self._open[incident.zone_id].append(spot)
-        self._adopted.append(spot)
+        self._adopted.append((spot, max(0.0, seen_ago_s)))
         return True
 
     def remember(self, incident: Incident, ended_ago_s: float) -> bool:
@@ -111,8 +125,9 @@ class DwellRule:
         p = self.params
         t, width, height = frame.time_s, frame.width, frame.height
         events: list[IncidentEvent] = []
-        for spot in self._adopted:  # media clocks differ between workers: count from this frame
-            spot.incident.last_seen_at = t
+        for spot, ago in self._adopted:  # media clocks differ between owners: continue the incident's clock
+            spot.offset = spot.incident.last_seen_at + ago - t
+            spot.grace_until = t + p.leave_after_s
         self._adopted.clear()
         for spot, ago in self._remembered:  # ended ``ago`` s before the handover, leave_after_s after last seen
             spot.incident.last_seen_at = t - ago - p.leave_after_s
@@ -156,7 +171,8 @@ class DwellRule:
         # An object standing on an open incident's spot keeps that incident alive, whatever its track id.
         for spot in self._open[zone.id]:
             if iou(box, spot.box) >= SAME_SPOT_IOU:
-                spot.incident.last_seen_at = t
+                spot.incident.last_seen_at = spot.clock(t)
+                spot.seen_here = True
                 return None
 
         track = self._tracks.get(key)
@@ -198,7 +214,7 @@ class DwellRule:
         return IncidentEvent("opened", incident)
 
     def _cooling_down(self, zone_id: str, box: np.ndarray, t: float) -> bool:
-        recent = [s for s in self._recent[zone_id] if t - s.incident.last_seen_at < self.params.cooldown_s]
+        recent = [s for s in self._recent[zone_id] if s.clock(t) - s.incident.last_seen_at < self.params.cooldown_s]
         self._recent[zone_id] = recent
         return any(iou(box, s.box) >= SAME_SPOT_IOU for s in recent)
 
@@ -209,8 +225,13 @@ class DwellRule:
         for zone_id, spots in self._open.items():
             still_open = []
             for spot in spots:
-                if t - spot.incident.last_seen_at > p.leave_after_s:
+                if spot.seen_here:
+                    gone, reason = spot.clock(t) - spot.incident.last_seen_at > p.leave_after_s, None
+                else:  # adopted and never seen again: it left while nobody watched
+                    gone, reason = spot.grace_until is None or t > spot.grace_until, INTERRUPTED
+                if gone:
                     spot.incident.ended_at = spot.incident.last_seen_at
+                    spot.incident.ended_reason = reason
                     self._recent[zone_id].append(spot)
                     events.append(IncidentEvent("ended", spot.incident))
                 else:

@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 
+INTERRUPTED = "interrupted"
+"""``Incident.ended_reason`` of an incident continued after its process stopped (crash, restart, handover)
+and not seen again: it ended at some wall time between its last sighting and the restart, nobody knows when."""
+
+
 def new_incident_id() -> str:
     return "inc_" + uuid.uuid4().hex[:16]
 
@@ -28,6 +33,7 @@ class Incident:
     id: str = field(default_factory=new_incident_id)
     labels: dict = field(default_factory=dict)  # taxonomy: category, local_code, zh, en
     extra: dict = field(default_factory=dict)  # e.g. position and devices for moving cameras
+    ended_reason: str | None = None  # None: the object left while watched; else e.g. INTERRUPTED
 
 
 @dataclass

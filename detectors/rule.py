@@ -29,8 +29,9 @@ class Rule(Protocol):
     def finish(self) -> list[IncidentEvent]:
         """The source ended: close what is open."""
 
-    def adopt(self, incident: Incident) -> bool:
-        """Continue an incident another worker opened on this camera (True when it is this rule's)."""
+    def adopt(self, incident: Incident, seen_ago_s: float = 0.0) -> bool:
+        """Continue an incident an earlier owner of this camera opened (another worker, or this service before
+        a restart), last seen ``seen_ago_s`` wall seconds ago (True when it is this rule's)."""
 
     # optional: ``remember(incident, ended_ago_s) -> bool``, an incident another worker ended on this camera
     # (rules with a cooldown keep its spot cooling down; see `DwellRule.remember`)
@@ -59,9 +60,9 @@ class CandidateRule:
     def finish(self) -> list[IncidentEvent]:
         return self.core.finish()
 
-    def adopt(self, incident: Incident) -> bool:
+    def adopt(self, incident: Incident, seen_ago_s: float = 0.0) -> bool:
         adopt = getattr(self.core, "adopt", None)
-        return bool(adopt and adopt(incident))
+        return bool(adopt and adopt(incident, seen_ago_s))
 
     def remember(self, incident: Incident, ended_ago_s: float) -> bool:
         remember = getattr(self.core, "remember", None)  # moving cameras merge by place instead

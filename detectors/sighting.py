@@ -62,10 +62,11 @@ class SightingRule:
     def open_incidents(self) -> list[Incident]:
         return list(self._open)
 
-    def adopt(self, incident: Incident) -> bool:
+    def adopt(self, incident: Incident, seen_ago_s: float = 0.0) -> bool:
         """Continue an incident that another worker opened on this device (scale-out handover): it stays
         open while the device keeps seeing the finding, and ends ``leave_after_s`` after the last sighting;
-        no second incident opens for it. False when the incident is not this rule's."""
+        no second incident opens for it. False when the incident is not this rule's. (``seen_ago_s``: unused;
+        a moving camera's incident is tied to a place, not to the device's clock.)"""
         if incident.type != self.event_type or incident.zone_id not in {z.id for z in self.zones}:
             return False
         if all(inc.id != incident.id for inc in self._open):

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import supervision as sv
@@ -106,13 +106,14 @@ class SourceAnalysis:
                 if self.listener is not None:
                     self.listener(event)
         recorder.poll(self.source.id, self.ring)
+        recorder.seen(self.open_incidents())
 
     def open_incidents(self) -> list[Incident]:
         return [inc for rule in self.rules for inc in rule.open_incidents]
 
-    def adopt(self, incident: Incident) -> bool:
-        """Continue an incident another worker opened on this source (see `DwellRule.adopt`)."""
-        return any(getattr(rule, "adopt", None) and rule.adopt(incident) for rule in self.rules)
+    def adopt(self, incident: Incident, seen_ago_s: float = 0.0) -> bool:
+        """Continue an incident an earlier owner of this source opened (see `DwellRule.adopt`)."""
+        return any(getattr(rule, "adopt", None) and rule.adopt(incident, seen_ago_s) for rule in self.rules)
 
     def remember(self, incident: Incident, ended_ago_s: float) -> bool:
         """Keep the cooldown of an incident another worker ended here (see `DwellRule.remember`)."""
@@ -120,8 +121,11 @@ class SourceAnalysis:
 
     def release(self, recorder: IncidentRecorder) -> None:
         """The source moves to another worker: write pending clips with the post-roll there is and leave
-        open incidents open (the next owner continues them)."""
+        open incidents open (the next owner continues them), with their last sighting recorded."""
         recorder.flush(self.source.id, self.ring)
+        still_open = self.open_incidents()
+        recorder.seen(still_open, force=True)
+        recorder.forget(still_open)  # this process no longer follows them
 
     def run(self, reader: SourceReader, detect: Callable[[list[Frame]], list[sv.Detections]],
             recorder: IncidentRecorder, batch: int = 4) -> None:
@@ -207,6 +211,7 @@ class LivePipeline:
         )
         self.metrics = PipelineMetrics(self.health)
         self._stop = threading.Event()
+        self._leave_open = False  # see stop()
         self._lock = threading.RLock()  # guards the three source dicts against add/remove from other threads
         self._running = False
         self._ended: set[str] = set()  # readers that returned (files at their end, or stopped)
@@ -233,17 +238,19 @@ class LivePipeline:
 
     # --- sources at run time (scale-out leases) ---------------------------------------------------
 
-    def add_source(self, src: SourceConfig, inherited: list[Incident] | tuple[Incident, ...] = (),
-                   recent: list[tuple[Incident, float]] | tuple[tuple[Incident, float], ...] = ()) -> None:
-        """Start reading ``src`` now; ``inherited``: incidents another worker left open on it (continued,
-        never opened twice); ``recent``: (incident, seconds since it ended) another worker ended on it
+    def add_source(self, src: SourceConfig, inherited: Sequence[Incident | tuple[Incident, float]] = (),
+                   recent: Sequence[tuple[Incident, float]] = ()) -> None:
+        """Start reading ``src`` now; ``inherited``: incidents an earlier owner (another worker, or this
+        service before a restart) left open on it, each alone or with the wall seconds since it was last
+        seen (continued, never opened twice); ``recent``: (incident, seconds since it ended) ended on it
         (their spots stay in cooldown)."""
         with self._lock:
             if src.id in self.sources:
                 return
             thread = self._create(src)
-            for incident in inherited:
-                if not self.analyses[src.id].adopt(incident):
+            for item in inherited:
+                incident, seen_ago_s = item if isinstance(item, tuple) else (item, 0.0)
+                if not self.analyses[src.id].adopt(incident, seen_ago_s):
                     log.warning("source %s: no rule continues handed-over incident %s (%s, zone %s)",
                                 src.id, incident.id, incident.type, incident.zone_id)
             for incident, ended_ago_s in recent:
@@ -281,7 +288,10 @@ class LivePipeline:
             analysis = self.analyses.get(source_id)
         return [] if analysis is None else analysis.open_incidents()
 
-    def stop(self) -> None:
+    def stop(self, leave_open: bool = False) -> None:
+        """Stop analysing. Sources still reading end their open incidents, unless ``leave_open``: a service
+        stopping for a restart writes pending clips and leaves them open for the next start to continue."""
+        self._leave_open = leave_open
         self._stop.set()
         self.queue.close()
 
@@ -310,7 +320,7 @@ class LivePipeline:
             for s in threads.values():
                 s.join(max(0.0, deadline - time.monotonic()))
             for sid in set(threads) - self._finished:
-                self._finish(sid)
+                self._finish(sid, leave_open=self._leave_open)
             self._process_finish_requests()
             self.recorder.collect_previews(wait_for="*")
 
@@ -383,7 +393,7 @@ class LivePipeline:
             if known and not self.queue.has_pending(sid):  # its last frames have been analysed
                 self._finish(sid)
 
-    def _finish(self, source_id: str) -> None:
+    def _finish(self, source_id: str, leave_open: bool = False) -> None:
         with self._lock:
             analysis = self.analyses.get(source_id)
         with self._ended_lock:
@@ -391,7 +401,10 @@ class LivePipeline:
         if analysis is None:
             return
         try:
-            analysis.finish(self.recorder)
+            if leave_open:
+                analysis.release(self.recorder)
+            else:
+                analysis.finish(self.recorder)
         except Exception:
             log.exception("source %s: finishing its analysis failed", source_id)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +24,8 @@ from streams.packets import PacketRing
 from streetsight.config import EvidenceConfig
 
 log = logging.getLogger(__name__)
+
+SEEN_EVERY_S = 5.0  # wall seconds between two "still seen" records of one open incident
 
 
 @dataclass
@@ -73,6 +76,7 @@ class IncidentRecorder:
         self._previews: list[_PendingPreview] = []
         self._preview_maker: PreviewMaker | None = None  # started with the first preview
         self.recorded: dict[str, RecordedIncident] = {}
+        self._seen: dict[str, tuple[float, float]] = {}  # incident id -> (last_seen_at recorded, wall time)
 
     def handle(self, event: IncidentEvent, image: np.ndarray, ring: PacketRing | None) -> None:
         if event.kind == "opened":
@@ -81,8 +85,13 @@ class IncidentRecorder:
                 event.incident.extra["clip_error"] = f"no clip container takes the stream: {ring.template_error}"
             self._opened(event.incident, image)
         elif event.kind == "ended":
-            if self.repository is not None and event.incident.ended_at is not None:
-                self.repository.mark_ended(event.incident.id, event.incident.ended_at)
+            inc = event.incident
+            self._seen.pop(inc.id, None)
+            if self.repository is not None and inc.ended_at is not None:
+                if inc.ended_reason is None:
+                    self.repository.mark_ended(inc.id, inc.ended_at)
+                else:
+                    self.repository.mark_ended(inc.id, inc.ended_at, ended_reason=inc.ended_reason)
         if ring is not None:
             self.poll(event.incident.source_id, ring)
 
@@ -95,6 +104,31 @@ class IncidentRecorder:
             pending.remove(p)
             self._write_clip(p, ring)
         self.collect_previews()
+
+    def seen(self, incidents: list[Incident], force: bool = False) -> None:
+        """Record that open ``incidents`` are still seen (at most every ``SEEN_EVERY_S`` per incident unless
+        ``force``): the re-check of a handled case and the continuation after a restart rely on it."""
+        mark_seen = getattr(self.repository, "mark_seen", None)
+        if mark_seen is None:
+            return
+        now = time.time()
+        for inc in incidents:
+            last = self._seen.get(inc.id)
+            if last is None:  # continued from an earlier owner: the records hold this sighting already
+                self._seen[inc.id] = (inc.last_seen_at, now)
+                continue
+            if last[0] == inc.last_seen_at or not force and now - last[1] < SEEN_EVERY_S:
+                continue
+            try:
+                mark_seen(inc.id, inc.last_seen_at)
+            except LookupError:  # not stored (yet): the next call tries again
+                continue
+            self._seen[inc.id] = (inc.last_seen_at, now)
+
+    def forget(self, incidents: list[Incident]) -> None:
+        """Stop following ``incidents`` (their source went to another owner)."""
+        for inc in incidents:
+            self._seen.pop(inc.id, None)
 
     def flush(self, source_id: str, ring: PacketRing | None) -> None:
         """The source ended: write every pending clip with whatever post-roll exists, and wait for the
@@ -134,6 +168,7 @@ class IncidentRecorder:
         annotated = self.store.put_bytes(
             f"{prefix}/snapshot.jpg", encode_jpeg(annotate(image, inc.box, label, zone_px)), "image/jpeg", meta
         )
+        self._seen[inc.id] = (float("nan"), 0.0)  # opened here: its first sighting is recorded at once
         rec = RecordedIncident(inc, {"snapshot": annotated, "snapshot_raw": raw})
         self.recorded[inc.id] = rec
         if self.repository is not None:

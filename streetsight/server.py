@@ -20,6 +20,7 @@ from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.config import Config
 from streetsight.http_server import uvicorn_config
 from streetsight.pipeline import LivePipeline
+from streetsight.recovery import resume
 from streetsight.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ ROLES = ("all", "api", "worker")
 def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     rt = Runtime.create(cfg, live=True)
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
+    resume(rt.repository, rt.recorder.store, pipeline.analyses)  # what a restart or a crash left open
     evidence = rt.evidence
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
                      evidence_locator=evidence.locate if evidence else None,
@@ -70,7 +72,7 @@ def serve_all(cfg: Config, host: str | None = None, port: int | None = None, on_
     worker.start()
 
     def cleanup() -> None:
-        pipeline.stop()
+        pipeline.stop(leave_open=True)  # a restart continues the open incidents
         worker.join(timeout=10)
         rt.close()
 

@@ -254,8 +254,13 @@ def test_recheck_reopens_an_incident_that_never_ended(flow) -> None:
     assert env.app.state.dispatch.drain(30)
     cb = env.client("dispatch-callback")
     assert post_callback(cb, {"event_id": "h1", "case_number": number, "status": "handled"}).status_code == 200
-    # no sightings reported at all (a pipeline that only marks ends): still open after the deadline
-    [outcome] = env.cases.recheck_due(now=datetime.now(timezone.utc) + timedelta(seconds=601))
+    # no sighting recorded since its detection long ago (the pipeline records them every few seconds, so
+    # its process is gone, e.g. killed): its end is unknown, the re-check waits instead of re-opening
+    now = datetime.now(timezone.utc) + timedelta(seconds=601)
+    assert [o.verdict for o in env.cases.recheck_due(now=now)] == ["waiting"]
+    due = env.cases.get_by_number(number).recheck_due_at
+    env.repo.mark_seen("inc_0000000000000001", 900.0, seen_wall=due + timedelta(seconds=5))  # seen after it
+    [outcome] = env.cases.recheck_due(now=now)
     assert outcome.verdict == "reopened"
     # ended after the deadline also counts as still there
     assert env.app.state.dispatch.drain(30)

@@ -110,7 +110,19 @@ def test_adopted_incident_is_continued_not_opened_again():
     frames += [dets() for _ in range(40)]
     events = run(frames, rule=rule)
     assert [(e.kind, e.incident.id) for e in events] == [("ended", inc.id)]
-    assert events[0].incident.ended_at == 59.5  # in the new owner's clock
+    # in the incident's own clock (last seen at 529.5 by the old owner, just before the handover), continued
+    # for the 59.5 s the new owner saw it: the age is the wall-time age, whatever the new stream's clock
+    assert events[0].incident.ended_at == 529.5 + 59.5
+    assert events[0].incident.ended_reason is None  # seen leaving
+
+
+def test_adopted_incident_keeps_the_wall_time_that_passed_while_nobody_watched():
+    inc = _handed_over_incident()  # last seen at 529.5 in its own clock
+    rule = DwellRule("illegal_parking", "cam", [ZONE], PARAMS)
+    assert rule.adopt(inc, seen_ago_s=100.0)  # a restart 100 s after the last sighting
+    events = run([dets((7, "car", CAR, 0.8)) for _ in range(20)] + [dets() for _ in range(40)], rule=rule)
+    assert [e.kind for e in events] == ["ended"]
+    assert events[0].incident.ended_at == 529.5 + 100.0 + 9.5
 
 
 def test_adopted_incident_ends_when_the_car_left_during_the_handover():
@@ -119,7 +131,15 @@ def test_adopted_incident_ends_when_the_car_left_during_the_handover():
     rule.adopt(inc)
     events = run([dets() for _ in range(40)], rule=rule)
     assert [(e.kind, e.incident.id) for e in events] == [("ended", inc.id)]
-    assert events[0].incident.ended_at == 0.0  # counted from the first frame the new owner saw
+    # never seen again: it left while nobody watched, after its last sighting (its own clock)
+    assert events[0].incident.ended_at == 529.5
+    assert events[0].incident.ended_reason == "interrupted"
+    # the grace is leave_after_s (10 s here) of the new owner's frames, not the time since the last sighting
+    rule = DwellRule("illegal_parking", "cam", [ZONE], PARAMS)
+    rule.adopt(_handed_over_incident(), seen_ago_s=3600.0)
+    events = [e for k in range(21) for e in rule.update(dets(), k / 2, W, H)]
+    assert events == []  # 10 s of empty spot: still within the grace
+    assert [e.incident.ended_reason for e in rule.update(dets(), 10.5, W, H)] == ["interrupted"]
 
 
 def test_adopt_refuses_other_rules_incidents():

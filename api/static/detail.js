@@ -76,6 +76,10 @@ function renderClip(incident) {
   const playable = preview ?? clip;
   const video = $("d-clip");
   $("d-clip-missing").hidden = Boolean(playable);
+  const lost = incident.evidence_missing?.clip; // e.g. its process died before the post-roll
+  $("d-clip-missing").textContent = lost
+    ? `无视频片段 · No clip: ${lost}`
+    : "视频片段生成中 · Clip not available yet";
   $("d-clip-error").hidden = true;
   $("d-clip-span").textContent = "";
   video.hidden = !playable;
@@ -152,7 +156,7 @@ export function renderDetail(incident, { showRaw, emptyText }) {
   if (incident.id !== shownId) $("d-note").value = ""; // the note belongs to one incident
   shownId = incident.id;
   const ev = incident.evidence ?? {};
-  const clipKey = `${incident.id}/${ev.clip?.sha256 ?? "-"}/${ev.clip_preview?.sha256 ?? "-"}`;
+  const clipKey = `${incident.id}/${ev.clip?.sha256 ?? incident.evidence_missing?.clip ?? "-"}/${ev.clip_preview?.sha256 ?? "-"}`;
   if (clipKey !== shownMedia) {
     renderClip(incident);
     shownMedia = clipKey;

@@ -12,7 +12,10 @@ export function mediaTime(seconds) {
 
 export function mediaRange(incident) {
   const end = incident.ended_at === null ? "…" : mediaTime(incident.ended_at);
-  return `${mediaTime(incident.started_at)} → ${end} (判定 confirmed ${mediaTime(incident.confirmed_at)})`;
+  const interrupted = incident.ended_reason === "interrupted"
+    ? " · 中断 interrupted: ended while the service was down, end unknown" : "";
+  const confirmed = `(判定 confirmed ${mediaTime(incident.confirmed_at)})`;
+  return `${mediaTime(incident.started_at)} → ${end} ${confirmed}${interrupted}`;
 }
 
 /** ISO UTC timestamp -> local date and time. */

@@ -126,8 +126,14 @@ class EventPublisher:
     def attach_evidence(self, incident_id: str, item: EvidenceItemIn) -> None:
         self.publish(BusEvent.evidence(incident_id, item, self.worker_id))
 
-    def mark_ended(self, incident_id: str, ended_at: float) -> None:
-        self.publish(BusEvent.ended(incident_id, ended_at, self.worker_id))
+    def mark_ended(self, incident_id: str, ended_at: float, ended_reason: str | None = None) -> None:
+        self.publish(BusEvent.ended(incident_id, ended_at, self.worker_id, ended_reason))
+
+    def mark_seen(self, incident_id: str, media_time: float) -> None:
+        self.publish(BusEvent.seen(incident_id, media_time, self.worker_id))
+
+    def mark_evidence_missing(self, incident_id: str, kind: str, reason: str) -> None:
+        self.publish(BusEvent.missing(incident_id, kind, reason, self.worker_id))
 
     def publish(self, event: BusEvent) -> None:
         """Durable on return (the outbox); never waits for Redis."""

@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -20,8 +21,10 @@ from pydantic import ValidationError
 from api.repository import IncidentNotFound
 from api.schemas import ID_PATTERN, EvidenceItemIn, IncidentCreate
 
-EventKind = Literal["incident_opened", "evidence_attached", "incident_ended"]
-EVENT_KINDS: tuple[str, ...] = ("incident_opened", "evidence_attached", "incident_ended")
+EventKind = Literal["incident_opened", "evidence_attached", "incident_ended", "incident_seen", "evidence_missing"]
+EVENT_KINDS: tuple[str, ...] = ("incident_opened", "evidence_attached", "incident_ended", "incident_seen",
+                                "evidence_missing")
+_REASON = re.compile(r"^[a-z_]{1,32}$")
 FORMAT_VERSION = "1"
 _ID = re.compile(ID_PATTERN)
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -34,7 +37,10 @@ class RecordSink(Protocol):
 
     def attach_evidence(self, incident_id: str, item: EvidenceItemIn) -> Any: ...
 
-    def mark_ended(self, incident_id: str, ended_at: float) -> Any: ...
+    def mark_ended(self, incident_id: str, ended_at: float, ended_reason: str | None = None) -> Any: ...
+
+    # optional: ``mark_seen(incident_id, media_time)`` (open incidents still seen, every few seconds) and
+    # ``mark_evidence_missing(incident_id, kind, reason)`` (evidence lost with a dead process)
 
 
 class BadEvent(ValueError):
@@ -65,8 +71,19 @@ class BusEvent:
         return cls("evidence_attached", incident_id, item.model_dump(mode="json"), worker=worker)
 
     @classmethod
-    def ended(cls, incident_id: str, ended_at: float, worker: str) -> "BusEvent":
-        return cls("incident_ended", incident_id, {"ended_at": float(ended_at)}, worker=worker)
+    def ended(cls, incident_id: str, ended_at: float, worker: str, ended_reason: str | None = None) -> "BusEvent":
+        payload: dict[str, Any] = {"ended_at": float(ended_at)}
+        if ended_reason is not None:
+            payload["ended_reason"] = ended_reason
+        return cls("incident_ended", incident_id, payload, worker=worker)
+
+    @classmethod
+    def seen(cls, incident_id: str, media_time: float, worker: str) -> "BusEvent":
+        return cls("incident_seen", incident_id, {"media_time": float(media_time)}, worker=worker)
+
+    @classmethod
+    def missing(cls, incident_id: str, kind: str, reason: str, worker: str) -> "BusEvent":
+        return cls("evidence_missing", incident_id, {"kind": kind, "reason": reason}, worker=worker)
 
     # -- wire format: flat string fields of one stream entry --------------------------------------
 
@@ -144,11 +161,31 @@ def apply_event(repository: Any, event: BusEvent) -> None:
             ended_at = event.payload.get("ended_at")
             if isinstance(ended_at, bool) or not isinstance(ended_at, (int, float)) or not math.isfinite(ended_at):
                 raise BadEvent(f"bad ended_at {ended_at!r}")
+            reason = event.payload.get("ended_reason")
+            if reason is not None and not (isinstance(reason, str) and _REASON.match(reason)):
+                raise BadEvent(f"bad ended_reason {str(reason)[:40]!r}")
             get = getattr(repository, "get", None)
             stored = get(event.incident_id) if get is not None else None
-            if stored is not None and stored.ended_at == float(ended_at):
+            if stored is not None and stored.ended_at == float(ended_at) and stored.ended_reason == reason:
                 return  # a repeat: keep the first call's ended_wall
-            repository.mark_ended(event.incident_id, float(ended_at))
+            repository.mark_ended(event.incident_id, float(ended_at), ended_reason=reason)
+        elif event.kind == "incident_seen":
+            # a late or repeated sighting only moves last_seen forward in the wall clock: harmless
+            media_time = event.payload.get("media_time")
+            if isinstance(media_time, bool) or not isinstance(media_time, (int, float)) \
+                    or not math.isfinite(media_time):
+                raise BadEvent(f"bad media_time {media_time!r}")
+            get = getattr(repository, "get", None)
+            stored = get(event.incident_id) if get is not None else None
+            if stored is not None and stored.ended_at is not None:
+                return  # ended meanwhile: a sighting applied late must not look like a fresh one
+            repository.mark_seen(event.incident_id, float(media_time),
+                                 datetime.fromtimestamp(event.created, timezone.utc))
+        elif event.kind == "evidence_missing":
+            kind, reason = event.payload.get("kind"), event.payload.get("reason")
+            if not isinstance(kind, str) or not _REASON.match(kind) or not isinstance(reason, str) or len(reason) > 200:
+                raise BadEvent("evidence_missing needs a kind and a reason")
+            repository.mark_evidence_missing(event.incident_id, kind, reason)  # no-op if it exists
         else:
             raise BadEvent(f"unknown kind {event.kind!r}")
     except ValidationError as e:

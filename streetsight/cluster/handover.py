@@ -39,6 +39,7 @@ def incident_from_json(text: str | bytes) -> Incident:
 
 
 def incident_from_dict(data: dict) -> Incident:
+    data = {k: v for k, v in data.items() if not k.startswith("_")}  # "_opened_wall": the board's own
     return Incident(**{**data, "box": tuple(data["box"]), "frame_size": tuple(data["frame_size"])})
 
 
@@ -58,7 +59,8 @@ class HandoverBoard:
         inc = event.incident
         try:
             if event.kind == "opened":
-                self.client.hset(self._key(inc.source_id), inc.id, incident_to_json(inc))
+                entry = json.dumps({**dataclasses.asdict(inc), "_opened_wall": time.time()}, separators=(",", ":"))
+                self.client.hset(self._key(inc.source_id), inc.id, entry)
             elif event.kind == "ended":
                 recent = self._recent_key(inc.source_id)
                 entry = json.dumps({"incident": dataclasses.asdict(inc), "ended_wall": time.time()},
@@ -73,7 +75,18 @@ class HandoverBoard:
 
     def open_incidents(self, source_id: str) -> list[Incident]:
         """What the previous owner of ``source_id`` left open (empty if Redis does not answer)."""
-        return self._read(self._key(source_id), f"source {source_id}: handed-over incidents", incident_from_json)
+        return [inc for inc, _ in self.open_incidents_aged(source_id)]
+
+    def open_incidents_aged(self, source_id: str) -> list[tuple[Incident, float]]:
+        """(incident, wall seconds since its ``last_seen_at`` as recorded here) the previous owner of
+        ``source_id`` left open: the age lets the next owner continue the incident's own clock."""
+        now = time.time()
+
+        def parse(text: bytes) -> tuple[Incident, float]:
+            data = json.loads(text)
+            return incident_from_dict(data), max(0.0, now - float(data.get("_opened_wall", now)))
+
+        return self._read(self._key(source_id), f"source {source_id}: handed-over incidents", parse)
 
     def recent_incidents(self, source_id: str) -> list[tuple[Incident, float]]:
         """(incident, seconds since it ended) for incidents ended on ``source_id`` within ``RECENT_KEEP_S``

@@ -28,6 +28,7 @@ from streetsight.cluster.positions import PositionFeed
 from streetsight.cluster.source_board import SourceHealthPublisher
 from streetsight.config import Config, ConfigError
 from streetsight.pipeline import LivePipeline
+from streetsight.recovery import CLIP_LOST
 from streetsight.recorder import IncidentRecorder
 from streetsight.runtime import load_detector
 from streetsight.storage import build_evidence_backend
@@ -62,10 +63,12 @@ class ClusterWorker:
     # lease callbacks (the lease thread) ----------------------------------------------------------
 
     def _acquire(self, source_id: str) -> None:
-        inherited = self.handover.open_incidents(source_id)
+        inherited = self.handover.open_incidents_aged(source_id)
         recent = self.handover.recent_incidents(source_id)
         self.positions.load_history(source_id)
         self.pipeline.add_source(self.sources[source_id], inherited, recent)
+        for incident, _ in inherited:  # lost if its owner died before the post-roll; a no-op if it was written
+            self.publisher.mark_evidence_missing(incident.id, "clip", CLIP_LOST)
         log.info("worker %s reads %s%s", self.worker_id, source_id,
                  f" (continuing {len(inherited)} open incident(s))" if inherited else "")
 
