@@ -301,7 +301,6 @@ def test_docs_pages_load_nothing_from_elsewhere(env: ApiEnv) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian chromium")
 def test_docs_pages_render_offline_under_the_csp_in_chromium(tmp_path: Path) -> None:
     """Swagger UI and ReDoc render from the vendored files, ask no other host, break no CSP rule."""
     from tests.browser import PageLog, UvicornThread, chromium, screenshot
