@@ -52,7 +52,12 @@ def test_worker_started_before_redis_waits_for_it(tmp_path, redis_server):
     })
     worker = ServeProcess("w", config, ["--role", "worker", "--worker-id", "early"], tmp_path).start()
     try:
-        time.sleep(4)
+        # wait for the worker to say it waits (a loaded machine takes seconds to import and start it)
+        deadline = time.monotonic() + 90
+        while "waiting for Redis at start" not in worker.log_tail(10**7):
+            assert worker.alive and time.monotonic() < deadline, worker.log_tail()
+            time.sleep(0.2)
+        time.sleep(1.0)  # and keeps waiting rather than exiting
         assert worker.alive, worker.log_tail()
         redis_server.start()
         client = redis.Redis.from_url(redis_server.url)
@@ -60,7 +65,7 @@ def test_worker_started_before_redis_waits_for_it(tmp_path, redis_server):
         while client.zscore("streetsight:workers", "early") is None:
             assert worker.alive and time.monotonic() < deadline, worker.log_tail()
             time.sleep(0.2)
-        assert "waiting for Redis at start" in worker.log_tail()
+        assert "waiting for Redis at start" in worker.log_tail(10**7)
     finally:
         worker.stop()
     assert worker.proc.returncode == 0, worker.log_tail()
