@@ -17,6 +17,7 @@ from evidence.snapshot import annotate, encode_jpeg
 from evidence.store import EvidenceStore, StoredObject, incident_key_prefix, write_manifest
 from streams.packets import PacketRing
 from streetsight.config import EvidenceConfig
+from streetsight.incident_embedding import IncidentEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,12 @@ class IncidentRecorder:
     worker that runs for months does not keep every incident it ever saw."""
 
     def __init__(self, store: EvidenceStore, repository: IncidentRepository | None, cfg: EvidenceConfig,
-                 *, keep_recorded: bool = True) -> None:
+                 *, keep_recorded: bool = True, embedder: IncidentEmbedder | None = None) -> None:
         self.store = store
         self.repository = repository
         self.cfg = cfg
         self.keep_recorded = keep_recorded
+        self.embedder = embedder  # the incident's appearance, kept with its record for learning
         self._pending: dict[str, list[_PendingClip]] = {}
         self.recorded: dict[str, RecordedIncident] = {}
 
@@ -97,12 +99,13 @@ class IncidentRecorder:
         rec = RecordedIncident(inc, {"snapshot": annotated, "snapshot_raw": raw})
         self.recorded[inc.id] = rec
         if self.repository is not None:
+            embedding = self.embedder.embed(image, inc.box) if self.embedder is not None else None
             self.repository.add(IncidentCreate(
                 id=inc.id, type=inc.type, source=inc.source_id, zone=inc.zone_id,
                 started_at=inc.started_at, confirmed_at=inc.confirmed_at, class_name=inc.class_name,
                 box=list(inc.box), score=inc.score, track_id=inc.track_id, frame_size=list(inc.frame_size),
                 zone_polygon=inc.zone_polygon, detected_wall=now, labels=inc.labels or None,
-                extra=inc.extra or None,
+                extra=inc.extra or None, embedding=embedding,
             ))
             for kind, obj in rec.evidence.items():
                 self._attach(inc.id, kind, obj)
