@@ -7,12 +7,13 @@ from typing import Sequence
 
 import numpy as np
 
-from api.embeddings import encode_vector
+from api.embeddings import StoredEmbedding, encode_vector
 from api.schemas import EmbeddingIn
 from models.manifest import ManifestError
 from models.registry import ModelNotFound
 from streetsight.config import ConfigError, LearningConfig
 from vision.embedding import CropEmbedder, shared_embedder
+from vision.verifier import Example, normalised_box
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +49,14 @@ def load_incident_embedder(cfg: LearningConfig) -> IncidentEmbedder | None:
         return IncidentEmbedder.load(cfg.embedding_model, cfg.threads)
     except (ModelNotFound, ManifestError) as exc:
         raise ConfigError(f"learning.embedding_model: {exc}") from None
+
+
+def example_of(record: StoredEmbedding) -> Example | None:
+    """A reviewed incident's record as a verifier example (None while it is pending); a reviewer's
+    corrected type is the type it teaches."""
+    if record.status not in ("confirmed", "rejected"):
+        return None
+    width, height = record.frame_size
+    return Example(incident_id=record.incident_id, event_type=record.corrected_type or record.type,
+                   crop=record.crop, box=normalised_box(record.box, width, height),
+                   verdict=record.status, reason=record.reject_reason, ring=record.ring)  # type: ignore[arg-type]
