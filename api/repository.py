@@ -21,6 +21,7 @@ from .db import EvidenceRecord, IncidentEmbeddingRecord, IncidentRecord
 from .embeddings import StoredEmbedding, decode_vector
 from .schemas import (
     Decision,
+    EmbeddingIn,
     EvidenceItemIn,
     EvidenceOut,
     IncidentCreate,
@@ -136,6 +137,25 @@ class IncidentRepository:
                     setattr(current, field, value)
             s.commit()
             return _to_out(record)
+
+    def attach_embedding(self, incident_id: str, embedding: EmbeddingIn) -> None:
+        """Keep the incident's appearance vectors (computed after it opened), replacing earlier ones."""
+        raw_ring = base64.b64decode(embedding.ring) if embedding.ring is not None else None
+        for attempt in (1, 2):
+            with self._sessions() as s:
+                self._require(s, incident_id)
+                row = s.get(IncidentEmbeddingRecord, incident_id)
+                if row is None:
+                    row = IncidentEmbeddingRecord(incident_id=incident_id, created_at=datetime.now(timezone.utc))
+                    s.add(row)
+                row.model, row.dim = embedding.model, embedding.dim
+                row.crop, row.ring = base64.b64decode(embedding.crop), raw_ring
+                try:
+                    s.commit()
+                    return
+                except IntegrityError:  # a concurrent insert won: now it is an update
+                    if attempt == 2:
+                        raise
 
     def mark_ended(self, incident_id: str, ended_at: float) -> IncidentOut:
         """The violation is gone (media time ``ended_at``); the wall clock of this call is kept too,

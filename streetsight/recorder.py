@@ -17,7 +17,7 @@ from evidence.snapshot import annotate, encode_jpeg
 from evidence.store import EvidenceStore, StoredObject, incident_key_prefix, write_manifest
 from streams.packets import PacketRing
 from streetsight.config import EvidenceConfig
-from streetsight.incident_embedding import IncidentEmbedder
+from streetsight.incident_embedding import EmbeddingWriter, IncidentEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ class IncidentRecorder:
         self.repository = repository
         self.cfg = cfg
         self.keep_recorded = keep_recorded
-        self.embedder = embedder  # the incident's appearance, kept with its record for learning
+        # the incident's appearance, kept with its record for learning (embedded on a thread of its own)
+        self.embeddings = EmbeddingWriter(embedder, repository) if embedder and repository is not None else None
         self._pending: dict[str, list[_PendingClip]] = {}
         self.recorded: dict[str, RecordedIncident] = {}
 
@@ -82,6 +83,8 @@ class IncidentRecorder:
                 self._write_clip(p, ring)
             else:
                 self._finish(p)
+        if self.embeddings is not None:
+            self.embeddings.drain()
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -99,14 +102,15 @@ class IncidentRecorder:
         rec = RecordedIncident(inc, {"snapshot": annotated, "snapshot_raw": raw})
         self.recorded[inc.id] = rec
         if self.repository is not None:
-            embedding = self.embedder.embed(image, inc.box) if self.embedder is not None else None
             self.repository.add(IncidentCreate(
                 id=inc.id, type=inc.type, source=inc.source_id, zone=inc.zone_id,
                 started_at=inc.started_at, confirmed_at=inc.confirmed_at, class_name=inc.class_name,
                 box=list(inc.box), score=inc.score, track_id=inc.track_id, frame_size=list(inc.frame_size),
                 zone_polygon=inc.zone_polygon, detected_wall=now, labels=inc.labels or None,
-                extra=inc.extra or None, embedding=embedding,
+                extra=inc.extra or None,
             ))
+            if self.embeddings is not None:
+                self.embeddings.submit(inc.id, image, inc.box)
             for kind, obj in rec.evidence.items():
                 self._attach(inc.id, kind, obj)
         pending = _PendingClip(inc, prefix, inc.confirmed_at - self.cfg.pre_roll_s,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 from pathlib import Path
 
 import cv2
@@ -14,17 +15,18 @@ from pydantic import ValidationError
 
 from api.db import create_engine_for, init_db, make_session_factory
 from api.embeddings import decode_vector, encode_vector
-from api.repository import IncidentRepository
+from api.repository import IncidentNotFound, IncidentRepository
 from api.schemas import EmbeddingIn, IncidentCreate
 from detectors.incidents import Incident, IncidentEvent
 from evidence.store import LocalEvidenceStore
-from streetsight.cluster.events import BusEvent, apply_event
+from streetsight.cluster.events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
 from streetsight.config import ConfigError, LearningConfig, parse_config
-from streetsight.incident_embedding import IncidentEmbedder, load_incident_embedder
+from streetsight.incident_embedding import EmbeddingWriter, IncidentEmbedder, load_incident_embedder
 from streetsight.recorder import IncidentRecorder
 from vision.embedding import context_ring, object_crop, shared_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
+FRAME = ROOT / "tests" / "data" / "vtest_frame100.jpg"
 DIM = 1280
 
 
@@ -36,9 +38,9 @@ def repo(database_url: str):
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def frame() -> np.ndarray:
-    img = cv2.imread(str(ROOT / "tests" / "data" / "vtest_frame100.jpg"), cv2.IMREAD_COLOR)
+    img = cv2.imread(str(FRAME), cv2.IMREAD_COLOR)
     assert img is not None
     return img
 
@@ -118,26 +120,36 @@ def opened_incident(frame: np.ndarray, box=(300.0, 200.0, 360.0, 340.0)) -> Inci
 
 
 class CountingEmbedder(IncidentEmbedder):
+    """The real backbone; counts calls and can be held back to show the caller does not wait for it."""
+
     def __init__(self, *args) -> None:
         super().__init__(*args)
         self.calls = 0
+        self.go = threading.Event()
+        self.go.set()
 
-    def embed(self, image, box):
+    def embed_crops(self, crop, ring):
         self.calls += 1
-        return super().embed(image, box)
+        assert self.go.wait(30)
+        return super().embed_crops(crop, ring)
 
 
-def test_the_recorder_embeds_the_snapshot_frame_once_per_incident(tmp_path: Path, frame: np.ndarray) -> None:
+def recorder_with(tmp_path: Path, embedder: IncidentEmbedder, **kw) -> tuple[IncidentRecorder, IncidentRepository]:
     engine = create_engine_for(f"sqlite:///{tmp_path / 'r.db'}")
     init_db(engine)
     repo = IncidentRepository(make_session_factory(engine))
+    return IncidentRecorder(LocalEvidenceStore(tmp_path / "ev"), repo, parse_config({}).evidence,
+                            embedder=embedder, **kw), repo
+
+
+def test_the_recorder_embeds_the_snapshot_frame_once_per_incident(tmp_path: Path, frame: np.ndarray) -> None:
     embedder = CountingEmbedder(shared_embedder())
-    cfg = parse_config({}).evidence
-    recorder = IncidentRecorder(LocalEvidenceStore(tmp_path / "ev"), repo, cfg, embedder=embedder)
+    recorder, repo = recorder_with(tmp_path, embedder)
     inc = opened_incident(frame)
     recorder.handle(IncidentEvent("opened", inc), frame, None)
     inc.ended_at = 9.0
     recorder.handle(IncidentEvent("ended", inc), frame, None)
+    recorder.flush("cam-1", None)  # the source ended: its incidents' vectors are stored
     assert embedder.calls == 1  # at open, not per frame or event
 
     stored = repo.embedding(inc.id)
@@ -147,29 +159,90 @@ def test_the_recorder_embeds_the_snapshot_frame_once_per_incident(tmp_path: Path
     # the vectors describe this object: another box of the frame is farther away
     other = shared_embedder().embed([object_crop(frame, (100, 400, 190, 490))])[0]
     assert float(stored.crop @ other) < 0.9
-    engine.dispose()
+
+
+def test_the_analysis_thread_does_not_wait_for_the_backbone(tmp_path: Path, frame: np.ndarray) -> None:
+    embedder = CountingEmbedder(shared_embedder())
+    embedder.go.clear()  # the backbone is "busy"
+    recorder, repo = recorder_with(tmp_path, embedder)
+    inc = opened_incident(frame)
+    recorder.handle(IncidentEvent("opened", inc), frame, None)  # returns while the backbone is held
+    assert repo.get(inc.id) is not None and repo.embedding(inc.id) is None
+    assert "snapshot" in repo.get(inc.id).evidence
+    frame[:] = 0  # the caller reuses its frame buffer: the crops were copied when the incident opened
+    embedder.go.set()
+    assert recorder.embeddings.drain(30)
+    stored = repo.embedding(inc.id)
+    direct = shared_embedder().embed([object_crop(cv2.imread(str(FRAME)), inc.box)])[0]
+    assert stored is not None and float(stored.crop @ direct) > 0.999
+
+
+def test_a_backlog_beyond_the_limit_is_recorded_without_vectors(tmp_path: Path, frame: np.ndarray,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    embedder = CountingEmbedder(shared_embedder())
+    embedder.go.clear()
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'r.db'}")
+    init_db(engine)
+    repo = IncidentRepository(make_session_factory(engine))
+    writer = EmbeddingWriter(embedder, repo, max_pending=1)
+    ids = []
+    for i in range(4):
+        inc = create(i)
+        repo.add(inc)
+        ids.append(inc.id)
+    with caplog.at_level(logging.WARNING):
+        accepted = [writer.submit(i, frame, (300, 200, 360, 340)) for i in ids]
+    # one is being embedded, one waits; the rest are dropped, never waited for
+    assert accepted.count(True) in (1, 2) and writer.dropped == 4 - accepted.count(True)
+    assert "recorded without one" in caplog.text
+    embedder.go.set()
+    assert writer.drain(30)
+    assert [repo.embedding(i) is not None for i in ids] == accepted
+    assert all(repo.get(i) is not None for i in ids)
 
 
 class BrokenBackbone:
-    def embed_objects(self, image, boxes):
+    dim = DIM
+
+    def embed(self, crops):
         raise RuntimeError("onnxruntime exploded")
 
 
 def test_a_failing_embedder_never_loses_the_incident(tmp_path: Path, frame: np.ndarray,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'r.db'}")
-    init_db(engine)
-    repo = IncidentRepository(make_session_factory(engine))
     embedder = IncidentEmbedder(shared_embedder())
     embedder.embedder = BrokenBackbone()  # type: ignore[assignment]
-    recorder = IncidentRecorder(LocalEvidenceStore(tmp_path / "ev"), repo, parse_config({}).evidence,
-                                embedder=embedder)
+    recorder, repo = recorder_with(tmp_path, embedder)
     inc = opened_incident(frame)
     with caplog.at_level(logging.ERROR):
         recorder.handle(IncidentEvent("opened", inc), frame, None)
+        recorder.flush("cam-1", None)
     assert repo.get(inc.id) is not None and repo.embedding(inc.id) is None
-    assert "recorded without it" in caplog.text
-    engine.dispose()
+    assert recorder.embeddings.failed == 1 and "recorded without it" in caplog.text
+
+
+def test_attaching_vectors_later_replaces_them_and_needs_the_incident(repo: IncidentRepository) -> None:
+    repo.add(create(8))
+    repo.attach_embedding("inc_0008", packed(8))
+    repo.attach_embedding("inc_0008", packed(9, ring=False))  # e.g. a retried bus event with newer vectors
+    stored = repo.embedding("inc_0008")
+    assert float(stored.crop @ unit(9)) > 0.999 and stored.ring is None
+    with pytest.raises(IncidentNotFound):
+        repo.attach_embedding("inc_nope", packed(8))
+
+
+def test_the_cluster_bus_carries_vectors_attached_later(repo: IncidentRepository) -> None:
+    with pytest.raises(IncidentNotYetKnown):  # before its incident: the consumer retries later
+        apply_event(repo, BusEvent.decode(BusEvent.embedding("inc_0006", packed(6), "w1").encode()))
+    apply_event(repo, BusEvent.decode(BusEvent.opened(create(6), "w1").encode()))
+    event = BusEvent.decode(BusEvent.embedding("inc_0006", packed(6), "w1").encode())
+    apply_event(repo, event)
+    apply_event(repo, event)  # a redelivery changes nothing
+    stored = repo.embedding("inc_0006")
+    assert stored is not None and float(stored.crop @ unit(6)) > 0.999
+    bad = BusEvent("embedding_attached", "inc_0006", {**packed(6).model_dump(), "dim": 3})
+    with pytest.raises(BadEvent, match="embedding_attached payload"):
+        apply_event(repo, bad)
 
 
 def test_learning_config_names_the_field() -> None:

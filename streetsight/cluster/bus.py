@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-from api.schemas import EvidenceItemIn, IncidentCreate
+from api.schemas import EmbeddingIn, EvidenceItemIn, IncidentCreate
 from streetsight.config import ClusterConfig
 
 from .connection import bus_client
@@ -128,6 +128,9 @@ class EventPublisher:
 
     def mark_ended(self, incident_id: str, ended_at: float) -> None:
         self.publish(BusEvent.ended(incident_id, ended_at, self.worker_id))
+
+    def attach_embedding(self, incident_id: str, embedding: EmbeddingIn) -> None:
+        self.publish(BusEvent.embedding(incident_id, embedding, self.worker_id))
 
     def publish(self, event: BusEvent) -> None:
         """Durable on return (the outbox); never waits for Redis."""

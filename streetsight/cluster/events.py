@@ -18,10 +18,10 @@ from typing import Any, Literal, Protocol
 from pydantic import ValidationError
 
 from api.repository import IncidentNotFound
-from api.schemas import ID_PATTERN, EvidenceItemIn, IncidentCreate
+from api.schemas import ID_PATTERN, EmbeddingIn, EvidenceItemIn, IncidentCreate
 
-EventKind = Literal["incident_opened", "evidence_attached", "incident_ended"]
-EVENT_KINDS: tuple[str, ...] = ("incident_opened", "evidence_attached", "incident_ended")
+EventKind = Literal["incident_opened", "evidence_attached", "incident_ended", "embedding_attached"]
+EVENT_KINDS: tuple[str, ...] = ("incident_opened", "evidence_attached", "incident_ended", "embedding_attached")
 FORMAT_VERSION = "1"
 _ID = re.compile(ID_PATTERN)
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -35,6 +35,8 @@ class RecordSink(Protocol):
     def attach_evidence(self, incident_id: str, item: EvidenceItemIn) -> Any: ...
 
     def mark_ended(self, incident_id: str, ended_at: float) -> Any: ...
+
+    def attach_embedding(self, incident_id: str, embedding: EmbeddingIn) -> Any: ...
 
 
 class BadEvent(ValueError):
@@ -54,7 +56,7 @@ class BusEvent:
     worker: str = ""
     created: float = field(default_factory=time.time)  # unix time of the recorder's call
 
-    # -- constructors for the three record calls --------------------------------------------------
+    # -- constructors for the record calls -------------------------------------------------------------
 
     @classmethod
     def opened(cls, incident: IncidentCreate, worker: str) -> "BusEvent":
@@ -63,6 +65,10 @@ class BusEvent:
     @classmethod
     def evidence(cls, incident_id: str, item: EvidenceItemIn, worker: str) -> "BusEvent":
         return cls("evidence_attached", incident_id, item.model_dump(mode="json"), worker=worker)
+
+    @classmethod
+    def embedding(cls, incident_id: str, embedding: EmbeddingIn, worker: str) -> "BusEvent":
+        return cls("embedding_attached", incident_id, embedding.model_dump(mode="json"), worker=worker)
 
     @classmethod
     def ended(cls, incident_id: str, ended_at: float, worker: str) -> "BusEvent":
@@ -149,6 +155,8 @@ def apply_event(repository: Any, event: BusEvent) -> None:
             if stored is not None and stored.ended_at == float(ended_at):
                 return  # a repeat: keep the first call's ended_wall
             repository.mark_ended(event.incident_id, float(ended_at))
+        elif event.kind == "embedding_attached":
+            repository.attach_embedding(event.incident_id, EmbeddingIn.model_validate(event.payload))
         else:
             raise BadEvent(f"unknown kind {event.kind!r}")
     except ValidationError as e:
