@@ -137,7 +137,8 @@ def write_reference(net: torch.nn.Module) -> None:
     with torch.no_grad():
         features = torch.cat([net(package_preprocess(c)) for c in frame_crops()]).numpy()
     REFERENCE.write_text(json.dumps({
-        "source": f"{PACKAGE}=={VERSION} MobileNetv2_Embedder.preprocess + MobileNetV2_bottle (torch {torch.__version__})",
+        "source": f"{PACKAGE}=={VERSION} MobileNetv2_Embedder.preprocess + MobileNetV2_bottle "
+                  f"(torch {torch.__version__})",
         "frame": FRAME, "boxes_xyxy": REFERENCE_BOXES,
         "features": [[round(float(v), 5) for v in row] for row in features]}) + "\n", encoding="utf-8")
 
