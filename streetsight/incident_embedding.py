@@ -21,7 +21,7 @@ from api.schemas import EmbeddingIn
 from models.manifest import ManifestError
 from models.registry import ModelNotFound
 from streetsight.config import ConfigError, LearningConfig
-from vision.embedding import CropEmbedder, context_ring, object_crop, shared_embedder
+from vision.embedding import CropEmbedder, context_ring, object_crop
 from vision.verifier import Example, normalised_box
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ class IncidentEmbedder:
 
     @classmethod
     def load(cls, model: str, threads: int = 1) -> "IncidentEmbedder":
-        return cls(shared_embedder(model, threads))
+        # a session of its own: the bin-state classifiers' shared one serves the analysis thread
+        return cls(CropEmbedder.from_registry(model, threads=threads))
 
     def embed(self, image: np.ndarray, box: Sequence[float]) -> EmbeddingIn | None:
         return self.embed_crops(object_crop(image, box), context_ring(image, box))

@@ -247,7 +247,8 @@ def test_the_cluster_bus_carries_vectors_attached_later(repo: IncidentRepository
 
 def test_learning_config_names_the_field() -> None:
     assert load_incident_embedder(LearningConfig(embeddings=False)) is None
-    assert load_incident_embedder(LearningConfig()).embedder is shared_embedder("mobilenetv2-embed", 1)
+    loaded = load_incident_embedder(LearningConfig())
+    assert loaded.model.startswith("mobilenetv2-embed@") and loaded.embedder is not shared_embedder()
     with pytest.raises(ConfigError, match="learning.embedding_model: .*'no-such-model' is not registered"):
         load_incident_embedder(LearningConfig(embedding_model="no-such-model"))
     with pytest.raises(ConfigError, match="learning.embedding_model: .*field 'task'"):
