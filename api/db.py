@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -126,6 +127,24 @@ class IncidentRecord(Base):
         Index("ix_incidents_source", "source"),
         Index("ix_incidents_type", "type"),
     )
+
+
+class IncidentEmbeddingRecord(Base):
+    """An incident's appearance vectors (object crop and context ring), computed once when it opened, so that
+    review decisions can be learned from without re-reading evidence. A table of its own: listing incidents
+    never loads the vectors, and no relationship on IncidentRecord loads them by accident.
+
+    Stored as float16 little-endian bytes: 2.5 KB per 1280-d vector (a JSON list of the same floats is
+    ~5x larger and slow to parse), and float16 keeps cosine similarities of unit vectors within ~1e-3."""
+
+    __tablename__ = "incident_embeddings"
+
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))  # name@version: vectors of different models never mix
+    dim: Mapped[int] = mapped_column(Integer)
+    crop: Mapped[bytes] = mapped_column(LargeBinary)
+    ring: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class EvidenceRecord(Base):

@@ -5,6 +5,7 @@ threads and the API's worker threads (SQLite serialises the writers; WAL lets re
 """
 from __future__ import annotations
 
+import base64
 import builtins
 import logging
 from collections.abc import Collection
@@ -16,9 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .audit import record_audit
-from .db import EvidenceRecord, IncidentRecord
+from .db import EvidenceRecord, IncidentEmbeddingRecord, IncidentRecord
+from .embeddings import StoredEmbedding, decode_vector
 from .schemas import (
     Decision,
+    EmbeddingIn,
     EvidenceItemIn,
     EvidenceOut,
     IncidentCreate,
@@ -85,7 +88,7 @@ class IncidentRepository:
                 return _to_out(existing)
             record = IncidentRecord(
                 **incident.model_dump(
-                    exclude={"class_name", "detected_wall", "box", "frame_size", "zone_polygon"}
+                    exclude={"class_name", "detected_wall", "box", "frame_size", "zone_polygon", "embedding"}
                 ),
                 class_name=incident.class_name,
                 box=list(incident.box),
@@ -96,6 +99,13 @@ class IncidentRepository:
             )
             s.add(record)
             try:
+                if incident.embedding is not None:
+                    s.flush()  # the incident row first: no relationship tells the unit of work the order
+                    e = incident.embedding
+                    s.add(IncidentEmbeddingRecord(
+                        incident_id=incident.id, model=e.model, dim=e.dim, crop=base64.b64decode(e.crop),
+                        ring=base64.b64decode(e.ring) if e.ring is not None else None,
+                        created_at=record.detected_wall))
                 s.commit()
             except IntegrityError:  # another thread added the same id between our get and commit
                 s.rollback()
@@ -129,6 +139,25 @@ class IncidentRepository:
                     setattr(current, field, value)
             s.commit()
             return _to_out(record)
+
+    def attach_embedding(self, incident_id: str, embedding: EmbeddingIn) -> None:
+        """Keep the incident's appearance vectors (computed after it opened), replacing earlier ones."""
+        raw_ring = base64.b64decode(embedding.ring) if embedding.ring is not None else None
+        for attempt in (1, 2):
+            with self._sessions() as s:
+                self._require(s, incident_id)
+                row = s.get(IncidentEmbeddingRecord, incident_id)
+                if row is None:
+                    row = IncidentEmbeddingRecord(incident_id=incident_id, created_at=datetime.now(timezone.utc))
+                    s.add(row)
+                row.model, row.dim = embedding.model, embedding.dim
+                row.crop, row.ring = base64.b64decode(embedding.crop), raw_ring
+                try:
+                    s.commit()
+                    return
+                except IntegrityError:  # a concurrent insert won: now it is an update
+                    if attempt == 2:
+                        raise
 
     def mark_ended(self, incident_id: str, ended_at: float, ended_reason: str | None = None) -> IncidentOut:
         """The violation is gone (media time ``ended_at``); the wall clock of this call is kept too,
@@ -259,6 +288,24 @@ class IncidentRepository:
             return builtins.list(s.scalars(select(EvidenceRecord.key).where(EvidenceRecord.incident_id == incident_id)
                                            .order_by(EvidenceRecord.kind)))
 
+    def embedding(self, incident_id: str) -> StoredEmbedding | None:
+        """The incident's appearance vectors, or None if it has none (or is unknown)."""
+        query = _embedding_query().where(IncidentRecord.id == incident_id)
+        with self._sessions() as s:
+            row = s.execute(query).one_or_none()
+            return _to_embedding(*row) if row is not None else None
+
+    def embeddings(self, source: str | None = None, type: str | None = None, model: str | None = None,
+                   status: str | None = None, limit: int = 10000) -> builtins.list[StoredEmbedding]:
+        """Incidents' vectors with their place and decision, newest first, for learning from reviews
+        (``status``: "confirmed", "rejected" or "pending")."""
+        query = _filtered(_embedding_query(), status, type, source)
+        if model is not None:
+            query = query.where(IncidentEmbeddingRecord.model == model)
+        query = query.order_by(IncidentRecord.detected_wall.desc(), IncidentRecord.id.desc()).limit(limit)
+        with self._sessions() as s:
+            return [_to_embedding(r, e) for r, e in s.execute(query).all()]
+
     def count(
         self,
         status: str | None = None,
@@ -337,6 +384,19 @@ def _filtered(
     if until is not None:
         query = query.where(IncidentRecord.detected_wall < until)
     return query
+
+
+def _embedding_query() -> Select[Any]:
+    return select(IncidentRecord, IncidentEmbeddingRecord).join(
+        IncidentEmbeddingRecord, IncidentEmbeddingRecord.incident_id == IncidentRecord.id)
+
+
+def _to_embedding(r: IncidentRecord, e: IncidentEmbeddingRecord) -> StoredEmbedding:
+    return StoredEmbedding(
+        incident_id=r.id, type=r.type, source=r.source, zone=r.zone, class_name=r.class_name,
+        box=tuple(r.box), frame_size=tuple(r.frame_size), status=r.status, reject_reason=r.reject_reason,
+        corrected_type=r.corrected_type, detected_wall=r.detected_wall, model=e.model,
+        crop=decode_vector(e.crop), ring=decode_vector(e.ring) if e.ring is not None else None)
 
 
 def _to_out(r: IncidentRecord) -> IncidentOut:

@@ -5,6 +5,8 @@ default (pydantic >= 2.11), so ``model_dump()`` / ``model_dump_json()`` already 
 """
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -23,6 +25,30 @@ REJECT_REASONS = ("false_detection", "not_a_violation", "permitted", "duplicate"
 
 class _Model(BaseModel):
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+
+class EmbeddingIn(_Model):
+    """Appearance vectors of an incident, computed once when it opened: its object crop and its context
+    ring (the surroundings, object greyed). Each vector is ``dim`` float16 little-endian values, base64."""
+
+    model: str = Field(min_length=1, max_length=128, description="the embedding model, name@version")
+    dim: int = Field(gt=0, le=4096)
+    crop: str = Field(description="base64 of dim float16 (little-endian): the object's box")
+    ring: str | None = Field(None, description="base64 of dim float16 (little-endian): the box's surroundings")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "EmbeddingIn":
+        for name in ("crop", "ring"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                raw = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"field '{name}' is not base64") from None
+            if len(raw) != 2 * self.dim:
+                raise ValueError(f"field '{name}' holds {len(raw)} bytes; dim {self.dim} needs {2 * self.dim}")
+        return self
 
 
 class IncidentCreate(_Model):
@@ -44,6 +70,7 @@ class IncidentCreate(_Model):
     zone_polygon: list[tuple[float, float]] | None = Field(None, description="normalised [[x, y], ...]")
     labels: dict[str, Any] | None = None
     extra: dict[str, Any] | None = None
+    embedding: EmbeddingIn | None = Field(None, description="appearance vectors for learning from reviews")
 
 
 class EvidenceItemIn(_Model):

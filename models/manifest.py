@@ -50,11 +50,13 @@ class ModelManifest(_Strict):
     schema_version: Literal[1] = 1
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     version: str = Field(min_length=1)
-    task: Literal["detect"]
-    decoder: Literal["nanodet", "yolo"]
+    # "detect": boxes, decoded by `decoder`; "embed": one feature vector per image (output named in
+    # decoder_params["output"], `embedding_dim` long), no decoder and no classes
+    task: Literal["detect", "embed"]
+    decoder: Literal["nanodet", "yolo"] | None = None
     file: str = Field("model.onnx", pattern=r"^[^/\\]+$", description="model file, relative to the manifest")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    class_names: list[str] = Field(min_length=1)
+    class_names: list[str] = Field(default_factory=list)
     input: InputSpec
     decoder_params: dict[str, Any] = Field(default_factory=dict)
     license: LicenseInfo
@@ -62,9 +64,21 @@ class ModelManifest(_Strict):
     conversion: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "ModelManifest":
+    def _fits_task(self) -> "ModelManifest":
         if len(set(self.class_names)) != len(self.class_names):
             raise ValueError("class_names contains duplicates")
+        if self.task == "detect":
+            if self.decoder is None:
+                raise ValueError("field 'decoder' is required for task 'detect'")
+            if not self.class_names:
+                raise ValueError("field 'class_names' must list at least one class for task 'detect'")
+        else:
+            if self.decoder is not None:
+                raise ValueError("field 'decoder' must be absent for task 'embed'")
+            dim = self.decoder_params.get("embedding_dim")
+            if not isinstance(dim, int) or dim <= 0 or not isinstance(self.decoder_params.get("output"), str):
+                raise ValueError("task 'embed' needs decoder_params.output (the output's name) and "
+                                 "decoder_params.embedding_dim (a positive integer)")
         return self
 
     @property

@@ -301,6 +301,12 @@ class EvidenceConfig(_Strict):
         return self
 
 
+class LearningConfig(_Strict):
+    embeddings: bool = Field(True, description="keep each incident's crop and context-ring embedding")
+    embedding_model: str = Field("mobilenetv2-embed", description="a registered model with task 'embed'")
+    threads: int = Field(1, ge=0, description="onnxruntime intra-op threads of the embedding model")
+
+
 class StorageConfig(_Strict):
     data_dir: str = Field("var", description="root for the database and evidence when not set otherwise")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/streetsight.db")
@@ -425,6 +431,7 @@ class Config(_Strict):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    learning: LearningConfig = Field(default_factory=LearningConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)

@@ -22,6 +22,7 @@ from evidence.snapshot import annotate, encode_jpeg
 from evidence.store import EvidenceStore, StoredObject, incident_key_prefix, write_manifest
 from streams.packets import PacketRing
 from streetsight.config import EvidenceConfig
+from streetsight.incident_embedding import EmbeddingWriter, IncidentEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,13 @@ class IncidentRecorder:
     analysis thread, which alone touches the store and the records). Call ``close`` at the end."""
 
     def __init__(self, store: EvidenceStore, repository: IncidentRepository | None, cfg: EvidenceConfig,
-                 *, keep_recorded: bool = True) -> None:
+                 *, keep_recorded: bool = True, embedder: IncidentEmbedder | None = None) -> None:
         self.store = store
         self.repository = repository
         self.cfg = cfg
         self.keep_recorded = keep_recorded
+        # the incident's appearance, kept with its record for learning (embedded on a thread of its own)
+        self.embeddings = EmbeddingWriter(embedder, repository) if embedder and repository is not None else None
         self._pending: dict[str, list[_PendingClip]] = {}
         self._previews: list[_PendingPreview] = []
         self._preview_maker: PreviewMaker | None = None  # started with the first preview
@@ -139,6 +142,8 @@ class IncidentRecorder:
             else:
                 self._finish(p)
         self.collect_previews(wait_for=source_id)
+        if self.embeddings is not None:
+            self.embeddings.drain()
 
     def collect_previews(self, wait_for: str | None = None) -> None:
         """Store finished previews and write their manifests; ``wait_for``: also wait for that source's
@@ -179,6 +184,8 @@ class IncidentRecorder:
                 zone_polygon=inc.zone_polygon, detected_wall=now, labels=inc.labels or None,
                 extra=inc.extra or None,
             ))
+            if self.embeddings is not None:
+                self.embeddings.submit(inc.id, image, inc.box)
             for kind, obj in rec.evidence.items():
                 self._attach(inc.id, kind, obj)
         pending = _PendingClip(inc, prefix, inc.confirmed_at - self.cfg.pre_roll_s,

@@ -9,6 +9,7 @@ from api.db import create_engine_for, init_db
 from api.repository import IncidentRepository
 from models.detector import OnnxDetector
 from streetsight.config import Config
+from streetsight.incident_embedding import load_incident_embedder
 from streetsight.recorder import IncidentRecorder
 from streetsight.storage import EvidenceBackend, build_evidence_backend
 from vision.detection import FrameDetector
@@ -57,4 +58,5 @@ class Runtime:
         repository, root = open_records(cfg)
         evidence = build_evidence_backend(cfg.storage)
         return cls(cfg, detector or load_detector(cfg), repository, root,
-                   IncidentRecorder(evidence.store, repository, cfg.evidence, keep_recorded=not live), evidence)
+                   IncidentRecorder(evidence.store, repository, cfg.evidence, keep_recorded=not live,
+                                    embedder=load_incident_embedder(cfg.learning)), evidence)

@@ -97,3 +97,27 @@ def test_pedestrian_only_zone_alone_gives_nothing(vtest_mp4, tmp_path):
     with redirect_stdout(out):
         assert main(["analyze", str(vtest_mp4), "--config", str(cfg)]) == 0
     assert json.loads(out.getvalue()) == []
+
+
+def test_the_van_incident_keeps_the_embedding_of_its_snapshot_crop(analysed):
+    import cv2
+    import numpy as np
+
+    from api.db import create_engine_for, make_session_factory
+    from api.repository import IncidentRepository
+    from vision.embedding import context_ring, object_crop, shared_embedder
+
+    inc = analysed[0]
+    snapshot = Path(inc["evidence"]["snapshot_raw"])
+    db = next(p / "streetsight.db" for p in snapshot.parents if (p / "streetsight.db").is_file())
+    engine = create_engine_for(f"sqlite:///{db}")
+    try:
+        stored = IncidentRepository(make_session_factory(engine)).embedding(inc["id"])
+    finally:
+        engine.dispose()
+    assert stored is not None and stored.model.startswith("mobilenetv2-embed@") and stored.ring is not None
+    # the vectors are those of the frame the snapshot shows (its JPEG differs from the frame a little)
+    image = cv2.imread(str(snapshot), cv2.IMREAD_COLOR)
+    crop, ring = shared_embedder().embed([object_crop(image, inc["box"]), context_ring(image, inc["box"])])
+    assert float(stored.crop @ crop) > 0.95 and float(stored.ring @ ring) > 0.95
+    assert float(stored.crop @ stored.ring) < 0.95 and abs(float(np.linalg.norm(stored.crop)) - 1) < 1e-2

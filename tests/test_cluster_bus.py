@@ -347,3 +347,22 @@ def test_apply_event_is_idempotent_and_rejects_bad_events(repo) -> None:
         BusEvent.decode({**opened.encode(), "payload": "[1, 2"})
     with pytest.raises(BadEvent):
         apply_event(repo, BusEvent("incident_ended", "inc_0001", {"ended_at": "soon"}))
+
+
+def test_a_workers_embedding_reaches_the_records(repo, make_publisher, make_consumer) -> None:
+    import numpy as np
+
+    from api.embeddings import encode_vector
+    from api.schemas import EmbeddingIn
+
+    vector = np.random.default_rng(0).normal(size=1280).astype(np.float32)
+    vector /= np.linalg.norm(vector)
+    consumer = make_consumer()
+    consumer.run_once(block_ms=1)  # creates the group
+    pub = make_publisher()
+    pub.add(incident(1))
+    pub.attach_embedding("inc_0001", EmbeddingIn(model="m@1", dim=1280, crop=encode_vector(vector)))
+    assert pub.wait_drained(10)
+    until(lambda: repo.embedding("inc_0001") is not None, step=lambda: consumer.run_once(block_ms=20))
+    stored = repo.embedding("inc_0001")
+    assert stored.model == "m@1" and float(stored.crop @ vector) > 0.999 and stored.ring is None

@@ -19,9 +19,11 @@ REGION = (200, 100, 260, 184)  # the bin stands here (pixels)
 ZONE = Zone.from_points("bin-1", ["overflowing_bin"], [[0.5, 1 / 3], [0.65, 1 / 3], [0.65, 184 / 300], [0.5, 184 / 300]])
 
 
-def test_default_features_are_the_most_accurate_few_shot_and_accurate_enough():
+@pytest.mark.parametrize("shots", [3, 5, 10])
+def test_default_features_are_the_most_accurate_few_shot_and_accurate_enough(shots):
     crops, labels = bin_crops(20, seed=900)
-    acc = compare_features(crops, labels, shots=5, repeats=6)
+    acc = compare_features(crops, labels, shots=shots, repeats=6)
+    assert DEFAULT_FEATURES == "embedding" and acc["embedding"] >= acc["colour"]
     assert acc[DEFAULT_FEATURES] == max(acc.values())
     assert acc[DEFAULT_FEATURES] >= 0.9 and acc["thumbnail"] < acc[DEFAULT_FEATURES]
 

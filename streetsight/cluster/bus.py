@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-from api.schemas import EvidenceItemIn, IncidentCreate
+from api.schemas import EmbeddingIn, EvidenceItemIn, IncidentCreate
 from streetsight.config import ClusterConfig
 
 from .connection import bus_client
@@ -134,6 +134,9 @@ class EventPublisher:
 
     def mark_evidence_missing(self, incident_id: str, kind: str, reason: str) -> None:
         self.publish(BusEvent.missing(incident_id, kind, reason, self.worker_id))
+
+    def attach_embedding(self, incident_id: str, embedding: EmbeddingIn) -> None:
+        self.publish(BusEvent.embedding(incident_id, embedding, self.worker_id))
 
     def publish(self, event: BusEvent) -> None:
         """Durable on return (the outbox); never waits for Redis."""

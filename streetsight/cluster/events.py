@@ -19,11 +19,12 @@ from typing import Any, Literal, Protocol
 from pydantic import ValidationError
 
 from api.repository import IncidentNotFound
-from api.schemas import ID_PATTERN, EvidenceItemIn, IncidentCreate
+from api.schemas import ID_PATTERN, EmbeddingIn, EvidenceItemIn, IncidentCreate
 
-EventKind = Literal["incident_opened", "evidence_attached", "incident_ended", "incident_seen", "evidence_missing"]
+EventKind = Literal["incident_opened", "evidence_attached", "incident_ended", "incident_seen", "evidence_missing",
+                   "embedding_attached"]
 EVENT_KINDS: tuple[str, ...] = ("incident_opened", "evidence_attached", "incident_ended", "incident_seen",
-                                "evidence_missing")
+                                "evidence_missing", "embedding_attached")
 _REASON = re.compile(r"^[a-z_]{1,32}$")
 FORMAT_VERSION = "1"
 _ID = re.compile(ID_PATTERN)
@@ -41,6 +42,8 @@ class RecordSink(Protocol):
 
     # optional: ``mark_seen(incident_id, media_time)`` (open incidents still seen, every few seconds) and
     # ``mark_evidence_missing(incident_id, kind, reason)`` (evidence lost with a dead process)
+
+    def attach_embedding(self, incident_id: str, embedding: EmbeddingIn) -> Any: ...
 
 
 class BadEvent(ValueError):
@@ -60,7 +63,7 @@ class BusEvent:
     worker: str = ""
     created: float = field(default_factory=time.time)  # unix time of the recorder's call
 
-    # -- constructors for the three record calls --------------------------------------------------
+    # -- constructors for the record calls -------------------------------------------------------------
 
     @classmethod
     def opened(cls, incident: IncidentCreate, worker: str) -> "BusEvent":
@@ -69,6 +72,10 @@ class BusEvent:
     @classmethod
     def evidence(cls, incident_id: str, item: EvidenceItemIn, worker: str) -> "BusEvent":
         return cls("evidence_attached", incident_id, item.model_dump(mode="json"), worker=worker)
+
+    @classmethod
+    def embedding(cls, incident_id: str, embedding: EmbeddingIn, worker: str) -> "BusEvent":
+        return cls("embedding_attached", incident_id, embedding.model_dump(mode="json"), worker=worker)
 
     @classmethod
     def ended(cls, incident_id: str, ended_at: float, worker: str, ended_reason: str | None = None) -> "BusEvent":
@@ -186,6 +193,8 @@ def apply_event(repository: Any, event: BusEvent) -> None:
             if not isinstance(kind, str) or not _REASON.match(kind) or not isinstance(reason, str) or len(reason) > 200:
                 raise BadEvent("evidence_missing needs a kind and a reason")
             repository.mark_evidence_missing(event.incident_id, kind, reason)  # no-op if it exists
+        elif event.kind == "embedding_attached":
+            repository.attach_embedding(event.incident_id, EmbeddingIn.model_validate(event.payload))
         else:
             raise BadEvent(f"unknown kind {event.kind!r}")
     except ValidationError as e:

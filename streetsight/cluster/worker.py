@@ -27,6 +27,7 @@ from streetsight.cluster.leases import LeaseManager
 from streetsight.cluster.positions import PositionFeed
 from streetsight.cluster.source_board import SourceHealthPublisher
 from streetsight.config import Config, ConfigError
+from streetsight.incident_embedding import load_incident_embedder
 from streetsight.pipeline import LivePipeline
 from streetsight.recovery import CLIP_LOST
 from streetsight.recorder import IncidentRecorder
@@ -47,7 +48,8 @@ class ClusterWorker:
         outbox_dir.mkdir(parents=True, exist_ok=True)
         self.publisher = EventPublisher(cluster, self.worker_id, outbox_dir / f"{self.worker_id}.sqlite")
         self.evidence = build_evidence_backend(cfg.storage)
-        self.recorder = IncidentRecorder(self.evidence.store, self.publisher, cfg.evidence, keep_recorded=False)
+        self.recorder = IncidentRecorder(self.evidence.store, self.publisher, cfg.evidence, keep_recorded=False,
+                                         embedder=load_incident_embedder(cfg.learning))
         self.handover = HandoverBoard(self.redis, cluster)
         self.pipeline = LivePipeline(cfg, load_detector(cfg), self.recorder, start_sources=False,
                                      keep_running=True, event_listener=self.handover.on_event,
