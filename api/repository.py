@@ -128,14 +128,17 @@ class IncidentRepository:
             s.commit()
             return _to_out(record)
 
-    def mark_ended(self, incident_id: str, ended_at: float) -> IncidentOut:
+    def mark_ended(self, incident_id: str, ended_at: float, reason: str | None = None) -> IncidentOut:
         """The violation is gone (media time ``ended_at``); the wall clock of this call is kept too,
-        for the re-check of handled cases."""
+        for the re-check of handled cases. ``reason``: why it ended when not because its spot emptied
+        (e.g. ``zone_removed``: an operator deleted its zone)."""
         with self._sessions() as s:
             record = self._require(s, incident_id)
             changed = record.ended_at != ended_at
             record.ended_at = ended_at
             record.ended_wall = datetime.now(timezone.utc)
+            if reason is not None:
+                record.end_reason = reason
             s.commit()
             out = _to_out(record)
         if changed:
@@ -320,6 +323,7 @@ def _to_out(r: IncidentRecord) -> IncidentOut:
         started_at=r.started_at,
         confirmed_at=r.confirmed_at,
         ended_at=r.ended_at,
+        end_reason=r.end_reason,
         class_name=r.class_name,
         box=r.box,
         score=r.score,

@@ -87,6 +87,8 @@ class IncidentOut(_Model):
     started_at: float
     confirmed_at: float
     ended_at: float | None
+    end_reason: str | None = Field(None, description="why it ended when not because its spot emptied: "
+                                   "zone_removed, source_removed, source_disabled")
     class_name: str = Field(alias="class")
     box: tuple[float, float, float, float]
     score: float

@@ -34,3 +34,4 @@ class Incident:
 class IncidentEvent:
     kind: Literal["opened", "ended"]
     incident: Incident
+    reason: str | None = None  # "ended" other than by the spot emptying, e.g. "zone_removed"

@@ -241,6 +241,7 @@ class LivePipeline:
         with self._lock:
             if src.id in self.sources:
                 return
+            self.positions.register(src.id, moving=src.kind == "enforcement")
             thread = self._create(src)
             for incident in inherited:
                 if not self.analyses[src.id].adopt(incident):

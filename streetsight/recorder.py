@@ -82,7 +82,10 @@ class IncidentRecorder:
             self._opened(event.incident, image)
         elif event.kind == "ended":
             if self.repository is not None and event.incident.ended_at is not None:
-                self.repository.mark_ended(event.incident.id, event.incident.ended_at)
+                if event.reason is None:
+                    self.repository.mark_ended(event.incident.id, event.incident.ended_at)
+                else:
+                    self.repository.mark_ended(event.incident.id, event.incident.ended_at, reason=event.reason)
         if ring is not None:
             self.poll(event.incident.source_id, ring)
 
