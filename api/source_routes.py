@@ -32,6 +32,17 @@ _BODY_EXAMPLE = {
 }
 SourceIn = Annotated[dict[str, Any], Body(examples=[_BODY_EXAMPLE])]
 Writer = Annotated[Principal, Depends(require("sources:write"))]
+# what GET adds to a record from the camera's live health: read-only, ignored when a body sent back holds it
+LIVE_FIELDS = frozenset({
+    "source_id", "state", "state_since", "input_fps", "analysed_fps", "last_frame_media_s", "last_frame_wall",
+    "reconnects", "connect_attempts", "last_error", "last_error_wall", "next_retry_wall", "packets",
+    "decoded_frames", "analysed_frames", "dropped_frames", "decoder", "frames_analysed", "worker",
+})
+
+
+def without_live_fields(body: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+    read_only = LIVE_FIELDS | (set(live or ()) - {"id", "kind", "url"})
+    return {k: v for k, v in body.items() if k not in read_only}
 
 
 def place_of(body: SourceBody) -> SourceInfo:
@@ -87,7 +98,7 @@ def source_records_router(catalog: SourceCatalog, health: HealthProvider | None,
     def create_source(body: SourceIn, principal: Writer, response: Response) -> dict[str, Any]:
         """Add a camera; it starts streaming and is analysed without a restart."""
         try:
-            stored = catalog.create(body, principal.username)
+            stored = catalog.create(without_live_fields(body, None), principal.username)
         except (ValidationError, SourceInvalid) as exc:
             raise invalid(exc) from None
         except SourceExists as exc:
@@ -99,13 +110,15 @@ def source_records_router(catalog: SourceCatalog, health: HealthProvider | None,
     @router.put("/{source_id}", responses={404: {"description": "unknown source"}, 422: {}})
     def replace_source(source_id: str, body: SourceIn, principal: Writer) -> dict[str, Any]:
         """Replace a camera's whole body (the id is the path's; a body naming another id is a 422). A URL
-        with its password masked (``user:***@``), as GET shows it, keeps the stored password. Zones and rules
+        with its password masked (``user:***@``), as GET shows it, keeps the stored password; the live fields
+        GET adds (state, fps...) may be sent back and are ignored. Zones and rules
         apply from the next analysed frame; open incidents of a removed zone end (``zone_removed``)."""
         if "id" in body and body["id"] != source_id:
             raise invalid(SourceInvalid(("id",), f"{body['id']!r} differs from the path's {source_id!r}; "
                                                  "a camera's id cannot change (delete and add it)"))
         try:
-            stored = catalog.replace(source_id, body, principal.username)
+            stored = catalog.replace(source_id, without_live_fields(body, live_by_id().get(source_id)),
+                                     principal.username)
         except (ValidationError, SourceInvalid) as exc:
             raise invalid(exc) from None
         except SourceNotFound:

@@ -32,7 +32,7 @@ from tests.media import encode_h264
 
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=timezone.utc)
 JSON_KEYS = {
-    "id", "type", "source", "zone", "status", "started_at", "confirmed_at", "ended_at", "class", "box",
+    "id", "type", "source", "zone", "status", "started_at", "confirmed_at", "ended_at", "end_reason", "class", "box",
     "score", "track_id", "frame_size", "zone_polygon", "detected_wall", "evidence", "review", "labels",
 }
 PASSWORD = "correct horse battery"
