@@ -286,6 +286,10 @@ class LivePipeline:
         self._stop.set()
         self.queue.close()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def run(self) -> None:
         with self._lock:
             self._running = True

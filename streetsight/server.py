@@ -34,7 +34,7 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     catalog = open_source_catalog(cfg, rt.repository.sessions)
     cfg = cfg.model_copy(update={"sources": running_sources(catalog)})
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
-    catalog.on_change(LiveSourceSync(pipeline).start())
+    catalog.on_change(LiveSourceSync(pipeline, catalog).start())
     evidence = rt.evidence
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
                      evidence_locator=evidence.locate if evidence else None,

@@ -93,16 +93,23 @@ def running_sources(catalog: SourceCatalog) -> list[SourceConfig]:
 
 
 class LiveSourceSync:
-    """A `SourceCatalog` listener that applies changes to a running pipeline: an added or enabled camera
-    starts, a disabled or deleted one stops (its open incidents end with a reason), an edited one is replaced
-    by its new version, which continues the open incidents of zones it still has; those of removed zones end
-    (``zone_removed``)."""
+    """Applies camera record changes to a running pipeline: an added or enabled camera starts, a disabled or
+    deleted one stops (its open incidents end with a reason), an edited one is replaced by its new version,
+    which continues the open incidents of zones it still has; those of removed zones end (``zone_removed``).
 
-    def __init__(self, pipeline: Any) -> None:  # a streetsight.pipeline.LivePipeline
-        self.pipeline = pipeline
-        self._changes: queue.Queue[tuple[str, SourceBody | None, SourceBody | None] | None] = queue.Queue()
+    Changes made in this process arrive as `SourceCatalog` listener calls; those made elsewhere (the
+    ``sources import`` CLI, another API process) are found by reading the catalog's version every
+    ``poll_s``. Either way a record is applied only when it differs from what runs."""
+
+    def __init__(self, pipeline: Any, catalog: SourceCatalog, poll_s: float = 5.0) -> None:
+        self.pipeline = pipeline  # a streetsight.pipeline.LivePipeline
+        self.catalog = catalog
+        self.poll_s = poll_s
+        self._version = catalog.version()
+        self._known = {b["id"]: b for b in catalog.list()}  # the records the pipeline runs
+        self._changes: queue.Queue[tuple[str, SourceBody | None] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="source-sync", daemon=True)
-        self.applied = 0  # changes applied (tests wait on it)
+        self.applied = 0  # changes applied
 
     def start(self) -> "LiveSourceSync":
         self._thread.start()
@@ -113,15 +120,45 @@ class LiveSourceSync:
         self._thread.join(timeout=30)
 
     def __call__(self, source_id: str, before: SourceBody | None, after: SourceBody | None) -> None:
-        self._changes.put((source_id, before, after))
+        self._changes.put((source_id, after))
 
     def _run(self) -> None:
-        while (change := self._changes.get()) is not None:
+        while not self.pipeline.stopped:  # ends with the pipeline
             try:
-                self.apply(*change)
-            except Exception:
-                log.exception("source %s: applying the change failed", change[0])
-            self.applied += 1
+                change = self._changes.get(timeout=self.poll_s)
+            except queue.Empty:
+                self._poll()
+                continue
+            if change is None:
+                return
+            self._apply_if_changed(*change)
+
+    def _poll(self) -> None:
+        try:
+            version = self.catalog.version()
+            if version == self._version:
+                return
+            current = {b["id"]: b for b in self.catalog.list()}
+        except Exception as exc:  # the database is away: try again at the next poll
+            log.warning("sources: cannot read the records: %s", mask_text(str(exc)))
+            return
+        self._version = version
+        for source_id in sorted(set(self._known) | set(current)):
+            self._apply_if_changed(source_id, current.get(source_id))
+
+    def _apply_if_changed(self, source_id: str, after: SourceBody | None) -> None:
+        before = self._known.get(source_id)
+        if before == after:
+            return
+        try:
+            self.apply(source_id, before, after)
+        except Exception:
+            log.exception("source %s: applying the change failed", source_id)
+        if after is None:
+            self._known.pop(source_id, None)
+        else:
+            self._known[source_id] = after
+        self.applied += 1
 
     def apply(self, source_id: str, before: SourceBody | None, after: SourceBody | None) -> None:
         new = None
