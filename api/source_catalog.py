@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -209,16 +210,28 @@ class SourceCatalog:
     def upsert_many(self, bodies: Iterable[SourceBody], actor: str) -> tuple[int, int, int]:
         """Bulk load (a platform's catalogue): new ids are added, known ones replaced (fields not given keep
         their stored value, so a catalogue of places does not drop a camera's zones). All or nothing: every
-        body is checked before anything is written. Returns (added, updated, unchanged)."""
+        body is checked before anything is written; the first bad one raises SourceInvalid with ``loc``
+        starting at its index. Returns (added, updated, unchanged)."""
         incoming = list(bodies)
         current = {b["id"]: b for b in self.list() if "id" in b}
         merged: list[tuple[SourceBody | None, SourceBody]] = []
-        for body in incoming:
+        seen: set[str] = set()
+        for i, body in enumerate(incoming):
             before = current.get(body.get("id"))  # type: ignore[arg-type]
             after = dict(before or {}, **body)
-            if isinstance(after.get("url"), str):
-                after["url"] = keep_stored_secret(after["url"], (before or {}).get("url"))
-            merged.append((before, self.validate(after)))
+            try:
+                if isinstance(after.get("url"), str):
+                    after["url"] = keep_stored_secret(after["url"], (before or {}).get("url"))
+                after = self.validate(after)
+            except SourceInvalid as exc:
+                raise SourceInvalid((i, *exc.loc), exc.message) from None
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise SourceInvalid((i, *first["loc"]), first["msg"].removeprefix("Value error, ")) from None
+            if after["id"] in seen:
+                raise SourceInvalid((i, "id"), f"{after['id']!r} appears twice")
+            seen.add(after["id"])
+            merged.append((before, after))
         added = updated = unchanged = 0
         now = datetime.now(timezone.utc)
         changes: list[tuple[str, SourceBody | None, SourceBody]] = []
