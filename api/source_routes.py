@@ -151,4 +151,5 @@ def attach_source_records(app: Any, catalog: SourceCatalog, health: HealthProvid
     for body in catalog.list():
         places[body["id"]] = place_of(body)
     app.state.source_catalog = catalog
+    app.state.source_places = places  # the wiring keeps it current for changes made by other processes
     app.include_router(source_records_router(catalog, health, places))

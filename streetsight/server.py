@@ -34,12 +34,14 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     catalog = open_source_catalog(cfg, rt.repository.sessions)
     cfg = cfg.model_copy(update={"sources": running_sources(catalog)})
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
-    catalog.on_change(LiveSourceSync(pipeline, catalog).start())
+    sync = LiveSourceSync(pipeline, catalog)
     evidence = rt.evidence
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
                      evidence_locator=evidence.locate if evidence else None,
                      position_sink=pipeline.report_position, collectors=[pipeline.metrics],
                      source_catalog=catalog, **case_app_kwargs(cfg, rt))
+    sync.places = app.state.source_places
+    catalog.on_change(sync.start())
     bootstrap_admin(app)
     if evidence is not None and evidence.signer is not None:  # local evidence: expiring signed links
         mount_signed_evidence(app, evidence.locate, evidence.signer.verify)

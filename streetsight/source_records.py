@@ -16,7 +16,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.settings import SourceInfo
 from api.source_catalog import SourceBody, SourceCatalog, SourceInvalid
+from api.source_routes import place_of
 from detectors.incidents import IncidentEvent
 from streams.urls import mask_text
 from streetsight.config import Config, ConfigError, SourceConfig, env_references, parse_source
@@ -101,10 +103,12 @@ class LiveSourceSync:
     ``sources import`` CLI, another API process) are found by reading the catalog's version every
     ``poll_s``. Either way a record is applied only when it differs from what runs."""
 
-    def __init__(self, pipeline: Any, catalog: SourceCatalog, poll_s: float = 5.0) -> None:
+    def __init__(self, pipeline: Any, catalog: SourceCatalog, poll_s: float = 5.0,
+                 places: dict[str, SourceInfo] | None = None) -> None:
         self.pipeline = pipeline  # a streetsight.pipeline.LivePipeline
         self.catalog = catalog
         self.poll_s = poll_s
+        self.places = places  # the API's camera places (cases copy them), when it runs in this process
         self._version = catalog.version()
         self._known = {b["id"]: b for b in catalog.list()}  # the records the pipeline runs
         self._changes: queue.Queue[tuple[str, SourceBody | None] | None] = queue.Queue()
@@ -158,6 +162,11 @@ class LiveSourceSync:
             self._known.pop(source_id, None)
         else:
             self._known[source_id] = after
+        if self.places is not None:
+            if after is None:
+                self.places.pop(source_id, None)
+            else:
+                self.places[source_id] = place_of(after)
         self.applied += 1
 
     def apply(self, source_id: str, before: SourceBody | None, after: SourceBody | None) -> None:

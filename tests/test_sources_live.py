@@ -113,6 +113,19 @@ def test_a_camera_added_through_the_api_is_analysed_without_a_restart(served, vt
     assert r.json()["state"] == "streaming" and r.json()["frames_analysed"] > 0
     assert r.json()["url"] == vtest_rtsp.replace("rtsp://", "rtsp://op:***@")
 
+    def analysed_with_dwell(min_dwell_s: float) -> int:
+        analysis = pipeline.analyses.get("street-cam")
+        rules = None if analysis is None else analysis.source.zones[0].rules
+        return analysis.frames_analysed if rules and rules.illegal_parking.min_dwell_s == min_dwell_s else 0
+
+    # a rule of the kerb zone changes: the next version judges with it and continues the van's incident
+    tighter = {"illegal_parking": {"min_dwell_s": 6}}
+    r = client.put("/api/v1/sources/street-cam", json=dict(camera, zones=[dict(camera["zones"][0], rules=tighter)]))
+    assert r.status_code == 200, r.text
+    wait_for("15 s analysed by the new version", lambda: analysed_with_dwell(6) >= 30)  # past its dwell
+    items = client.get("/api/v1/incidents", params={"source": "street-cam"}).json()
+    assert [(i["id"], i["ended_at"]) for i in items] == [(incident["id"], None)]
+
     # the kerb zone goes, the plaza stays: the van's open incident ends with a reason; analysis goes on
     r = client.put("/api/v1/sources/street-cam", json=dict(r.json(), zones=[
         {"id": "plaza", "events": ["illegal_parking"], "polygon": PLAZA_ZONE}]))
