@@ -94,6 +94,18 @@ def running_sources(catalog: SourceCatalog) -> list[SourceConfig]:
     return out
 
 
+def described(bodies: list[SourceBody]) -> list[SourceConfig]:
+    """Enabled records as SourceConfig without resolving ``${ENV}`` (for processes that read no camera)."""
+    out = []
+    for body in bodies:
+        if body.get("enabled", True):
+            try:
+                out.append(SourceConfig.model_validate(body))
+            except ValueError as exc:
+                log.error("source %s: stored record is not valid: %s", body.get("id"), mask_text(str(exc)))
+    return out
+
+
 class LiveSourceSync:
     """Applies camera record changes to a running pipeline: an added or enabled camera starts, a disabled or
     deleted one stops (its open incidents end with a reason), an edited one is replaced by its new version,
@@ -176,31 +188,48 @@ class LiveSourceSync:
                 new = resolve(after)
             except ConfigError as exc:
                 log.error("not started: %s", mask_text(str(exc)))
-        analysis = self.pipeline.analyses.get(source_id)
-        if analysis is None:
+        if source_id not in self.pipeline.analyses:
             if new is not None:
                 self.pipeline.add_source(new)
                 log.info("source %s: started", source_id)
-            return
-        self.pipeline.remove_source(source_id, handover=True)  # open incidents stay open for the next version
-        open_incidents = analysis.open_incidents()
-        if new is None:
-            self._end(open_incidents, SOURCE_REMOVED if after is None else SOURCE_DISABLED)
-            log.info("source %s: stopped (%s)", source_id, "deleted" if after is None else "disabled")
-            return
-        zones = {z.id: set(z.events) for z in new.zones}
-        kept = [i for i in open_incidents if i.type in zones.get(i.zone_id, ())]
-        self._end([i for i in open_incidents if i not in kept], ZONE_REMOVED)
-        self.pipeline.add_source(new, inherited=kept)
-        log.info("source %s: restarted with its new settings (%d open incident(s) continue)", source_id, len(kept))
+        elif new is None:
+            stop_running(self.pipeline, source_id, SOURCE_REMOVED if after is None else SOURCE_DISABLED)
+        else:
+            replace_running(self.pipeline, new)
 
-    def _end(self, incidents: list, reason: str) -> None:
-        for incident in incidents:
-            incident.ended_at = incident.last_seen_at or incident.confirmed_at
-            event = IncidentEvent("ended", incident, reason=reason)
-            try:
-                self.pipeline.recorder.handle(event, None, None)
-                if self.pipeline.event_listener is not None:
-                    self.pipeline.event_listener(event)
-            except Exception:
-                log.exception("incident %s: recording its end failed", incident.id)
+
+def stop_running(pipeline: Any, source_id: str, reason: str) -> None:
+    """Stop reading a camera of ``pipeline`` (a `LivePipeline`); its open incidents end with ``reason``."""
+    analysis = pipeline.analyses.get(source_id)
+    if analysis is None:
+        return
+    pipeline.remove_source(source_id, handover=True)  # pending clips are written; incidents ended below
+    end_incidents(pipeline, analysis.open_incidents(), reason)
+    log.info("source %s: stopped (%s)", source_id, reason)
+
+
+def replace_running(pipeline: Any, new: SourceConfig) -> None:
+    """Run ``new`` in place of the running version of its camera: the open incidents of zones it still has
+    (judging their type) continue, never opened twice; the others end (``zone_removed``)."""
+    analysis = pipeline.analyses.get(new.id)
+    if analysis is None:
+        return
+    pipeline.remove_source(new.id, handover=True)  # open incidents stay open for the next version
+    open_incidents = analysis.open_incidents()
+    zones = {z.id: set(z.events) for z in new.zones}
+    kept = [i for i in open_incidents if i.type in zones.get(i.zone_id, ())]
+    end_incidents(pipeline, [i for i in open_incidents if i not in kept], ZONE_REMOVED)
+    pipeline.add_source(new, inherited=kept)
+    log.info("source %s: restarted with its new settings (%d open incident(s) continue)", new.id, len(kept))
+
+
+def end_incidents(pipeline: Any, incidents: list, reason: str) -> None:
+    for incident in incidents:
+        incident.ended_at = incident.last_seen_at or incident.confirmed_at
+        event = IncidentEvent("ended", incident, reason=reason)
+        try:
+            pipeline.recorder.handle(event, None, None)
+            if pipeline.event_listener is not None:  # e.g. the cluster's handover board forgets it
+                pipeline.event_listener(event)
+        except Exception:
+            log.exception("incident %s: recording its end failed", incident.id)

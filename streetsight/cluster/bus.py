@@ -126,8 +126,8 @@ class EventPublisher:
     def attach_evidence(self, incident_id: str, item: EvidenceItemIn) -> None:
         self.publish(BusEvent.evidence(incident_id, item, self.worker_id))
 
-    def mark_ended(self, incident_id: str, ended_at: float) -> None:
-        self.publish(BusEvent.ended(incident_id, ended_at, self.worker_id))
+    def mark_ended(self, incident_id: str, ended_at: float, reason: str | None = None) -> None:
+        self.publish(BusEvent.ended(incident_id, ended_at, self.worker_id, reason))
 
     def publish(self, event: BusEvent) -> None:
         """Durable on return (the outbox); never waits for Redis."""

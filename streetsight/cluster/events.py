@@ -34,7 +34,7 @@ class RecordSink(Protocol):
 
     def attach_evidence(self, incident_id: str, item: EvidenceItemIn) -> Any: ...
 
-    def mark_ended(self, incident_id: str, ended_at: float) -> Any: ...
+    def mark_ended(self, incident_id: str, ended_at: float, reason: str | None = None) -> Any: ...
 
 
 class BadEvent(ValueError):
@@ -65,8 +65,11 @@ class BusEvent:
         return cls("evidence_attached", incident_id, item.model_dump(mode="json"), worker=worker)
 
     @classmethod
-    def ended(cls, incident_id: str, ended_at: float, worker: str) -> "BusEvent":
-        return cls("incident_ended", incident_id, {"ended_at": float(ended_at)}, worker=worker)
+    def ended(cls, incident_id: str, ended_at: float, worker: str, reason: str | None = None) -> "BusEvent":
+        payload: dict[str, Any] = {"ended_at": float(ended_at)}
+        if reason is not None:
+            payload["reason"] = reason
+        return cls("incident_ended", incident_id, payload, worker=worker)
 
     # -- wire format: flat string fields of one stream entry --------------------------------------
 
@@ -148,7 +151,13 @@ def apply_event(repository: Any, event: BusEvent) -> None:
             stored = get(event.incident_id) if get is not None else None
             if stored is not None and stored.ended_at == float(ended_at):
                 return  # a repeat: keep the first call's ended_wall
-            repository.mark_ended(event.incident_id, float(ended_at))
+            reason = event.payload.get("reason")
+            if reason is None:
+                repository.mark_ended(event.incident_id, float(ended_at))
+            elif isinstance(reason, str) and 0 < len(reason) <= 64:
+                repository.mark_ended(event.incident_id, float(ended_at), reason=reason)
+            else:
+                raise BadEvent(f"bad end reason {reason!r}")
         else:
             raise BadEvent(f"unknown kind {event.kind!r}")
     except ValidationError as e:
