@@ -13,7 +13,6 @@ from models.registry import ENV_DIRS
 from streetsight.config import parse_config
 from tests.tiny_yolo import register_tiny_yolo
 
-pytestmark = pytest.mark.rtsp
 ADMIN_PASSWORD = "sources-cluster-admin"
 
 
@@ -27,6 +26,7 @@ def wait_for(what: str, probe, timeout_s: float = 60.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.rtsp
 def test_a_camera_added_through_the_api_process_is_read_by_a_worker(rtsp_urls, redis_server, tmp_path: Path,
                                                                      monkeypatch) -> None:
     from streetsight.cluster.api_role import build_api
@@ -81,3 +81,24 @@ def test_a_camera_added_through_the_api_process_is_read_by_a_worker(rtsp_urls, r
         thread.join(timeout=60)
         rt.close()
     assert not thread.is_alive()
+
+
+def test_an_end_reason_crosses_the_bus_to_the_records(tmp_path: Path) -> None:
+    """A worker ends the open incidents of a removed zone or camera with a reason; the API process stores it."""
+    from api import IncidentRepository, create_engine_for, init_db, make_session_factory
+    from streetsight.cluster.events import BadEvent, BusEvent, apply_event
+    from tests.api_env import incident
+
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'records.sqlite'}")
+    init_db(engine)
+    repo = IncidentRepository(make_session_factory(engine))
+    repo.add(incident(1))
+    repo.add(incident(2))
+    inc1, inc2 = incident(1).id, incident(2).id
+    apply_event(repo, BusEvent.decode(BusEvent.ended(inc1, 55.0, "w1", reason="zone_removed").encode()))
+    apply_event(repo, BusEvent.decode(BusEvent.ended(inc2, 56.0, "w1").encode()))  # the spot emptied
+    assert (repo.get(inc1).ended_at, repo.get(inc1).end_reason) == (55.0, "zone_removed")
+    assert (repo.get(inc2).ended_at, repo.get(inc2).end_reason) == (56.0, None)
+    with pytest.raises(BadEvent):
+        apply_event(repo, BusEvent("incident_ended", inc2, {"ended_at": 57.0, "reason": 7}, worker="w1"))
+    engine.dispose()
