@@ -164,12 +164,16 @@ class SourceCatalog:
         if isinstance(body.get("url"), str):
             keep_stored_secret(body["url"], None)  # a new camera has no stored password to keep
         body = self.validate(body)
+        exists = SourceExists(f"source {body['id']!r} exists; change it with PUT")
         with self._sessions() as s:
             if s.get(SourceRecord, body["id"]) is not None:
-                raise SourceExists(f"source {body['id']!r} exists; change it with PUT")
+                raise exists
             self._insert(s, body, actor, datetime.now(timezone.utc))
             self._catalog(s).version += 1
-            s.commit()
+            try:
+                s.commit()
+            except IntegrityError:  # added by another request at the same moment
+                raise exists from None
         self._notify(body["id"], None, body)
         return body
 
