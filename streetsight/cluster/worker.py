@@ -19,6 +19,7 @@ from pathlib import Path
 import redis
 from prometheus_client import CollectorRegistry, start_http_server
 
+from streams.urls import mask_text
 from streetsight.cluster.bus import EventPublisher
 from streetsight.cluster.connection import connect, default_worker_id, fast_client
 from streetsight.cluster.geo_merge import RedisGeoMerger
@@ -27,7 +28,6 @@ from streetsight.cluster.leases import LeaseManager
 from streetsight.cluster.positions import PositionFeed
 from streetsight.cluster.source_board import SourceHealthPublisher
 from streetsight.cluster.sources import RedisSourceFollower
-from streams.urls import mask_text
 from streetsight.config import Config, ConfigError
 from streetsight.pipeline import LivePipeline
 from streetsight.recorder import IncidentRecorder
