@@ -31,6 +31,8 @@ from .schemas import IncidentOut, ReviewBatchIn, ReviewBatchItemOut, ReviewBatch
 from .security_headers import SecurityHeaders
 from .services import attach_services, lifespan
 from .settings import ApiSettings, SourceInfo
+from .source_catalog import SourceCatalog
+from .source_routes import attach_source_records
 from .sources import PositionSink, sources_router
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ def create_app(
     protect_evidence: ProtectEvidence | None = None,
     evidence_linker: EvidenceLinker | None = None,
     run_workers: bool = True,
+    source_catalog: SourceCatalog | None = None,
 ) -> FastAPI:
     """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
@@ -70,7 +73,9 @@ def create_app(
     lng/lat, grid, area) for its cases and the ``area`` filter; ``event_labels(type)`` the taxonomy of a corrected type; ``protect_evidence(incident_id)``
     is called when the incident becomes a case; ``evidence_linker(incident_id, kind, key)`` makes the
     (presigned) evidence URLs sent to dispatch. ``run_workers`` starts the dispatch client and the case
-    jobs with the server (lifespan)."""
+    jobs with the server (lifespan). ``source_catalog``: the camera records, served and changed under
+    ``/api/v1/sources`` (with ``sources_provider``'s live health merged in); without it that route lists
+    what ``sources_provider`` gives."""
     app = FastAPI(
         title="StreetSight",
         version="0.1.0",
@@ -149,7 +154,7 @@ def create_app(
     ) -> list[IncidentOut]:
         """Newest first. The total matching the filters is in the ``X-Total-Count`` header. ``since`` /
         ``until`` compare the wall-clock time of detection (``detected_wall``; no zone means UTC)."""
-        sources = [sid for sid, info in (source_info or {}).items() if info.area == area] if area else None
+        sources = [sid for sid, info in places.items() if info.area == area] if area else None
         filters = dict(status=status, type=type, source=source, sources=sources, since=since, until=until)
         response.headers["X-Total-Count"] = str(repository.count(**filters))
         return repository.list(**filters, limit=limit, offset=offset)
@@ -240,12 +245,15 @@ def create_app(
                                                   incident=exc.incident))
         return ReviewBatchOut(results=results)
 
-    @app.get("/api/v1/sources", tags=["sources"], dependencies=[Depends(require("sources:read"))])
-    def list_sources() -> list[dict[str, Any]]:
-        """The configured sources as the wiring describes them (credentials in URLs are masked)."""
-        if sources_provider is None:
-            return []
-        return [mask_credentials(s) for s in sources_provider()]
+    if source_catalog is not None:
+        attach_source_records(app, source_catalog, sources_provider, places)
+    else:
+        @app.get("/api/v1/sources", tags=["sources"], dependencies=[Depends(require("sources:read"))])
+        def list_sources() -> list[dict[str, Any]]:
+            """The configured sources as the wiring describes them (credentials in URLs are masked)."""
+            if sources_provider is None:
+                return []
+            return [mask_credentials(s) for s in sources_provider()]
 
     @app.get("/", include_in_schema=False)
     def review_page() -> FileResponse:

@@ -22,12 +22,13 @@ def record_audit(
     *,
     incident_id: str | None = None,
     case_id: int | None = None,
+    source_id: str | None = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
     """Add an audit row to ``session`` (committed with the caller's change)."""
     session.add(AuditRecord(at=datetime.now(timezone.utc), actor=actor, action=action, incident_id=incident_id,
-                            case_id=case_id, before=_jsonable(before), after=_jsonable(after)))
+                            case_id=case_id, source_id=source_id, before=_jsonable(before), after=_jsonable(after)))
 
 
 def _jsonable(value: Any) -> Any:
@@ -47,6 +48,7 @@ class AuditOut(BaseModel):
     action: str
     incident_id: str | None
     case_id: int | None
+    source_id: str | None = None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
 
@@ -62,9 +64,11 @@ class AuditLog:
             s.commit()
 
     def list(self, incident_id: str | None = None, case_id: int | None = None, limit: int = 200,
-             offset: int = 0) -> list[AuditOut]:
+             offset: int = 0, source_id: str | None = None) -> list[AuditOut]:
         """Newest first."""
         query = select(AuditRecord)
+        if source_id is not None:
+            query = query.where(AuditRecord.source_id == source_id)
         if incident_id is not None:
             query = query.where(AuditRecord.incident_id == incident_id)
         if case_id is not None:
@@ -83,10 +87,11 @@ def audit_router() -> APIRouter:
         _: Annotated[Principal, Depends(require("audit:read"))],
         incident_id: str | None = None,
         case_id: int | None = None,
+        source_id: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[AuditOut]:
-        """Every review decision and case change, and refused logins; newest first (admins only)."""
-        return request.app.state.audit.list(incident_id, case_id, limit, offset)
+        """Every review decision, case change, source change and refused login; newest first (admins only)."""
+        return request.app.state.audit.list(incident_id, case_id, limit, offset, source_id)
 
     return router

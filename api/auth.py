@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incidents:read": frozenset({"reviewer", "admin", "trainer"}),
     "incidents:review": frozenset({"reviewer", "admin"}),
     "sources:read": frozenset({"reviewer", "admin", "trainer"}),
+    "sources:write": frozenset({"admin"}),  # add, change, delete cameras
     "sources:position": frozenset({"admin"}),  # moving cameras' position reports (a gateway's API token)
     "events:read": frozenset({"reviewer", "admin", "trainer"}),
     "cases:read": frozenset({"reviewer", "admin"}),

@@ -198,6 +198,7 @@ class AuditRecord(Base):
     action: Mapped[str] = mapped_column(String(64))
     incident_id: Mapped[str | None] = mapped_column(String(64), index=True)
     case_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    source_id: Mapped[str | None] = mapped_column(String(128), index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     after: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
@@ -282,6 +283,30 @@ class DispatchCallbackRecord(Base):
     status: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     body: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class SourceRecord(Base):
+    """A camera: the YAML's source entry as JSON (``body``, with its URL as given: a password or a
+    ``${ENV}`` reference in it stays here and is masked on every way out)."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SourceCatalogRecord(Base):
+    """One row: when the YAML's sources were imported (so a camera deleted later is not re-imported at the
+    next start) and a version that every change of the sources increments."""
+
+    __tablename__ = "source_catalog"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(BigId, default=0)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -115,7 +115,8 @@ class IncidentOut(_Model):
     confirmed_at: float
     ended_at: float | None
     ended_reason: str | None = Field(
-        None, description="why it ended: null when the object left while watched; 'interrupted' when it left "
+        None, description="why it ended: null when the object left while watched; zone_removed, source_removed, "
+                          "source_disabled when an operator changed the camera; 'interrupted' when it left "
                           "while the service was down, some time between last_seen_wall and ended_wall (the re-check "
                           "judges it only when its deadline lies outside that span)")
     last_seen_at: float | None = Field(None, description="media s of the last sighting the pipeline recorded")

@@ -39,4 +39,4 @@ class Incident:
 @dataclass
 class IncidentEvent:
     kind: Literal["opened", "ended"]
-    incident: Incident
+    incident: Incident  # an "ended" incident says why in ``ended_reason`` when not because its spot emptied

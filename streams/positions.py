@@ -82,9 +82,19 @@ class PositionBoard:
 
     def __init__(self, moving: Iterable[str], fixed: Iterable[str] = (), max_points: int = 512,
                  max_skew_s: float | None = 300.0) -> None:
+        self._max_points = max_points
         self._tracks = {sid: PositionTrack(max_points) for sid in moving}
         self._fixed = set(fixed)
         self.max_skew_s = max_skew_s
+
+    def register(self, source_id: str, moving: bool) -> None:
+        """A source added at run time (a new camera record): moving ones take reports from now on."""
+        if moving:
+            self._fixed.discard(source_id)
+            self._tracks.setdefault(source_id, PositionTrack(self._max_points))
+        else:
+            self._tracks.pop(source_id, None)
+            self._fixed.add(source_id)
 
     def report(self, source_id: str, lng: float, lat: float, timestamp: float) -> Position:
         """Record one report; raises UnknownSource, NotAMovingSource or ValueError (bad coordinates)."""

@@ -1,4 +1,4 @@
-"""The `streetsight` command: detect, analyze, serve, demo, sources check."""
+"""The `streetsight` command: detect, analyze, serve, demo, sources check|import|export."""
 from __future__ import annotations
 
 import argparse
@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--config", required=True)
     chk.add_argument("--timeout", type=float, default=10.0)
     chk.set_defaults(func=cmd_sources_check)
+    from streetsight.commands import sources as sources_commands
+
+    sources_commands.register(src_sub)  # import, export
 
     import importlib
 

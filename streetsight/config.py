@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic import SecretStr
 
 from api.settings import AuthSettings, CasesSettings, DispatchSettings, HttpSettings
@@ -242,6 +242,7 @@ class SourceConfig(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     url: str = Field(min_length=1, description="rtsp://... URL or a video file path")
     kind: Literal["cctv", "enforcement"] = "cctv"
+    name: str | None = Field(None, description="what people call the camera (e.g. the platform's point name)")
     enabled: bool = True
     zones: list[ZoneConfig] = Field(default_factory=list)
     analysis_fps: float = Field(2.0, gt=0, le=60, description="frames analysed per second of media")
@@ -441,6 +442,12 @@ class Config(_Strict):
     cases: CasesSettings = Field(default_factory=CasesSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    # source id -> its URL as written, where it holds ${ENV} references (the records keep the reference)
+    _raw_urls: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def raw_urls(self) -> dict[str, str]:
+        return self._raw_urls
 
     @field_validator("timezone")
     @classmethod
@@ -501,6 +508,7 @@ def parse_config(data: Any, origin: str = "config") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: the top level must be a mapping, got {type(data).__name__}")
+    raw_sources = data.get("sources")
     data = _expand_env(data, "")
     try:
         cfg = Config.model_validate(data)
@@ -513,7 +521,35 @@ def parse_config(data: Any, origin: str = "config") -> Config:
     problems = cross_section_problems(cfg)
     if problems:
         raise ConfigError("\n".join(f"{origin}: {p}" for p in problems))
+    if isinstance(raw_sources, list):  # URLs as written (with ${ENV} references), for the camera records
+        for src, raw in zip(cfg.sources, raw_sources):
+            if isinstance(raw, dict) and isinstance(raw.get("url"), str) and _ENV_REF.search(raw["url"]):
+                cfg.raw_urls[src.id] = raw["url"]
     return cfg
+
+
+def parse_source(data: Any, origin: str = "source") -> SourceConfig:
+    """One source entry (a camera record, an imported row), its ``${ENV}`` references resolved; errors name
+    ``origin: field.path: problem`` like :func:`parse_config`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: a source must be a mapping, got {type(data).__name__}")
+    data = _expand_env(data, "")
+    try:
+        return SourceConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(f"{origin}: {_field_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                                     for e in exc.errors())) from None
+
+
+def env_references(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """``(field path, variable name)`` of every ``${NAME}`` reference in ``value``."""
+    if isinstance(value, str):
+        return [(path or "<root>", m.group(1)) for m in _ENV_REF.finditer(value)]
+    if isinstance(value, list):
+        return [r for i, v in enumerate(value) for r in env_references(v, f"{path}[{i}]")]
+    if isinstance(value, dict):
+        return [r for k, v in value.items() for r in env_references(v, f"{path}.{k}" if path else str(k))]
+    return []
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

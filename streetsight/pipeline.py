@@ -247,6 +247,7 @@ class LivePipeline:
         with self._lock:
             if src.id in self.sources:
                 return
+            self.positions.register(src.id, moving=src.kind == "enforcement")
             thread = self._create(src)
             for item in inherited:
                 incident, seen_ago_s = item if isinstance(item, tuple) else (item, 0.0)
@@ -294,6 +295,10 @@ class LivePipeline:
         self._leave_open = leave_open
         self._stop.set()
         self.queue.close()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
     def run(self) -> None:
         with self._lock:

@@ -90,11 +90,12 @@ class IncidentRecorder:
         elif event.kind == "ended":
             inc = event.incident
             self._seen.pop(inc.id, None)
+            reason = inc.ended_reason  # interrupted (recovery) or an operator's change (zone_removed, ...)
             if self.repository is not None and inc.ended_at is not None:
-                if inc.ended_reason is None:
+                if reason is None:
                     self.repository.mark_ended(inc.id, inc.ended_at)
                 else:
-                    self.repository.mark_ended(inc.id, inc.ended_at, ended_reason=inc.ended_reason)
+                    self.repository.mark_ended(inc.id, inc.ended_at, ended_reason=reason)
         if ring is not None:
             self.poll(event.incident.source_id, ring)
 

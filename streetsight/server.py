@@ -22,6 +22,7 @@ from streetsight.http_server import uvicorn_config
 from streetsight.pipeline import LivePipeline
 from streetsight.recovery import resume
 from streetsight.runtime import Runtime
+from streetsight.source_records import LiveSourceSync, open_source_catalog, running_sources
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,21 @@ ROLES = ("all", "api", "worker")
 
 
 def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
+    """The cameras are the records (the YAML's sources are imported on the first start); changes made
+    through the API apply to the pipeline while it runs (`LiveSourceSync`)."""
     rt = Runtime.create(cfg, live=True)
+    catalog = open_source_catalog(cfg, rt.repository.sessions)
+    cfg = cfg.model_copy(update={"sources": running_sources(catalog)})
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
     resume(rt.repository, rt.recorder.store, pipeline.analyses)  # what a restart or a crash left open
+    sync = LiveSourceSync(pipeline, catalog)
     evidence = rt.evidence
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
                      evidence_locator=evidence.locate if evidence else None,
                      position_sink=pipeline.report_position, collectors=[pipeline.metrics],
-                     **case_app_kwargs(cfg, rt))
+                     source_catalog=catalog, **case_app_kwargs(cfg, rt))
+    sync.places = app.state.source_places
+    catalog.on_change(sync.start())
     bootstrap_admin(app)
     if evidence is not None and evidence.signer is not None:  # local evidence: expiring signed links
         mount_signed_evidence(app, evidence.locate, evidence.signer.verify)
@@ -44,20 +52,25 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
 
 
 def serve(cfg: Config, host: str | None = None, port: int | None = None, on_ready=None, *, role: str = "all",
-          worker_id: str | None = None, capacity: int | None = None, metrics_port: int | None = None) -> None:
+          worker_id: str | None = None, capacity: int | None = None, metrics_port: int | None = None,
+          keep_running: bool = True) -> None:
+    """``keep_running`` (role all): the pipeline waits for cameras added at run time after its sources end;
+    off, it stops once every source has ended (the demo's ``--exit-when-done``)."""
     if role == "worker":
         serve_worker(cfg, worker_id=worker_id, capacity=capacity, metrics_host=host or cfg.api.host,
                      metrics_port=metrics_port)
     elif role == "api":
         serve_api(cfg, host, port, on_ready)
     elif role == "all":
-        serve_all(cfg, host, port, on_ready)
+        serve_all(cfg, host, port, on_ready, keep_running=keep_running)
     else:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
 
 
-def serve_all(cfg: Config, host: str | None = None, port: int | None = None, on_ready=None) -> None:
+def serve_all(cfg: Config, host: str | None = None, port: int | None = None, on_ready=None, *,
+              keep_running: bool = True) -> None:
     rt, pipeline, app = build(cfg)
+    pipeline.keep_running = keep_running  # a camera added through the API later still gets analysed
 
     def run_pipeline() -> None:
         try:

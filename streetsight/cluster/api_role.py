@@ -20,10 +20,12 @@ from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.cluster.bus import EventConsumer
 from streetsight.cluster.connection import connect
-from streetsight.cluster.positions import PositionRelay
+from streetsight.cluster.positions import PositionRelay, board_for
+from streetsight.cluster.sources import RedisSourcePublisher
 from streetsight.cluster.source_board import ClusterSourceBoard
 from streetsight.config import Config
 from streetsight.runtime import open_records
+from streetsight.source_records import described, open_source_catalog
 from streetsight.storage import EvidenceBackend, build_evidence_backend
 
 
@@ -60,12 +62,25 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     name = consumer_name or f"api-{socket.gethostname()}-{os.getpid()}"
     consumer = EventConsumer(cluster, repository, name)
     rt = ApiRuntime(cfg, repository, evidence, consumer)
+    catalog = open_source_catalog(cfg, repository.sessions)
+    # this process reads no camera: the records as they are (${ENV} unresolved: workers resolve them)
+    cfg = cfg.model_copy(update={"sources": described(catalog.list())})
+    rt.cfg = cfg
     board = ClusterSourceBoard(client, cluster, cfg.sources)
     relay = PositionRelay(client, cluster, cfg.sources)
+
+    def follow(bodies: list) -> None:  # this process's view of which cameras exist
+        sources = described(bodies)
+        board.sources = sources
+        relay.validator = board_for(sources)
+
+    publisher = RedisSourcePublisher(client, cluster, catalog, on_published=follow)
+    publisher.publish()  # the workers follow the records from now on
+    catalog.on_change(publisher)
     collectors = [c for c in [getattr(consumer, "collector", None)] if c is not None]
     app = create_app(repository, evidence_root, sources_provider=board.health,
                      evidence_locator=evidence.locate, position_sink=relay.report, collectors=collectors,
-                     **case_app_kwargs(cfg, rt))
+                     source_catalog=catalog, **case_app_kwargs(cfg, rt))
     bootstrap_admin(app)
     if evidence.signer is not None:
         mount_signed_evidence(app, evidence.locate, evidence.signer.verify)

@@ -202,6 +202,33 @@ class LeaseManager:
             log.warning("worker %s: stopped, but Redis did not take the release (%s); its leases expire within "
                         "%.1f s", self.worker_id, exc, self.lease_s)
 
+    def if_held(self, source: str, action: Callable[[], None]) -> bool:
+        """Run ``action`` while ``source`` is held, serialised with the lease callbacks (so a camera being
+        restarted cannot be given away half-way). False when it is not held."""
+        with self._lock:
+            if source not in self._held:
+                return False
+            action()
+            return True
+
+    def set_sources(self, sources: Sequence[str]) -> list[str]:
+        """The set changed (camera records): new sources are assigned from the next beat; held ones that left
+        the set stop now (``on_release``) and their leases are deleted. Returns the sources dropped."""
+        new = sorted(set(sources))
+        dropped: list[str] = []
+        with self._lock:
+            self._keys.update({s: self.cluster.key("lease", s) for s in new})  # never removed: a beat may hold the old list
+            self.sources = new
+            for source in sorted(self._held - set(new)):
+                if self._drop(source, "no longer among the sources"):
+                    dropped.append(source)
+        for source in dropped:
+            try:
+                self._release(keys=[self._keys[source]], args=[self.worker_id])
+            except RedisError as exc:
+                log.warning("worker %s: lease of %s left to expire (Redis: %s)", self.worker_id, source, exc)
+        return dropped
+
     def abandon(self) -> None:
         """For tests: stop the threads with no callbacks and no Redis clean-up, as ``kill -9`` would."""
         self._join()

@@ -19,6 +19,7 @@ from pathlib import Path
 import redis
 from prometheus_client import CollectorRegistry, start_http_server
 
+from streams.urls import mask_text
 from streetsight.cluster.bus import EventPublisher
 from streetsight.cluster.connection import connect, default_worker_id, fast_client
 from streetsight.cluster.geo_merge import RedisGeoMerger
@@ -26,6 +27,7 @@ from streetsight.cluster.handover import HandoverBoard
 from streetsight.cluster.leases import LeaseManager
 from streetsight.cluster.positions import PositionFeed
 from streetsight.cluster.source_board import SourceHealthPublisher
+from streetsight.cluster.sources import RedisSourceFollower
 from streetsight.config import Config, ConfigError
 from streetsight.incident_embedding import load_incident_embedder
 from streetsight.pipeline import LivePipeline
@@ -56,6 +58,14 @@ class ClusterWorker:
                                      # fails fast: a confirmation during an outage must not stall analysis
                                      merger=RedisGeoMerger(fast_client(cluster), cluster))
         self.sources = {s.id: s for s in cfg.sources if s.enabled}
+        # camera records published by the API processes replace the config's sources, here and as they change
+        self.follower = RedisSourceFollower(self.redis, cluster, self._sources_changed, cluster.resolved_heartbeat_s())
+        try:
+            published = self.follower.read()
+        except redis.RedisError:
+            published = None  # Redis not up yet: the config's sources until the follower reads the records
+        if published is not None:
+            self.sources = _resolved(published)
         self.positions = PositionFeed(self.redis, cluster, self.pipeline.positions)
         self.health = SourceHealthPublisher(self.redis, cluster, self.worker_id, self.pipeline.health)
         self.leases = LeaseManager(fast_client(cluster), cluster, self.worker_id, list(self.sources),
@@ -80,6 +90,24 @@ class ClusterWorker:
         self.health.forget(source_id)
         log.info("worker %s no longer reads %s", self.worker_id, source_id)
 
+    def _sources_changed(self, bodies: dict) -> None:
+        """The follower's thread: the records changed. Held cameras whose record changed run their new
+        version now; deleted or disabled ones stop with their open incidents ended; new ones are assigned at
+        the next lease beat."""
+        from streetsight.source_records import SOURCE_DISABLED, SOURCE_REMOVED, end_incidents, replace_running
+
+        new = _resolved(bodies)
+        old, self.sources = self.sources, new
+        held = self.leases.held()
+        gone = {sid: self.pipeline.open_incidents(sid) for sid in held if sid not in new}
+        for sid in sorted(held & set(new)):
+            if new[sid] != old.get(sid):
+                self.leases.if_held(sid, lambda src=new[sid]: replace_running(self.pipeline, src))
+        self.leases.set_sources(list(new))
+        for sid, incidents in gone.items():
+            end_incidents(self.pipeline, incidents, SOURCE_REMOVED if sid not in bodies else SOURCE_DISABLED)
+        log.info("worker %s: sources changed: %d enabled", self.worker_id, len(new))
+
     # lifecycle ------------------------------------------------------------------------------------
 
     def serve_metrics(self, host: str, port: int) -> None:
@@ -103,6 +131,7 @@ class ClusterWorker:
         self.evidence.start(sweep=False)  # the API process sweeps retention
         self.positions.start()
         self.health.start()
+        self.follower.start()
         self.leases.start()
         try:
             self.pipeline.run()
@@ -150,9 +179,26 @@ class ClusterWorker:
     def _shutdown(self) -> None:
         if not self._stopping.is_set():  # a graceful stop() has released the leases already
             self.leases.stop()
+        self.follower.stop()
         self.health.stop()
         self.positions.stop()
         self.recorder.close()  # previews still being made: stored and published before the publisher closes
         self.publisher.close(timeout_s=10.0)
         self.evidence.close()
         log.info("worker %s stopped (%d event(s) left in its outbox)", self.worker_id, self.publisher.backlog())
+
+
+def _resolved(bodies: dict) -> dict:
+    """Enabled records as SourceConfig, ``${ENV}`` resolved from this worker's environment; a record that
+    does not resolve here is left out with an error."""
+    from streetsight.source_records import resolve
+
+    out = {}
+    for sid, body in bodies.items():
+        if not body.get("enabled", True):
+            continue
+        try:
+            out[sid] = resolve(body)
+        except ConfigError as exc:
+            log.error("not started: %s", mask_text(str(exc)))
+    return out

@@ -41,4 +41,4 @@ def run_demo(port: int = 8080, data_dir: Path = Path("var/demo"), keep: bool = F
 
             threading.Thread(target=stop_when_done, daemon=True).start()
 
-    serve(cfg, on_ready=on_ready)
+    serve(cfg, on_ready=on_ready, keep_running=not exit_when_done)
