@@ -417,3 +417,34 @@ def test_expired_session_returns_to_sign_in_and_roles_are_enforced(served: Serve
         assert served.repo.get(PARKED).status == "pending"
         context.close()
     assert log.unexpected(*LOGIN_NOISE, "403", "Forbidden") == []
+
+
+def test_cases_view_shows_the_timeline_and_overdue_cases(served: Served, tmp_path: Path) -> None:
+    from api.db import CaseRecord
+    from api.outbox import Outbox
+
+    served.repo.review(PARKED, "confirm", reviewer="someone")  # routed by rule, queued for dispatch
+    outbox = Outbox(served.repo.sessions)
+    [message] = outbox.claim(10, 30)
+    outbox.mark_delivered(message, also=served.app.state.cases.delivered(message))  # delivered: dispatched
+    with served.repo.sessions() as s:  # ... long ago: its deadline has passed
+        record = s.get(CaseRecord, message.case_id)
+        record.deadline_at = datetime.now(timezone.utc) - timedelta(hours=1)
+        s.commit()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 760})
+        log = PageLog(page)
+        sign_in(page, served.url)
+        wait_live(page)
+        page.click(".tab[data-view=cases]")
+        page.select_option("#cases-queue", "overdue")
+        row = page.locator("#cases-body tr.overdue")
+        row.first.wait_for()
+        assert row.count() == 1 and "超期 Overdue" in row.inner_text()
+        row.locator("details.timeline summary").click()
+        stages = row.locator("details.timeline li")
+        assert [stages.nth(i).get_attribute("data-stage") for i in range(stages.count())] == ["filed", "dispatched"]
+        assert "东城区城管执法队" in stages.nth(1).inner_text()
+        screenshot(page, tmp_path, "cases-overdue-timeline.png")
+        page.close()
+    assert log.unexpected(*LOGIN_NOISE) == []

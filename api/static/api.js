@@ -85,7 +85,8 @@ export const listSources = () => json(request("/api/v1/sources"));
 
 export async function listCases({ queue = "manual", limit = 200 } = {}) {
   const q = new URLSearchParams({ limit: String(limit) });
-  if (queue) q.set("queue", queue);
+  if (queue === "overdue") q.set("overdue", "true");
+  else if (queue) q.set("queue", queue);
   const res = await request(`/api/v1/cases?${q}`);
   const total = Number(res.headers.get("X-Total-Count"));
   const items = await res.json();

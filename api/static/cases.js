@@ -1,7 +1,7 @@
 // The cases view: the manual-assignment queue (a dispatch rule missed, or the confidence was low),
 // where an admin or reviewer picks the responsible department.
 import { assignCase, listCases } from "./api.js";
-import { CASE_STATUS_LABELS, eventCodes, eventLabel } from "./labels.js";
+import { CASE_STAGE_LABELS, CASE_STATUS_LABELS, eventCodes, eventLabel } from "./labels.js";
 import { el } from "./queue.js";
 import { score, wallTime } from "./format.js";
 
@@ -54,8 +54,39 @@ function assignControls(c, toast, reload) {
   return { input, button };
 }
 
+/** The stages with their times (and who, and why for a return), oldest first, folded. */
+function timeline(c) {
+  const stages = c.timeline ?? [];
+  const box = el("details", "timeline");
+  box.append(el("summary", "muted", `时间线 Timeline (${stages.length})`));
+  const list = el("ol");
+  for (const t of stages) {
+    const why = t.detail?.reason ? ` — ${t.detail.reason}` : t.detail?.verdict ? ` — ${t.detail.verdict}` : "";
+    const item = el("li", `stage stage-${t.stage}`);
+    item.dataset.stage = t.stage;
+    item.append(
+      el("span", "", CASE_STAGE_LABELS[t.stage] ?? t.stage),
+      el("span", "muted", ` ${wallTime(t.at)}${t.department ? ` · ${t.department}` : ""}${why}`),
+    );
+    list.append(item);
+  }
+  box.append(list);
+  return box;
+}
+
+function statusCell(c) {
+  const cell = el("td");
+  cell.append(el("div", "", CASE_STATUS_LABELS[c.status] ?? c.status ?? "–"));
+  if (c.deadline_at && ["dispatched", "accepted"].includes(c.status)) {
+    cell.append(el("div", c.overdue ? "overdue-badge" : "muted", `${c.overdue ? "超期 Overdue · " : "时限 Due "}${wallTime(c.deadline_at)}`));
+  }
+  if (c.closed_reason) cell.append(el("div", "muted", `无效 Invalid: ${c.closed_reason}`));
+  cell.append(timeline(c));
+  return cell;
+}
+
 function row(c, toast, reload) {
-  const tr = el("tr");
+  const tr = el("tr", c.overdue ? "overdue" : "");
   tr.dataset.id = c.id;
   const label = eventLabel(c.event?.type, caseLabels(c));
   const typeCell = el("td");
@@ -76,7 +107,7 @@ function row(c, toast, reload) {
     el("td", "", place(c)),
     el("td", "", score(c.confidence)),
     el("td", "", c.occurred_at ? wallTime(c.occurred_at) : "–"),
-    el("td", "", CASE_STATUS_LABELS[c.status] ?? c.status ?? "–"),
+    statusCell(c),
     depCell,
     actCell,
   );
@@ -92,7 +123,8 @@ export async function refreshCases(toast) {
   const reload = () => refreshCases(toast).catch(() => {});
   $("cases-body").replaceChildren(...items.map((c) => row(c, toast, reload)));
   $("cases-empty").hidden = items.length > 0;
-  $("cases-total").textContent = queue === "manual" ? `${total} 待分派 to assign` : `${total} 件 cases`;
+  $("cases-total").textContent =
+    queue === "manual" ? `${total} 待分派 to assign` : queue === "overdue" ? `${total} 件超期 overdue` : `${total} 件 cases`;
   if (queue === "manual") $("cases-count").textContent = total ? String(total) : "";
   const known = new Set([...$("department-options").options].map((o) => o.value));
   for (const c of items) {
