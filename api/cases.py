@@ -124,6 +124,7 @@ class CaseService:
         self._protect = protect_evidence
         self._linker = evidence_linker
         self._listeners: list[CaseListener] = []
+        self._reminded: list[CaseListener] = []
         self._changed: dict[int, CaseOut] = {}  # delivered message id -> the case it moved (for listeners)
         self._zone = ZoneInfo(self.settings.cases.timezone)
 
@@ -133,6 +134,10 @@ class CaseService:
 
     def on_changed(self, listener: CaseListener) -> None:
         self._listeners.append(listener)
+
+    def on_reminded(self, listener: CaseListener) -> None:
+        """Told when a reminder or overdue alarm was enqueued (the case's status did not change)."""
+        self._reminded.append(listener)
 
     # -- creation ---------------------------------------------------------------------------------
 
@@ -500,7 +505,7 @@ class CaseService:
                 keys += [w.key for w in wanted]
                 out = self._out(record)
             log.info("case %s: %s", out.number, ", ".join(w.reason for w in wanted))
-            self._notify(out)
+            self._notify(out, self._reminded)
         return keys
 
     def overdue_by_department(self, now: datetime | None = None) -> dict[str, int]:
@@ -509,7 +514,9 @@ class CaseService:
             rows = s.execute(select(CaseRecord.department, func.count())
                              .where(CaseRecord.status.in_(OPEN_STATUSES), CaseRecord.deadline_at <= now)
                              .group_by(CaseRecord.department))
-            return {department or "": int(n) for department, n in rows}
+            counts = {rule.department: 0 for rule in self.settings.dispatch.rules}  # a series from the start
+            counts.update({department or "": int(n) for department, n in rows})
+            return counts
 
     # -- re-check (核查) ---------------------------------------------------------------------------
 
@@ -689,8 +696,8 @@ class CaseService:
                       for t in stages or []],
         )
 
-    def _notify(self, out: CaseOut) -> None:
-        for listener in self._listeners:
+    def _notify(self, out: CaseOut, listeners: list[CaseListener] | None = None) -> None:
+        for listener in self._listeners if listeners is None else listeners:
             try:
                 listener(out)
             except Exception:

@@ -111,14 +111,19 @@ def _wire(services: Services, repository: IncidentRepository, metrics: ApiMetric
             metrics.case_created(manual=case.status == "manual")
         else:
             metrics.case_changed(case.status)
-        if case.status in ("queued", "reopened", "dispatched", "accepted", "verified"):  # may have enqueued
+        if case.status in ("queued", "reopened", "verified"):  # a message was enqueued
             services.dispatch.wake()
+
+    def case_reminded(case: CaseOut) -> None:  # a reminder or overdue alarm waits in the outbox
+        events.publish("case_updated", case)
+        services.dispatch.wake()
 
     repository.on_added(incident_added)
     repository.on_reviewed(incident_reviewed)
     repository.on_ended(lambda incident: events.publish("incident_updated", incident))
     repository.on_evidence(lambda incident: events.publish("incident_updated", incident))
     cases.on_changed(case_changed)
+    cases.on_reminded(case_reminded)
 
 
 @asynccontextmanager

@@ -5,6 +5,7 @@ injectable clock, so nothing waits for them. Also: time limits and the working c
 performance from known timings."""
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -158,6 +159,14 @@ def test_the_whole_lifecycle_against_the_reference_receiver(tmp_path: Path, data
                                   f"{number}.reassign-1:accepted", f"{number}.reassign-1:handled",
                                   f"{number}.verified-2:closed"])
         assert [answer for _, answer in receiver.callbacks()] == [200] * 5
+        import sqlite3
+
+        with sqlite3.connect(receiver_db) as db:
+            verified = json.loads(db.execute("SELECT body FROM received WHERE key = ?",
+                                             (f"{number}.verified-2",)).fetchone()[0])
+        assert verified["recheck"]["verdict"] == "verified" and verified["department"] == OTHER
+        overdue = {r[0]: r for r in rows}[f"{number}.r1.overdue"]
+        assert overdue[1] == "case.overdue"
 
         # the timeline: every stage with its time, in order
         timeline = admin.get(f"/api/v1/cases/{number}").json()["timeline"]
@@ -241,10 +250,17 @@ def _deliver_all(env: ApiEnv) -> list[str]:
     return keys
 
 
+def spot_at(incident_id: str, source: str, at: datetime) -> dict:
+    """Stands in for the pipeline's snapshot of the spot at the re-check deadline (stored evidence)."""
+    return {"kind": "recheck_snapshot", "key": f"{incident_id}/recheck-{at:%H%M%S}.jpg", "sha256": "ab" * 32,
+            "size": 1234, "content_type": "image/jpeg"}
+
+
 def test_department_performance_from_known_timings(tmp_path: Path, database_url: str) -> None:
     clock = Clock(T0)
     clock.freeze(T0)
-    env = ApiEnv(tmp_path, database_url, lifecycle_settings("http://127.0.0.1:9/cases"), clock=clock)
+    env = ApiEnv(tmp_path, database_url, lifecycle_settings("http://127.0.0.1:9/cases"), clock=clock,
+                 recheck_snapshot=spot_at)
     try:
         reviewer = env.client()
         numbers = []
@@ -273,6 +289,12 @@ def test_department_performance_from_known_timings(tmp_path: Path, database_url:
             s.get(IncidentRecord, "inc_0000000000000001").ended_wall = T0 + timedelta(minutes=45)
             s.commit()
         assert [o.verdict for o in env.cases.recheck_due(now=T0 + timedelta(minutes=41))] == ["reopened"]
+        with env.sessions() as s:  # the re-check's result goes to dispatch with the picture of the spot
+            reopen = s.scalars(select(OutboxRecord).where(OutboxRecord.key == f"{c1}.reopen-1")).one().payload
+        deadline = T0 + timedelta(minutes=40)
+        assert reopen["message"] == "case.reopened" and reopen["recheck"]["verdict"] == "reopened"
+        assert datetime.fromisoformat(reopen["recheck"]["deadline"]) == deadline
+        assert [(e["kind"], e["sha256"]) for e in reopen["recheck"]["evidence"]] == [("recheck_snapshot", "ab" * 32)]
         clock.freeze(T0 + timedelta(hours=2))
 
         admin = env.client("admin")
