@@ -227,11 +227,13 @@ def test_time_limit_most_specific_wins_and_the_calendar_counts_working_time() ->
 
 
 def _deliver_all(env: ApiEnv) -> list[str]:
+    """Record the delivery of every waiting message, in the outbox's order (what a 2xx answer records)."""
     outbox = Outbox(env.sessions)
-    keys = []
-    for message in outbox.claim(100, 30):
-        outbox.mark_delivered(message, also=env.cases.delivered(message))
-        keys.append(message.key)
+    keys: list[str] = []
+    while claimed := outbox.claim(100, 30):  # a case's later message is claimable once the earlier is delivered
+        for message in claimed:
+            outbox.mark_delivered(message, also=env.cases.delivered(message))
+            keys.append(message.key)
     return keys
 
 
@@ -344,3 +346,33 @@ def test_reference_receiver_returns_a_share_of_cases(tmp_path: Path) -> None:
     finished = [e.split(":")[1] for e in events if not e.endswith(":accepted")]
     assert finished == ["handled", "returned"] * 3  # half of them, deterministic; a repeat adds nothing
     assert len(events) == 12
+
+
+def test_an_old_alarm_delivered_after_a_reassignment_does_not_start_the_new_round(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The department returns the case before our overdue alarm got through; a reviewer reassigns it. The
+    alarm (of round 1) is delivered first (a case's messages keep their order); only the reassignment's
+    delivery starts round 2, with the new department's limit."""
+    clock = Clock(T0)
+    clock.freeze(T0)
+    env = ApiEnv(tmp_path, database_url, lifecycle_settings("http://127.0.0.1:9/cases"), clock=clock)
+    try:
+        env.repo.add(incident(1))
+        env.client().post("/api/v1/incidents/inc_0000000000000001/review", json={"decision": "confirm"})
+        [number] = _deliver_all(env)
+        clock.freeze(T0 + timedelta(hours=2))
+        assert env.cases.remind_due() == [f"{number}.r1.not-accepted", f"{number}.r1.overdue"]  # not sent yet
+        env.cases.apply_callback(CallbackIn(event_id="ret", case_number=number, status="returned",
+                                            reason="wrong location"), "city-dispatch")
+        clock.freeze(T0 + timedelta(hours=3))
+        env.cases.assign(env.cases.get_by_number(number).id, OTHER, "wang")
+        clock.freeze(T0 + timedelta(hours=4))
+        assert _deliver_all(env) == [f"{number}.r1.not-accepted", f"{number}.r1.overdue", f"{number}.reassign-1"]
+        case = env.cases.get_by_number(number)
+        dispatched = [t for t in case.timeline if t.stage == "dispatched"]
+        assert [(t.round, t.department, t.detail["message"]) for t in dispatched] == [
+            (1, DEPT, number), (2, OTHER, f"{number}.reassign-1")]
+        assert case.status == "dispatched" and case.deadline_at == T0 + timedelta(hours=6)  # 2 h from delivery
+    finally:
+        env.close()
