@@ -420,7 +420,9 @@ def test_expired_session_returns_to_sign_in_and_roles_are_enforced(served: Serve
 
 
 def test_cases_view_shows_the_timeline_and_overdue_cases(served: Served, tmp_path: Path) -> None:
-    from api.db import CaseRecord
+    from sqlalchemy import select
+
+    from api.db import CaseRecord, CaseStageRecord
     from api.outbox import Outbox
 
     served.repo.review(PARKED, "confirm", reviewer="someone")  # routed by rule, queued for dispatch
@@ -430,6 +432,9 @@ def test_cases_view_shows_the_timeline_and_overdue_cases(served: Served, tmp_pat
     with served.repo.sessions() as s:  # ... long ago: its deadline has passed
         record = s.get(CaseRecord, message.case_id)
         record.deadline_at = datetime.now(timezone.utc) - timedelta(hours=1)
+        [stage] = s.scalars(select(CaseStageRecord).where(CaseStageRecord.case_id == record.id,
+                                                          CaseStageRecord.stage == "dispatched"))
+        stage.detail = {**stage.detail, "deadline_at": record.deadline_at.isoformat()}
         s.commit()
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1366, "height": 760})
@@ -445,6 +450,12 @@ def test_cases_view_shows_the_timeline_and_overdue_cases(served: Served, tmp_pat
         stages = row.locator("details.timeline li")
         assert [stages.nth(i).get_attribute("data-stage") for i in range(stages.count())] == ["filed", "dispatched"]
         assert "东城区城管执法队" in stages.nth(1).inner_text()
+        # department performance of the period: one case received, late (open past its deadline)
+        stats = page.locator("#dept-stats-body tr[data-department='东城区城管执法队']")
+        stats.wait_for()
+        assert stats.locator("td").nth(1).inner_text() == "1" and stats.locator("td").nth(2).inner_text() == "0.0%"
+        csv = page.evaluate("fetch(document.getElementById('stats-csv').href).then(r => r.text())")
+        assert csv.splitlines()[1].startswith("东城区城管执法队,,1,0,0,1,0.0,")
         screenshot(page, tmp_path, "cases-overdue-timeline.png")
         page.close()
     assert log.unexpected(*LOGIN_NOISE) == []

@@ -93,5 +93,15 @@ export async function listCases({ queue = "manual", limit = 200 } = {}) {
   return { items, total: Number.isFinite(total) ? total : items.length };
 }
 
+/** Department performance over the last ``days``; the CSV link for the same period. */
+export async function departmentStats(days) {
+  const until = new Date();
+  const since = new Date(until.getTime() - days * 86400e3);
+  const q = new URLSearchParams({ since: since.toISOString(), until: until.toISOString() });
+  const report = await (await request(`/api/v1/stats/departments?${q}`)).json();
+  q.set("format", "csv");
+  return { report, csv: `/api/v1/stats/departments?${q}` };
+}
+
 export const assignCase = (id, department) =>
   json(request(`/api/v1/cases/${encodeURIComponent(id)}/assign`, { method: "POST", body: { department } }));

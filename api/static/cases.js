@@ -1,6 +1,6 @@
 // The cases view: the manual-assignment queue (a dispatch rule missed, or the confidence was low),
 // where an admin or reviewer picks the responsible department.
-import { assignCase, listCases } from "./api.js";
+import { assignCase, departmentStats, listCases } from "./api.js";
 import { CASE_STAGE_LABELS, CASE_STATUS_LABELS, eventCodes, eventLabel } from "./labels.js";
 import { el } from "./queue.js";
 import { score, wallTime } from "./format.js";
@@ -126,6 +126,7 @@ export async function refreshCases(toast) {
   $("cases-total").textContent =
     queue === "manual" ? `${total} 待分派 to assign` : queue === "overdue" ? `${total} 件超期 overdue` : `${total} 件 cases`;
   if (queue === "manual") $("cases-count").textContent = total ? String(total) : "";
+  refreshStats().catch((err) => console.warn("department stats failed", err));
   const known = new Set([...$("department-options").options].map((o) => o.value));
   for (const c of items) {
     if (c.department && !known.has(c.department)) {
@@ -135,6 +136,25 @@ export async function refreshCases(toast) {
   }
 }
 
+const percent = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)}%`);
+const duration = (s) => (s === null || s === undefined ? "–" : s >= 3600 ? `${(s / 3600).toFixed(1)} h` : `${Math.round(s / 60)} min`);
+
+/** Department performance (考核) of the chosen period, and its CSV export link. */
+export async function refreshStats() {
+  const { report, csv } = await departmentStats(Number($("stats-days").value));
+  $("stats-csv").href = csv;
+  $("dept-stats-body").replaceChildren(
+    ...report.departments.map((d) => {
+      const tr = el("tr");
+      tr.dataset.department = d.department;
+      tr.append(el("td", "", d.department), el("td", "", String(d.received)), el("td", "", percent(d.on_time_rate)),
+        el("td", "", duration(d.median_handle_s)), el("td", "", String(d.returns)), el("td", "", percent(d.reopen_rate)));
+      return tr;
+    }),
+  );
+}
+
 export function initCases(toast) {
   $("cases-queue").addEventListener("change", () => refreshCases(toast).catch(() => {}));
+  $("stats-days").addEventListener("change", () => refreshStats().catch(() => {}));
 }
