@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, String, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from .db import CaseRecord, CaseStageRecord, OutboxRecord
@@ -70,6 +70,22 @@ def reminders_due(s: Session, record: CaseRecord, now: datetime) -> list[DueRemi
         return []
     sent = set(s.scalars(select(OutboxRecord.key).where(OutboxRecord.key.in_([w.key for w in wanted]))))
     return [w for w in wanted if w.key not in sent]
+
+
+def _sent(suffix: str) -> ColumnElement[bool]:
+    """Whether the current round's message with this key suffix is in the outbox (same key as below)."""
+    key = CaseRecord.number + ".r" + cast(CaseRecord.dispatch_round, String) + suffix
+    return exists().where(OutboxRecord.key == key)
+
+
+def reminder_pending(now: datetime) -> ColumnElement[bool]:
+    """SQL: a reminder of the case's round is due and not enqueued (cases already reminded are not read
+    again and again, so a poll's limit is spent on cases with work)."""
+    return or_(
+        and_(CaseRecord.status == "dispatched", CaseRecord.accept_due_at <= now, ~_sent(".not-accepted")),
+        and_(CaseRecord.remind_at <= now, CaseRecord.deadline_at > now, ~_sent(".reminder")),
+        and_(CaseRecord.deadline_at <= now, ~_sent(".overdue")),
+    )
 
 
 def return_counts(s: Session, case_id: int) -> dict[str, int]:

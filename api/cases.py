@@ -48,6 +48,7 @@ from .case_lifecycle import (
     add_stage,
     blocked_departments,
     is_overdue,
+    reminder_pending,
     reminders_due,
     return_counts,
     stages_of,
@@ -482,9 +483,8 @@ class CaseService:
         """Enqueue the reminders and overdue alarms that are due, computed from the records (a restart
         loses nothing and repeats nothing). Returns the keys enqueued."""
         now = now or self.now()
-        due = (CaseRecord.accept_due_at <= now) | (CaseRecord.remind_at <= now) | (CaseRecord.deadline_at <= now)
         with self._sessions() as s:
-            ids = list(s.scalars(select(CaseRecord.id).where(CaseRecord.status.in_(OPEN_STATUSES), due)
+            ids = list(s.scalars(select(CaseRecord.id).where(CaseRecord.status.in_(OPEN_STATUSES), reminder_pending(now))
                                  .order_by(CaseRecord.id).limit(limit)))
         keys: list[str] = []
         for case_id in ids:

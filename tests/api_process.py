@@ -47,7 +47,7 @@ class ApiProcess:
         self.clock_file, self.evidence_root = clock_file, evidence_root
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self, timeout_s: float = 60.0) -> "ApiProcess":
+    def start(self, timeout_s: float = 120.0) -> "ApiProcess":
         settings_file = self.clock_file.with_name("api-settings.json")
         settings_file.write_text(json.dumps(self.settings))
         deadline = time.monotonic() + timeout_s

@@ -87,7 +87,7 @@ def test_the_whole_lifecycle_against_the_reference_receiver(tmp_path: Path, data
                              json={"decision": "confirm"}).status_code == 200
         cases = env.cases
         number = cases.get_for_incident("inc_0000000000000001").number
-        wait_until(lambda: cases.get_by_number(number).status == "dispatched", 60, "dispatched")
+        wait_until(lambda: cases.get_by_number(number).status == "dispatched", 120, "dispatched")
         case = cases.get_by_number(number)
         assert case.time_limit_h == 1  # the most specific entry: department + area + type
         dispatched_at = case.timeline[-1].at
@@ -95,19 +95,19 @@ def test_the_whole_lifecycle_against_the_reference_receiver(tmp_path: Path, data
 
         # not accepted within accept_within_s: reminded; the late receiver accepts when reminded (签收)
         clock.advance_to(dispatched_at + timedelta(seconds=601))
-        wait_until(lambda: cases.get_by_number(number).status == "accepted", 60, "accepted after a reminder")
+        wait_until(lambda: cases.get_by_number(number).status == "accepted", 120, "accepted after a reminder")
 
         # past 80 % of the hour, and our API process dies at once; the restarted one computes the
         # reminders from the records: the one due is sent, none is repeated
         clock.advance_to(dispatched_at + timedelta(minutes=49))
         api.kill()
         api.start()
-        wait_until(lambda: f"{number}.r1.reminder" in {r[0] for r in receiver.rows()}, 60, "the 80 % reminder")
+        wait_until(lambda: f"{number}.r1.reminder" in {r[0] for r in receiver.rows()}, 120, "the 80 % reminder")
 
         # overdue (超期): the alarm, the metric, the cases view; the late receiver returns it (回退)
         clock.advance_to(dispatched_at + timedelta(minutes=61))
         admin = env.client("admin")
-        wait_until(lambda: cases.get_by_number(number).status == "manual", 60, "returned to the manual queue")
+        wait_until(lambda: cases.get_by_number(number).status == "manual", 120, "returned to the manual queue")
         returned = cases.get_by_number(number)
         assert returned.queue_reason == f"returned by {DEPT}: not our department"
         assert [c["number"] for c in admin.get("/api/v1/cases", params={"queue": "manual"}).json()] == [number]
@@ -119,7 +119,7 @@ def test_the_whole_lifecycle_against_the_reference_receiver(tmp_path: Path, data
                                    env=late.env).start()
         r = reviewer.post(f"/api/v1/cases/{number}/assign", json={"department": OTHER})
         assert r.status_code == 200, r.text
-        wait_until(lambda: cases.get_by_number(number).status == "handled", 60, "handled after reassignment")
+        wait_until(lambda: cases.get_by_number(number).status == "handled", 120, "handled after reassignment")
         handled = cases.get_by_number(number)
         assert handled.department == OTHER and handled.time_limit_h == 2  # area west, any department
 
@@ -128,7 +128,7 @@ def test_the_whole_lifecycle_against_the_reference_receiver(tmp_path: Path, data
         api.kill()  # once more, between the handling and the re-check
         api.start()
         clock.advance_to(clock() + timedelta(seconds=601))
-        wait_until(lambda: cases.get_by_number(number).status == "closed", 60, "closed after verification")
+        wait_until(lambda: cases.get_by_number(number).status == "closed", 120, "closed after verification")
 
         # every message arrived exactly once, under keys that name what they are
         expected = [number, f"{number}.r1.not-accepted", f"{number}.r1.reminder", f"{number}.r1.overdue",
@@ -374,5 +374,25 @@ def test_an_old_alarm_delivered_after_a_reassignment_does_not_start_the_new_roun
         assert [(t.round, t.department, t.detail["message"]) for t in dispatched] == [
             (1, DEPT, number), (2, OTHER, f"{number}.reassign-1")]
         assert case.status == "dispatched" and case.deadline_at == T0 + timedelta(hours=6)  # 2 h from delivery
+    finally:
+        env.close()
+
+
+def test_cases_already_reminded_do_not_crowd_out_the_ones_due(tmp_path: Path, database_url: str) -> None:
+    """A poll reads a limited number of cases: the ones whose reminders are all sent are not among them."""
+    clock = Clock(T0)
+    clock.freeze(T0)
+    env = ApiEnv(tmp_path, database_url, lifecycle_settings("http://127.0.0.1:9/cases"), clock=clock)
+    try:
+        for n in (1, 2, 3):
+            env.repo.add(incident(n))
+            env.repo.review(f"inc_{n:016x}", "confirm", reviewer="wang")
+            env.cases.create_for_incident(f"inc_{n:016x}")
+        _deliver_all(env)
+        clock.freeze(T0 + timedelta(minutes=11))
+        assert len(env.cases.remind_due(limit=1)) == 1  # one case per poll here
+        assert len(env.cases.remind_due(limit=1)) == 1
+        assert len(env.cases.remind_due(limit=1)) == 1
+        assert env.cases.remind_due(limit=1) == []
     finally:
         env.close()
