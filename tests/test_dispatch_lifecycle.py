@@ -14,7 +14,6 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from api.callbacks import signed_headers  # noqa: F401  (the receiver signs with it)
 from api.case_schemas import CallbackIn
 from api.db import DispatchCallbackRecord, IncidentRecord, OutboxRecord
 from api.outbox import Outbox
