@@ -67,8 +67,11 @@ def test_the_whole_lifecycle_against_the_reference_receiver(tmp_path: Path, data
     api_port = free_port()
     callback_url = f"http://127.0.0.1:{api_port}/api/v1/dispatch/callbacks"
     receiver_db = tmp_path / "dispatch.db"
-    late = ReceiverProcess(receiver_db, extra_args=["--callback-url", callback_url, "--accept-late", "--handle-late",
-                                                    "--return-rate", "1"])
+    receiver_port = free_port()
+    while receiver_port == api_port:  # neither is bound yet: the same free port could come twice
+        receiver_port = free_port()
+    late = ReceiverProcess(receiver_db, port=receiver_port, extra_args=[
+        "--callback-url", callback_url, "--accept-late", "--handle-late", "--return-rate", "1"])
     settings = lifecycle_settings(late.url)
     env = ApiEnv(tmp_path, database_url, settings, clock=clock)
     api = ApiProcess(database_url, api_port, settings, tmp_path / "clock", env.root).start()
