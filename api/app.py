@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from streams.urls import mask_credentials  # stdlib only: the one masking, as FFmpeg parses URLs
 
 from .auth import Principal, current_principal, request_token, require
-from .cases import EventLabelsProvider, EvidenceLinker, ProtectEvidence
+from .cases import Clock, EventLabelsProvider, EvidenceLinker, ProtectEvidence, RecheckSnapshot
 from .docs_pages import add_docs_pages
 from .error_handlers import install_error_handlers
 from .metrics import ApiMetrics
@@ -63,6 +63,8 @@ def create_app(
     evidence_linker: EvidenceLinker | None = None,
     run_workers: bool = True,
     source_catalog: SourceCatalog | None = None,
+    clock: Clock | None = None,
+    recheck_snapshot: RecheckSnapshot | None = None,
 ) -> FastAPI:
     """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
@@ -96,7 +98,7 @@ def create_app(
     app.state.run_workers = run_workers
     places = dict(source_info or {})
     services = attach_services(app, repository, metrics, settings, places.get, event_labels, protect_evidence,
-                               evidence_linker)
+                               evidence_linker, clock=clock, recheck_snapshot=recheck_snapshot)
     http = services.settings.http
     install_error_handlers(app)
     add_docs_pages(app, http.media_origins)

@@ -70,7 +70,9 @@ def callbacks_router() -> APIRouter:
     async def dispatch_callback(
         request: Request, principal: Annotated[Principal, Depends(require("dispatch:callback"))]
     ) -> CallbackOut:
-        """Moves a case: dispatched -> handled -> verified -> closed. Signed body: see the module docs."""
+        """Moves a case: dispatched -> accepted (签收, optional) -> handled -> verified -> closed, or
+        dispatched/accepted -> returned (回退, with a ``reason``: to the manual queue). Signed body: see the
+        module docs."""
         settings = request.app.state.settings.dispatch
         secret = settings.resolved_callback_secret()
         if secret is None:

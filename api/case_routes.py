@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from .auth import Principal, require
-from .case_schemas import AssignIn, CaseOut, CaseStatus
+from .case_schemas import AssignIn, CaseOut, CaseStatus, InvalidateIn
 from .cases import CaseConflict, CaseNotFound, CaseService
 from .params import MAX_OFFSET
 
@@ -37,6 +37,7 @@ def cases_router() -> APIRouter:
         queue: Annotated[str | None, Query(pattern="^manual$", description="manual: waiting for assignment")] = None,
         status: CaseStatus | None = None,
         department: str | None = None,
+        overdue: Annotated[bool, Query(description="only cases past their deadline, not handled")] = False,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[CaseOut]:
@@ -45,7 +46,7 @@ def cases_router() -> APIRouter:
             if status not in (None, "manual"):
                 raise HTTPException(422, "queue=manual lists status manual; drop the status filter")
             status = "manual"
-        items, total = cases.list(status=status, department=department, limit=limit, offset=offset)
+        items, total = cases.list(status=status, department=department, limit=limit, offset=offset, overdue=overdue)
         response.headers["X-Total-Count"] = str(total)
         return items
 
@@ -67,10 +68,26 @@ def cases_router() -> APIRouter:
     async def assign_case(
         cases: Cases, case_ref: str, body: AssignIn, principal: Annotated[Principal, Depends(require("cases:assign"))]
     ) -> CaseOut:
-        """Give a case from the manual queue to a department; it then goes to dispatch."""
+        """Give a case from the manual queue to a department; it then goes to dispatch (``case.reassigned``
+        when a department had returned it)."""
         case = await run_in_threadpool(_find, cases, case_ref)
         try:
             return await run_in_threadpool(cases.assign, case.id, body.department, principal.username, body.note)
+        except CaseNotFound:
+            raise HTTPException(404, f"case {case_ref!r} not found") from None
+        except CaseConflict as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @router.post("/cases/{case_ref}/invalidate", response_model=CaseOut,
+                 responses={404: {"description": "unknown case"}, 409: {"description": "not in the manual queue"}})
+    async def invalidate_case(
+        cases: Cases, case_ref: str, body: InvalidateIn,
+        principal: Annotated[Principal, Depends(require("cases:assign"))],
+    ) -> CaseOut:
+        """Close a case of the manual queue (e.g. returned by dispatch) as invalid, with the reason."""
+        case = await run_in_threadpool(_find, cases, case_ref)
+        try:
+            return await run_in_threadpool(cases.invalidate, case.id, body.reason, principal.username)
         except CaseNotFound:
             raise HTTPException(404, f"case {case_ref!r} not found") from None
         except CaseConflict as exc:

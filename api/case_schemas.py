@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-CaseStatus = Literal["manual", "queued", "dispatched", "handled", "verified", "closed", "reopened"]
-CallbackStatus = Literal["handled", "verified", "closed"]
-MessageKind = Literal["case.created", "case.reopened"]
+CaseStatus = Literal["manual", "queued", "dispatched", "accepted", "handled", "verified", "closed", "reopened"]
+CallbackStatus = Literal["accepted", "handled", "returned", "verified", "closed"]
+MessageKind = Literal["case.created", "case.reassigned", "case.reminder", "case.overdue", "case.verified",
+                      "case.reopened"]
+Stage = Literal["filed", "dispatched", "accepted", "handled", "checked", "closed", "returned", "reopened"]
 CASE_SCHEMA = "streetsight.case/v1"
 
 
@@ -44,6 +46,14 @@ class CaseLocation(BaseModel):
     area: str | None = None
 
 
+class StageOut(BaseModel):
+    stage: Stage
+    at: datetime
+    round: int = Field(description="which delivery to a department (1, 2, ...); 0 before the first")
+    department: str | None
+    detail: dict[str, Any] | None = None
+
+
 class CaseOut(BaseModel):
     id: int
     number: str = Field(examples=["SS-20250501-000001"])
@@ -63,6 +73,11 @@ class CaseOut(BaseModel):
     recheck_due_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    time_limit_h: float | None = Field(None, description="the department's time limit of the current round")
+    deadline_at: datetime | None = Field(None, description="when the current round's time limit runs out")
+    overdue: bool = Field(False, description="past its deadline and not handled yet")
+    closed_reason: str | None = Field(None, description="closed as invalid: why")
+    timeline: list[StageOut] = Field(default_factory=list, description="every stage with its time, oldest first")
 
 
 class AssignIn(BaseModel):
@@ -70,6 +85,33 @@ class AssignIn(BaseModel):
 
     department: str = Field(min_length=1, max_length=128)
     note: str = Field("", max_length=4000)
+
+
+class InvalidateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Reminder(BaseModel):
+    """case.reminder / case.overdue: what the department is reminded of (催办 / 超期报警)."""
+
+    reason: Literal["not_accepted", "deadline_near", "overdue"]
+    round: int
+    dispatched_at: datetime
+    deadline_at: datetime
+    accept_due_at: datetime | None = None
+
+
+class Recheck(BaseModel):
+    """case.verified / case.reopened: the camera's re-check (核查) with its evidence."""
+
+    verdict: Literal["verified", "reopened"]
+    reason: str
+    deadline: datetime = Field(description="the re-check looked at the spot at this time")
+    last_seen_at: datetime | None = None
+    ended_at: datetime | None = None
+    evidence: list[CaseEvidence] = Field(default_factory=list, description="e.g. a snapshot at the deadline")
 
 
 class Reopen(BaseModel):
@@ -96,6 +138,10 @@ class CaseMessage(BaseModel):
     reviewer: str | None
     evidence: list[CaseEvidence]
     reopen: Reopen | None = Field(None, description="case.reopened only: the re-check found it still there")
+    time_limit_h: float | None = Field(None, description="hours the department has (处理时限)")
+    reminder: Reminder | None = Field(None, description="case.reminder / case.overdue only")
+    recheck: Recheck | None = Field(None, description="case.verified / case.reopened: the re-check and its evidence")
+    previous_department: str | None = Field(None, description="case.reassigned: the department that returned it")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
@@ -112,6 +158,13 @@ class CallbackIn(BaseModel):
     note: str = Field("", max_length=4000)
     handler: str | None = Field(None, max_length=128, description="who handled it (处置人)")
     dispatch_ref: str | None = Field(None, max_length=128, description="the dispatch system's own case id")
+    reason: str | None = Field(None, max_length=500, description="returned: why (e.g. not our department)")
+
+    @model_validator(mode="after")
+    def _return_has_reason(self) -> "CallbackIn":
+        if self.status == "returned" and not (self.reason or "").strip():
+            raise ValueError("reason: a returned case needs a reason")
+        return self
 
 
 class CallbackOut(BaseModel):

@@ -8,6 +8,11 @@ it, its outbox message. Status flow::
     manual --assign--> queued --delivered--> dispatched --callback--> handled --re-check ok / callback--> verified
                                                  ^                        |                                |
                                                  +--delivered-- reopened <+ re-check: still there     closed <+ callback
+
+with the lifecycle of ``api/case_lifecycle.py`` around it: ``dispatched --accepted--> accepted`` (签收),
+``dispatched|accepted --returned--> manual`` (回退; a reviewer reassigns it, which sends ``case.reassigned``,
+or closes it as invalid), reminders and overdue alarms of each round, and a time-stamped stage for each step.
+Times come from ``clock`` (injectable, so tests need no waiting).
 """
 from __future__ import annotations
 
@@ -31,10 +36,32 @@ from .case_schemas import (
     CaseLocation,
     CaseMessage,
     CaseOut,
+    Recheck,
+    Reminder,
     Reopen,
+    StageOut,
     case_event,
 )
-from .db import CaseCounterRecord, CaseRecord, DispatchCallbackRecord, EvidenceRecord, IncidentRecord
+from .case_lifecycle import (
+    DISPATCHING_KINDS,
+    OPEN_STATUSES,
+    add_stage,
+    blocked_departments,
+    is_overdue,
+    reminder_pending,
+    reminders_due,
+    return_counts,
+    stages_of,
+    start_round,
+)
+from .db import (
+    CaseCounterRecord,
+    CaseRecord,
+    CaseStageRecord,
+    DispatchCallbackRecord,
+    EvidenceRecord,
+    IncidentRecord,
+)
 from .dispatch_rules import route
 from .outbox import OutboxMessage, enqueue
 from .schemas import evidence_url
@@ -47,11 +74,16 @@ EventLabelsProvider = Callable[[str], dict[str, Any] | None]
 ProtectEvidence = Callable[[str], Any]
 EvidenceLinker = Callable[[str, str, str], str]  # (incident_id, kind, key) -> URL, e.g. presigned
 CaseListener = Callable[[CaseOut], None]
+Clock = Callable[[], datetime]
+# (incident_id, source, at) -> an evidence item (kind, key, sha256, size, content_type) of the spot at ``at``
+RecheckSnapshot = Callable[[str, str, datetime], dict[str, Any] | None]
 
 # legal moves by a dispatch callback: new status -> statuses it may come from
 CALLBACK_FROM: dict[str, tuple[str, ...]] = {
     # "queued"/"reopened": the dispatch system may answer before we recorded our own delivery
-    "handled": ("dispatched", "queued", "reopened"),
+    "accepted": ("dispatched", "queued", "reopened"),
+    "handled": ("dispatched", "accepted", "queued", "reopened"),
+    "returned": ("dispatched", "accepted", "queued", "reopened"),
     "verified": ("handled",),
     "closed": ("verified",),
 }
@@ -81,19 +113,32 @@ class CaseService:
         event_labels: EventLabelsProvider | None = None,
         protect_evidence: ProtectEvidence | None = None,
         evidence_linker: EvidenceLinker | None = None,
+        clock: Clock | None = None,
+        recheck_snapshot: RecheckSnapshot | None = None,
     ) -> None:
         self._sessions = session_factory
+        self.now: Clock = clock or (lambda: datetime.now(timezone.utc))
+        self._recheck_snapshot = recheck_snapshot
         self.settings = settings or ApiSettings()
         self._source_info = source_info or (lambda _source: None)
         self._event_labels = event_labels or (lambda _type: None)
         self._protect = protect_evidence
         self._linker = evidence_linker
         self._listeners: list[CaseListener] = []
+        self._reminded: list[CaseListener] = []
         self._changed: dict[int, CaseOut] = {}  # delivered message id -> the case it moved (for listeners)
         self._zone = ZoneInfo(self.settings.cases.timezone)
 
+    def session(self) -> Session:
+        """A session on the cases' database, for read-only reports (e.g. department statistics)."""
+        return self._sessions()
+
     def on_changed(self, listener: CaseListener) -> None:
         self._listeners.append(listener)
+
+    def on_reminded(self, listener: CaseListener) -> None:
+        """Told when a reminder or overdue alarm was enqueued (the case's status did not change)."""
+        self._reminded.append(listener)
 
     # -- creation ---------------------------------------------------------------------------------
 
@@ -119,6 +164,8 @@ class CaseService:
                 s.flush()  # the id, for the audit row and the outbox message
                 record_audit(s, actor, "case.created", incident_id=incident_id, case_id=record.id,
                              after=_case_state(record))
+                add_stage(s, record, "filed", record.created_at, {"queue_reason": record.queue_reason}
+                          if record.queue_reason else None)
                 if record.status == "queued":
                     self._enqueue(s, record, "case.created")
                 s.commit()
@@ -133,7 +180,7 @@ class CaseService:
         return out
 
     def _new_case(self, s: Session, incident: IncidentRecord) -> CaseRecord:
-        now = datetime.now(timezone.utc)
+        now = self.now()
         case_type = incident.corrected_type or incident.type
         labels = incident.labels if case_type == incident.type else (self._event_labels(case_type) or {})
         if not labels and case_type == incident.type:
@@ -146,6 +193,7 @@ class CaseService:
         return CaseRecord(
             number=number, incident_id=incident.id, status="manual" if routing.manual else "queued",
             type=case_type, department=routing.department, queue_reason=routing.reason,
+            rule_index=routing.rule_index if not routing.manual else None, dispatch_round=0,
             national_code=event.national_code, local_code=event.local_code, labels=labels or None,
             description=self._describe(incident, event.label_zh, event.label_en, place),
             source=incident.source, address=place.address, lng=place.lng, lat=place.lat, grid=place.grid,
@@ -246,11 +294,19 @@ class CaseService:
             if record.status != "manual":
                 raise CaseConflict(f"case {record.number} is {record.status}, not waiting for assignment")
             before = _case_state(record)
+            returns = return_counts(s, record.id)
+            previous = (s.scalars(select(CaseStageRecord.department).where(
+                CaseStageRecord.case_id == record.id, CaseStageRecord.stage == "returned")
+                .order_by(CaseStageRecord.id.desc()).limit(1)).first() if returns else None)
             record.department, record.status, record.queue_reason = department, "queued", None
-            record.updated_at = datetime.now(timezone.utc)
-            record_audit(s, actor, "case.assigned", incident_id=record.incident_id, case_id=record.id,
-                         before=before, after={**_case_state(record), "note": note})
-            self._enqueue(s, record, "case.created")
+            record.updated_at = self.now()
+            record_audit(s, actor, "case.reassigned" if returns else "case.assigned", incident_id=record.incident_id,
+                         case_id=record.id, before=before, after={**_case_state(record), "note": note})
+            if returns:  # it was dispatched before and came back: the dispatch system knows it already
+                self._enqueue(s, record, "case.reassigned", previous_department=previous,
+                              key=f"{record.number}.reassign-{sum(returns.values())}")
+            else:
+                self._enqueue(s, record, "case.created")
             s.commit()
             out = self._out(record)
         self._notify(out)
@@ -258,18 +314,30 @@ class CaseService:
 
     # -- the dispatch system's side ---------------------------------------------------------------
 
-    def _enqueue(self, s: Session, record: CaseRecord, kind: str, reopen: Reopen | None = None) -> None:
-        key = record.number if kind == "case.created" else f"{record.number}.reopen-{record.reopen_count}"
-        enqueue(s, record.id, kind, key, self._message(record, kind, key, reopen).model_dump(mode="json"))
+    def _enqueue(self, s: Session, record: CaseRecord, kind: str, reopen: Reopen | None = None,
+                 key: str | None = None, **extra: Any) -> None:
+        """Add a message for the dispatch system; its key is derived from the records (never random), so
+        the same message computed twice is the same key and the outbox's unique key keeps one."""
+        if key is None:
+            key = record.number if kind == "case.created" else f"{record.number}.reopen-{record.reopen_count}"
+        enqueue(s, record.id, kind, key, self._message(record, kind, key, reopen, **extra).model_dump(mode="json"))
 
-    def _message(self, record: CaseRecord, kind: str, key: str, reopen: Reopen | None = None) -> CaseMessage:
+    def _message(self, record: CaseRecord, kind: str, key: str, reopen: Reopen | None = None,
+                 **extra: Any) -> CaseMessage:
         out = self._out(record)
+        limit = self._limit_hours(record) if kind in DISPATCHING_KINDS else record.time_limit_h
         return CaseMessage(
             message_id=key, message=kind, case_number=record.number, incident_id=record.incident_id,
             event=out.event, description=record.description, department=record.department or "",
             location=out.location, occurred_at=record.occurred_at, confidence=record.confidence,
             reviewer=record.reviewer, evidence=self._evidence(record, True), reopen=reopen,
+            time_limit_h=limit, **extra,
         )
+
+    def _limit_hours(self, record: CaseRecord) -> float:
+        from .time_limits import limit_hours
+
+        return limit_hours(self.settings.dispatch, record.department, record.area, record.type)
 
     def render(self, message: OutboxMessage) -> dict[str, Any]:
         """The body to send now: the stored message, with evidence links made fresh when the store
@@ -307,10 +375,12 @@ class CaseService:
 
         def apply(s: Session) -> None:
             record = s.get(CaseRecord, message.case_id)
-            if record is None or record.status not in ("queued", "reopened"):
-                return  # a callback may have moved it on already
+            if message.kind not in DISPATCHING_KINDS or record is None or record.status not in ("queued", "reopened"):
+                return  # a callback may have moved it on already; reminders and results move nothing
             before = _case_state(record)
-            record.status, record.updated_at = "dispatched", datetime.now(timezone.utc)
+            now = self.now()
+            start_round(s, self.settings.dispatch, record, now, message.key)
+            record.status, record.updated_at = "dispatched", now
             record_audit(s, "system:dispatch", "case.dispatched", incident_id=record.incident_id,
                          case_id=record.id, before=before, after={**_case_state(record), "message": message.key})
             s.flush()
@@ -326,7 +396,7 @@ class CaseService:
     def apply_callback(self, callback: CallbackIn, actor: str) -> tuple[CaseOut, bool]:
         """Move the case as the dispatch system reports; (case, duplicate). Raises CaseNotFound, or
         CaseConflict for a move the status does not allow."""
-        now = datetime.now(timezone.utc)
+        now = self.now()
         with self._sessions() as s:
             seen = s.scalars(select(DispatchCallbackRecord)
                              .where(DispatchCallbackRecord.event_id == callback.event_id)).one_or_none()
@@ -342,16 +412,17 @@ class CaseService:
                 raise CaseConflict(f"case {record.number} is {record.status}; {callback.status!r} needs one of "
                                    f"{list(allowed)}")
             before = _case_state(record)
-            record.status, record.updated_at = callback.status, now
+            if record.status in ("queued", "reopened"):  # it answered before we recorded our delivery
+                start_round(s, self.settings.dispatch, record, now, f"callback {callback.event_id}")
+            self._apply_status(s, record, callback, now)
             if callback.dispatch_ref:
                 record.dispatch_ref = callback.dispatch_ref
-            record.recheck_due_at = (now + timedelta(seconds=self.settings.dispatch.recheck_after_s)
-                                     if callback.status == "handled" else None)
             s.add(DispatchCallbackRecord(event_id=callback.event_id, case_id=record.id, status=callback.status,
                                          received_at=now, body=callback.model_dump(mode="json")))
             record_audit(s, actor, f"case.{callback.status}", incident_id=record.incident_id, case_id=record.id,
                          before=before, after={**_case_state(record), "event_id": callback.event_id,
-                                               "note": callback.note, "handler": callback.handler})
+                                               "note": callback.note, "handler": callback.handler,
+                                               **({"reason": callback.reason} if callback.reason else {})})
             try:
                 s.commit()
             except IntegrityError:  # the same event_id raced in from a retry: the first one won
@@ -363,6 +434,90 @@ class CaseService:
         self._notify(out)
         return out, False
 
+    def _apply_status(self, s: Session, record: CaseRecord, callback: CallbackIn, now: datetime) -> None:
+        detail: dict[str, Any] = {"event_id": callback.event_id}
+        if callback.at is not None:
+            detail["reported_at"] = callback.at.isoformat()
+        if callback.handler:
+            detail["handler"] = callback.handler
+        record.updated_at = now
+        if callback.status == "returned":
+            department = record.department
+            detail.update(reason=callback.reason, rule_index=record.rule_index if record.dispatch_round == 1 else None)
+            add_stage(s, record, "returned", now, detail)
+            record.status, record.department = "manual", None
+            record.queue_reason = f"returned by {department}: {callback.reason}"[:255]
+            record.recheck_due_at = None
+            return
+        record.status = callback.status
+        record.recheck_due_at = (now + timedelta(seconds=self.settings.dispatch.recheck_after_s)
+                                 if callback.status == "handled" else None)
+        if callback.status == "accepted":
+            record.accepted_at = now
+        elif callback.status == "handled":
+            detail["on_time"] = record.deadline_at is None or now <= record.deadline_at
+        elif callback.status == "verified":
+            detail["by"] = "dispatch"
+        add_stage(s, record, "checked" if callback.status == "verified" else callback.status, now, detail)
+
+    def invalidate(self, case_id: int, reason: str, actor: str) -> CaseOut:
+        """Close a case of the manual queue as invalid (e.g. a returned false alarm), with the reason."""
+        with self._sessions() as s:
+            record = self._require(s, case_id, lock=True)
+            if record.status != "manual":
+                raise CaseConflict(f"case {record.number} is {record.status}; only the manual queue closes as invalid")
+            before = _case_state(record)
+            now = self.now()
+            record.status, record.closed_reason, record.updated_at = "closed", reason, now
+            record_audit(s, actor, "case.invalidated", incident_id=record.incident_id, case_id=record.id,
+                         before=before, after={**_case_state(record), "reason": reason})
+            add_stage(s, record, "closed", now, {"invalid": True, "reason": reason, "by": actor})
+            s.commit()
+            out = self._out(record)
+        self._notify(out)
+        return out
+
+    # -- reminders (催办) and overdue alarms (超期报警) ------------------------------------------------
+
+    def remind_due(self, now: datetime | None = None, limit: int = 200) -> list[str]:
+        """Enqueue the reminders and overdue alarms that are due, computed from the records (a restart
+        loses nothing and repeats nothing). Returns the keys enqueued."""
+        now = now or self.now()
+        with self._sessions() as s:
+            ids = list(s.scalars(select(CaseRecord.id).where(CaseRecord.status.in_(OPEN_STATUSES), reminder_pending(now))
+                                 .order_by(CaseRecord.id).limit(limit)))
+        keys: list[str] = []
+        for case_id in ids:
+            with self._sessions() as s:
+                record = s.scalars(select(CaseRecord).where(CaseRecord.id == case_id).with_for_update()).one()
+                wanted = reminders_due(s, record, now)
+                for reminder in wanted:
+                    self._enqueue(s, record, reminder.kind, key=reminder.key, reminder=Reminder(
+                        reason=reminder.reason, round=record.dispatch_round, dispatched_at=record.dispatched_at,
+                        deadline_at=record.deadline_at, accept_due_at=record.accept_due_at))
+                if not wanted:
+                    continue
+                try:
+                    s.commit()
+                except IntegrityError:  # another process enqueued them first
+                    s.rollback()
+                    continue
+                keys += [w.key for w in wanted]
+                out = self._out(record)
+            log.info("case %s: %s", out.number, ", ".join(w.reason for w in wanted))
+            self._notify(out, self._reminded)
+        return keys
+
+    def overdue_by_department(self, now: datetime | None = None) -> dict[str, int]:
+        now = now or self.now()
+        with self._sessions() as s:
+            rows = s.execute(select(CaseRecord.department, func.count())
+                             .where(CaseRecord.status.in_(OPEN_STATUSES), CaseRecord.deadline_at <= now)
+                             .group_by(CaseRecord.department))
+            counts = {rule.department: 0 for rule in self.settings.dispatch.rules}  # a series from the start
+            counts.update({department or "": int(n) for department, n in rows})
+            return counts
+
     # -- re-check (核查) ---------------------------------------------------------------------------
 
     def recheck_due(self, now: datetime | None = None, limit: int = 100) -> list[RecheckOutcome]:
@@ -373,7 +528,7 @@ class CaseService:
         while the service was down (``ended_reason`` interrupted) ended somewhere between its last sighting
         and the restart: judged only when that whole span lies on one side of the deadline, else not judged
         at all (the case keeps its status, an audit entry says why)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or self.now()
         stale = timedelta(seconds=self.settings.dispatch.recheck_stale_s)
         with self._sessions() as s:
             due = list(s.scalars(select(CaseRecord.id).where(
@@ -415,11 +570,23 @@ class CaseService:
                     outcomes.append(RecheckOutcome(record.number, verdict))
                     continue
                 record.status, record.updated_at, record.recheck_due_at = verdict, now, None
-                reopen = None
+                recheck = Recheck(verdict=verdict, reason=why, deadline=deadline, last_seen_at=seen, ended_at=ended,
+                                  evidence=self._recheck_evidence(record, deadline))
+                add_stage(s, record, "checked", now, {"verdict": verdict, "why": why, "by": "camera"})
                 if verdict == "reopened":
                     record.reopen_count += 1
                     reopen = Reopen(count=record.reopen_count, reason=why, last_seen_at=seen)
-                    self._enqueue(s, record, "case.reopened", reopen)
+                    add_stage(s, record, "reopened", now, {"count": record.reopen_count})
+                    blocked = blocked_departments(s, record.id)
+                    if record.department in blocked:  # it returned the case twice: a person decides
+                        record.status = "manual"
+                        record.queue_reason = f"reopened; {record.department} returned it twice before"[:255]
+                        record.department = None
+                    else:
+                        self._enqueue(s, record, "case.reopened", reopen, recheck=recheck)
+                else:
+                    self._enqueue(s, record, "case.verified", key=f"{record.number}.verified-{record.dispatch_round}",
+                                  recheck=recheck)
                 record_audit(s, "system:recheck", f"case.{verdict}", incident_id=record.incident_id,
                              case_id=record.id, before=before, after={**_case_state(record), "why": why})
                 s.commit()
@@ -429,35 +596,49 @@ class CaseService:
             self._notify(out)
         return outcomes
 
+    def _recheck_evidence(self, record: CaseRecord, deadline: datetime) -> list[CaseEvidence]:
+        """The spot at the deadline (clear, or still occupied), when a snapshot provider is wired."""
+        if self._recheck_snapshot is None:
+            return []
+        try:
+            item = self._recheck_snapshot(record.incident_id, record.source, deadline)
+        except Exception:  # the verdict stands without its picture
+            log.exception("re-check snapshot of case %s failed", record.number)
+            return []
+        return [self._evidence_item(record.incident_id, item, True)] if item else []
+
     # -- reads ------------------------------------------------------------------------------------
 
     def get(self, case_id: int) -> CaseOut | None:
         with self._sessions() as s:
             record = s.get(CaseRecord, case_id)
-            return self._out(record) if record is not None else None
+            return self._out(record, stages_of(s, [record.id])[record.id]) if record is not None else None
 
     def get_by_number(self, number: str) -> CaseOut | None:
         with self._sessions() as s:
             record = s.scalars(select(CaseRecord).where(CaseRecord.number == number)).one_or_none()
-            return self._out(record) if record is not None else None
+            return self._out(record, stages_of(s, [record.id])[record.id]) if record is not None else None
 
     def get_for_incident(self, incident_id: str) -> CaseOut | None:
         with self._sessions() as s:
             record = s.scalars(select(CaseRecord).where(CaseRecord.incident_id == incident_id)).one_or_none()
-            return self._out(record) if record is not None else None
+            return self._out(record, stages_of(s, [record.id])[record.id]) if record is not None else None
 
     def list(self, status: str | None = None, department: str | None = None, limit: int = 100,
-             offset: int = 0) -> tuple[list[CaseOut], int]:
-        """Newest first, and the total matching."""
+             offset: int = 0, overdue: bool = False) -> tuple[list[CaseOut], int]:
+        """Newest first, and the total matching; ``overdue``: only cases past their deadline."""
         query = select(CaseRecord)
         if status is not None:
             query = query.where(CaseRecord.status == status)
+        if overdue:
+            query = query.where(CaseRecord.status.in_(OPEN_STATUSES), CaseRecord.deadline_at <= self.now())
         if department is not None:
             query = query.where(CaseRecord.department == department)
         with self._sessions() as s:
             total = int(s.scalar(select(func.count()).select_from(query.subquery())) or 0)
             records = s.scalars(query.order_by(CaseRecord.id.desc()).limit(limit).offset(offset)).all()
-            return [self._out(r) for r in records], total
+            stages = stages_of(s, [r.id for r in records])
+            return [self._out(r, stages[r.id]) for r in records], total
 
     def count_by_status(self) -> dict[str, int]:
         with self._sessions() as s:
@@ -499,7 +680,7 @@ class CaseService:
         item.url = url
         return item
 
-    def _out(self, r: CaseRecord) -> CaseOut:
+    def _out(self, r: CaseRecord, stages: list[CaseStageRecord] | None = None) -> CaseOut:
         event = case_event(r.type, r.labels)
         event.national_code, event.local_code = r.national_code, r.local_code
         return CaseOut(
@@ -509,11 +690,14 @@ class CaseService:
                                   area=r.area),
             occurred_at=r.occurred_at, confidence=r.confidence, reviewer=r.reviewer, evidence=self._evidence(r),
             dispatch_ref=r.dispatch_ref, reopen_count=r.reopen_count, recheck_due_at=r.recheck_due_at,
-            created_at=r.created_at, updated_at=r.updated_at,
+            created_at=r.created_at, updated_at=r.updated_at, time_limit_h=r.time_limit_h, deadline_at=r.deadline_at,
+            overdue=is_overdue(r, self.now()), closed_reason=r.closed_reason,
+            timeline=[StageOut(stage=t.stage, at=t.at, round=t.round, department=t.department, detail=t.detail)
+                      for t in stages or []],
         )
 
-    def _notify(self, out: CaseOut) -> None:
-        for listener in self._listeners:
+    def _notify(self, out: CaseOut, listeners: list[CaseListener] | None = None) -> None:
+        for listener in self._listeners if listeners is None else listeners:
             try:
                 listener(out)
             except Exception:

@@ -233,10 +233,20 @@ class CaseRecord(Base):
     recheck_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the dispatch lifecycle (0004): the current round with a department, its limit and deadlines
+    rule_index: Mapped[int | None] = mapped_column(Integer)  # the dispatch rule that routed it, if one did
+    dispatch_round: Mapped[int] = mapped_column(Integer, default=0)  # +1 at each delivery to a department
+    time_limit_h: Mapped[float | None] = mapped_column(Float)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accept_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    closed_reason: Mapped[str | None] = mapped_column(String(512))  # closed as invalid: why
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('manual', 'queued', 'dispatched', 'handled', 'verified', 'closed', 'reopened')",
+            "status IN ('manual', 'queued', 'dispatched', 'accepted', 'handled', 'verified', 'closed', 'reopened')",
             name="status",
         ),
         Index("ix_cases_status_created_at", "status", "created_at"),
@@ -270,6 +280,22 @@ class OutboxRecord(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_outbox_delivered_at_next_attempt_at", "delivered_at", "next_attempt_at"),)
+
+
+class CaseStageRecord(Base):
+    """One stage of a case with its time (记时): filed, dispatched, accepted, handled, checked, closed,
+    returned, reopened; ``round`` and ``department`` say which delivery to which department it belongs to."""
+
+    __tablename__ = "case_stages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    department: Mapped[str | None] = mapped_column(String(128))
+    area: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
 
 class DispatchCallbackRecord(Base):

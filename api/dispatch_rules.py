@@ -15,6 +15,7 @@ from .settings import DispatchRule
 class Routing:
     department: str | None
     reason: str | None  # why it goes to manual assignment; None when routed
+    rule_index: int | None = None  # the rule that decided
 
     @property
     def manual(self) -> bool:
@@ -22,15 +23,20 @@ class Routing:
 
 
 def route(
-    rules: list[DispatchRule], event_type: str, area: str | None, confidence: float, min_confidence: float = 0.0
+    rules: list[DispatchRule], event_type: str, area: str | None, confidence: float, min_confidence: float = 0.0,
+    exclude: frozenset[str] = frozenset(),
 ) -> Routing:
+    """``exclude``: departments never to route to (they returned the case twice); their rules are skipped."""
     for index, rule in enumerate(rules):
+        if rule.department in exclude:
+            continue
         if rule.event_types and event_type not in rule.event_types:
             continue
         if rule.areas and area not in rule.areas:
             continue
         floor = max(rule.min_confidence, min_confidence)
         if confidence < floor:
-            return Routing(None, f"confidence {confidence:.2f} below {floor:.2f} (rule {index}: {rule.department})")
-        return Routing(rule.department, None)
+            return Routing(None, f"confidence {confidence:.2f} below {floor:.2f} (rule {index}: {rule.department})",
+                           index)
+        return Routing(rule.department, None, index)
     return Routing(None, f"no dispatch rule for type {event_type!r} in area {area!r}")

@@ -1,5 +1,6 @@
 """Periodic jobs of the API process: the case sweep (cases a crash or outage left uncreated, evidence
-not yet protected) and the re-check (核查) of handled cases. One thread; a failing job is logged and
+not yet protected), the re-check (核查) of handled cases and the reminders / overdue alarms of dispatched ones
+(on the re-check's period). One thread; a failing job is logged and
 tried again on its next turn, it never stops the thread."""
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class BackgroundJobs:
                 next_sweep = now + self.sweep_s
             if now >= next_recheck:
                 self._guarded("re-check", self.cases.recheck_due)
+                self._guarded("reminders", self.cases.remind_due)
                 next_recheck = now + self.recheck_s
             self._stop.wait(max(0.05, min(next_sweep, next_recheck) - time.monotonic()))
 

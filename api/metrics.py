@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 
 from .schemas import IncidentOut
 
-CASE_STATUSES = ("manual", "queued", "dispatched", "handled", "verified", "closed", "reopened")
+CASE_STATUSES = ("manual", "queued", "dispatched", "accepted", "handled", "verified", "closed", "reopened")
 
 
 def _safe(read: Callable[[], float]) -> Callable[[], float]:
@@ -36,6 +36,23 @@ class _CasesByStatus(Collector):
             return
         for status in CASE_STATUSES:
             family.add_metric([status], counts.get(status, 0))
+        yield family
+
+
+class _OverdueByDepartment(Collector):
+    def __init__(self, overdue: Callable[[], dict[str, int]]) -> None:
+        self._overdue = overdue
+
+    def collect(self):  # type: ignore[override]
+        family = GaugeMetricFamily("streetsight_cases_overdue",
+                                   "Dispatched cases past their deadline and not handled, by department",
+                                   labels=["department"])
+        try:
+            counts = self._overdue()
+        except Exception:
+            return
+        for department, n in sorted(counts.items()):
+            family.add_metric([department], n)
         yield family
 
 
@@ -94,6 +111,9 @@ class ApiMetrics:
               registry=self.registry).set_function(_safe(outbox_depth))
         Gauge("streetsight_outbox_oldest_age_seconds", "Age of the oldest undelivered dispatch message",
               registry=self.registry).set_function(_safe(outbox_oldest_age_s))
+
+    def watch_overdue(self, overdue_by_department: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(_OverdueByDepartment(overdue_by_department))
 
     def incident_recorded(self, incident: IncidentOut) -> None:
         self.incidents_recorded.labels(type=incident.type, source=incident.source).inc()

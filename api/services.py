@@ -18,7 +18,15 @@ from .auth import AuthService, auth_router
 from .callbacks import callbacks_router
 from .case_routes import cases_router
 from .case_schemas import CaseOut
-from .cases import CaseService, EventLabelsProvider, EvidenceLinker, ProtectEvidence, SourceInfoProvider
+from .cases import (
+    CaseService,
+    Clock,
+    EventLabelsProvider,
+    EvidenceLinker,
+    ProtectEvidence,
+    RecheckSnapshot,
+    SourceInfoProvider,
+)
 from .dispatch_client import DispatchClient
 from .events import EventBroker, events_router
 from .jobs import BackgroundJobs
@@ -27,6 +35,7 @@ from .outbox import Outbox
 from .repository import IncidentRepository
 from .schemas import IncidentOut
 from .settings import ApiSettings
+from .stats_routes import stats_router
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +61,13 @@ def attach_services(
     event_labels: EventLabelsProvider | None = None,
     protect_evidence: ProtectEvidence | None = None,
     evidence_linker: EvidenceLinker | None = None,
+    clock: Clock | None = None,
+    recheck_snapshot: RecheckSnapshot | None = None,
 ) -> Services:
     settings = settings or ApiSettings()
     sessions = repository.sessions
-    cases = CaseService(sessions, settings, source_info, event_labels, protect_evidence, evidence_linker)
+    cases = CaseService(sessions, settings, source_info, event_labels, protect_evidence, evidence_linker,
+                        clock=clock, recheck_snapshot=recheck_snapshot)
     outbox = Outbox(sessions)
     services = Services(
         settings=settings,
@@ -64,7 +76,7 @@ def attach_services(
         cases=cases,
         outbox=outbox,
         dispatch=DispatchClient(outbox, cases, settings.dispatch, observe=metrics.delivery),
-        jobs=BackgroundJobs(cases, recheck_s=settings.dispatch.recheck_poll_s),
+        jobs=BackgroundJobs(cases, recheck_s=settings.dispatch.recheck_poll_s),  # re-checks and reminders
         events=EventBroker(),
     )
     _wire(services, repository, metrics)
@@ -72,7 +84,8 @@ def attach_services(
     state.settings, state.auth, state.audit, state.cases = settings, services.auth, services.audit, cases
     state.outbox, state.dispatch, state.events, state.services = outbox, services.dispatch, services.events, services
     state.events_heartbeat_s = 15.0
-    for router in (auth_router(), audit_router(), cases_router(), callbacks_router(), events_router()):
+    for router in (auth_router(), audit_router(), cases_router(), callbacks_router(), events_router(),
+                   stats_router()):
         app.include_router(router)
     return services
 
@@ -80,6 +93,7 @@ def attach_services(
 def _wire(services: Services, repository: IncidentRepository, metrics: ApiMetrics) -> None:
     cases, events = services.cases, services.events
     metrics.watch_cases(cases.count_by_status, services.outbox.depth, services.outbox.oldest_pending_age_s)
+    metrics.watch_overdue(cases.overdue_by_department)
 
     def incident_added(incident: IncidentOut) -> None:
         events.publish("incident", incident)
@@ -97,14 +111,19 @@ def _wire(services: Services, repository: IncidentRepository, metrics: ApiMetric
             metrics.case_created(manual=case.status == "manual")
         else:
             metrics.case_changed(case.status)
-        if case.status in ("queued", "reopened"):
+        if case.status in ("queued", "reopened", "verified"):  # a message was enqueued
             services.dispatch.wake()
+
+    def case_reminded(case: CaseOut) -> None:  # a reminder or overdue alarm waits in the outbox
+        events.publish("case_updated", case)
+        services.dispatch.wake()
 
     repository.on_added(incident_added)
     repository.on_reviewed(incident_reviewed)
     repository.on_ended(lambda incident: events.publish("incident_updated", incident))
     repository.on_evidence(lambda incident: events.publish("incident_updated", incident))
     cases.on_changed(case_changed)
+    cases.on_reminded(case_reminded)
 
 
 @asynccontextmanager

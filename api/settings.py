@@ -128,6 +128,77 @@ class DispatchRule(_Strict):
     min_confidence: float = Field(0.0, ge=0, le=1, description="below this the case goes to manual assignment")
 
 
+class TimeLimit(_Strict):
+    """Hours a department has to handle a case (处理时限). Empty fields match anything; the entry that
+    names the most of department, area and event type wins (the first of equals)."""
+
+    hours: float = Field(gt=0, le=24 * 365)
+    department: str | None = Field(None, min_length=1, max_length=128)
+    area: str | None = Field(None, min_length=1, max_length=128)
+    event_type: str | None = Field(None, min_length=1, max_length=64)
+
+
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class WorkPeriod(_Strict):
+    start: str = Field(pattern=_HHMM, examples=["08:30"])
+    end: str = Field(pattern=_HHMM, examples=["17:30"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "WorkPeriod":
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+
+class WorkingCalendarSettings(_Strict):
+    """Working time: with a calendar a time limit counts only working hours on working days."""
+
+    timezone: str = Field("Asia/Shanghai", description="IANA zone of the working hours")
+    hours: list[WorkPeriod] = Field(min_length=1, description="working periods of a working day, in order")
+    weekdays: list[int] = Field([1, 2, 3, 4, 5], description="working weekdays, 1 = Monday .. 7 = Sunday")
+    holidays: list[str] = Field(default_factory=list, description="non-working dates, YYYY-MM-DD")
+    extra_workdays: list[str] = Field(default_factory=list, description="working dates on a weekend (调休), YYYY-MM-DD")
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if not value or any(d < 1 or d > 7 for d in value):
+            raise ValueError("weekdays: one or more of 1 (Monday) .. 7 (Sunday)")
+        return value
+
+    @field_validator("holidays", "extra_workdays")
+    @classmethod
+    def _dates(cls, value: list[str]) -> list[str]:
+        from datetime import date
+
+        for day in value:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"{day!r} is not a date YYYY-MM-DD") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception:
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _periods_ordered(self) -> "WorkingCalendarSettings":
+        for a, b in zip(self.hours, self.hours[1:]):
+            if b.start < a.end:
+                raise ValueError(f"hours: period {b.start}-{b.end} overlaps or precedes {a.start}-{a.end}")
+        return self
+
+
 class DispatchSettings(_Strict):
     url: str | None = Field(None, description="the dispatch system's case endpoint; unset: cases wait in the outbox")
     token: SecretStr | None = Field(None, description=f"bearer token for the dispatch API (or env {DISPATCH_TOKEN_ENV})")
@@ -152,6 +223,15 @@ class DispatchSettings(_Strict):
         600.0, gt=0, description="an open incident not seen for this long before the deadline is not judged yet"
     )
     recheck_poll_s: float = Field(10.0, gt=0)
+    default_time_limit_h: float = Field(24.0, gt=0, le=24 * 365, description="time limit without a matching entry")
+    time_limits: list[TimeLimit] = Field(default_factory=list, description="per department, area and event type")
+    calendar: WorkingCalendarSettings | None = Field(None, description="unset: limits count calendar time")
+    reminder_fraction: float | None = Field(
+        0.8, gt=0, lt=1, description="a case.reminder when this share of the limit has passed; null: none"
+    )
+    accept_within_s: float | None = Field(
+        None, gt=0, description="a case.reminder when a dispatched case is not accepted (签收) within this; null: none"
+    )
 
     @model_validator(mode="after")
     def _backoff_order(self) -> "DispatchSettings":

@@ -15,8 +15,12 @@ from tests.pg_server import free_port
 
 
 class ReceiverProcess:
-    def __init__(self, db_path: Path, fail_rate: float = 0.0, seed: int = 7, port: int | None = None) -> None:
+    def __init__(self, db_path: Path, fail_rate: float = 0.0, seed: int = 7, port: int | None = None,
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        """``extra_args``: e.g. ``--callback-url`` and behaviours; ``env``: e.g. the callback secret and token."""
         self.db_path = db_path
+        self.extra_args = list(extra_args or [])
+        self.env = dict(env or {})
         self.fail_rate = fail_rate
         self.seed = seed
         self.port = port or free_port()
@@ -32,8 +36,9 @@ class ReceiverProcess:
             errors = tempfile.TemporaryFile("w+")
             proc = subprocess.Popen(
                 [sys.executable, "-m", "api.dispatch_reference", "--port", str(self.port), "--db", str(self.db_path),
-                 "--fail-rate", str(self.fail_rate), "--seed", str(self.seed)],
-                stdout=subprocess.PIPE, stderr=errors, text=True, cwd=Path(__file__).resolve().parents[1])
+                 "--fail-rate", str(self.fail_rate), "--seed", str(self.seed), *self.extra_args],
+                stdout=subprocess.PIPE, stderr=errors, text=True, cwd=Path(__file__).resolve().parents[1],
+                env={**os.environ, **self.env})
             with selectors.DefaultSelector() as sel:
                 sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
                 while time.monotonic() < deadline and proc.poll() is None:
@@ -75,6 +80,16 @@ class ReceiverProcess:
                 return int(db.execute("SELECT count(*) FROM received").fetchone()[0])
             except sqlite3.OperationalError:  # not created yet
                 return 0
+
+    def callbacks(self) -> list[tuple[str, int | None]]:
+        """(event_id, our API's answer or None while unanswered) of each callback it made, in order."""
+        if not self.db_path.exists():
+            return []
+        with sqlite3.connect(self.db_path, timeout=30) as db:
+            try:
+                return list(db.execute("SELECT event_id, answer FROM outgoing ORDER BY seq"))
+            except sqlite3.OperationalError:
+                return []
 
     def stats(self) -> dict[str, int]:
         with sqlite3.connect(self.db_path, timeout=30) as db:

@@ -417,3 +417,45 @@ def test_expired_session_returns_to_sign_in_and_roles_are_enforced(served: Serve
         assert served.repo.get(PARKED).status == "pending"
         context.close()
     assert log.unexpected(*LOGIN_NOISE, "403", "Forbidden") == []
+
+
+def test_cases_view_shows_the_timeline_and_overdue_cases(served: Served, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from api.db import CaseRecord, CaseStageRecord
+    from api.outbox import Outbox
+
+    served.repo.review(PARKED, "confirm", reviewer="someone")  # routed by rule, queued for dispatch
+    outbox = Outbox(served.repo.sessions)
+    [message] = outbox.claim(10, 30)
+    outbox.mark_delivered(message, also=served.app.state.cases.delivered(message))  # delivered: dispatched
+    with served.repo.sessions() as s:  # ... long ago: its deadline has passed
+        record = s.get(CaseRecord, message.case_id)
+        record.deadline_at = datetime.now(timezone.utc) - timedelta(hours=1)
+        [stage] = s.scalars(select(CaseStageRecord).where(CaseStageRecord.case_id == record.id,
+                                                          CaseStageRecord.stage == "dispatched"))
+        stage.detail = {**stage.detail, "deadline_at": record.deadline_at.isoformat()}
+        s.commit()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 760})
+        log = PageLog(page)
+        sign_in(page, served.url)
+        wait_live(page)
+        page.click(".tab[data-view=cases]")
+        page.select_option("#cases-queue", "overdue")
+        row = page.locator("#cases-body tr.overdue")
+        row.first.wait_for()
+        assert row.count() == 1 and "超期 Overdue" in row.inner_text()
+        row.locator("details.timeline summary").click()
+        stages = row.locator("details.timeline li")
+        assert [stages.nth(i).get_attribute("data-stage") for i in range(stages.count())] == ["filed", "dispatched"]
+        assert "东城区城管执法队" in stages.nth(1).inner_text()
+        # department performance of the period: one case received, late (open past its deadline)
+        stats = page.locator("#dept-stats-body tr[data-department='东城区城管执法队']")
+        stats.wait_for()
+        assert stats.locator("td").nth(1).inner_text() == "1" and stats.locator("td").nth(2).inner_text() == "0.0%"
+        csv = page.evaluate("fetch(document.getElementById('stats-csv').href).then(r => r.text())")
+        assert csv.splitlines()[1].startswith("东城区城管执法队,,1,0,0,1,0.0,")
+        screenshot(page, tmp_path, "cases-overdue-timeline.png")
+        page.close()
+    assert log.unexpected(*LOGIN_NOISE) == []

@@ -85,11 +85,22 @@ export const listSources = () => json(request("/api/v1/sources"));
 
 export async function listCases({ queue = "manual", limit = 200 } = {}) {
   const q = new URLSearchParams({ limit: String(limit) });
-  if (queue) q.set("queue", queue);
+  if (queue === "overdue") q.set("overdue", "true");
+  else if (queue) q.set("queue", queue);
   const res = await request(`/api/v1/cases?${q}`);
   const total = Number(res.headers.get("X-Total-Count"));
   const items = await res.json();
   return { items, total: Number.isFinite(total) ? total : items.length };
+}
+
+/** Department performance over the last ``days``; the CSV link for the same period. */
+export async function departmentStats(days) {
+  const until = new Date();
+  const since = new Date(until.getTime() - days * 86400e3);
+  const q = new URLSearchParams({ since: since.toISOString(), until: until.toISOString() });
+  const report = await (await request(`/api/v1/stats/departments?${q}`)).json();
+  q.set("format", "csv");
+  return { report, csv: `/api/v1/stats/departments?${q}` };
 }
 
 export const assignCase = (id, department) =>

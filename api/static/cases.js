@@ -1,7 +1,7 @@
 // The cases view: the manual-assignment queue (a dispatch rule missed, or the confidence was low),
 // where an admin or reviewer picks the responsible department.
-import { assignCase, listCases } from "./api.js";
-import { CASE_STATUS_LABELS, eventCodes, eventLabel } from "./labels.js";
+import { assignCase, departmentStats, listCases } from "./api.js";
+import { CASE_STAGE_LABELS, CASE_STATUS_LABELS, eventCodes, eventLabel } from "./labels.js";
 import { el } from "./queue.js";
 import { score, wallTime } from "./format.js";
 
@@ -54,8 +54,39 @@ function assignControls(c, toast, reload) {
   return { input, button };
 }
 
+/** The stages with their times (and who, and why for a return), oldest first, folded. */
+function timeline(c) {
+  const stages = c.timeline ?? [];
+  const box = el("details", "timeline");
+  box.append(el("summary", "muted", `时间线 Timeline (${stages.length})`));
+  const list = el("ol");
+  for (const t of stages) {
+    const why = t.detail?.reason ? ` — ${t.detail.reason}` : t.detail?.verdict ? ` — ${t.detail.verdict}` : "";
+    const item = el("li", `stage stage-${t.stage}`);
+    item.dataset.stage = t.stage;
+    item.append(
+      el("span", "", CASE_STAGE_LABELS[t.stage] ?? t.stage),
+      el("span", "muted", ` ${wallTime(t.at)}${t.department ? ` · ${t.department}` : ""}${why}`),
+    );
+    list.append(item);
+  }
+  box.append(list);
+  return box;
+}
+
+function statusCell(c) {
+  const cell = el("td");
+  cell.append(el("div", "", CASE_STATUS_LABELS[c.status] ?? c.status ?? "–"));
+  if (c.deadline_at && ["dispatched", "accepted"].includes(c.status)) {
+    cell.append(el("div", c.overdue ? "overdue-badge" : "muted", `${c.overdue ? "超期 Overdue · " : "时限 Due "}${wallTime(c.deadline_at)}`));
+  }
+  if (c.closed_reason) cell.append(el("div", "muted", `无效 Invalid: ${c.closed_reason}`));
+  cell.append(timeline(c));
+  return cell;
+}
+
 function row(c, toast, reload) {
-  const tr = el("tr");
+  const tr = el("tr", c.overdue ? "overdue" : "");
   tr.dataset.id = c.id;
   const label = eventLabel(c.event?.type, caseLabels(c));
   const typeCell = el("td");
@@ -76,7 +107,7 @@ function row(c, toast, reload) {
     el("td", "", place(c)),
     el("td", "", score(c.confidence)),
     el("td", "", c.occurred_at ? wallTime(c.occurred_at) : "–"),
-    el("td", "", CASE_STATUS_LABELS[c.status] ?? c.status ?? "–"),
+    statusCell(c),
     depCell,
     actCell,
   );
@@ -92,8 +123,10 @@ export async function refreshCases(toast) {
   const reload = () => refreshCases(toast).catch(() => {});
   $("cases-body").replaceChildren(...items.map((c) => row(c, toast, reload)));
   $("cases-empty").hidden = items.length > 0;
-  $("cases-total").textContent = queue === "manual" ? `${total} 待分派 to assign` : `${total} 件 cases`;
+  $("cases-total").textContent =
+    queue === "manual" ? `${total} 待分派 to assign` : queue === "overdue" ? `${total} 件超期 overdue` : `${total} 件 cases`;
   if (queue === "manual") $("cases-count").textContent = total ? String(total) : "";
+  refreshStats().catch((err) => console.warn("department stats failed", err));
   const known = new Set([...$("department-options").options].map((o) => o.value));
   for (const c of items) {
     if (c.department && !known.has(c.department)) {
@@ -103,6 +136,25 @@ export async function refreshCases(toast) {
   }
 }
 
+const percent = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)}%`);
+const duration = (s) => (s === null || s === undefined ? "–" : s >= 3600 ? `${(s / 3600).toFixed(1)} h` : `${Math.round(s / 60)} min`);
+
+/** Department performance (考核) of the chosen period, and its CSV export link. */
+export async function refreshStats() {
+  const { report, csv } = await departmentStats(Number($("stats-days").value));
+  $("stats-csv").href = csv;
+  $("dept-stats-body").replaceChildren(
+    ...report.departments.map((d) => {
+      const tr = el("tr");
+      tr.dataset.department = d.department;
+      tr.append(el("td", "", d.department), el("td", "", String(d.received)), el("td", "", percent(d.on_time_rate)),
+        el("td", "", duration(d.median_handle_s)), el("td", "", String(d.returns)), el("td", "", percent(d.reopen_rate)));
+      return tr;
+    }),
+  );
+}
+
 export function initCases(toast) {
   $("cases-queue").addEventListener("change", () => refreshCases(toast).catch(() => {}));
+  $("stats-days").addEventListener("change", () => refreshStats().catch(() => {}));
 }

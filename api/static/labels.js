@@ -14,12 +14,25 @@ export const STATUS_LABELS = {
   rejected: "已驳回 Rejected",
 };
 
+/** Stages of a case's timeline (记时). */
+export const CASE_STAGE_LABELS = {
+  filed: "立案 Filed",
+  dispatched: "派遣 Dispatched",
+  accepted: "签收 Accepted",
+  handled: "处置 Handled",
+  checked: "核查 Checked",
+  closed: "结案 Closed",
+  returned: "回退 Returned",
+  reopened: "重新打开 Reopened",
+};
+
 export const CASE_STATUS_LABELS = {
   new: "新建 New",
   manual: "待分派 Manual",
   queued: "待派遣 Queued",
   assigned: "已分派 Assigned",
   dispatched: "已派遣 Dispatched",
+  accepted: "已签收 Accepted",
   handled: "已处置 Handled",
   verified: "已核查 Verified",
   closed: "已结案 Closed",
