@@ -288,7 +288,7 @@ class IncidentRepository:
             ).rowcount
             if not won:
                 return None
-            record_audit(s, "verifier", "incident.suppress", incident_id=incident_id,
+            record_audit(s, "system:verifier", "incident.suppress", incident_id=incident_id,
                          before={"status": "pending"},
                          after={"status": "suppressed", "suppressed_by": matched, "similarity": round(similarity, 3)})
             s.commit()
