@@ -282,8 +282,9 @@ class IncidentRepository:
         with self._sessions() as s:
             won = s.execute(
                 update(IncidentRecord)
+                # suppressed_by set on a pending incident: a reviewer put it back; never suppress it again
                 .where(IncidentRecord.id == incident_id, IncidentRecord.status == "pending",
-                       IncidentRecord.decision.is_(None))
+                       IncidentRecord.decision.is_(None), IncidentRecord.suppressed_by.is_(None))
                 .values(status="suppressed", suppressed_by=matched)
             ).rowcount
             if not won:

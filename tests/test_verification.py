@@ -14,6 +14,7 @@ from api.db import AuditRecord, create_engine_for, init_db, make_session_factory
 from api.embeddings import encode_vector
 from api.repository import IncidentRepository
 from api.schemas import EmbeddingIn, IncidentCreate
+from streetsight.cluster.events import BusEvent, apply_event
 from streetsight.verification import RecordVerification
 from tests.api_env import ApiEnv
 from vision.verifier import VerifierParams
@@ -170,6 +171,8 @@ def test_a_reviewer_un_suppresses_through_the_api_and_it_is_audited(tmp_path: Pa
         assert [i["id"] for i in reviewer.get("/api/v1/incidents", params={"status": "pending"}).json()] \
             == ["inc_sign_2"]
         assert reviewer.post("/api/v1/incidents/inc_sign_2/unsuppress").status_code == 200  # a retry: unchanged
+        env.repo.attach_embedding("inc_sign_2", packed(near(sign, 2)))  # e.g. a redelivered bus event
+        assert status(env.repo, "inc_sign_2") == "pending"  # a reviewer's word stands
         assert reviewer.post("/api/v1/incidents/inc_sign_1/unsuppress").status_code == 409  # reviewed
         assert reviewer.post("/api/v1/incidents/inc_nope/unsuppress").status_code == 404
         trainer = env.client("trainer")
@@ -180,3 +183,17 @@ def test_a_reviewer_un_suppresses_through_the_api_and_it_is_audited(tmp_path: Pa
                                                             ("reviewer1", "incident.unsuppress")]
     finally:
         env.close()
+
+
+def test_in_a_cluster_the_api_role_judges_the_workers_embeddings_as_it_stores_them(repo, learning):
+    sign = unit(1)
+    add(repo, "inc_sign_1", SIGN, sign)
+    repo.review("inc_sign_1", "reject", reason="false_detection")
+    opened = IncidentCreate(id="inc_sign_2", type="debris_spill", source="cam-1", zone="plaza", started_at=1.0,
+                            confirmed_at=21.0, class_name="static_object", box=list(SIGN), score=0.7,
+                            frame_size=[W, H])
+    # a worker publishes the incident, then its vectors once embedded (the consumer applies them in order)
+    apply_event(repo, BusEvent.decode(BusEvent.opened(opened, "w1").encode()))
+    assert status(repo, "inc_sign_2") == "pending"
+    apply_event(repo, BusEvent.decode(BusEvent.embedding("inc_sign_2", packed(near(sign, 2)), "w1").encode()))
+    assert status(repo, "inc_sign_2") == "suppressed"
