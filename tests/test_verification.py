@@ -197,3 +197,20 @@ def test_in_a_cluster_the_api_role_judges_the_workers_embeddings_as_it_stores_th
     assert status(repo, "inc_sign_2") == "pending"
     apply_event(repo, BusEvent.decode(BusEvent.embedding("inc_sign_2", packed(near(sign, 2)), "w1").encode()))
     assert status(repo, "inc_sign_2") == "suppressed"
+
+
+def test_the_verifier_settings_name_the_field_and_can_turn_it_off(repo):
+    from streetsight.config import ConfigError, LearningConfig, parse_config
+    from streetsight.verification import attach_verification
+
+    for field, bad in (("place_iou", 0), ("min_similarity", 1.5), ("refresh_s", 0), ("min_camera_examples", -1)):
+        with pytest.raises(ConfigError, match=f"learning.{field}"):
+            parse_config({"learning": {field: bad}})
+    assert attach_verification(repo, LearningConfig(verifier=False)) is None
+    sign = unit(1)
+    add(repo, "inc_sign_1", SIGN, sign)
+    repo.review("inc_sign_1", "reject", reason="false_detection")
+    add(repo, "inc_sign_2", SIGN, near(sign, 2))
+    assert status(repo, "inc_sign_2") == "pending"  # turned off: nothing judges it
+    learning = attach_verification(repo, LearningConfig(place_iou=0.9, min_similarity=0.9))
+    assert learning is not None and learning.params.place_iou == 0.9 and len(learning.book) == 1
