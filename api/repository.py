@@ -246,6 +246,7 @@ class IncidentRepository:
         The decision and its audit row commit together."""
         now = datetime.now(timezone.utc)
         with self._sessions() as s:
+            prior = s.scalar(select(IncidentRecord.status).where(IncidentRecord.id == incident_id))  # or suppressed
             # UPDATE ... WHERE decision IS NULL: of two racing reviewers exactly one wins
             won = s.execute(
                 update(IncidentRecord)
@@ -263,7 +264,7 @@ class IncidentRepository:
             if won:
                 record_audit(
                     s, reviewer or "anonymous", f"incident.{decision}", incident_id=incident_id,
-                    before={"status": "pending"},
+                    before={"status": prior},
                     after={"status": _STATUS_OF[decision], "note": note, "reason": reason,
                            "corrected_type": corrected_type},
                 )

@@ -214,3 +214,20 @@ def test_the_verifier_settings_name_the_field_and_can_turn_it_off(repo):
     assert status(repo, "inc_sign_2") == "pending"  # turned off: nothing judges it
     learning = attach_verification(repo, LearningConfig(place_iou=0.9, min_similarity=0.9))
     assert learning is not None and learning.params.place_iou == 0.9 and len(learning.book) == 1
+
+
+def test_a_reviewer_may_decide_on_a_suppressed_incident_directly(repo, learning):
+    sign = unit(1)
+    add(repo, "inc_sign_1", SIGN, sign)
+    repo.review("inc_sign_1", "reject", reason="false_detection")
+    add(repo, "inc_sign_2", SIGN, near(sign, 2))
+    assert status(repo, "inc_sign_2") == "suppressed"
+    out = repo.review("inc_sign_2", "confirm", reviewer="rev1")  # it was a real violation after all
+    assert out.status == "confirmed" and out.suppressed_by == "inc_sign_1"
+    with repo.sessions() as s:
+        audit = s.scalars(select(AuditRecord).where(AuditRecord.incident_id == "inc_sign_2",
+                                                    AuditRecord.action == "incident.confirm")).one()
+        assert audit.before == {"status": "suppressed"}
+    # the confirmation now teaches the same place the other way: the nearest decision wins
+    add(repo, "inc_sign_3", SIGN, near(near(sign, 2), 3, noise=0.01))  # nearer the confirmed one
+    assert status(repo, "inc_sign_3") == "pending" and repo.get("inc_sign_3").priority >= 0.8
