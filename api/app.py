@@ -228,6 +228,28 @@ def create_app(
         except ReviewConflict as exc:
             raise HTTPException(409, str(exc)) from None
 
+    @app.post(
+        "/api/v1/incidents/{incident_id}/unsuppress",
+        response_model=IncidentOut,
+        tags=["incidents"],
+        responses={404: {"description": "unknown incident"}, 409: {"description": "not suppressed"}},
+    )
+    def unsuppress_incident(
+        repository: Repo,
+        incident_id: str,
+        principal: Annotated[Principal, Depends(require("incidents:review"))],
+    ) -> IncidentOut:
+        """Put an incident the verifier suppressed (it looked like a rejected one at the same place) back in
+        the review queue as ``pending`` (audited). Repeating it on a pending incident returns it unchanged;
+        a reviewed one is a 409."""
+        try:
+            out = repository.unsuppress(incident_id, actor=principal.username)
+        except IncidentNotFound:
+            raise HTTPException(404, f"incident {incident_id!r} not found") from None
+        if out.status != "pending":
+            raise HTTPException(409, f"incident {incident_id!r} is {out.status}, not suppressed")
+        return out
+
     @app.post("/api/v1/incidents/review-batch", response_model=ReviewBatchOut, tags=["incidents"])
     def review_batch(
         repository: Repo, body: ReviewBatchIn, principal: Annotated[Principal, Depends(require("incidents:review"))]

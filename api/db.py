@@ -115,13 +115,16 @@ class IncidentRecord(Base):
     # None: the object left while watched; "interrupted": it left while its process was down (end unknown)
     ended_reason: Mapped[str | None] = mapped_column(String(32))
     evidence_missing: Mapped[dict[str, str] | None] = mapped_column(JsonType)  # kind -> why it does not exist
+    # the verifier's judgement (issue 14): the rejected incident it matched, and a rank for the queue
+    suppressed_by: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     evidence: Mapped[list[EvidenceRecord]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", lazy="selectin"
     )
 
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'confirmed', 'rejected')", name="status"),
+        CheckConstraint("status IN ('pending', 'confirmed', 'rejected', 'suppressed')", name="status"),
         CheckConstraint("decision IS NULL OR decision IN ('confirm', 'reject')", name="decision"),
         Index("ix_incidents_status_detected_wall", "status", "detected_wall"),
         Index("ix_incidents_source", "source"),

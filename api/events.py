@@ -1,6 +1,6 @@
 """Live updates for the UI: ``GET /api/v1/events`` as server-sent events (``text/event-stream``).
 
-Events: ``incident`` (a new incident), ``incident_updated`` (reviewed or ended), ``case_updated`` (a
+Events: ``incident`` (a new incident), ``incident_updated`` (reviewed, ended, (un)suppressed), ``case_updated`` (a
 case was created or changed). ``data`` is the JSON of the incident (as ``GET /api/v1/incidents/{id}``)
 or of the case (as ``GET /api/v1/cases/{id}``). The broker is fed by repository listeners, which run
 in whatever thread made the change; each subscriber has a bounded queue on the server's event loop,

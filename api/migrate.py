@@ -46,15 +46,29 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
             conn.commit()
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by copying it and dropping the old one: with foreign keys on, that drop
+            # would delete the rows cascading from it (evidence, embeddings) or fail on a case referring to
+            # it. Off outside a transaction (it is a no-op inside one), checked after, back on for the pool.
+            conn.commit()
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
         try:
             _adopt_skeleton_database(conn)
             before = MigrationContext.configure(conn).get_current_revision()
             command.upgrade(alembic_config(conn), revision)
+            if sqlite:  # before the commit: a failed check rolls the upgrade back
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"schema upgrade would leave {len(broken)} dangling references: {broken[:5]}")
             conn.commit()
             after = MigrationContext.configure(conn).get_current_revision()
             if after != before:
                 log.info("database schema upgraded: %s -> %s", before or "empty", after)
         finally:
+            if sqlite:
+                conn.rollback()  # nothing left after the commit above; after a failure, end it so the pragma applies
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
                 conn.commit()

@@ -34,6 +34,7 @@ from .schemas import (
 log = logging.getLogger(__name__)
 
 Listener = Callable[[IncidentOut], None]
+EmbeddedListener = Callable[[str], None]
 _STATUS_OF: dict[str, Status] = {"confirm": "confirmed", "reject": "rejected"}
 
 
@@ -57,6 +58,8 @@ class IncidentRepository:
         self._on_reviewed: builtins.list[Listener] = []
         self._on_ended: builtins.list[Listener] = []
         self._on_evidence: builtins.list[Listener] = []
+        self._on_embedded: builtins.list[EmbeddedListener] = []
+        self._on_judged: builtins.list[Listener] = []
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -77,6 +80,14 @@ class IncidentRepository:
     def on_evidence(self, listener: Listener) -> None:
         """Evidence attached later (the clip lands after its post-roll)."""
         self._on_evidence.append(listener)
+
+    def on_embedded(self, listener: EmbeddedListener) -> None:
+        """An incident's appearance vectors were stored (the verifier judges it then); gets its id."""
+        self._on_embedded.append(listener)
+
+    def on_judged(self, listener: Listener) -> None:
+        """The verifier suppressed an incident, or a reviewer un-suppressed one."""
+        self._on_judged.append(listener)
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -115,6 +126,8 @@ class IncidentRepository:
                 return _to_out(existing)
             out = _to_out(record)
         self._notify(self._on_added, out)
+        if incident.embedding is not None:
+            self._notify_id(self._on_embedded, incident.id)
         return out
 
     def attach_evidence(self, incident_id: str, item: EvidenceItemIn) -> IncidentOut:
@@ -154,10 +167,11 @@ class IncidentRepository:
                 row.crop, row.ring = base64.b64decode(embedding.crop), raw_ring
                 try:
                     s.commit()
-                    return
+                    break
                 except IntegrityError:  # a concurrent insert won: now it is an update
                     if attempt == 2:
                         raise
+        self._notify_id(self._on_embedded, incident_id)
 
     def mark_ended(self, incident_id: str, ended_at: float, ended_reason: str | None = None) -> IncidentOut:
         """The violation is gone (media time ``ended_at``); the wall clock of this call is kept too,
@@ -232,6 +246,7 @@ class IncidentRepository:
         The decision and its audit row commit together."""
         now = datetime.now(timezone.utc)
         with self._sessions() as s:
+            prior = s.scalar(select(IncidentRecord.status).where(IncidentRecord.id == incident_id))  # or suppressed
             # UPDATE ... WHERE decision IS NULL: of two racing reviewers exactly one wins
             won = s.execute(
                 update(IncidentRecord)
@@ -249,7 +264,7 @@ class IncidentRepository:
             if won:
                 record_audit(
                     s, reviewer or "anonymous", f"incident.{decision}", incident_id=incident_id,
-                    before={"status": "pending"},
+                    before={"status": prior},
                     after={"status": _STATUS_OF[decision], "note": note, "reason": reason,
                            "corrected_type": corrected_type},
                 )
@@ -261,6 +276,51 @@ class IncidentRepository:
         elif out.review is not None and out.review.decision != decision:
             raise ReviewConflict(out)
         return out
+
+    def suppress(self, incident_id: str, matched: str, similarity: float) -> IncidentOut | None:
+        """The verifier found that a pending incident looks like the rejected incident ``matched`` at the
+        same place: keep it out of the review queue (audited). None if it is no longer pending."""
+        with self._sessions() as s:
+            won = s.execute(
+                update(IncidentRecord)
+                # suppressed_by set on a pending incident: a reviewer put it back; never suppress it again
+                .where(IncidentRecord.id == incident_id, IncidentRecord.status == "pending",
+                       IncidentRecord.decision.is_(None), IncidentRecord.suppressed_by.is_(None))
+                .values(status="suppressed", suppressed_by=matched)
+            ).rowcount
+            if not won:
+                return None
+            record_audit(s, "system:verifier", "incident.suppress", incident_id=incident_id,
+                         before={"status": "pending"},
+                         after={"status": "suppressed", "suppressed_by": matched, "similarity": round(similarity, 3)})
+            s.commit()
+            out = _to_out(self._require(s, incident_id))
+        self._notify(self._on_judged, out)
+        return out
+
+    def unsuppress(self, incident_id: str, actor: str | None = None) -> IncidentOut:
+        """Put a suppressed incident back in the review queue (audited); a no-op on any other status.
+        ``suppressed_by`` stays as the record of what it had matched."""
+        with self._sessions() as s:
+            won = s.execute(
+                update(IncidentRecord)
+                .where(IncidentRecord.id == incident_id, IncidentRecord.status == "suppressed")
+                .values(status="pending")
+            ).rowcount
+            if won:
+                record_audit(s, actor or "anonymous", "incident.unsuppress", incident_id=incident_id,
+                             before={"status": "suppressed"}, after={"status": "pending"})
+            s.commit()
+            out = _to_out(self._require(s, incident_id))
+        if won:
+            self._notify(self._on_judged, out)
+        return out
+
+    def set_priority(self, incident_id: str, priority: float) -> None:
+        """Rank a pending incident in the review queue (higher first), e.g. when it looks like a confirmed one."""
+        with self._sessions() as s:
+            s.execute(update(IncidentRecord).where(IncidentRecord.id == incident_id).values(priority=priority))
+            s.commit()
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -296,15 +356,26 @@ class IncidentRepository:
             return _to_embedding(*row) if row is not None else None
 
     def embeddings(self, source: str | None = None, type: str | None = None, model: str | None = None,
-                   status: str | None = None, limit: int = 10000) -> builtins.list[StoredEmbedding]:
+                   status: str | None = None, limit: int = 10000,
+                   reviewed: bool = False) -> builtins.list[StoredEmbedding]:
         """Incidents' vectors with their place and decision, newest first, for learning from reviews
-        (``status``: "confirmed", "rejected" or "pending")."""
+        (``status``: "confirmed", "rejected" or "pending"; ``reviewed``: only decided ones)."""
         query = _filtered(_embedding_query(), status, type, source)
+        if reviewed:
+            query = query.where(IncidentRecord.decision.is_not(None))
         if model is not None:
             query = query.where(IncidentEmbeddingRecord.model == model)
         query = query.order_by(IncidentRecord.detected_wall.desc(), IncidentRecord.id.desc()).limit(limit)
         with self._sessions() as s:
             return [_to_embedding(r, e) for r, e in s.execute(query).all()]
+
+    def review_version(self) -> tuple[int, datetime | None]:
+        """(how many incidents are decided, the latest decision's time): changes with every decision, so a
+        process that learns from decisions made elsewhere can poll it cheaply."""
+        query = select(func.count(), func.max(IncidentRecord.reviewed_at)).where(IncidentRecord.decision.is_not(None))
+        with self._sessions() as s:
+            n, latest = s.execute(query).one()
+            return int(n), latest
 
     def count(
         self,
@@ -339,6 +410,8 @@ class IncidentRepository:
         """Newest first (by detection wall time). ``sources`` limits to a set of sources (an area);
         ``since`` (inclusive) and ``until`` (exclusive) bound the detection wall time."""
         query = _filtered(select(IncidentRecord), status, type, source, sources, since, until)
+        if status == "pending":  # the review queue: what looks like confirmed incidents first
+            query = query.order_by(IncidentRecord.priority.desc())
         query = query.order_by(IncidentRecord.detected_wall.desc(), IncidentRecord.id.desc())
         with self._sessions() as s:
             records = s.scalars(query.limit(limit).offset(offset)).all()
@@ -359,6 +432,14 @@ class IncidentRepository:
             try:
                 listener(out)
             except Exception:  # a broken metric must never lose a record
+                log.exception("incident listener %r failed", listener)
+
+    @staticmethod
+    def _notify_id(listeners: builtins.list[EmbeddedListener], incident_id: str) -> None:
+        for listener in listeners:
+            try:
+                listener(incident_id)
+            except Exception:  # a failed judgement leaves the incident in the queue
                 log.exception("incident listener %r failed", listener)
 
 
@@ -432,5 +513,7 @@ def _to_out(r: IncidentRecord) -> IncidentOut:
         },
         evidence_missing=r.evidence_missing or None,
         review=review,
+        suppressed_by=r.suppressed_by,
+        priority=r.priority or 0.0,
         labels=r.labels,
     )

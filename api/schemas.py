@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Status = Literal["pending", "confirmed", "rejected"]
+Status = Literal["pending", "confirmed", "rejected", "suppressed"]
+"""``suppressed``: matched a rejected decision at the same camera and place; kept out of the review queue."""
 Decision = Literal["confirm", "reject"]
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # URL-safe: ids appear in paths
@@ -133,6 +134,10 @@ class IncidentOut(_Model):
     evidence_missing: dict[str, str] | None = Field(
         None, description="evidence that does not exist, by kind, with the reason (e.g. the clip of a crash)")
     review: ReviewOut | None = None
+    suppressed_by: str | None = Field(
+        None, description="the reviewed incident whose rejection this one matched (same camera, place and "
+                          "appearance); set while suppressed, and kept after an un-suppress for the record")
+    priority: float = Field(0.0, description="queue rank: > 0 when it looks like a confirmed incident at this place")
     labels: dict[str, Any] | None = Field(
         None, description="event taxonomy of the type: national and local codes, zh / en labels"
     )

@@ -122,6 +122,7 @@ def _wire(services: Services, repository: IncidentRepository, metrics: ApiMetric
     repository.on_reviewed(incident_reviewed)
     repository.on_ended(lambda incident: events.publish("incident_updated", incident))
     repository.on_evidence(lambda incident: events.publish("incident_updated", incident))
+    repository.on_judged(lambda incident: events.publish("incident_updated", incident))  # (un)suppressed
     cases.on_changed(case_changed)
     cases.on_reminded(case_reminded)
 

@@ -306,6 +306,14 @@ class LearningConfig(_Strict):
     embeddings: bool = Field(True, description="keep each incident's crop and context-ring embedding")
     embedding_model: str = Field("mobilenetv2-embed", description="a registered model with task 'embed'")
     threads: int = Field(1, ge=0, description="onnxruntime intra-op threads of the embedding model")
+    verifier: bool = Field(True, description="judge each embedded incident against the camera's review decisions: "
+                                             "suppress look-alikes of rejections at the same place, rank "
+                                             "look-alikes of confirmations higher")
+    min_similarity: float = Field(0.8, ge=-1.0, le=1.0, description="cosine of crop embeddings: the same object")
+    place_iou: float = Field(0.3, gt=0.0, le=1.0, description="box IoU: the same place")
+    min_camera_examples: int = Field(3, ge=0, description="below this many examples of a type at a camera, other "
+                                                          "cameras' confirmations may rank a candidate higher")
+    refresh_s: float = Field(2.0, gt=0.0, description="how often to look for decisions stored by other processes")
 
 
 class StorageConfig(_Strict):

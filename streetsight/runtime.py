@@ -12,6 +12,7 @@ from streetsight.config import Config
 from streetsight.incident_embedding import load_incident_embedder
 from streetsight.recorder import IncidentRecorder
 from streetsight.storage import EvidenceBackend, build_evidence_backend
+from streetsight.verification import RecordVerification, attach_verification
 from vision.detection import FrameDetector
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Runtime:
     evidence_root: Path
     recorder: IncidentRecorder
     evidence: EvidenceBackend | None = None  # the store, links, protection, retention (issue 5)
+    verification: RecordVerification | None = None  # learns from review decisions (issue 14)
 
     def close(self) -> None:
         """Stop background evidence work; with S3, upload what is spooled if the server answers."""
@@ -57,6 +59,8 @@ class Runtime:
         """``live``: a long-running service (serve, bench); it keeps no incident after its evidence is out."""
         repository, root = open_records(cfg)
         evidence = build_evidence_backend(cfg.storage)
+        embedder = load_incident_embedder(cfg.learning)
+        verification = attach_verification(repository, cfg.learning) if embedder is not None else None
         return cls(cfg, detector or load_detector(cfg), repository, root,
                    IncidentRecorder(evidence.store, repository, cfg.evidence, keep_recorded=not live,
-                                    embedder=load_incident_embedder(cfg.learning)), evidence)
+                                    embedder=embedder), evidence, verification)

@@ -35,7 +35,7 @@ T0 = datetime(2025, 5, 1, 8, 0, tzinfo=timezone.utc)
 JSON_KEYS = {
     "id", "type", "source", "zone", "status", "started_at", "confirmed_at", "ended_at", "class", "box",
     "score", "track_id", "frame_size", "zone_polygon", "detected_wall", "evidence", "review", "labels",
-    "ended_reason", "last_seen_at", "last_seen_wall", "ended_wall", "evidence_missing",
+    "ended_reason", "last_seen_at", "last_seen_wall", "ended_wall", "evidence_missing", "suppressed_by", "priority",
 }
 PASSWORD = "correct horse battery"
 

@@ -76,3 +76,36 @@ def test_concurrent_starts_upgrade_once(database_url: str) -> None:
     finally:
         for e in engines:
             e.dispose()
+
+
+def test_upgrading_a_database_in_use_keeps_every_incidents_evidence_embedding_and_case(database_url: str) -> None:
+    """SQLite alters a table by copying it: with foreign keys on, dropping the old ``incidents`` would delete
+    the rows that cascade from it (evidence, embeddings) or fail on a case that refers to it."""
+    engine = create_engine_for(database_url)
+    try:
+        upgrade(engine, "0004")
+        t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO incidents (id, type, source, status, started_at, confirmed_at, detected_wall, class_name,"
+                " box, score, frame_size) VALUES ('inc_old', 'illegal_parking', 'cam', 'confirmed', 1, 2, :t, 'car',"
+                " '[1, 2, 3, 4]', 0.9, '[10, 10]')"), {"t": t})
+            conn.execute(text(
+                "INSERT INTO evidence_items (incident_id, kind, key, sha256, size, content_type)"
+                " VALUES ('inc_old', 'snapshot', 'k/snapshot.jpg', :sha, 3, 'image/jpeg')"), {"sha": "0" * 64})
+            conn.execute(text(
+                "INSERT INTO incident_embeddings (incident_id, model, dim, crop, created_at)"
+                " VALUES ('inc_old', 'm@1', 2, :crop, :t)"), {"crop": b"\x00\x3c\x00\x3c", "t": t})
+        init_db(engine)
+        assert current_revision(engine) == head_revision()
+        from api import IncidentRepository, make_session_factory
+
+        repo = IncidentRepository(make_session_factory(engine))
+        old = repo.get("inc_old")
+        assert old is not None and set(old.evidence) == {"snapshot"} and old.priority == 0.0
+        assert repo.embedding("inc_old") is not None
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:  # the pool's connections keep enforcing foreign keys
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()

@@ -459,3 +459,29 @@ def test_cases_view_shows_the_timeline_and_overdue_cases(served: Served, tmp_pat
         screenshot(page, tmp_path, "cases-overdue-timeline.png")
         page.close()
     assert log.unexpected(*LOGIN_NOISE) == []
+
+
+def test_suppressed_incidents_are_listed_with_their_match_and_can_be_put_back(served: Served) -> None:
+    served.repo.review(PARKED, "reject", reviewer=REVIEWER, reason="false_detection")
+    again = served.add(type="illegal_parking", source="cam-gate-01", **{"class": "car"}, box=list(BOX))
+    assert served.repo.suppress(again, PARKED, 0.93) is not None  # what the verifier does on a look-alike
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 760})
+        log = PageLog(page)
+        sign_in(page, served.url)
+        page.wait_for_function("() => document.querySelectorAll('#queue-list li').length === 0")
+        page.select_option("#filter-status", "suppressed")
+        page.locator(f"#queue-list li[data-id='{again}']").wait_for()
+        page.locator(f"#queue-list li[data-id='{again}']").click()
+        page.locator("#d-suppressed").wait_for()
+        assert PARKED in page.locator("#d-suppressed-text").inner_text()
+        assert "Suppressed" in page.locator("#d-status").inner_text()
+        page.click("#btn-unsuppress")
+        page.wait_for_function("() => document.querySelectorAll('#queue-list li').length === 0")
+        page.select_option("#filter-status", "pending")
+        page.locator(f"#queue-list li[data-id='{again}']").wait_for()
+        page.close()
+    assert log.unexpected(*LOGIN_NOISE) == []
+    out = served.repo.get(again)
+    assert out is not None and out.status == "pending"
+    assert (REVIEWER, "incident.unsuppress", again) in served.audit_actions()

@@ -17,6 +17,10 @@ rejected one stood, e.g. another cone of the same model, is taken for it.)
 The context ring is carried but does not decide: at one place it varies as much as between places when
 people walk past (0.75 for the sign on the plaza, same place 55 s apart).
 
+Across cameras (`VerifierBook`): while a camera has fewer than ``min_camera_examples`` examples of a type, the
+confirmed examples of that type at the other cameras may *boost* a candidate on appearance alone. They never
+suppress: a place means nothing across cameras, and appearance alone must not mute a type.
+
 Rejections for reasons that do not say the object is harmless (``duplicate``, ``poor_evidence``) are not
 examples. Examples come and go one at a time (`add`, `remove`): a decision counts at once, no retraining.
 """
@@ -70,6 +74,7 @@ class Judgement:
 class VerifierParams:
     min_similarity: float = 0.8  # same object: vtest static objects 0.83-0.98 over 55 s
     place_iou: float = 0.3  # same place: boxes overlap at least this much
+    min_camera_examples: int = 3  # below this many of a type at a camera, other cameras' confirmations may boost
     not_example_reasons: frozenset[str] = field(default=NOT_EXAMPLE_REASONS)
 
     def __post_init__(self) -> None:
@@ -151,6 +156,25 @@ class CameraVerifier:
         action: Action = "suppress" if match.verdict == "rejected" else "boost"
         return Judgement(action, match, float(similarity[best]), float(overlap[best]))
 
+    def count(self, event_type: str) -> int:
+        index = self._type_index(event_type)
+        return 0 if index is None else len(index[0])
+
+    def resembles_confirmed(self, candidate: Candidate) -> Judgement:
+        """Appearance only, anywhere in the frame: ``boost`` if a confirmed example of the type looks like
+        it (the cross-camera fallback), else ``keep``. Never ``suppress``."""
+        index = self._type_index(candidate.event_type)
+        if index is None:
+            return Judgement("keep")
+        examples, crops, _ = index
+        similarity = crops @ np.asarray(candidate.crop, np.float32)
+        confirmed = np.array([e.verdict == "confirmed" for e in examples])
+        eligible = confirmed & (similarity >= self.params.min_similarity)
+        if not eligible.any():
+            return Judgement("keep")
+        best = int(np.argmax(np.where(eligible, similarity, -np.inf)))
+        return Judgement("boost", examples[best], float(similarity[best]), 0.0)
+
     def _type_index(self, event_type: str) -> tuple[list[Example], np.ndarray, np.ndarray] | None:
         with self._lock:
             index = self._index.get(event_type)
@@ -162,3 +186,39 @@ class CameraVerifier:
                 boxes = np.asarray([e.box for e in examples], np.float64)
                 index = self._index[event_type] = (examples, crops, boxes)
             return index
+
+
+class VerifierBook:
+    """One `CameraVerifier` per camera, plus the cross-camera fallback for cameras with few examples."""
+
+    def __init__(self, params: VerifierParams | None = None) -> None:
+        self.params = params or VerifierParams()
+        self._cameras: dict[str, CameraVerifier] = {}
+        self._lock = threading.Lock()
+
+    def camera(self, source: str) -> CameraVerifier:
+        with self._lock:
+            verifier = self._cameras.get(source)
+            if verifier is None:
+                verifier = self._cameras[source] = CameraVerifier(self.params)
+            return verifier
+
+    def add(self, source: str, example: Example) -> bool:
+        return self.camera(source).add(example)
+
+    def remove(self, source: str, incident_id: str) -> bool:
+        return self.camera(source).remove(incident_id)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._cameras.values())
+
+    def judge(self, source: str, candidate: Candidate) -> Judgement:
+        own = self.camera(source)
+        judgement = own.judge(candidate)
+        if judgement.action != "keep" or own.count(candidate.event_type) >= self.params.min_camera_examples:
+            return judgement
+        with self._lock:
+            others = [v for s, v in self._cameras.items() if s != source]
+        boosts = [j for j in (v.resembles_confirmed(candidate) for v in others) if j.action == "boost"]
+        return max(boosts, key=lambda j: j.similarity) if boosts else judgement

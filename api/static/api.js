@@ -73,6 +73,10 @@ export function review(id, { decision, note = "", reason = null, correctedType =
   return json(request(`/api/v1/incidents/${encodeURIComponent(id)}/review`, { method: "POST", body }));
 }
 
+export function unsuppress(id) {
+  return json(request(`/api/v1/incidents/${encodeURIComponent(id)}/unsuppress`, { method: "POST" }));
+}
+
 export function reviewBatch(ids, { decision, note = "", reason = null }) {
   const body = { ids, decision, note };
   if (reason) body.reason = reason;

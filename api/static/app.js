@@ -254,6 +254,23 @@ function applyReviewed(updatedItems) {
   render();
 }
 
+/** Puts a suppressed incident back in the review queue. */
+async function unsuppressCurrent() {
+  const incident = current();
+  if (!incident || incident.status !== "suppressed" || state.busy) return;
+  state.busy = true;
+  try {
+    applyReviewed([await api.unsuppress(incident.id)]);
+    toast("已恢复待审核 Back in the queue", "confirm");
+  } catch (err) {
+    toast(`操作失败 Failed: ${err.message}`, "error");
+    scheduleRefresh();
+  } finally {
+    state.busy = false;
+    renderBatchBar();
+  }
+}
+
 async function rejectCurrent() {
   const incident = current();
   if (!incident || incident.status !== "pending" || state.busy) return;
@@ -473,6 +490,7 @@ function start() {
   $("btn-clear-filters").addEventListener("click", clearFilters);
   $("btn-confirm").addEventListener("click", () => decide("confirm"));
   $("btn-reject").addEventListener("click", rejectCurrent);
+  $("btn-unsuppress").addEventListener("click", unsuppressCurrent);
   $("btn-correct").addEventListener("click", correctType);
   $("btn-raw").addEventListener("click", toggleRaw);
   $("btn-batch-confirm").addEventListener("click", () => batchDecide("confirm"));

@@ -167,4 +167,11 @@ export function renderDetail(incident, { showRaw, emptyText }) {
   if (incident.review) info.textContent = reviewText(incident);
   const pending = incident.status === "pending";
   for (const id of ["btn-confirm", "btn-correct", "btn-reject"]) $(id).disabled = !pending;
+  // the verifier kept it out of the queue: it looked like a rejected incident at the same place
+  const suppressed = incident.status === "suppressed";
+  $("d-suppressed").hidden = !suppressed;
+  if (suppressed) {
+    $("d-suppressed-text").textContent =
+      `与已驳回的 ${incident.suppressed_by} 同一位置、外观相同 · Matched rejected incident ${incident.suppressed_by} at the same place`;
+  }
 }

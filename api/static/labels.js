@@ -12,6 +12,7 @@ export const STATUS_LABELS = {
   pending: "待审核 Pending",
   confirmed: "已确认 Confirmed",
   rejected: "已驳回 Rejected",
+  suppressed: "已抑制 Suppressed",
 };
 
 /** Stages of a case's timeline (记时). */
