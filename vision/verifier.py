@@ -32,6 +32,8 @@ from typing import Iterable, Literal
 
 import numpy as np
 
+from models.nms import box_iou_one
+
 Verdict = Literal["confirmed", "rejected"]
 Action = Literal["suppress", "boost", "keep"]
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 normalised to the frame (0..1)
@@ -90,18 +92,6 @@ def normalised_box(box: Iterable[float], width: int, height: int) -> Box:
     return x1 / width, y1 / height, x2 / width, y2 / height
 
 
-def box_iou(box: Box, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one box with each row of ``boxes`` [N, 4]."""
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-12)
-
-
 class CameraVerifier:
     """The examples of one camera, by event type, and the nearest-neighbour judgement of candidates."""
 
@@ -146,7 +136,7 @@ class CameraVerifier:
         if index is None:
             return Judgement("keep")
         examples, crops, boxes = index
-        overlap = box_iou(candidate.box, boxes)
+        overlap = box_iou_one(np.asarray(candidate.box, dtype=float), boxes)
         similarity = crops @ np.asarray(candidate.crop, np.float32)
         eligible = (overlap >= self.params.place_iou) & (similarity >= self.params.min_similarity)
         if not eligible.any():
