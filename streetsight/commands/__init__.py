@@ -3,6 +3,7 @@ and sets ``func`` (called with the parsed args, returns an exit code). Add a com
 its name to COMMAND_MODULES; keep heavy imports inside the command function so `--help` stays fast."""
 from __future__ import annotations
 
+import argparse
 from typing import Callable
 
 COMMAND_MODULES: list[str] = [
@@ -13,6 +14,28 @@ COMMAND_MODULES: list[str] = [
     "streetsight.commands.datasets",
     "streetsight.commands.train",
 ]
+
+
+DATABASE_ENV = "STREETSIGHT_DATABASE_URL"
+
+
+def add_database_options(p: "argparse.ArgumentParser") -> "argparse.ArgumentParser":
+    """``--config`` or ``--database-url``: where the records are, for commands that work on them."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--config", help="the deployment's YAML (its storage section names the database)")
+    where.add_argument("--database-url", help=f"SQLAlchemy URL (default: ${DATABASE_ENV}, else the default "
+                                              "sqlite:///var/streetsight.db)")
+    return p
+
+
+def database_url(args: "argparse.Namespace") -> str:
+    """The records' URL from ``--database-url``, ``$STREETSIGHT_DATABASE_URL`` or the default (without
+    ``--config``; with it, the config's storage section decides)."""
+    import os
+
+    from streetsight.config import StorageConfig
+
+    return args.database_url or os.environ.get(DATABASE_ENV) or StorageConfig().resolved_database_url()
 
 
 class CliError(Exception):

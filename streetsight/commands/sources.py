@@ -23,28 +23,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streetsight.commands import CliError
+from streetsight.commands import CliError, add_database_options, database_url
 
-DATABASE_ENV = "STREETSIGHT_DATABASE_URL"
 CSV_COLUMNS = ("id", "name", "url", "lng", "lat", "address", "grid", "area", "kind", "analysis_fps", "enabled")
 
 
 def register(sources_subparsers: argparse._SubParsersAction) -> None:
     """Adds ``import`` and ``export`` to the ``sources`` command's sub-commands."""
 
-    def with_database(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        where = p.add_mutually_exclusive_group()
-        where.add_argument("--config", help="the deployment's YAML (its storage section names the database)")
-        where.add_argument("--database-url", help=f"SQLAlchemy URL (default: ${DATABASE_ENV}, else the default "
-                                                  "sqlite:///var/streetsight.db)")
-        return p
-
-    imp = with_database(sources_subparsers.add_parser(
+    imp = add_database_options(sources_subparsers.add_parser(
         "import", help="add or update camera records from a catalogue (.csv) or a sources list (.yaml)"))
     imp.add_argument("file", metavar="FILE", help="cameras.csv or sources.yaml")
     imp.set_defaults(func=cmd_import)
 
-    exp = with_database(sources_subparsers.add_parser("export", help="write the camera records as YAML"))
+    exp = add_database_options(sources_subparsers.add_parser("export", help="write the camera records as YAML"))
     exp.add_argument("dest", metavar="DEST", nargs="?", default="-", help="a .yaml file (default: stdout)")
     exp.set_defaults(func=cmd_export)
 
@@ -59,9 +51,7 @@ def _catalog(args: argparse.Namespace):
 
         url = load_config(args.config).storage.resolved_database_url()
     else:
-        from streetsight.config import StorageConfig
-
-        url = args.database_url or os.environ.get(DATABASE_ENV) or StorageConfig().resolved_database_url()
+        url = database_url(args)
     engine = create_engine_for(url)
     init_db(engine)
     return SourceCatalog(make_session_factory(engine), validate_source_body), engine

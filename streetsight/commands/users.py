@@ -15,11 +15,10 @@ import json
 import os
 import sys
 
-from streetsight.commands import bounded_number
+from streetsight.commands import add_database_options, bounded_number, database_url
 
 PASSWORD_ENV = "STREETSIGHT_PASSWORD"
 MAX_TOKEN_DAYS = 3650  # api.auth.MAX_TOKEN_TTL_S, without importing the API for --help
-DATABASE_ENV = "STREETSIGHT_DATABASE_URL"
 ROLES = ("reviewer", "admin", "trainer", "dispatch-callback")
 
 
@@ -27,29 +26,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     users = subparsers.add_parser("users", help="manage the accounts of the API and review UI")
     sub = users.add_subparsers(dest="users_command", required=True)
 
-    def with_database(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        where = p.add_mutually_exclusive_group()
-        where.add_argument("--config", help="the deployment's YAML (its storage section names the database)")
-        where.add_argument("--database-url", help=f"SQLAlchemy URL (default: ${DATABASE_ENV}, else the default "
-                                                  "sqlite:///var/streetsight.db)")
-        return p
-
-    add = with_database(sub.add_parser("add", help=f"add a user; the password comes from stdin or ${PASSWORD_ENV}"))
+    add = add_database_options(
+        sub.add_parser("add", help=f"add a user; the password comes from stdin or ${PASSWORD_ENV}"))
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--update", action="store_true", help="reset the password and role of an existing user")
     add.set_defaults(func=cmd_add)
 
-    ls = with_database(sub.add_parser("list", help="list users (JSON)"))
+    ls = add_database_options(sub.add_parser("list", help="list users (JSON)"))
     ls.set_defaults(func=cmd_list)
 
-    token = with_database(sub.add_parser("token", help="print a new API token for a user (machine accounts)"))
+    token = add_database_options(
+        sub.add_parser("token", help="print a new API token for a user (machine accounts)"))
     token.add_argument("name")
     token.add_argument("--days", type=bounded_number(MAX_TOKEN_DAYS, "days"), default=365.0,
                        help=f"lifetime in days, at most {MAX_TOKEN_DAYS} (default 365)")
     token.set_defaults(func=cmd_token)
 
-    disable = with_database(sub.add_parser("disable", help="disable a user and end its sessions"))
+    disable = add_database_options(sub.add_parser("disable", help="disable a user and end its sessions"))
     disable.add_argument("name")
     disable.set_defaults(func=cmd_disable)
 
@@ -65,9 +59,8 @@ def _auth(args: argparse.Namespace):
         url, settings = cfg.storage.resolved_database_url(), cfg.auth
     else:
         from api.settings import AuthSettings
-        from streetsight.config import StorageConfig
 
-        url = args.database_url or os.environ.get(DATABASE_ENV) or StorageConfig().resolved_database_url()
+        url = database_url(args)
         settings = AuthSettings()
     engine = create_engine_for(url)
     init_db(engine)
