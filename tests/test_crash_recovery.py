@@ -15,6 +15,7 @@ from api import IncidentRepository, create_engine_for, make_session_factory
 from api.cases import CaseService
 from api.db import AuditRecord, CaseRecord
 from streetsight.recovery import CLIP_LOST
+from streetsight.cli import main as cli
 from tests.cluster_procs import ApiClient, ServeProcess, write_config
 from tests.conftest import RtspServer, free_port, rtsp_server_unavailable
 from tests.media import encode_h264
@@ -138,8 +139,10 @@ def test_serve_killed_mid_incident_continues_it_and_never_reopens_a_handled_case
             record.status, record.recheck_due_at = "handled", datetime.now(timezone.utc)
             s.commit()
 
-        # 5. restarted over the street where the van has gone: it ended while nobody watched
+        # 5. restarted over the street where the van has gone: it ended while nobody watched. The cameras are
+        # records after the first start, so the operator points the camera at the empty street with the CLI.
         empty = _config(tmp_path / "empty.yaml", streets.url("empty"), data, port)
+        assert cli(["sources", "import", str(empty), "--config", str(empty)]) == 0
         proc, client = start(empty)
 
         def interrupted():
@@ -199,7 +202,12 @@ def test_cluster_worker_killed_mid_incident_continues_it_or_ends_it_interrupted(
         assert same["evidence_missing"] == {"clip": CLIP_LOST}
         w.kill()
 
-        # back over the street where the van has gone: the incident ends interrupted, nothing new opens
+        # back over the street where the van has gone: the incident ends interrupted, nothing new opens. The
+        # camera is a record: while the worker is down the operator points it at the empty street (API PUT).
+        body = client.http.get("/api/v1/sources/street-cam").json()
+        body["url"] = streets.url("empty")
+        r = client.http.put("/api/v1/sources/street-cam", json=body)
+        assert r.status_code == 200, r.text
         w = worker(empty)
 
         def interrupted():
