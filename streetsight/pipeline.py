@@ -31,6 +31,7 @@ from streams.packets import PacketRing
 from streams.positions import PositionBoard
 from streams.reader import SourceReader
 from streetsight.config import Config, SourceConfig
+from streetsight.latest_frames import LatestFrames
 from streetsight.pipeline_metrics import PipelineMetrics
 from streetsight.recorder import IncidentRecorder
 from vision.batching import BatchQueue, SplitDetector
@@ -210,6 +211,7 @@ class LivePipeline:
             max_skew_s=cfg.streams.position_max_skew_s,
         )
         self.metrics = PipelineMetrics(self.health)
+        self.latest = LatestFrames()  # latest analysed frame per source: snapshots, zone editor, previews
         self._stop = threading.Event()
         self._leave_open = False  # see stop()
         self._lock = threading.RLock()  # guards the three source dicts against add/remove from other threads
@@ -278,6 +280,7 @@ class LivePipeline:
             log.warning("source %s: reader thread still blocked after stop; it ends within its read timeout",
                         source_id)
         self.queue.discard(source_id)
+        self.latest.forget(source_id)
         done = threading.Event()
         self._finish_requests.put((source_id, analysis, handover, done))
         if not self._running:
@@ -377,6 +380,7 @@ class LivePipeline:
                 analysis.handle(frame, dets, self.recorder)
             except Exception:  # one source's rules or evidence failing must not stop the others
                 log.exception("source %s: analysis of frame %d failed", sid, frame.index)
+            self.latest.put(sid, frame.image, dets, frame.time_s, frame.wall_time)
             if frame.wall_time is not None:
                 self.metrics.observe_latency(time.time() - frame.wall_time)
 
