@@ -64,8 +64,11 @@ def choose_licence(graph: GraphInfo, given: str | None) -> dict[str, Any]:
 def manifest_fields(path: Path, graph: GraphInfo, layout: Layout, name: str, classes: list[str],
                     licence: dict[str, Any], version: str) -> dict[str, Any]:
     kept_meta = {k: v for k, v in graph.metadata.items() if k in ("description", "author", "version", "date", "task")}
+    params = dict(layout.decoder_params)
+    if layout.decoder == "tfod" and classes[0] == "background":  # a list indexed by label id (coco91)
+        params["label_offset"] = 0
     return {"name": name, "version": version, "task": "detect", "decoder": layout.decoder, "class_names": classes,
-            "input": layout.input, "decoder_params": layout.decoder_params, "license": licence,
+            "input": layout.input, "decoder_params": params, "license": licence,
             "source": {"file": path.name, "sha256": sha256_file(path), "layout": layout.kind, "metadata": kept_meta},
             "conversion": {"tool": "streetsight models import", "graph": graph.describe()}}
 
