@@ -157,3 +157,23 @@ def test_missing_names_and_licence_are_asked_for(tmp_path: Path) -> None:
         import_model(path, "bare", tmp_path / "r", IMAGE, licence="MIT")
     with pytest.raises(ImportRefused, match=r"names no licence: .*--licence"):
         import_model(path, "bare", tmp_path / "r", IMAGE, classes=NAMES)
+
+
+def test_dynamic_ultralytics_export_takes_its_size_from_the_metadata() -> None:
+    from models.layouts import GraphInfo, Tensor, recognise
+
+    graph = GraphInfo([Tensor("images", ("batch", 3, "height", "width"), "float32")],
+                      [Tensor("output0", ("batch", 7, "anchors"), "float32")],
+                      {"imgsz": "[320, 480]", "names": "{0: 'car', 1: 'truck', 2: 'person'}"})
+    layout = recognise(graph)
+    assert (layout.kind, layout.num_classes, layout.class_names) == ("ultralytics-yolo", 3, NAMES)
+    assert (layout.input["width"], layout.input["height"], layout.input["dynamic_batch"]) == (480, 320, True)
+
+
+def test_rows_that_fit_neither_yolov5_nor_yolox_are_refused() -> None:
+    from models.layouts import GraphInfo, LayoutNotRecognised, Tensor, recognise
+
+    graph = GraphInfo([Tensor("images", (1, 3, 64, 64), "float32")], [Tensor("out", (1, 100, 8), "float32")])
+    with pytest.raises(LayoutNotRecognised, match=r"100 rows match neither YOLOv5's 3 anchors per cell \(252\) "
+                                                  r"nor YOLOX's one per cell \(84\) at 64x64"):
+        recognise(graph)
