@@ -2,11 +2,19 @@
 
     streetsight models import FILE.onnx --name NAME [--classes FILE|coco80|coco91] [--licence SPDX-ID]
     streetsight models list
+    streetsight models promote NAME [--camera ID] [--force --reason TEXT] [--config FILE]
+    streetsight models rollback [--camera ID] [--reason TEXT]
+    streetsight models assignments
 
 `import` recognises the export's layout (models/layouts.py), reads input size and class names from the ONNX
 metadata where the exporter stored them, runs the model once on a sample frame (the first frame of
 var/samples/vtest.mp4 unless --frame) and registers it with a manifest it writes itself. The registry
 folder is --registry, else the first of $STREETSIGHT_MODEL_DIRS, else the built-in models/registry.
+
+`promote` puts a registered model in service everywhere or on one camera; a running `serve` switches within
+a second or so (streetsight/model_assignments.py). It is refused unless the model is measured at least as
+good as the one in service on the same set, or forced with a reason; `rollback` undoes the last promotion
+of that scope. Both are appended to the audit log beside the registry.
 """
 from __future__ import annotations
 
@@ -42,6 +50,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="registered models (JSON)")
     ls.set_defaults(func=cmd_list)
+
+    pro = sub.add_parser("promote", help="put a registered model in service, everywhere or on one camera")
+    pro.add_argument("name")
+    pro.add_argument("--camera", help="only this camera (source id)")
+    pro.add_argument("--force", action="store_true", help="promote without a better measurement (needs --reason)")
+    pro.add_argument("--reason", help="why (recorded in the audit log; required with --force)")
+    pro.add_argument("--config", help="the deployment's YAML: its model.name is the model in service by default")
+    pro.add_argument("--registry", help="registry folder holding the assignments (default as for import)")
+    pro.set_defaults(func=cmd_promote)
+
+    back = sub.add_parser("rollback", help="undo the last promotion, everywhere or on one camera")
+    back.add_argument("--camera", help="only this camera (source id)")
+    back.add_argument("--reason", help="why (recorded in the audit log)")
+    back.add_argument("--registry", help="registry folder holding the assignments (default as for import)")
+    back.set_defaults(func=cmd_rollback)
+
+    show = sub.add_parser("assignments", help="models in service and the promotion audit log (JSON)")
+    show.add_argument("--registry", help="registry folder holding the assignments (default as for import)")
+    show.set_defaults(func=cmd_assignments)
 
 
 def registry_dir(given: str | None) -> Path:
@@ -121,4 +148,58 @@ def cmd_list(args: argparse.Namespace) -> int:
                      "classes": len(entry.manifest.class_names), "license": entry.manifest.license.model,
                      "directory": str(entry.directory)})
     print(json.dumps(rows, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _store(args: argparse.Namespace):
+    from streetsight.model_assignments import AssignmentStore, assignments_dir
+
+    return AssignmentStore(Path(args.registry) if args.registry else assignments_dir())
+
+
+def _configured_model(config: str | None) -> str:
+    from streetsight.config import ModelConfig, load_config
+
+    return load_config(config).model.name if config else ModelConfig().name
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from models.registry import ModelNotFound, find_model
+    from streetsight.model_assignments import EVERYWHERE, PromotionRefused
+
+    store = _store(args)
+    candidate = find_model(args.name).manifest
+    if candidate.task != "detect":
+        raise CliError(f"{args.name} is a {candidate.task} model, not a detector")
+    in_service = store.current().model_for(args.camera or EVERYWHERE, _configured_model(args.config))
+    try:
+        current = find_model(in_service).manifest
+    except ModelNotFound:
+        current = None  # the model in service is gone from the registry: nothing to compare with
+    if current is not None and current.name == candidate.name:
+        raise CliError(f"{args.name} is already in service {'on ' + args.camera if args.camera else 'everywhere'}")
+    try:
+        entry = store.promote(candidate, current, args.camera, force=args.force, reason=args.reason)
+    except PromotionRefused as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps(entry, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from streetsight.model_assignments import PromotionRefused
+
+    try:
+        entry = _store(args).rollback(args.camera, reason=args.reason)
+    except PromotionRefused as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps(entry, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_assignments(args: argparse.Namespace) -> int:
+    store = _store(args)
+    state = store.current()
+    print(json.dumps({"default": state.default, "cameras": state.cameras, "history": store.history()[-50:]},
+                     indent=2, ensure_ascii=False))
     return 0
