@@ -138,7 +138,9 @@ class OnnxDetector:
     def _run(self, batch: np.ndarray, transforms: Sequence[Transform]) -> list[RawDetections]:
         feed = {self.manifest.input.name: batch}
         t0, c0 = time.perf_counter(), time.thread_time()
-        outputs = self.session.run(self.decoder.output_names, feed)
+        # half-precision graphs answer in float16: decode in float32
+        outputs = [o.astype(np.float32) if o.dtype == np.float16 else o
+                   for o in self.session.run(self.decoder.output_names, feed)]
         self.session_seconds += time.perf_counter() - t0  # how busy the model is, for benchmarks
         self.session_cpu_seconds += time.thread_time() - c0
         results = []

@@ -1,7 +1,8 @@
 """Recognise a detector's ONNX output layout from its inputs, outputs and metadata, and say how to feed it.
 
 Known layouts (the common exports):
-- ultralytics-yolo: YOLOv5u/v8/11 `output0` [B, 4 + nc, N] (decoder `yolo`)
+- ultralytics-yolo: YOLOv5u/v8/11 `output0` [B, 4 + nc, N] (decoder `yolo`); -seg exports add 32 mask
+  coefficients per box (boxes only are used)
 - yolov5: YOLOv5/v7 `output` [B, N, 5 + nc] with N = 3 anchors per grid cell (decoder `yolov5`)
 - yolox: [B, N, 5 + nc] with N = one anchor per cell of the stride 8/16/32 grids (decoder `yolox`)
 - end2end: YOLOv10 / YOLO26 / `nms=True` exports, [B, N, 6] (decoder `end2end`)
@@ -129,7 +130,7 @@ def recognise(graph: GraphInfo, imgsz: int | None = None) -> Layout:
     names = metadata_names(meta)
     colour = meta.get("color_order", meta.get("colour_order", "")).upper()
     base: dict[str, Any] = {"name": image.name, "width": width, "height": height, "layout": "NHWC" if nhwc else "NCHW",
-                            "dynamic_batch": image.dim(0) is None}
+                            "dynamic_batch": image.dim(0) is None, "dtype": image.dtype}
 
     def layout(kind: str, decoder: str, params: dict[str, Any], inp: dict[str, Any], nc: int | None) -> Layout:
         spec = {**base, **inp}
@@ -152,6 +153,12 @@ def recognise(graph: GraphInfo, imgsz: int | None = None) -> Layout:
             params = {"boxes_output": boxes[0].name, "scores_output": scores[0].name, "score_activation": "sigmoid"}
             return layout("detr", "detr", params, {"color_order": "RGB", "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
                                                    "resize": "stretch"}, scores[0].dim(2))
+    if meta.get("task") == "segment" and names and outs and len(outs[0].shape) == 3:
+        # Ultralytics segmentation: output0 [B, 4 + nc + 32, N] (mask coefficients last), output1 the prototypes
+        extra = (outs[0].dim(1) or 0) - 4 - len(names)
+        if extra > 0:
+            return layout("ultralytics-yolo-seg", "yolo", {"output": outs[0].name, "extra_rows": extra},
+                          ULTRALYTICS_INPUT, len(names))
     if len(outs) != 1 or len(outs[0].shape) != 3:
         raise _refuse(graph, "no single [B, rows, columns] output and no DETR boxes + logits pair")
     out = outs[0]
@@ -185,13 +192,13 @@ def _image_input(graph: GraphInfo) -> tuple[Tensor, bool]:
     if len(graph.inputs) != 1 or len(images) != 1:
         raise _refuse(graph, "not exactly one image input (a 4-D tensor)")
     image = images[0]
-    if image.dim(1) == 3 and image.dtype == "float32":
+    if image.dim(1) == 3 and image.dtype in ("float32", "float16"):
         return image, False
     if image.dim(3) == 3 or (image.dtype == "uint8" and image.dim(1) != 3):
         if image.dtype != "uint8":
             raise _refuse(graph, f"an NHWC input of {image.dtype}; only uint8 NHWC (raw pixels) is known")
         return image, True
-    raise _refuse(graph, f"image input {image} is neither float32 NCHW with 3 channels nor uint8 NHWC")
+    raise _refuse(graph, f"image input {image} is neither float32 (or float16) NCHW with 3 channels nor uint8 NHWC")
 
 
 def _input_size(graph: GraphInfo, image: Tensor, nhwc: bool, imgsz: int | None) -> tuple[int, int]:

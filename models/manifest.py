@@ -24,7 +24,7 @@ class InputSpec(_Strict):
     height: int = Field(gt=0)
     # NHWC uint8: graphs that take raw pixels (TF Object Detection API exports); mean 0 and std 1 there
     layout: Literal["NCHW", "NHWC"] = "NCHW"
-    dtype: Literal["float32", "uint8"] = "float32"
+    dtype: Literal["float32", "float16", "uint8"] = "float32"  # float16: half-precision exports
     color_order: Literal["BGR", "RGB"]
     # pixel value p (0..255) is fed as (p - mean) / std, per channel in `color_order`
     mean: tuple[float, float, float]

@@ -177,3 +177,16 @@ def test_rows_that_fit_neither_yolov5_nor_yolox_are_refused() -> None:
     with pytest.raises(LayoutNotRecognised, match=r"100 rows match neither YOLOv5's 3 anchors per cell \(252\) "
                                                   r"nor YOLOX's one per cell \(84\) at 64x64"):
         recognise(graph)
+
+
+def test_half_precision_segmentation_export_decodes_its_boxes(tmp_path: Path) -> None:
+    """As a YOLOv8-seg export in float16 (the kind a plate-detector package ships): boxes and the class score
+    rows are read, the 32 mask coefficients after them are not taken for classes."""
+    out0 = np.zeros((1, 4 + 1 + 32, 84), np.float32)
+    out0[0, :5, 0] = [32, 32, 20, 10, 0.8]  # plate
+    out0[0, :4, 1] = [10, 10, 8, 8]
+    out0[0, 5:, 1] = 0.99  # mask coefficients only: no detection
+    path = const_graph(tmp_path / "seg.onnx", ("images", TensorProto.FLOAT16, [1, 3, 64, 64]),
+                       {"output0": out0, "output1": np.zeros((1, 32, 16, 16), np.float32)},
+                       {"task": "segment", "names": "{0: 'plate'}", "license": "AGPL-3.0 https://ultralytics.com/license"})
+    assert detections(tmp_path, path) == [("plate", 0.8, [44.0, 22.0, 84.0, 42.0])]
