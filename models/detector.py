@@ -70,8 +70,10 @@ class OnnxDetector:
                                 f"ONNX graph (it has {sorted(known)})")
         # A graph with dynamic height and width (YOLO `dynamic=True` exports) takes letterboxed batches
         # padded to the stride only (rectangular), like Ultralytics' own predictor.
-        dynamic_hw = not isinstance(inp.shape[2], int) and not isinstance(inp.shape[3], int)
-        stride = manifest.decoder_params.get("stride", 32 if manifest.decoder == "yolo" else None)
+        hw = inp.shape[1:3] if manifest.input.layout == "NHWC" else inp.shape[2:4]
+        dynamic_hw = not isinstance(hw[0], int) and not isinstance(hw[1], int)
+        # only graphs whose decoder reads boxes independently of the input size may take rectangular inputs
+        stride = manifest.decoder_params.get("stride", 32 if manifest.decoder in ("yolo", "yolov5", "end2end") else None)
         self.preprocess = Preprocessor(manifest.input, self.max_batch, rect_stride=stride if dynamic_hw else None)
 
     @classmethod
@@ -97,7 +99,7 @@ class OnnxDetector:
             raise ManifestError(f"model {self.manifest.name}: field 'input.name' is {spec.name!r}, "
                                 f"the ONNX graph's inputs are {sorted(inputs)}")
         inp = inputs[spec.name]
-        h, w = inp.shape[2], inp.shape[3]
+        h, w = (inp.shape[1], inp.shape[2]) if spec.layout == "NHWC" else (inp.shape[2], inp.shape[3])
         if (isinstance(h, int) and h != spec.height) or (isinstance(w, int) and w != spec.width):
             raise ManifestError(f"model {self.manifest.name}: fields 'input.width'/'input.height' say "
                                 f"{spec.width}x{spec.height}, the ONNX input is {w}x{h}")
@@ -136,7 +138,9 @@ class OnnxDetector:
     def _run(self, batch: np.ndarray, transforms: Sequence[Transform]) -> list[RawDetections]:
         feed = {self.manifest.input.name: batch}
         t0, c0 = time.perf_counter(), time.thread_time()
-        outputs = self.session.run(self.decoder.output_names, feed)
+        # half-precision graphs answer in float16: decode in float32
+        outputs = [o.astype(np.float32) if o.dtype == np.float16 else o
+                   for o in self.session.run(self.decoder.output_names, feed)]
         self.session_seconds += time.perf_counter() - t0  # how busy the model is, for benchmarks
         self.session_cpu_seconds += time.thread_time() - c0
         results = []

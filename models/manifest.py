@@ -22,14 +22,24 @@ class InputSpec(_Strict):
     name: str = Field(min_length=1, description="the ONNX input tensor's name")
     width: int = Field(gt=0)
     height: int = Field(gt=0)
-    layout: Literal["NCHW"] = "NCHW"
+    # NHWC uint8: graphs that take raw pixels (TF Object Detection API exports); mean 0 and std 1 there
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    dtype: Literal["float32", "float16", "uint8"] = "float32"  # float16: half-precision exports
     color_order: Literal["BGR", "RGB"]
     # pixel value p (0..255) is fed as (p - mean) / std, per channel in `color_order`
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    resize: Literal["stretch", "letterbox"]
+    # letterbox: centred as Ultralytics pads; letterbox_topleft: the image at (0, 0), padding right and
+    # below, as YOLOX's preprocessing does
+    resize: Literal["stretch", "letterbox", "letterbox_topleft"]
     pad_value: int = Field(114, ge=0, le=255, description="letterbox border colour")
     dynamic_batch: bool = False
+
+    @model_validator(mode="after")
+    def _raw_pixels(self) -> "InputSpec":
+        if self.dtype == "uint8" and (any(m != 0 for m in self.mean) or any(s != 1 for s in self.std)):
+            raise ValueError("a uint8 input takes raw pixels: mean must be 0 and std 1")
+        return self
 
     @field_validator("std")
     @classmethod
@@ -53,7 +63,7 @@ class ModelManifest(_Strict):
     # "detect": boxes, decoded by `decoder`; "embed": one feature vector per image (output named in
     # decoder_params["output"], `embedding_dim` long), no decoder and no classes
     task: Literal["detect", "embed"]
-    decoder: Literal["nanodet", "yolo"] | None = None
+    decoder: Literal["nanodet", "yolo", "yolov5", "yolox", "end2end", "detr", "tfod"] | None = None
     file: str = Field("model.onnx", pattern=r"^[^/\\]+$", description="model file, relative to the manifest")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     class_names: list[str] = Field(default_factory=list)

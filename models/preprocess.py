@@ -1,4 +1,4 @@
-"""Image -> network input, written into a preallocated NCHW float32 buffer, plus the inverse box mapping."""
+"""Image -> network input, written into a preallocated NCHW float32 (or NHWC uint8) buffer, plus the inverse box mapping."""
 from __future__ import annotations
 
 import threading
@@ -46,8 +46,9 @@ class Preprocessor:
         self.spec = spec
         self.width, self.height = spec.width, spec.height
         self.rect_stride = rect_stride if spec.resize == "letterbox" else None
-        self._flat = np.empty(max_batch * 3 * self.height * self.width, np.float32)
-        self.buffer = self._flat.reshape(max_batch, 3, self.height, self.width)
+        self.nhwc = spec.layout == "NHWC"
+        self._flat = np.empty(max_batch * 3 * self.height * self.width, np.dtype(spec.dtype))
+        self.buffer = self._flat.reshape(max_batch, *self.item_shape(self.height, self.width))
         self._canvas_flat = np.empty(self.height * self.width * 3, np.uint8)  # resized / letterboxed image
         self._canvas = self._canvas_flat.reshape(self.height, self.width, 3)
         self._local = threading.local()  # a canvas per thread for `prepare`
@@ -57,6 +58,10 @@ class Preprocessor:
         self._src = (2, 1, 0) if spec.color_order == "RGB" else (0, 1, 2)
         self._mean = mean
         self._inv_std = (1.0 / std).astype(np.float32)
+
+    def item_shape(self, h: int, w: int) -> tuple[int, int, int]:
+        """One image's input shape: [3, h, w], or [h, w, 3] for an NHWC graph."""
+        return (h, w, 3) if self.nhwc else (3, h, w)
 
     def input_shape(self, sizes: list[tuple[int, int]]) -> tuple[int, int]:
         """(height, width) of the network input for images of these (height, width) sizes."""
@@ -74,7 +79,7 @@ class Preprocessor:
             _check(image)
         h, w = self.input_shape([img.shape[:2] for img in images])
         n = len(images)
-        out = self._flat[: n * 3 * h * w].reshape(n, 3, h, w)
+        out = self._flat[: n * 3 * h * w].reshape(n, *self.item_shape(h, w))
         canvas = self._canvas_flat[: h * w * 3].reshape(h, w, 3)
         return out, [self._fill(img, out[i], canvas) for i, img in enumerate(images)]
 
@@ -84,13 +89,13 @@ class Preprocessor:
         _check(image)
         h, w = self.input_shape([image.shape[:2]])
         canvas = self._thread_canvas(h, w)
-        out = np.empty((3, h, w), np.float32)
+        out = np.empty(self.item_shape(h, w), self._flat.dtype)
         return out, self._fill(image, out, canvas)
 
     def stack(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
         """Inputs of one shape copied into the preallocated buffer: [n, 3, h, w] (inference thread only)."""
-        _, h, w = inputs[0].shape
-        out = self._flat[: len(inputs) * 3 * h * w].reshape(len(inputs), 3, h, w)
+        shape = inputs[0].shape
+        out = self._flat[: len(inputs) * int(np.prod(shape))].reshape(len(inputs), *shape)
         for i, x in enumerate(inputs):
             out[i] = x
         return out
@@ -117,6 +122,9 @@ class Preprocessor:
             t = Transform(width / w0, height / h0, 0.0, 0.0, w0, h0)
         else:
             t = self._letterbox(image, canvas)
+        if self.nhwc:  # raw pixels (uint8, mean 0, std 1 by the manifest's rule), channels last
+            out[:] = canvas[:, :, list(self._src)]
+            return t
         for c, s in enumerate(self._src):
             np.subtract(canvas[:, :, s], self._mean[c], out=out[c], dtype=np.float32)
             out[c] *= self._inv_std[c]
@@ -128,8 +136,11 @@ class Preprocessor:
         height, width = canvas.shape[:2]
         r = min(self.width / w0, self.height / h0)
         nw, nh = int(round(w0 * r)), int(round(h0 * r))
-        left = int(round((width - nw) / 2 - 0.1))
-        top = int(round((height - nh) / 2 - 0.1))
+        if self.spec.resize == "letterbox_topleft":
+            left = top = 0
+        else:
+            left = int(round((width - nw) / 2 - 0.1))
+            top = int(round((height - nh) / 2 - 0.1))
         pad = self.spec.pad_value
         canvas[:top] = pad
         canvas[top + nh:] = pad

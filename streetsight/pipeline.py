@@ -36,6 +36,7 @@ from streetsight.pipeline_metrics import PipelineMetrics
 from streetsight.recorder import IncidentRecorder
 from vision.batching import BatchQueue, SplitDetector
 from vision.detection import FrameDetector
+from vision.model_router import ModelRouter
 from vision.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,22 @@ def analyze_source(src: SourceConfig, cfg: Config, detector: FrameDetector, reco
     return analysis
 
 
+Prepared = tuple[SplitDetector, PreparedInput]  # a frame's input and the model it was prepared for
+
+
+def detect_by_model(items: Sequence[Prepared]) -> list[sv.Detections]:
+    """One model call per model in the batch (cameras may be served by different models)."""
+    out: list[sv.Detections | None] = [None] * len(items)
+    groups: dict[int, list[int]] = {}
+    for i, (split, _) in enumerate(items):
+        groups.setdefault(id(split), []).append(i)
+    for indices in groups.values():
+        split = items[indices[0]][0]
+        for i, dets in zip(indices, split.detect([items[i][1] for i in indices])):
+            out[i] = dets
+    return out  # type: ignore[return-value]
+
+
 class LivePipeline:
     """Many live sources, one batched inference loop; stops when `stop()` is called or all sources end.
 
@@ -202,8 +219,9 @@ class LivePipeline:
         self.sources: dict[str, ReaderThread] = {}
         self.readers: dict[str, SourceReader] = {}
         self.split = SplitDetector(detector)  # pre-processing in the readers' threads, the model call here
-        self.queue: BatchQueue[str, tuple[Frame, PreparedInput]] = BatchQueue(cfg.streams.queue_frames,
-                                                                               on_drop=self._dropped)
+        self.models = ModelRouter(self.split)  # per-camera model, switched at run time (models promote)
+        self.queue: BatchQueue[str, tuple[Frame, Prepared]] = BatchQueue(cfg.streams.queue_frames,
+                                                                         on_drop=self._dropped)
         enabled = [src for src in cfg.sources if src.enabled]
         self.positions = PositionBoard(
             moving=[s.id for s in enabled if s.kind == "enforcement"],
@@ -352,7 +370,8 @@ class LivePipeline:
     def _arrived(self, source_id: str, frame: Frame) -> None:
         """In the source's reader thread: pre-process for the model, then queue for the next batch."""
         try:
-            prepared = self.split.prepare(frame.image)
+            split = self.models.for_source(source_id)
+            prepared = (split, split.prepare(frame.image))
         except Exception:  # a frame the model cannot take is skipped; the source goes on
             log.exception("source %s: pre-processing frame %d failed; skipped", source_id, frame.index)
             return
@@ -361,7 +380,7 @@ class LivePipeline:
     def _analyse(self, batch: list[tuple[str, tuple[Frame, PreparedInput]]]) -> None:
         t0 = time.perf_counter()
         try:
-            detections = self.split.detect([prepared for _, (_, prepared) in batch])
+            detections = detect_by_model([prepared for _, (_, prepared) in batch])
         except Exception:  # a failing model call must not stop the worker: count it, drop the batch
             self.metrics.inference_errors.inc()
             log.exception("inference failed on a batch of %d frames; dropped", len(batch))
@@ -384,7 +403,7 @@ class LivePipeline:
             if frame.wall_time is not None:
                 self.metrics.observe_latency(time.time() - frame.wall_time)
 
-    def _dropped(self, source_id: str, item: tuple[Frame, PreparedInput]) -> None:
+    def _dropped(self, source_id: str, item: tuple[Frame, Prepared]) -> None:
         reader = self.readers.get(source_id)
         if reader is not None:
             reader.health.on_dropped()

@@ -19,6 +19,7 @@ from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.config import Config
 from streetsight.http_server import uvicorn_config
+from streetsight.model_switching import watch_assignments
 from streetsight.pipeline import LivePipeline
 from streetsight.recovery import resume
 from streetsight.runtime import Runtime
@@ -36,6 +37,7 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     catalog = open_source_catalog(cfg, rt.repository.sessions)
     cfg = cfg.model_copy(update={"sources": running_sources(catalog)})
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
+    watch_assignments(pipeline, cfg)  # models promote/rollback apply to the running cameras (no restart)
     resume(rt.repository, rt.recorder.store, pipeline.analyses)  # what a restart or a crash left open
     sync = LiveSourceSync(pipeline, catalog)
     evidence = rt.evidence

@@ -31,11 +31,32 @@ def top_k(c: Candidates, k: int) -> Candidates:
     return Candidates(c.xyxy[idx], c.scores[idx], c.class_ids[idx])
 
 
+def empty_candidates() -> Candidates:
+    return Candidates(np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64))
+
+
+def cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
+    """[K, 4] centre x, centre y, width, height -> x1, y1, x2, y2 (float32)."""
+    half = b[:, 2:4] / 2
+    return np.concatenate([b[:, :2] - half, b[:, :2] + half], axis=1).astype(np.float32)
+
+
+# decoder name -> "module:class"; imported on use so that a model loads only the code it needs
+DECODERS = {
+    "nanodet": "models.decoders.nanodet:NanoDetDecoder",
+    "yolo": "models.decoders.yolo:YoloDecoder",
+    "yolov5": "models.decoders.yolov5:YoloV5Decoder",
+    "yolox": "models.decoders.yolov5:YoloXDecoder",
+    "end2end": "models.decoders.end2end:EndToEndDecoder",
+    "detr": "models.decoders.detr:DetrDecoder",
+    "tfod": "models.decoders.tfod:TfodDecoder",
+}
+
+
 def build_decoder(manifest: ModelManifest) -> Decoder:
-    if manifest.decoder == "nanodet":
-        from models.decoders.nanodet import NanoDetDecoder
-        return NanoDetDecoder(manifest)
-    if manifest.decoder == "yolo":
-        from models.decoders.yolo import YoloDecoder
-        return YoloDecoder(manifest)
-    raise ValueError(f"no decoder named {manifest.decoder!r}")
+    import importlib
+
+    if manifest.decoder not in DECODERS:
+        raise ValueError(f"no decoder named {manifest.decoder!r}")
+    module, cls = DECODERS[manifest.decoder].split(":")
+    return getattr(importlib.import_module(module), cls)(manifest)

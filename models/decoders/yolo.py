@@ -1,7 +1,9 @@
 """Decoder for Ultralytics YOLO detection exports (YOLOv8/11 `format="onnx"`, nms=False).
 
 `output0` is [B, 4 + nc, N]: rows cx, cy, w, h in network-input pixels, then one score per class
-(already sigmoid-ed). As Ultralytics' default NMS, each anchor keeps only its best class.
+(already sigmoid-ed). As Ultralytics' default NMS, each anchor keeps only its best class. Segmentation
+exports add `extra_rows` (32 mask coefficients) after the scores: their boxes decode the same, the masks
+are not used.
 """
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ class YoloDecoder:
     def __init__(self, manifest: ModelManifest) -> None:
         self.output_names = [str(manifest.decoder_params.get("output", "output0"))]
         self.num_classes = len(manifest.class_names)
+        self.extra_rows = int(manifest.decoder_params.get("extra_rows", 0))
 
     def __call__(self, outputs: Sequence[np.ndarray], i: int, min_score: float) -> Candidates:
-        pred = outputs[0][i]  # [4 + nc, N]
-        if pred.ndim != 2 or pred.shape[0] != 4 + self.num_classes:
-            raise ValueError(f"yolo output has shape {pred.shape}, expected [4 + {self.num_classes}, N]")
-        cls_scores = pred[4:]
+        pred = outputs[0][i]  # [4 + nc (+ extra_rows), N]
+        if pred.ndim != 2 or pred.shape[0] != 4 + self.num_classes + self.extra_rows:
+            raise ValueError(f"yolo output has shape {pred.shape}, expected [4 + {self.num_classes}"
+                             f"{f' + {self.extra_rows}' if self.extra_rows else ''}, N]")
+        cls_scores = pred[4:4 + self.num_classes]
         cls = cls_scores.argmax(axis=0)
         best = cls_scores[cls, np.arange(pred.shape[1])]
         keep = np.nonzero(best > min_score)[0]

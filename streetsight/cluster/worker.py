@@ -57,6 +57,9 @@ class ClusterWorker:
                                      keep_running=True, event_listener=self.handover.on_event,
                                      # fails fast: a confirmation during an outage must not stall analysis
                                      merger=RedisGeoMerger(fast_client(cluster), cluster))
+        from streetsight.model_switching import watch_assignments
+
+        watch_assignments(self.pipeline, cfg)  # models promote/rollback, on this node's shared registry folder
         self.sources = {s.id: s for s in cfg.sources if s.enabled}
         # camera records published by the API processes replace the config's sources, here and as they change
         self.follower = RedisSourceFollower(self.redis, cluster, self._sources_changed, cluster.resolved_heartbeat_s())

@@ -1,0 +1,33 @@
+"""Wiring: a running pipeline follows `streetsight models promote/rollback` without a restart."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streetsight.config import Config
+from streetsight.model_assignments import STATE_FILE, AssignmentWatcher, Assignments, assignments_dir
+from streetsight.pipeline import LivePipeline
+from streetsight.runtime import load_detector
+from vision.batching import SplitDetector
+
+
+def watch_assignments(pipeline: LivePipeline, cfg: Config, directory: Path | None = None,
+                      interval_s: float = 1.0) -> AssignmentWatcher:
+    """Start polling the assignments; each change loads the models it names (with the configured providers,
+    threads and thresholds) and switches the pipeline's cameras to them from their next frame."""
+    loaded: dict[str, SplitDetector] = {cfg.model.name: pipeline.split}
+
+    def load(name: str) -> SplitDetector:
+        if name not in loaded:
+            model = cfg.model.model_copy(update={"name": name})
+            loaded[name] = SplitDetector(load_detector(cfg.model_copy(update={"model": model})))
+        return loaded[name]
+
+    def apply(state: Assignments) -> None:
+        default = load(state.default or cfg.model.name)  # all loads first: a missing model changes nothing
+        cameras = {cam: load(name) for cam, name in state.cameras.items()}
+        pipeline.models.switch(default, cameras)
+        in_use = {cfg.model.name, state.default, *state.cameras.values()}
+        for name in [n for n in loaded if n not in in_use]:  # models no camera uses any more are let go
+            del loaded[name]
+
+    return AssignmentWatcher((directory or assignments_dir()) / STATE_FILE, apply, interval_s).start()
