@@ -143,3 +143,30 @@ def test_only_confirmed_offences_that_are_over_count(env: ApiEnv) -> None:
     # the ongoing stall, once gone, makes the next sighting a repeat
     env.repo.mark_ended(ongoing, 3600.0)
     assert history(env, sighting(env, 7, T0 + 2 * DAY, STALL, near(stall, 14))).count == 1
+
+
+def test_in_a_cluster_the_api_role_links_a_workers_incident_when_its_vectors_arrive(env: ApiEnv) -> None:
+    from streetsight.cluster.events import BusEvent, apply_event
+
+    stall = unit(1)
+    first = offence(env, 1, T0, STALL, stall)
+    opened = incident(2, type="street_vending", detected_wall=T0 + DAY, box=list(STALL), frame_size=[W, H])
+    # a worker publishes the incident, then its vectors once embedded (the consumer applies them in order)
+    apply_event(env.repo, BusEvent.decode(BusEvent.opened(opened, "w1").encode()))
+    assert history(env, opened.id) is None
+    packed = EmbeddingIn(model="test@1", dim=DIM, crop=encode_vector(near(stall, 2)))
+    apply_event(env.repo, BusEvent.decode(BusEvent.embedding(opened.id, packed, "w1").encode()))
+    h = history(env, opened.id)
+    assert h is not None and [p.incident_id for p in h.previous] == [first]
+
+
+def test_the_repeat_settings_name_the_field_and_can_turn_it_off(env: ApiEnv) -> None:
+    from streetsight.config import ConfigError, LearningConfig, parse_config
+    from streetsight.repeat_offenders import attach_repeat_offenders
+
+    for field, bad in (("repeat_place_iou", 0), ("repeat_min_similarity", 1.5), ("repeat_window_days", 0)):
+        with pytest.raises(ConfigError, match=f"learning.{field}"):
+            parse_config({"learning": {field: bad}})
+    assert attach_repeat_offenders(env.repo, LearningConfig(repeat_offenders=False)) is None
+    linker = attach_repeat_offenders(env.repo, LearningConfig(repeat_min_similarity=0.95, repeat_window_days=7))
+    assert linker is not None and linker.params.min_similarity == 0.95 and linker.window == timedelta(days=7)

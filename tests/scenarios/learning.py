@@ -239,3 +239,22 @@ def render_learning(out: Path, vtest: str, names=None) -> Path:
                 fn(out, vtest, day)
     (out / "config.yaml").write_text(CONFIG, encoding="utf-8")
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render the learning sets into ``--out``: ``rendered/`` (the three scenes) and ``vtest/``."""
+    import argparse
+
+    from datasets.samples import fetch_samples
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    vtest_mp4 = fetch_samples(Path("var/samples"), bikes=False)["vtest.mp4"]
+    print(render_learning(args.out / "rendered", str(vtest_mp4)))
+    print(render_vtest_days(args.out / "vtest", vtest_mp4))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
