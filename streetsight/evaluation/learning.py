@@ -229,7 +229,7 @@ def plot_learning(data: dict, path: Path) -> None:
         ax.set_xticks(k)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("review decisions fed", fontsize=8)
-    axes[0][0].legend(loc="lower right", fontsize=7)
+    axes[0][0].legend(loc="center right", fontsize=7)
     fig.suptitle("learning from review decisions: precision / recall per camera", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
