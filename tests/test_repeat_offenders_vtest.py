@@ -27,7 +27,8 @@ def test_the_litter_found_again_on_the_next_run_is_linked_to_its_own_closed_offe
     try:
         reviewer = env.client("reviewer")
         for inc in litter:
-            assert reviewer.post(f"/api/v1/incidents/{inc['id']}/review", json={"decision": "confirm"}).status_code == 200
+            r = reviewer.post(f"/api/v1/incidents/{inc['id']}/review", json={"decision": "confirm"})
+            assert r.status_code == 200, r.text
         assert reviewer.post(f"/api/v1/incidents/{sign['id']}/review",
                              json={"decision": "reject", "reason": "false_detection"}).status_code == 200
         cases = [reviewer.get(f"/api/v1/incidents/{inc['id']}/case").json()["number"] for inc in litter]

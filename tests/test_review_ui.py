@@ -488,7 +488,8 @@ def test_suppressed_incidents_are_listed_with_their_match_and_can_be_put_back(se
 
 
 def test_a_repeat_offence_shows_its_history_in_the_detail(served: Served, tmp_path: Path) -> None:
-    """What streetsight/repeat_offenders.py stores on a new sighting of a closed offence (tests/test_repeat_offenders.py)."""
+    """What streetsight/repeat_offenders.py stores on a new sighting of a closed offence
+    (tests/test_repeat_offenders.py)."""
     again = served.add(type="illegal_parking", source="cam-gate-01", **{"class": "car"}, box=list(BOX))
     first_wall = datetime(2025, 4, 28, 9, 30, tzinfo=timezone.utc)
     served.repo.set_history(again, {"count": 2, "first_wall": first_wall.isoformat(),

@@ -141,7 +141,8 @@ def tricycle_stall(out: Path, vtest: str, day: int) -> None:
     t_at = (TRICYCLE_BOX[day][0], TRICYCLE_BOX[day][1])
     stall_at = (STALL_BOX[0], STALL_BOX[3] - stall.mask.shape[0])
     actors = [Actor(tricycle, still(*t_at), 3, 38), Actor(rider.scaled(0.85), still(*RIDER_BOX[day][:2]), 3, 38),
-              Actor(stall, still(*stall_at), 5, SECONDS + 1), Actor(vendor.scaled(0.85), still(*VENDOR_BOX[:2]), 5, SECONDS + 1)]
+              Actor(stall, still(*stall_at), 5, SECONDS + 1),
+              Actor(vendor.scaled(0.85), still(*VENDOR_BOX[:2]), 5, SECONDS + 1)]
     th, tw = tricycle.mask.shape
     tricycle_box = [t_at[0], t_at[1], t_at[0] + tw, t_at[1] + th]
     sh, sw = stall.mask.shape
