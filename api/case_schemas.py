@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .schemas import OffenceHistory
+
 CaseStatus = Literal["manual", "queued", "dispatched", "accepted", "handled", "verified", "closed", "reopened"]
 CallbackStatus = Literal["accepted", "handled", "returned", "verified", "closed"]
 MessageKind = Literal["case.created", "case.reassigned", "case.reminder", "case.overdue", "case.verified",
@@ -142,6 +144,9 @@ class CaseMessage(BaseModel):
     reminder: Reminder | None = Field(None, description="case.reminder / case.overdue only")
     recheck: Recheck | None = Field(None, description="case.verified / case.reopened: the re-check and its evidence")
     previous_department: str | None = Field(None, description="case.reassigned: the department that returned it")
+    history: OffenceHistory | None = Field(
+        None, description="a repeat offence: the earlier, closed offences of the same object at the same camera "
+                          "and place (count, incidents, case numbers, when); null for a first offence")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 

@@ -64,7 +64,7 @@ from .db import (
 )
 from .dispatch_rules import route
 from .outbox import OutboxMessage, enqueue
-from .schemas import evidence_url
+from .schemas import OffenceHistory, evidence_url
 from .settings import ApiSettings, SourceInfo
 
 log = logging.getLogger(__name__)
@@ -320,6 +320,7 @@ class CaseService:
         the same message computed twice is the same key and the outbox's unique key keeps one."""
         if key is None:
             key = record.number if kind == "case.created" else f"{record.number}.reopen-{record.reopen_count}"
+        extra.setdefault("history", _history(s, record.incident_id))
         enqueue(s, record.id, kind, key, self._message(record, kind, key, reopen, **extra).model_dump(mode="json"))
 
     def _message(self, record: CaseRecord, kind: str, key: str, reopen: Reopen | None = None,
@@ -351,6 +352,10 @@ class CaseService:
                 return body
             if self._add_late_evidence(s, record) or self._linker is not None:
                 body["evidence"] = [e.model_dump(mode="json") for e in self._evidence(record, True)]
+            if body.get("history") is None:  # linked after the message was queued (e.g. a case by confidence)
+                history = _history(s, record.incident_id)
+                if history is not None:
+                    body["history"] = history.model_dump(mode="json")
         return body
 
     @staticmethod
@@ -702,6 +707,12 @@ class CaseService:
                 listener(out)
             except Exception:
                 log.exception("case listener %r failed", listener)
+
+
+def _history(s: Session, incident_id: str) -> OffenceHistory | None:
+    """The incident's earlier offences (a repeat offender), for the dispatch message."""
+    raw = s.scalar(select(IncidentRecord.history).where(IncidentRecord.id == incident_id))
+    return OffenceHistory.model_validate(raw) if raw else None
 
 
 def _case_state(r: CaseRecord) -> dict[str, Any]:

@@ -118,6 +118,8 @@ class IncidentRecord(Base):
     # the verifier's judgement (issue 14): the rejected incident it matched, and a rank for the queue
     suppressed_by: Mapped[str | None] = mapped_column(String(64))
     priority: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # earlier closed offences of the same object at the same place (issue 14 item 6; api.schemas.OffenceHistory)
+    history: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
     evidence: Mapped[list[EvidenceRecord]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", lazy="selectin"

@@ -46,3 +46,15 @@ class StoredEmbedding:
     model: str
     crop: np.ndarray  # float32 [dim]
     ring: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class ClosedOffence:
+    """A confirmed incident that is over (the object left, or its case was verified or closed), with its vectors:
+    what a new sighting of the same object at the same place is a repeat of."""
+
+    embedding: StoredEmbedding
+    case_number: str | None
+    case_status: str | None
+    ended_wall: datetime | None
+    history: dict | None  # its own OffenceHistory, as stored

@@ -12,13 +12,13 @@ from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .audit import record_audit
-from .db import EvidenceRecord, IncidentEmbeddingRecord, IncidentRecord
-from .embeddings import StoredEmbedding, decode_vector
+from .db import CaseRecord, EvidenceRecord, IncidentEmbeddingRecord, IncidentRecord
+from .embeddings import ClosedOffence, StoredEmbedding, decode_vector
 from .schemas import (
     Decision,
     EmbeddingIn,
@@ -322,6 +322,12 @@ class IncidentRepository:
             s.execute(update(IncidentRecord).where(IncidentRecord.id == incident_id).values(priority=priority))
             s.commit()
 
+    def set_history(self, incident_id: str, history: dict[str, Any] | None) -> None:
+        """Link the incident to its earlier offences (``api.schemas.OffenceHistory`` as JSON; None unlinks)."""
+        with self._sessions() as s:
+            s.execute(update(IncidentRecord).where(IncidentRecord.id == incident_id).values(history=history))
+            s.commit()
+
     # -- reads ------------------------------------------------------------------------------------
 
     def get(self, incident_id: str) -> IncidentOut | None:
@@ -368,6 +374,27 @@ class IncidentRepository:
         query = query.order_by(IncidentRecord.detected_wall.desc(), IncidentRecord.id.desc()).limit(limit)
         with self._sessions() as s:
             return [_to_embedding(r, e) for r, e in s.execute(query).all()]
+
+    def closed_offences(self, source: str, event_type: str, before: datetime, since: datetime | None = None,
+                        limit: int = 1000) -> builtins.list[ClosedOffence]:
+        """The confirmed incidents of ``source`` and ``event_type`` (as the reviewer typed them) with vectors that
+        were over by ``before``: the object was seen gone, or the case was verified or closed (not as invalid).
+        Newest first; ``since`` bounds how far back."""
+        closed_case = and_(CaseRecord.status.in_(("verified", "closed")), CaseRecord.closed_reason.is_(None),
+                           CaseRecord.updated_at <= before)
+        query = (select(IncidentRecord, IncidentEmbeddingRecord, CaseRecord.number, CaseRecord.status)
+                 .join(IncidentEmbeddingRecord, IncidentEmbeddingRecord.incident_id == IncidentRecord.id)
+                 .outerjoin(CaseRecord, CaseRecord.incident_id == IncidentRecord.id)
+                 .where(IncidentRecord.source == source, IncidentRecord.status == "confirmed",
+                        func.coalesce(IncidentRecord.corrected_type, IncidentRecord.type) == event_type,
+                        IncidentRecord.detected_wall < before,
+                        or_(IncidentRecord.ended_wall <= before, closed_case)))
+        if since is not None:
+            query = query.where(IncidentRecord.detected_wall >= since)
+        query = query.order_by(IncidentRecord.detected_wall.desc(), IncidentRecord.id.desc()).limit(limit)
+        with self._sessions() as s:
+            return [ClosedOffence(_to_embedding(r, e), number, case_status, r.ended_wall, r.history)
+                    for r, e, number, case_status in s.execute(query).all()]
 
     def review_version(self) -> tuple[int, datetime | None]:
         """(how many incidents are decided, the latest decision's time): changes with every decision, so a
@@ -515,5 +542,6 @@ def _to_out(r: IncidentRecord) -> IncidentOut:
         review=review,
         suppressed_by=r.suppressed_by,
         priority=r.priority or 0.0,
+        history=r.history,
         labels=r.labels,
     )

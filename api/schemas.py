@@ -106,6 +106,27 @@ class ReviewOut(_Model):
     corrected_type: str | None = Field(None, description="the event type the reviewer set, when it differs")
 
 
+class PreviousOffence(_Model):
+    """An earlier incident of the same object at the same camera and place, confirmed and over."""
+
+    incident_id: str
+    case_number: str | None = Field(None, description="its case, when one was made")
+    case_status: str | None = None
+    detected_wall: datetime = Field(description="when it was found")
+    ended_wall: datetime | None = Field(None, description="when it was seen gone")
+    similarity: float | None = Field(None, description="cosine of the crop embeddings; null when linked through "
+                                                       "another previous offence's history")
+
+
+class OffenceHistory(_Model):
+    """A repeat offence: the same object (appearance and place) was reported, confirmed and closed before."""
+
+    count: int = Field(ge=1, description="how many earlier offences")
+    first_wall: datetime = Field(description="when the earliest was found")
+    last_wall: datetime = Field(description="when the latest was found")
+    previous: list[PreviousOffence] = Field(description="oldest first")
+
+
 class IncidentOut(_Model):
     id: str
     type: str
@@ -138,6 +159,8 @@ class IncidentOut(_Model):
         None, description="the reviewed incident whose rejection this one matched (same camera, place and "
                           "appearance); set while suppressed, and kept after an un-suppress for the record")
     priority: float = Field(0.0, description="queue rank: > 0 when it looks like a confirmed incident at this place")
+    history: OffenceHistory | None = Field(
+        None, description="a repeat offence: the earlier, closed offences of the same object at this place")
     labels: dict[str, Any] | None = Field(
         None, description="event taxonomy of the type: national and local codes, zh / en labels"
     )

@@ -314,6 +314,12 @@ class LearningConfig(_Strict):
     min_camera_examples: int = Field(3, ge=0, description="below this many examples of a type at a camera, other "
                                                           "cameras' confirmations may rank a candidate higher")
     refresh_s: float = Field(2.0, gt=0.0, description="how often to look for decisions stored by other processes")
+    repeat_offenders: bool = Field(True, description="link an incident to the earlier, confirmed and closed "
+                                                     "offences of the same object at the same camera and place")
+    repeat_min_similarity: float = Field(0.8, ge=-1.0, le=1.0, description="cosine of crop embeddings: the same "
+                                                                           "object as an earlier offence")
+    repeat_place_iou: float = Field(0.3, gt=0.0, le=1.0, description="box IoU: the same place as an earlier offence")
+    repeat_window_days: float = Field(365.0, gt=0.0, description="how far back earlier offences count")
 
 
 class StorageConfig(_Strict):

@@ -11,6 +11,7 @@ from models.detector import OnnxDetector
 from streetsight.config import Config
 from streetsight.incident_embedding import load_incident_embedder
 from streetsight.recorder import IncidentRecorder
+from streetsight.repeat_offenders import RepeatOffenders, attach_repeat_offenders
 from streetsight.storage import EvidenceBackend, build_evidence_backend
 from streetsight.verification import RecordVerification, attach_verification
 from vision.detection import FrameDetector
@@ -47,6 +48,7 @@ class Runtime:
     recorder: IncidentRecorder
     evidence: EvidenceBackend | None = None  # the store, links, protection, retention (issue 5)
     verification: RecordVerification | None = None  # learns from review decisions (issue 14)
+    repeats: RepeatOffenders | None = None  # links repeat offences to their history (issue 14)
 
     def close(self) -> None:
         """Stop background evidence work; with S3, upload what is spooled if the server answers."""
@@ -61,6 +63,7 @@ class Runtime:
         evidence = build_evidence_backend(cfg.storage)
         embedder = load_incident_embedder(cfg.learning)
         verification = attach_verification(repository, cfg.learning) if embedder is not None else None
+        repeats = attach_repeat_offenders(repository, cfg.learning) if embedder is not None else None
         return cls(cfg, detector or load_detector(cfg), repository, root,
                    IncidentRecorder(evidence.store, repository, cfg.evidence, keep_recorded=not live,
-                                    embedder=embedder), evidence, verification)
+                                    embedder=embedder), evidence, verification, repeats)

@@ -67,3 +67,18 @@ def encode_frames(out: av.container.OutputContainer, stream: av.VideoStream, dra
             out.mux(packet)
     for packet in stream.encode(None):
         out.mux(packet)
+
+
+def first_seconds(src: Path, dst: Path, seconds: float) -> Path:
+    """The first ``seconds`` of ``src``, remuxed (no re-encode)."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        s_in = inp.streams.video[0]
+        s_out = out.add_stream_from_template(s_in)
+        for packet in inp.demux(s_in):
+            if packet.dts is None:
+                continue
+            if packet.pts is not None and packet.pts * s_in.time_base >= seconds:
+                break
+            packet.stream = s_out
+            out.mux(packet)
+    return dst

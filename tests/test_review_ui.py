@@ -485,3 +485,30 @@ def test_suppressed_incidents_are_listed_with_their_match_and_can_be_put_back(se
     out = served.repo.get(again)
     assert out is not None and out.status == "pending"
     assert (REVIEWER, "incident.unsuppress", again) in served.audit_actions()
+
+
+def test_a_repeat_offence_shows_its_history_in_the_detail(served: Served, tmp_path: Path) -> None:
+    """What streetsight/repeat_offenders.py stores on a new sighting of a closed offence
+    (tests/test_repeat_offenders.py)."""
+    again = served.add(type="illegal_parking", source="cam-gate-01", **{"class": "car"}, box=list(BOX))
+    first_wall = datetime(2025, 4, 28, 9, 30, tzinfo=timezone.utc)
+    served.repo.set_history(again, {"count": 2, "first_wall": first_wall.isoformat(),
+                                    "last_wall": "2025-04-30T10:00:00+00:00", "previous": [
+        {"incident_id": "inc_old_1", "case_number": "SS-20250428-000003", "case_status": "closed",
+         "detected_wall": first_wall.isoformat(), "ended_wall": None, "similarity": None},
+        {"incident_id": PARKED, "case_number": "SS-20250430-000001", "case_status": "verified",
+         "detected_wall": "2025-04-30T10:00:00+00:00", "ended_wall": None, "similarity": 0.93}]})
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 760})
+        log = PageLog(page)
+        sign_in(page, served.url)
+        page.locator(f"#queue-list li[data-id='{PARKED}']").click()
+        assert page.locator("#d-history").is_hidden()  # a first offence says nothing
+        page.locator(f"#queue-list li[data-id='{again}']").click()
+        page.locator("#d-history").wait_for()
+        text = page.locator("#d-history").inner_text()
+        assert "Repeat offence, 2 earlier" in text
+        assert text.index("SS-20250428-000003") < text.index("SS-20250430-000001")  # oldest first
+        screenshot(page, tmp_path, "repeat-offence-history.png")
+        page.close()
+    assert log.unexpected(*LOGIN_NOISE) == []

@@ -9,11 +9,11 @@ import json
 from contextlib import redirect_stdout
 from pathlib import Path
 
-import av
 import pytest
 
 from streetsight.cli import main
 from tests.api_env import ApiEnv
+from tests.media import first_seconds
 from tests.scenarios.fixtures import vtest_mp4  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.samples
@@ -21,21 +21,6 @@ pytestmark = pytest.mark.samples
 SECONDS = 46.0  # litter confirmed at 24 s, the sign at 41.5 s (20 s dwell); the rest adds nothing
 PLAZA = [[0.30, 0.35], [0.75, 0.35], [0.75, 0.75], [0.30, 0.75]]
 LAWN = [[0.0, 0.60], [0.50, 0.60], [0.56, 0.72], [0.56, 1.0], [0.0, 1.0]]
-
-
-def first_seconds(src: Path, dst: Path, seconds: float) -> Path:
-    """The first ``seconds`` of ``src``, remuxed (no re-encode)."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        s_in = inp.streams.video[0]
-        s_out = out.add_stream_from_template(s_in)
-        for packet in inp.demux(s_in):
-            if packet.dts is None:
-                continue
-            if packet.pts is not None and packet.pts * s_in.time_base >= seconds:
-                break
-            packet.stream = s_out
-            out.mux(packet)
-    return dst
 
 
 def write_config(tmp_path: Path) -> Path:

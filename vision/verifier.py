@@ -86,6 +86,15 @@ class VerifierParams:
             raise ValueError("place_iou must be within (0, 1]")
 
 
+def same_object_at_place(crop: np.ndarray, box: Box, crops: np.ndarray, boxes: np.ndarray, min_similarity: float,
+                         place_iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(which of the stored objects are this one at this place, their crop cosines, their box IoUs) for one
+    object against stored ones (``crops`` [N, D] L2-normalised, ``boxes`` [N, 4] normalised)."""
+    overlap = box_iou_one(np.asarray(box, dtype=float), boxes)
+    similarity = crops @ np.asarray(crop, np.float32)
+    return (overlap >= place_iou) & (similarity >= min_similarity), similarity, overlap
+
+
 def normalised_box(box: Iterable[float], width: int, height: int) -> Box:
     """A pixel box (x1, y1, x2, y2) as fractions of the frame."""
     x1, y1, x2, y2 = (float(v) for v in box)
@@ -136,9 +145,8 @@ class CameraVerifier:
         if index is None:
             return Judgement("keep")
         examples, crops, boxes = index
-        overlap = box_iou_one(np.asarray(candidate.box, dtype=float), boxes)
-        similarity = crops @ np.asarray(candidate.crop, np.float32)
-        eligible = (overlap >= self.params.place_iou) & (similarity >= self.params.min_similarity)
+        eligible, similarity, overlap = same_object_at_place(candidate.crop, candidate.box, crops, boxes,
+                                                             self.params.min_similarity, self.params.place_iou)
         if not eligible.any():
             return Judgement("keep")
         best = int(np.argmax(np.where(eligible, similarity, -np.inf)))

@@ -124,6 +124,12 @@ function reviewText(incident) {
   return parts.join(" · ");
 }
 
+/** A repeat offence: the same object at the same place was confirmed and closed before (oldest first). */
+function historyText(history) {
+  const earlier = history.previous.map((p) => `${p.case_number ?? p.incident_id} (${wallTime(p.detected_wall)})`);
+  return `重复违规：此前 ${history.count} 次 · Repeat offence, ${history.count} earlier: ${earlier.join(" · ")}`;
+}
+
 export function renderDetail(incident, { showRaw, emptyText }) {
   $("detail-empty").hidden = Boolean(incident);
   $("detail-body").hidden = !incident;
@@ -167,6 +173,9 @@ export function renderDetail(incident, { showRaw, emptyText }) {
   if (incident.review) info.textContent = reviewText(incident);
   const pending = incident.status === "pending";
   for (const id of ["btn-confirm", "btn-correct", "btn-reject"]) $(id).disabled = !pending;
+  const history = $("d-history");
+  history.hidden = !incident.history;
+  history.textContent = incident.history ? historyText(incident.history) : "";
   // the verifier kept it out of the queue: it looked like a rejected incident at the same place
   const suppressed = incident.status === "suppressed";
   $("d-suppressed").hidden = !suppressed;

@@ -27,6 +27,7 @@ from streetsight.config import Config
 from streetsight.runtime import open_records
 from streetsight.source_records import described, open_source_catalog
 from streetsight.storage import EvidenceBackend, build_evidence_backend
+from streetsight.repeat_offenders import attach_repeat_offenders
 from streetsight.verification import attach_verification
 
 
@@ -61,6 +62,7 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     repository, evidence_root = open_records(cfg)
     # the workers' embeddings arrive through this role's consumer: it judges them against the decisions
     attach_verification(repository, cfg.learning)
+    attach_repeat_offenders(repository, cfg.learning)
     evidence = build_evidence_backend(cfg.storage)
     name = consumer_name or f"api-{socket.gethostname()}-{os.getpid()}"
     consumer = EventConsumer(cluster, repository, name)

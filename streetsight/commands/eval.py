@@ -18,6 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--detections", type=Path,
                    help="replay <video>.detections.json from this folder instead of running the model")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    p.add_argument("--learning", action="store_true",
+                   help="learning mode: replay the incidents in time order, feed the first K review decisions "
+                        "(from the labels) to the per-camera verifier, report precision and recall after each "
+                        "step (learning.json, learning.png)")
     p.set_defaults(func=run)
 
 
@@ -32,12 +36,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"streetsight eval: {name}: no such folder {folder}", file=sys.stderr)
             return 2
     try:
-        report = evaluate(cfg, args.annotations, args.videos, args.out, args.detections, str(args.config))
+        if args.learning:
+            from streetsight.evaluation.learning import evaluate_learning
+
+            report = evaluate_learning(cfg, args.annotations, args.videos, args.out, args.detections,
+                                       str(args.config))
+        else:
+            report = evaluate(cfg, args.annotations, args.videos, args.out, args.detections, str(args.config))
     except AnnotationError as exc:
         print(f"streetsight eval: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
+    elif args.learning:
+        print_learning(report, args.out)
     else:
         print(f"{'type':<20}{'TP':>4}{'FP':>4}{'FN':>4}{'prec':>7}{'recall':>8}{'F1':>7}{'TTD med':>9}")
         for t, s in report["scores"].items():
@@ -47,3 +59,16 @@ def run(args: argparse.Namespace) -> int:
                   f"{f(s['f1']):>7}{f(s['ttd_median_s']):>9}")
         print(f"report: {args.out / 'report.md'}")
     return 0
+
+
+def print_learning(report: dict, out: Path) -> None:
+    def f(v):
+        return "   –" if v is None else f"{v:.2f}"
+
+    for name, block in [*report["cameras"].items(), ("all", report["all"])]:
+        print(f"{name} ({block['events']} labelled events)")
+        print(f"{'decisions':>10}{'TP':>4}{'FP':>4}{'FN':>4}{'prec':>7}{'recall':>8}{'FP removed':>12}{'TP lost':>9}")
+        for s in block["steps"]:
+            print(f"{s['decisions']:>10}{s['tp']:>4}{s['fp']:>4}{s['fn']:>4}{f(s['precision']):>7}{f(s['recall']):>8}"
+                  f"{s['fp_removed']:>12}{s['tp_lost']:>9}")
+    print(f"report: {out / 'learning.json'}, {out / 'learning.png'}")

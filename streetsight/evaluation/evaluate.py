@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from streetsight.config import EVENT_TYPES, Config
-from streetsight.evaluation.annotations import AnnotationError, load_annotation
+from streetsight.evaluation.annotations import AnnotationError, VideoAnnotation, load_annotation
 from streetsight.evaluation.matching import VideoResult, match_video, score
 from streetsight.evaluation.report import write_report
 from streetsight.evaluation.runner import (ReplayDetections, find_video, model_detect, run_video, source_for,
@@ -22,12 +22,12 @@ def annotation_files(folder: Path) -> list[Path]:
     return files
 
 
-def evaluate(cfg: Config, annotations: Path, videos: Path, out: Path, detections: Path | None = None,
-             config_name: str = "") -> dict:
-    """Returns the report's data (also written to ``out``: report.json, report.md, PNG plots)."""
+def run_annotated(cfg: Config, annotations: Path, videos: Path, out: Path,
+                  detections: Path | None = None) -> list[tuple[VideoAnnotation, VideoResult]]:
+    """Each labelled video run through the pipeline (evidence under ``out/evidence``) and matched."""
     aliases = {cfg.taxonomy.for_type(t).zh: t for t in EVENT_TYPES}
     detector = None
-    results: list[VideoResult] = []
+    results: list[tuple[VideoAnnotation, VideoResult]] = []
     for path in annotation_files(annotations):
         fps_cache: dict[str, tuple[float, float]] = {}
 
@@ -52,7 +52,14 @@ def evaluate(cfg: Config, annotations: Path, videos: Path, out: Path, detections
             detect = model_detect(detector)
         log.info("eval: %s with source %s", video.name, src.id)
         run = run_video(src, cfg, detect, out / "evidence", ann.name)
-        results.append(match_video(ann.name, run.incidents, ann.events, duration))
+        results.append((ann, match_video(ann.name, run.incidents, ann.events, duration)))
+    return results
+
+
+def evaluate(cfg: Config, annotations: Path, videos: Path, out: Path, detections: Path | None = None,
+             config_name: str = "") -> dict:
+    """Returns the report's data (also written to ``out``: report.json, report.md, PNG plots)."""
+    results = [r for _, r in run_annotated(cfg, annotations, videos, out, detections)]
     scores = score(results, [t for t in EVENT_TYPES
                              if any(e.type == t for r in results for e in [m.event for m in r.matches] + r.missed)
                              or any(i.type == t for r in results for i in r.false_positives)])

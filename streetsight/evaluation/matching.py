@@ -25,6 +25,7 @@ class FoundIncident:
     class_name: str = ""
     score: float = 0.0
     snapshot: str | None = None
+    snapshot_raw: str | None = None  # the frame without drawings: where the learning mode cuts the object's crop
 
 
 @dataclass
