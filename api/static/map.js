@@ -28,7 +28,7 @@ async function ensureMap(tiles) {
   if (map) return;
   L = await import("./vendor/leaflet/leaflet-src.esm.js");
   const options = tiles ? { minZoom: tiles.min_zoom, maxZoom: tiles.max_zoom } : { crs: L.CRS.Simple, minZoom: -2, maxZoom: 22, zoomSnap: 0.25 };
-  map = L.map($("map"), { ...options, preferCanvas: true, attributionControl: Boolean(tiles) });
+  map = L.map($("map"), { ...options, attributionControl: Boolean(tiles) });
   if (tiles) L.tileLayer(tiles.url, { attribution: tiles.attribution, minZoom: tiles.min_zoom, maxZoom: tiles.max_zoom }).addTo(map);
   layers = { cameras: L.layerGroup().addTo(map), incidents: L.layerGroup().addTo(map), cases: L.layerGroup().addTo(map) };
   labels = L.layerGroup().addTo(map);
@@ -65,9 +65,8 @@ function marker(point) {
     : point.kind === "incident"
       ? { radius: 8, color: colorOfType(point.type), weight: 3, fillOpacity: 0.15, dashArray: point.state === "pending" ? "3 3" : null }
       : { radius: 11, color: colorOfType(point.type), weight: 2, fillOpacity: 0, dashArray: "1 4" };
-  const m = L.circleMarker([point.lat, point.lng], style).bindPopup(() => popup(point));
-  m.options.pointId = `${point.kind}:${point.id}`;
-  return m;
+  const className = `mk mk-${point.kind} mk-state-${point.state} mk-id-${String(point.id).replace(/[^A-Za-z0-9_-]/g, "_")}`;
+  return L.circleMarker([point.lat, point.lng], { ...style, className }).bindPopup(() => popup(point));
 }
 
 /** Area and grid names at the middle of their cameras; a lng/lat graticule on the plain plot. */
