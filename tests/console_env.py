@@ -16,13 +16,29 @@ from api.settings import ApiSettings, UiSettings
 from api.source_catalog import SourceCatalog
 from streetsight.cli import main
 from streetsight.source_records import validate_source_body
-from tests.test_sources_cli import N_CAMERAS, catalogue_rows, write_csv
+from tests.test_sources_cli import N_CAMERAS, write_csv
 
 ADMIN, PASSWORD = "ops.admin", "correct-horse-42"
 FLOOR, MIN_REVIEWS = 0.5, 3
 LOW = "cam-0001"  # its illegal_parking detections are mostly rejected: flagged
 GOOD = "cam-0002"  # confirmed, one case closed
 OPEN = "cam-0005"  # a pending incident, no case
+
+
+COLUMNS = 25  # the cameras stand on a 25 x 14 lattice of streets, 400 m x 330 m apart
+
+
+def catalogue_rows(n: int = N_CAMERAS) -> list[dict[str, str]]:
+    """A platform's catalogue: areas are bands of columns, grids 5 x 3 blocks; every other camera has a password."""
+    rows = []
+    for i in range(n):
+        row, col = divmod(i, COLUMNS)
+        url = f"rtsp://admin:pw{i}secret@10.1.{i // 250}.{i % 250 + 1}:554/live" if i % 2 else f"rtsp://10.2.0.{i % 250 + 1}/live"
+        rows.append({"id": f"cam-{i:04d}", "name": f"监控点 {i} 号", "url": url,
+                     "lng": f"{120.10 + col * 0.004:.6f}", "lat": f"{30.20 + row * 0.003:.6f}",
+                     "address": f"人民路 {i} 号", "grid": f"G-{row // 3:02d}{col // 5:02d}",
+                     "area": "west" if col < 8 else "central" if col < 17 else "east"})
+    return rows
 
 
 def health(i: int) -> dict[str, Any]:

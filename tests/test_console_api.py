@@ -48,7 +48,8 @@ def test_the_wall_is_one_summary_of_every_camera_with_state_last_incident_and_fl
     assert cameras["cam-0007"]["reason"] == "401 Unauthorized"
     assert cameras["cam-0004"]["reason"] is None  # streaming: no reason shown
     assert (cameras["cam-0004"]["decoder"], cameras["cam-0004"]["worker"]) == ("h264", "node-a")
-    assert cameras["cam-0004"]["area"] == "east" and cameras["cam-0004"]["grid"] == "G-0004"
+    assert cameras["cam-0004"]["area"] == "west" and cameras["cam-0004"]["grid"] == "G-0000"
+    assert cameras["cam-0349"]["area"] == "east" and cameras["cam-0349"]["grid"] == "G-0404"
     assert cameras[OPEN]["last_incident"]["id"] == served.incidents["open"]
     assert cameras[OPEN]["last_incident"]["type"] == "non_motor_parking"
     assert cameras["cam-0100"]["last_incident"] is None
@@ -65,7 +66,7 @@ def test_the_map_places_cameras_open_incidents_and_open_cases(console) -> None:
     assert data["tiles"] is None and data["unplaced_cameras"] == 0
     assert len(data["cameras"]) == N_CAMERAS
     cam = {p["id"]: p for p in data["cameras"]}[OPEN]
-    assert (cam["lng"], cam["lat"]) == (pytest.approx(120.105), pytest.approx(30.2025))
+    assert (cam["lng"], cam["lat"]) == (pytest.approx(120.12), pytest.approx(30.2))
     incidents = {p["id"]: p for p in data["incidents"]}
     # the pending one is open; reviewed and ended ones are not
     assert set(incidents) == {served.incidents["open"]}
@@ -99,9 +100,9 @@ def test_statistics_per_camera_and_type_with_confirm_rate_reasons_cases_and_flag
     assert report["total"]["incidents"] == 8
 
     by_area = client.get("/api/v1/stats", params={"group_by": "area", "type": "illegal_parking"}).json()
-    assert [(r["area"], r["incidents"]) for r in by_area["rows"]] == [("east", 4)]  # cam-0001 is east
-    west = client.get("/api/v1/stats", params={"area": "west", "group_by": "type"}).json()
-    assert west["total"]["incidents"] == 0  # cam-0000, -0003 ... hold none of them
+    assert [(r["area"], r["incidents"]) for r in by_area["rows"]] == [("west", 4)]  # cam-0001 is west
+    assert client.get("/api/v1/stats", params={"area": "west"}).json()["total"]["incidents"] == 8
+    assert client.get("/api/v1/stats", params={"area": "east"}).json()["total"]["incidents"] == 0
     days = client.get("/api/v1/stats", params={"group_by": "day", "camera": GOOD}).json()
     assert sum(r["incidents"] for r in days["rows"]) == 3 and all(r["day"] for r in days["rows"])
 

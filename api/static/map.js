@@ -94,15 +94,17 @@ function graticule(cameras) {
   const lngs = cameras.map((c) => c.lng);
   const [s, n, w, e] = [Math.min(...lats), Math.max(...lats), Math.min(...lngs), Math.max(...lngs)];
   const span = Math.max(n - s, e - w, 1e-4);
-  const step = 10 ** Math.floor(Math.log10(span / 4));
+  const unit = 10 ** Math.floor(Math.log10(span / 5));
+  const step = [1, 2, 5, 10].map((m) => m * unit).find((st) => span / st <= 8); // 4 to 8 lines a side
   const style = { color: "#cbd5e1", weight: 1, interactive: false };
+  const digits = Math.max(0, -Math.floor(Math.log10(step)));
   for (let x = Math.floor(w / step) * step; x <= e + step; x += step) {
     L.polyline([[s - step, x], [n + step, x]], style).addTo(labels);
-    L.tooltip({ permanent: true, direction: "bottom", className: "map-label grid" }).setLatLng([s - step, x]).setContent(x.toFixed(4)).addTo(labels);
+    L.tooltip({ permanent: true, direction: "bottom", className: "map-label grid" }).setLatLng([s - span * 0.03, x]).setContent(x.toFixed(digits)).addTo(labels);
   }
   for (let y = Math.floor(s / step) * step; y <= n + step; y += step) {
     L.polyline([[y, w - step], [y, e + step]], style).addTo(labels);
-    L.tooltip({ permanent: true, direction: "left", className: "map-label grid" }).setLatLng([y, w - step]).setContent(y.toFixed(4)).addTo(labels);
+    L.tooltip({ permanent: true, direction: "left", className: "map-label grid" }).setLatLng([y, w - span * 0.03]).setContent(y.toFixed(digits)).addTo(labels);
   }
 }
 

@@ -72,12 +72,17 @@ function renderSummary(report) {
   flags.replaceChildren(el("strong", "", `确认率低于 ${pct(report.confirm_rate_floor)} · Confirm rate below the floor: retune or retrain`), list);
 }
 
-function chart(target, title, series, data, width) {
-  const opts = { title, width, height: 220, series: [{}, ...series], scales: { x: { time: data.time ?? false }, rate: { range: [0, 1] } },
-    axes: [{}, { scale: "n" }, { scale: "rate", side: 1, grid: { show: false }, values: (u, vals) => vals.map((v) => `${Math.round(v * 100)}%`) }] };
-  if (!data.time) opts.axes[0] = { values: (u, vals) => vals.map((v) => data.labels[v] ?? "") };
-  const plot = new uPlot(opts, data.columns, target);
-  charts.push(plot);
+function chart(target, series, data, width) {
+  const count = { range: (u, min, max) => [0, Math.max(1, Math.ceil((max ?? 0) * 1.15))] };
+  const x = data.time
+    ? { time: true, range: (u, min, max) => [min - 43200, max + 43200] } // half a day each side of the bars
+    : { time: false, range: (u, min, max) => [min - 0.6, max + 0.6] };
+  const xAxis = data.time
+    ? { incrs: [86400, 2 * 86400, 7 * 86400, 30 * 86400], values: (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleDateString()) }
+    : { incrs: [1], values: (u, vals) => vals.map((v) => data.labels[v] ?? "") };
+  const opts = { width, height: 220, series: [{}, ...series], scales: { x, n: count, rate: { range: [0, 1] } },
+    axes: [xAxis, { scale: "n" }, { scale: "rate", side: 1, grid: { show: false }, values: (u, vals) => vals.map((v) => `${Math.round(v * 100)}%`) }] };
+  charts.push(new uPlot(opts, data.columns, target));
 }
 
 function renderCharts(report, daily) {
@@ -86,14 +91,14 @@ function renderCharts(report, daily) {
   const width = Math.max(320, Math.min(620, ($("stats-view").clientWidth - 60) / 2));
   const bars = uPlot.paths.bars({ size: [0.6, 40] });
   const days = daily.rows.map((r) => Date.parse(`${r.day}T00:00:00`) / 1000);
-  chart($("stats-chart-days"), "", [
+  chart($("stats-chart-days"), [
     { label: "事件 Incidents", scale: "n", stroke: "#2563eb", fill: "rgba(37,99,235,0.25)", paths: bars },
     { label: "确认率 Confirm rate", scale: "rate", stroke: "#15803d", width: 2, spanGaps: true },
   ], { time: true, columns: [days, daily.rows.map((r) => r.incidents), daily.rows.map((r) => r.confirm_rate)] }, width);
   const rows = report.rows.slice(0, 40);
   const labels = rows.map((r) => report.group_by.map((d) => (d === "type" ? eventLabel(r.type).zh : r[d])).join(" "));
   $("stats-chart-groups-title").textContent = `分组 Per ${report.group_by.join(" + ")}${report.rows.length > 40 ? " (前 40 first 40)" : ""}`;
-  chart($("stats-chart-groups"), "", [
+  chart($("stats-chart-groups"), [
     { label: "事件 Incidents", scale: "n", stroke: "#7c3aed", fill: "rgba(124,58,237,0.25)", paths: bars },
     { label: "确认率 Confirm rate", scale: "rate", stroke: "#15803d", width: 0, points: { show: true, size: 8 } },
   ], { labels, columns: [rows.map((_, i) => i), rows.map((r) => r.incidents), rows.map((r) => r.confirm_rate)] }, width);
