@@ -22,8 +22,8 @@ from streams.urls import mask_credentials
 from .auth import Principal, require
 from .cases import CaseService
 from .db import CaseRecord, IncidentRecord
-from .incident_stats import StatsQuery, confirm_rate_flags, load_facts
-from .settings import SourceInfo, UiSettings
+from .incident_stats import confirm_rate_flags, recent_review_counts
+from .settings import UiSettings
 
 HealthProvider = Callable[[], list[dict[str, Any]]]
 CAMERA_FIELDS = ("id", "name", "kind", "address", "lng", "lat", "grid", "area")
@@ -132,7 +132,7 @@ def console_router(health: HealthProvider | None) -> APIRouter:
         may_read_incidents = principal.may("incidents:read")
         with cases.session() as s:
             last = last_incidents(s) if may_read_incidents else {}
-            flags = _flags_by_camera(s, request, ui) if may_read_incidents else {}
+            flags = _flags_by_camera(s, ui) if may_read_incidents else {}
         states: dict[str, int] = defaultdict(int)
         for row in rows:
             states[row["state"]] += 1
@@ -186,15 +186,12 @@ def last_incidents(s: Session) -> dict[str, dict[str, Any]]:
             for r in rows}
 
 
-def _flags_by_camera(s: Session, request: Request, ui: UiSettings) -> dict[str, list[dict[str, Any]]]:
+def _flags_by_camera(s: Session, ui: UiSettings) -> dict[str, list[dict[str, Any]]]:
     if ui.confirm_rate_floor is None:
         return {}
-    tz = request.app.state.settings.cases.timezone
-    today = datetime.now(timezone.utc).date() + timedelta(days=1)  # any zone's today is within [-1, +1]
-    query = StatsQuery(today - timedelta(days=ui.confirm_rate_days), today, tz)
-    places: dict[str, SourceInfo] = getattr(request.app.state, "source_places", {})
+    since = datetime.now(timezone.utc) - timedelta(days=ui.confirm_rate_days)
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for f in confirm_rate_flags(load_facts(s, query, places), ui.confirm_rate_floor, ui.confirm_rate_min_reviews):
+    for f in confirm_rate_flags(recent_review_counts(s, since), ui.confirm_rate_floor, ui.confirm_rate_min_reviews):
         out[f.camera].append({"type": f.type, "reviewed": f.reviewed, "confirm_rate": f.confirm_rate})
     return out
 

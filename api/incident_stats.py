@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from .db import CaseRecord, CaseStageRecord, IncidentRecord
@@ -48,7 +48,23 @@ class StatsQuery:
         return start, datetime.combine(self.last_day + timedelta(days=1), time.min, zone)
 
 
-@dataclass(frozen=True)
+class LocalDays:
+    """The local day of a UTC time; the zone's offset is looked up once per hour (a zone lookup per incident
+    is most of the cost of a month of incidents)."""
+
+    def __init__(self, timezone: str) -> None:
+        self.zone = ZoneInfo(timezone)
+        self.offsets: dict[int, timedelta] = {}
+
+    def __call__(self, wall: datetime) -> date:
+        hour = int(wall.timestamp()) // 3600
+        offset = self.offsets.get(hour)
+        if offset is None:
+            offset = self.offsets[hour] = wall.astimezone(self.zone).utcoffset() or timedelta(0)
+        return (wall + offset).date()
+
+
+@dataclass(frozen=True, slots=True)
 class _Fact:
     """One incident with what the statistics need of it and of its case."""
 
@@ -157,15 +173,14 @@ def load_facts(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo]) -> l
                             .join(IncidentRecord, IncidentRecord.id == CaseRecord.incident_id)
                             .where(CaseStageRecord.stage == "closed", *where)
                             .group_by(CaseStageRecord.case_id)).all())
-    zone = ZoneInfo(q.timezone)
+    local_day = LocalDays(q.timezone)
+    area_of = {sid: p.area for sid, p in places.items()}
     facts = []
     for i in incidents:
         case = cases.get(i.id)
         closed_at = closed.get(case.id) if case is not None else None
-        place = places.get(i.source)
         facts.append(_Fact(
-            type=i.type, camera=i.source, area=place.area if place else None,
-            day=i.detected_wall.astimezone(zone).date(), status=i.status,
+            type=i.type, camera=i.source, area=area_of.get(i.source), day=local_day(i.detected_wall), status=i.status,
             corrected=bool(i.corrected_type and i.corrected_type != i.type), reject_reason=i.reject_reason,
             review_s=(i.reviewed_at - i.detected_wall).total_seconds() if i.reviewed_at else None,
             case_status=case.status if case is not None else None,
@@ -195,12 +210,33 @@ class ConfirmRateFlag:
     confirm_rate: float
 
 
-def confirm_rate_flags(facts: Iterable[_Fact], floor: float | None, min_reviews: int) -> list[ConfirmRateFlag]:
+ReviewCounts = tuple[str, str, int, int]
+"""(camera, type, reviewed, confirmed as that type)."""
+
+
+def confirm_rate_flags(counts: Iterable[ReviewCounts], floor: float | None, min_reviews: int) -> list[ConfirmRateFlag]:
     """Camera and type pairs reviewed at least ``min_reviews`` times whose confirm rate is below ``floor``,
     worst first. No floor configured: none."""
     if floor is None:
         return []
-    flags = [ConfirmRateFlag(str(r.key["camera"]), str(r.key["type"]), r.reviewed, r.confirmed, r.confirm_rate)
-             for r in group(facts, ("camera", "type"))
-             if r.reviewed >= min_reviews and r.confirm_rate is not None and r.confirm_rate < floor]
+    flags = [ConfirmRateFlag(camera, type, reviewed, confirmed, round(confirmed / reviewed, 4))
+             for camera, type, reviewed, confirmed in counts
+             if reviewed >= max(min_reviews, 1) and confirmed / reviewed < floor]
     return sorted(flags, key=lambda f: (f.confirm_rate, f.camera, f.type))
+
+
+def review_counts(facts: Iterable[_Fact]) -> list[ReviewCounts]:
+    return [(str(r.key["camera"]), str(r.key["type"]), r.reviewed, r.confirmed) for r in group(facts, ("camera", "type"))]
+
+
+def recent_review_counts(s: Session, since: datetime) -> list[ReviewCounts]:
+    """`review_counts` of the incidents detected since ``since``, counted by the database (the camera wall
+    asks for it every few seconds: no row leaves the database)."""
+    reviewed = IncidentRecord.status.in_(("confirmed", "rejected"))
+    as_reported = and_(IncidentRecord.status == "confirmed",
+                       or_(IncidentRecord.corrected_type.is_(None), IncidentRecord.corrected_type == IncidentRecord.type))
+    rows = s.execute(select(IncidentRecord.source, IncidentRecord.type,
+                            func.sum(case((reviewed, 1), else_=0)), func.sum(case((as_reported, 1), else_=0)))
+                     .where(IncidentRecord.detected_wall >= since)
+                     .group_by(IncidentRecord.source, IncidentRecord.type))
+    return [(source, type, int(n or 0), int(k or 0)) for source, type, n, k in rows]

@@ -15,7 +15,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from .auth import Principal, require
 from .cases import CaseService
 from .department_stats import department_performance, rule_misses
-from .incident_stats import DIMENSIONS, Dimension, StatsQuery, StatsRow, confirm_rate_flags, group, load_facts
+from .incident_stats import (DIMENSIONS, Dimension, StatsQuery, StatsRow, confirm_rate_flags, group, load_facts,
+                             review_counts)
 
 CSV_FIELDS = ("department", "area", "received", "handled", "on_time", "late", "on_time_rate", "median_handle_s",
               "returns", "reopened", "reopen_rate")
@@ -167,7 +168,8 @@ def stats_router() -> APIRouter:
             total=IncidentStatsRow.model_validate(total.as_dict(with_cases)),
             rows=[IncidentStatsRow.model_validate(r) for r in rows],
             flags=[ConfirmRateFlagOut.model_validate(f, from_attributes=True)
-                   for f in confirm_rate_flags(facts, ui.confirm_rate_floor, ui.confirm_rate_min_reviews)])
+                   for f in confirm_rate_flags(review_counts(facts), ui.confirm_rate_floor,
+                                                         ui.confirm_rate_min_reviews)])
 
     @router.get("/departments", response_model=DepartmentReport, dependencies=[Depends(require("cases:read"))],
                 responses={200: {"content": {"text/csv": {}}}})
