@@ -66,7 +66,15 @@ def test_the_wall_shows_350_cameras_filters_and_opens_the_last_incident(page_of,
     assert "pw3secret" not in page.content()
     assert "确认率低" in page.locator(f".tile[data-id='{LOW}'] .flag").inner_text()
 
-    # filter: failed cameras only (35), then type a camera id in the search box
+    # filter by area with the keyboard (type-ahead on the focused select): the east band is 8 columns x 14 rows
+    page.focus("#wall-area")
+    page.keyboard.type("east")
+    assert page.locator("#wall-count").inner_text().startswith(f"112 / {N_CAMERAS}")
+    assert {page.locator(".tile:not([hidden])").nth(k).get_attribute("data-id") for k in (0, 1)} == {"cam-0017", "cam-0018"}
+    page.keyboard.press("Home")  # back to the first option: all areas
+    assert page.locator("#wall-count").inner_text().startswith(f"{N_CAMERAS} / {N_CAMERAS}")
+
+    # failed cameras only (35), then type a camera id in the search box
     page.select_option("#wall-state", "failed")
     assert page.locator("#wall-count").inner_text().startswith(f"35 / {N_CAMERAS}")
     assert page.locator(".tile:not([hidden])").first.get_attribute("data-state") == "failed"
