@@ -156,3 +156,24 @@ def test_a_configured_tile_service_reaches_the_map_and_the_page_csp(tmp_path: Pa
         client.post("/api/v1/auth/login", json={"username": ADMIN, "password": PASSWORD})
         tiles = client.get("/api/v1/map").json()["tiles"]
     assert tiles["url"] == "http://10.0.0.9:8080/tiles/{z}/{x}/{y}.png" and tiles["attribution"] == "© 市测绘院"
+
+
+@pytest.mark.parametrize("zone, utc, day", [
+    ("Asia/Shanghai", "2026-05-01T15:59:59+00:00", "2026-05-01"),
+    ("Asia/Shanghai", "2026-05-01T16:00:00+00:00", "2026-05-02"),
+    ("Europe/Berlin", "2026-03-28T22:59:59+00:00", "2026-03-28"),  # CET, the night before summer time
+    ("Europe/Berlin", "2026-03-28T23:00:00+00:00", "2026-03-29"),
+    ("Europe/Berlin", "2026-10-24T21:59:59+00:00", "2026-10-24"),  # CEST
+    ("Europe/Berlin", "2026-10-25T23:00:00+00:00", "2026-10-26"),  # CET again
+    ("America/St_Johns", "2026-01-10T03:29:00+00:00", "2026-01-09"),  # -03:30: the hour holds two local days
+    ("America/St_Johns", "2026-01-10T03:30:00+00:00", "2026-01-10"),
+])
+def test_local_days_follow_the_zone_with_its_offset_looked_up_per_hour(zone, utc, day) -> None:
+    from datetime import datetime
+
+    from api.incident_stats import LocalDays
+
+    days = LocalDays(zone)
+    wall = datetime.fromisoformat(utc)
+    days(wall.replace(minute=0, second=0))  # the hour's offset is cached first
+    assert days(wall).isoformat() == day
