@@ -1,7 +1,7 @@
 // Review page: session, state, live updates, decisions, batch actions and keyboard shortcuts.
 import * as api from "./api.js";
 import { focusCase, initCases, refreshCases } from "./cases.js";
-import { initConsole, showConsoleView, CONSOLE_VIEWS } from "./console.js";
+import { CONSOLE_PAGES, initConsole } from "./console.js";
 import { initDetail, renderDetail } from "./detail.js";
 import { EVENT_LABELS, eventLabel, REJECT_REASONS } from "./labels.js";
 import { LiveUpdates } from "./live.js";
@@ -38,6 +38,11 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
+// pages beyond review and cases: a tab with data-view=NAME, a <section id="NAME-view" class="view">, and here
+// what opens and closes it
+const PAGES = {
+  ...CONSOLE_PAGES,
+};
 const currentIndex = () => state.items.findIndex((it) => it.id === state.currentId);
 const current = () => state.items[currentIndex()] ?? null;
 const live = new LiveUpdates({ onEvent: onLiveEvent, onResync: resync, onMode: showLiveMode });
@@ -406,8 +411,9 @@ function clearFilters() {
 function showLogin(message = "") {
   state.user = null;
   live.stop();
-  for (const id of ["review-view", "cases-view", "nav", "user", "btn-logout", "live", "offline"]) $(id).hidden = true;
-  showConsoleView(null);
+  for (const id of ["nav", "user", "btn-logout", "live", "offline"]) $(id).hidden = true;
+  for (const view of document.querySelectorAll(".view")) view.hidden = true;
+  for (const page of Object.values(PAGES)) page.hide();
   $("login-view").hidden = false;
   $("login-error").hidden = !message;
   $("login-error").textContent = message;
@@ -426,25 +432,23 @@ function showApp(user) {
   $("btn-logout").hidden = !user;
   state.casesAllowed = true;
   $("tab-cases").hidden = false;
-  showView(viewOfHash());
+  const wanted = location.hash.slice(1);
+  showView(wanted === "cases" || wanted in PAGES ? wanted : "review");
   live.start();
   refresh();
   refreshCasesQuietly();
   api.listSources().then((sources) => addOptions($("filter-source"), sources.map((s) => s.id)), () => {});
 }
 
-function viewOfHash() {
-  const view = location.hash.slice(1);
-  return view === "cases" || CONSOLE_VIEWS.includes(view) ? view : "review";
-}
-
 function showView(view) {
   state.view = view;
-  $("review-view").hidden = view !== "review";
-  $("cases-view").hidden = view !== "cases";
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `${view}-view`;
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === view);
   if (view === "cases") refreshCasesQuietly();
-  showConsoleView(view);
+  for (const [name, page] of Object.entries(PAGES)) {
+    if (name === view) page.show().catch((err) => console.warn(`${name} page failed`, err));
+    else page.hide();
+  }
 }
 
 /** Opens one incident in the review view (from the wall or the map): all statuses, its camera's. */
