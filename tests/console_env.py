@@ -12,7 +12,7 @@ from typing import Any
 
 from api import IncidentCreate, IncidentRepository, create_app, create_engine_for, make_session_factory
 from api.db import CaseRecord, CaseStageRecord
-from api.settings import ApiSettings, UiSettings
+from api.settings import ApiSettings, HttpSettings, UiSettings
 from api.source_catalog import SourceCatalog
 from streetsight.cli import main
 from streetsight.source_records import validate_source_body
@@ -72,7 +72,8 @@ def _incident(repo: IncidentRepository, n: int, source: str, type: str, at: date
 
 
 @contextmanager
-def console_app(tmp_path: Path, ui: UiSettings | None = None) -> Iterator[Console]:
+def console_app(tmp_path: Path, ui: UiSettings | None = None, media_origins: tuple[str, ...] = ()) -> Iterator[Console]:
+    """``media_origins``: image origins the page's CSP allows besides its own (the wiring adds the tile service's)."""
     url = f"sqlite:///{tmp_path / 'console.db'}"
     catalogue = write_csv(tmp_path / "catalogue.csv", catalogue_rows())
     assert main(["sources", "import", str(catalogue), "--database-url", url]) == 0
@@ -80,7 +81,8 @@ def console_app(tmp_path: Path, ui: UiSettings | None = None) -> Iterator[Consol
     sessions = make_session_factory(engine)
     repo = IncidentRepository(sessions)
     catalog = SourceCatalog(sessions, validate_source_body)
-    settings = ApiSettings(ui=ui or UiSettings(confirm_rate_floor=FLOOR, confirm_rate_min_reviews=MIN_REVIEWS))
+    settings = ApiSettings(ui=ui or UiSettings(confirm_rate_floor=FLOOR, confirm_rate_min_reviews=MIN_REVIEWS),
+                           http=HttpSettings(media_origins=list(media_origins)))
     app = create_app(repo, tmp_path / "evidence", sources_provider=lambda: [health(i) for i in range(N_CAMERAS)],
                      settings=settings, source_catalog=catalog, run_workers=False)
     app.state.auth.add_user(ADMIN, PASSWORD, "admin")

@@ -4,11 +4,18 @@ wall, click through from a tile and from map markers to the incident and the cas
 ready with 350 tiles) is printed, never asserted. Screenshots: var/test-artifacts/console_*.png."""
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+
+from api.settings import MapSettings, UiSettings
 
 from tests.browser import PageLog, UvicornThread, chromium, needs_chromium, screenshot
 from tests.conftest import free_port
@@ -19,26 +26,65 @@ pytestmark = needs_chromium
 NOISE = ("401", "Unauthorized", "404")  # before sign-in; thumbnails of cameras with no frame yet
 
 
+class TileServer:
+    """The city's GIS tile service: a real HTTP server on 127.0.0.1 answering every /tiles/z/x/y.png with a PNG."""
+
+    def __init__(self) -> None:
+        ok, png = cv2.imencode(".png", np.full((256, 256, 3), (200, 230, 210), np.uint8))
+        assert ok
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                outer.requests.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(png)))
+                self.end_headers()
+                self.wfile.write(png.tobytes())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "TileServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def signed_in(served: Console) -> Iterator[tuple[object, PageLog, list[str]]]:
+    server = UvicornThread(served.app, free_port()).start()
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            log = PageLog(page)
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(server.url)
+            page.click("#login-username")
+            page.keyboard.type(ADMIN)
+            page.click("#login-password")
+            page.keyboard.type(PASSWORD)
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#nav:not([hidden])")
+            yield page, log, requests
+    finally:
+        server.stop()
+
+
 @pytest.fixture()
 def page_of(tmp_path: Path) -> Iterator[tuple[Console, object, PageLog, list[str]]]:
-    with console_app(tmp_path) as served:
-        server = UvicornThread(served.app, free_port()).start()
-        try:
-            with chromium() as browser:
-                page = browser.new_page(viewport={"width": 1400, "height": 900})
-                log = PageLog(page)
-                requests: list[str] = []
-                page.on("request", lambda r: requests.append(r.url))
-                page.goto(server.url)
-                page.click("#login-username")
-                page.keyboard.type(ADMIN)
-                page.click("#login-password")
-                page.keyboard.type(PASSWORD)
-                page.keyboard.press("Enter")
-                page.wait_for_selector("#nav:not([hidden])")
-                yield served, page, log, requests
-        finally:
-            server.stop()
+    with console_app(tmp_path) as served, signed_in(served) as (page, log, requests):
+        yield served, page, log, requests
 
 
 def test_the_wall_shows_350_cameras_filters_and_opens_the_last_incident(page_of, tmp_path: Path) -> None:
@@ -167,3 +213,21 @@ def test_the_statistics_page_charts_flags_and_exports(page_of, tmp_path: Path) -
     assert csv_text.splitlines()[0].startswith("camera,type,incidents") and GOOD in csv_text
     screenshot(page, tmp_path, "console_stats_camera.png")
     assert log.unexpected(*NOISE) == []
+
+
+def test_the_map_draws_the_configured_city_tiles(tmp_path: Path) -> None:
+    with TileServer() as tiles:
+        ui = UiSettings(map=MapSettings(tile_url=f"{tiles.origin}/tiles/{{z}}/{{x}}/{{y}}.png",
+                                        attribution="© 市测绘院 City survey"))
+        with console_app(tmp_path, ui=ui, media_origins=(tiles.origin,)) as served, \
+                signed_in(served) as (page, log, _):
+            page.click("#tab-map")
+            page.wait_for_selector("#map[data-ready='1']")
+            assert page.locator("#map").get_attribute("data-crs") == "tiles"
+            page.wait_for_selector("img.leaflet-tile-loaded")
+            assert "City survey" in page.locator(".leaflet-control-attribution").inner_text()
+            assert page.locator("path.mk-camera").count() == N_CAMERAS
+            screenshot(page, tmp_path, "console_map_tiles.png")
+            assert log.unexpected(*NOISE) == []  # the CSP let the tiles in
+    z, x, y = tiles.requests[0].removeprefix("/tiles/").removesuffix(".png").split("/")
+    assert int(z) >= 10 and int(x) > 0 and int(y) > 0  # zoomed onto the cameras, in web-mercator tiles
