@@ -177,3 +177,18 @@ def test_local_days_follow_the_zone_with_its_offset_looked_up_per_hour(zone, utc
     wall = datetime.fromisoformat(utc)
     days(wall.replace(minute=0, second=0))  # the hour's offset is cached first
     assert days(wall).isoformat() == day
+
+
+def test_a_trainer_sees_no_cases_in_the_statistics_or_on_the_map(console) -> None:
+    served, client = console
+    served.app.state.auth.add_user("trainer1", PASSWORD, "trainer")
+    client.post("/api/v1/auth/logout")
+    assert client.post("/api/v1/auth/login", json={"username": "trainer1", "password": PASSWORD}).status_code == 200
+    report = client.get("/api/v1/stats", params={"group_by": "camera"}).json()
+    assert report["total"]["incidents"] == 8 and report["total"]["cases"] is None
+    assert all(r["cases_by_status"] is None for r in report["rows"])
+    assert "cases" not in client.get("/api/v1/stats", params={"format": "csv"}).text.splitlines()[0].split(",")
+    data = client.get("/api/v1/map").json()
+    assert data["cases"] == [] and len(data["incidents"]) == 1
+    client.post("/api/v1/auth/logout")
+    assert client.get("/api/v1/wall").status_code == 401
