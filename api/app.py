@@ -21,6 +21,7 @@ from streams.urls import mask_credentials  # stdlib only: the one masking, as FF
 
 from .auth import Principal, current_principal, request_token, require
 from .cases import Clock, EventLabelsProvider, EvidenceLinker, ProtectEvidence, RecheckSnapshot
+from .console_routes import console_router
 from .docs_pages import add_docs_pages
 from .error_handlers import install_error_handlers
 from .metrics import ApiMetrics
@@ -278,6 +279,9 @@ def create_app(
             if sources_provider is None:
                 return []
             return [mask_credentials(s) for s in sources_provider()]
+
+    app.state.source_places = places  # the cameras' places (areas) for the statistics
+    app.include_router(console_router(sources_provider))
 
     @app.get("/", include_in_schema=False)
     def review_page() -> FileResponse:

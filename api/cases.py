@@ -204,6 +204,10 @@ class CaseService:
             evidence_protected=False, reopen_count=0, created_at=now, updated_at=now,
         )
 
+    def incident_place(self, incident: IncidentRecord) -> SourceInfo:
+        """Where the incident was: the map places incidents as their cases are placed."""
+        return self._place(incident)
+
     def _place(self, incident: IncidentRecord) -> SourceInfo:
         """Fixed cameras: the source's configured place. Moving cameras: the position the incident carries
         (``extra.position`` as ``{lng, lat}``, or ``extra.lng`` / ``extra.lat``), over the source's."""

@@ -247,11 +247,55 @@ class DispatchSettings(_Strict):
         return self.token.get_secret_value() if self.token else os.environ.get(DISPATCH_TOKEN_ENV) or None
 
 
+class MapSettings(_Strict):
+    """The map page's base layer: the city's own GIS tile service (the service has no internet)."""
+
+    tile_url: str | None = Field(
+        None, description="tile URL template with {z}, {x} and {y}, e.g. https://gis.city.gov/tiles/{z}/{x}/{y}.png; "
+        "unset: a plain lng/lat plot with the grid and area labels")
+    attribution: str = Field("", max_length=500, description="credit shown on the map for the tiles")
+    min_zoom: int = Field(0, ge=0, le=24)
+    max_zoom: int = Field(19, ge=0, le=24)
+
+    @field_validator("tile_url")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v.replace("{", "").replace("}", ""))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} must be an absolute http(s) URL template")
+        missing = [p for p in ("{z}", "{x}", "{y}") if p not in v]
+        if missing:
+            raise ValueError(f"{v!r} lacks {', '.join(missing)}")
+        return v
+
+    def tile_origin(self) -> str | None:
+        """The origin the page's CSP must allow images from."""
+        if self.tile_url is None:
+            return None
+        parts = urlsplit(self.tile_url.replace("{", "").replace("}", ""))
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+class UiSettings(_Strict):
+    """The operator console (YAML: the ``ui:`` section)."""
+
+    map: MapSettings = Field(default_factory=MapSettings)
+    confirm_rate_floor: float | None = Field(
+        None, ge=0, le=1, description="a camera whose confirm rate for an event type is below this is flagged "
+        "(camera wall, statistics): what to retune or retrain; unset: nothing is flagged")
+    confirm_rate_min_reviews: int = Field(
+        20, ge=1, description="reviews of a camera and type needed before its confirm rate is judged")
+    confirm_rate_days: int = Field(30, ge=1, le=366, description="the camera wall judges the last this many days")
+
+
 class ApiSettings(_Strict):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     cases: CasesSettings = Field(default_factory=CasesSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
 
 class SourceInfo(_Strict):

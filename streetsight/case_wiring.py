@@ -18,7 +18,7 @@ def api_settings(cfg: Config) -> ApiSettings:
     cases = cfg.cases
     if "timezone" not in cases.model_fields_set:  # one zone for the deployment unless cases say otherwise
         cases = cases.model_copy(update={"timezone": cfg.timezone})
-    return ApiSettings(auth=cfg.auth, cases=cases, dispatch=cfg.dispatch, http=http_settings(cfg))
+    return ApiSettings(auth=cfg.auth, cases=cases, dispatch=cfg.dispatch, http=http_settings(cfg), ui=cfg.ui)
 
 
 def http_settings(cfg: Config) -> HttpSettings:
@@ -30,6 +30,9 @@ def http_settings(cfg: Config) -> HttpSettings:
     parts = urlsplit(cfg.storage.public_url)
     if parts.scheme in ("http", "https") and parts.netloc:
         origins.append(f"{parts.scheme}://{parts.netloc}")
+    tiles = cfg.ui.map.tile_origin()  # the map page's base layer
+    if tiles is not None:
+        origins.append(tiles)
     fields = cfg.api.model_dump(include=set(HttpSettings.model_fields))
     return HttpSettings.model_validate({**fields, "media_origins": list(dict.fromkeys(origins))})
 

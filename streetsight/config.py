@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic import SecretStr
 
-from api.settings import AuthSettings, CasesSettings, DispatchSettings, HttpSettings
+from api.settings import AuthSettings, CasesSettings, DispatchSettings, HttpSettings, UiSettings
 from streetsight.config_checks import cross_section_problems
 from streetsight.storage_config import S3Config, check_retention_days
 
@@ -456,6 +456,7 @@ class Config(_Strict):
     cases: CasesSettings = Field(default_factory=CasesSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    ui: UiSettings = Field(default_factory=UiSettings)
     # source id -> its URL as written, where it holds ${ENV} references (the records keep the reference)
     _raw_urls: dict[str, str] = PrivateAttr(default_factory=dict)
 

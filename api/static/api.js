@@ -109,3 +109,13 @@ export async function departmentStats(days) {
 
 export const assignCase = (id, department) =>
   json(request(`/api/v1/cases/${encodeURIComponent(id)}/assign`, { method: "POST", body: { department } }));
+
+// -- operator console ---------------------------------------------------------------------------
+
+export const getIncident = (id) => json(request(`/api/v1/incidents/${encodeURIComponent(id)}`));
+/** Every camera with its state and last incident, in one answer (the camera wall). */
+export const wall = () => json(request("/api/v1/wall"));
+/** Cameras, open incidents and open cases by lng/lat, and the tile layer (一张图). */
+export const cityMap = () => json(request("/api/v1/map"));
+export const incidentStats = (query) => json(request(`/api/v1/stats?${new URLSearchParams(query)}`));
+export const statsCsvUrl = (query) => `/api/v1/stats?${new URLSearchParams({ ...query, format: "csv" })}`;

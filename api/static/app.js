@@ -1,6 +1,7 @@
 // Review page: session, state, live updates, decisions, batch actions and keyboard shortcuts.
 import * as api from "./api.js";
-import { initCases, refreshCases } from "./cases.js";
+import { focusCase, initCases, refreshCases } from "./cases.js";
+import { CONSOLE_PAGES, initConsole } from "./console.js";
 import { initDetail, renderDetail } from "./detail.js";
 import { EVENT_LABELS, eventLabel, REJECT_REASONS } from "./labels.js";
 import { LiveUpdates } from "./live.js";
@@ -37,6 +38,11 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
+// pages beyond review and cases: a tab with data-view=NAME, a <section id="NAME-view" class="view">, and here
+// what opens and closes it
+const PAGES = {
+  ...CONSOLE_PAGES,
+};
 const currentIndex = () => state.items.findIndex((it) => it.id === state.currentId);
 const current = () => state.items[currentIndex()] ?? null;
 const live = new LiveUpdates({ onEvent: onLiveEvent, onResync: resync, onMode: showLiveMode });
@@ -405,7 +411,9 @@ function clearFilters() {
 function showLogin(message = "") {
   state.user = null;
   live.stop();
-  for (const id of ["review-view", "cases-view", "nav", "user", "btn-logout", "live", "offline"]) $(id).hidden = true;
+  for (const id of ["nav", "user", "btn-logout", "live", "offline"]) $(id).hidden = true;
+  for (const view of document.querySelectorAll(".view")) view.hidden = true;
+  for (const page of Object.values(PAGES)) page.hide();
   $("login-view").hidden = false;
   $("login-error").hidden = !message;
   $("login-error").textContent = message;
@@ -424,7 +432,8 @@ function showApp(user) {
   $("btn-logout").hidden = !user;
   state.casesAllowed = true;
   $("tab-cases").hidden = false;
-  showView(location.hash === "#cases" ? "cases" : "review");
+  const wanted = location.hash.slice(1);
+  showView(wanted === "cases" || wanted in PAGES ? wanted : "review");
   live.start();
   refresh();
   refreshCasesQuietly();
@@ -433,10 +442,38 @@ function showApp(user) {
 
 function showView(view) {
   state.view = view;
-  $("review-view").hidden = view !== "review";
-  $("cases-view").hidden = view !== "cases";
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `${view}-view`;
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === view);
   if (view === "cases") refreshCasesQuietly();
+  for (const [name, page] of Object.entries(PAGES)) {
+    if (name === view) page.show().catch((err) => console.warn(`${name} page failed`, err));
+    else page.hide();
+  }
+}
+
+/** Opens one incident in the review view (from the wall or the map): all statuses, its camera's. */
+async function openIncident(id) {
+  history.replaceState(null, "", "#");
+  showView("review");
+  const incident = await api.getIncident(id);
+  $("filter-status").value = "";
+  for (const key of ["filter-type", "filter-area", "filter-since", "filter-until"]) $(key).value = "";
+  addOptions($("filter-source"), [incident.source]);
+  $("filter-source").value = incident.source;
+  onFilterChange({ target: $("filters") });
+  state.currentId = id;
+  await refresh();
+  if (!itemById(id)) { // older than the first page of its camera: show it alone on top
+    state.items = [incident, ...state.items];
+    state.currentId = id;
+    render();
+  }
+}
+
+async function openCase(id) {
+  history.replaceState(null, "", "#cases");
+  showView("cases");
+  await focusCase(id, toast);
 }
 
 async function onLogin(event) {
@@ -482,6 +519,9 @@ function start() {
   initDetail();
   initPicker();
   initCases(toast);
+  initConsole({ openIncident: (id) => openIncident(id).catch((err) => toast(`打开失败 Open failed: ${err.message}`, "error")),
+    openCase: (id) => openCase(id).catch((err) => toast(`打开失败 Open failed: ${err.message}`, "error")),
+    cameras: () => api.listSources().then((sources) => sources.map((s) => s.id)) });
   api.setUnauthorizedHandler(() => {
     if (state.user) showLogin("会话已过期，请重新登录 Session expired: please sign in again");
   });
@@ -507,7 +547,7 @@ function start() {
   $("btn-logout").addEventListener("click", onLogout);
   for (const tab of document.querySelectorAll(".tab")) {
     tab.addEventListener("click", () => {
-      history.replaceState(null, "", tab.dataset.view === "cases" ? "#cases" : "#");
+      history.replaceState(null, "", tab.dataset.view === "review" ? "#" : `#${tab.dataset.view}`);
       showView(tab.dataset.view);
     });
   }

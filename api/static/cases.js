@@ -154,6 +154,19 @@ export async function refreshStats() {
   );
 }
 
+/** Shows all cases with the case ``id`` marked and scrolled to (the map's click-through). */
+export async function focusCase(id, toast) {
+  $("cases-queue").value = "";
+  await refreshCases(toast);
+  const row = $("cases-body").querySelector(`tr[data-id="${CSS.escape(String(id))}"]`);
+  if (!row) {
+    toast(`案件不在列表中 Case ${id} is not in the list`, "error");
+    return;
+  }
+  row.classList.add("highlight");
+  row.scrollIntoView({ block: "center" });
+}
+
 export function initCases(toast) {
   $("cases-queue").addEventListener("change", () => refreshCases(toast).catch(() => {}));
   $("stats-days").addEventListener("change", () => refreshStats().catch(() => {}));
