@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -51,17 +52,23 @@ class FootageIntake:
     # -- before the upload ---------------------------------------------------------------------------
 
     def check(self, source_id: str | None, started_at: str | None, track_id: str | None, size: int | None) -> None:
-        self._source(source_id)
-        if started_at is not None:
-            parse_started_at(started_at)
-        if track_id is not None:
-            self._track_path(track_id)
-        if size is not None:
-            self._room_for(size)
+        """A refused upload takes its staged track with it (the client sends both again)."""
+        track_path = self._track_path(track_id) if track_id is not None else None
+        try:
+            self._source(source_id)
+            if started_at is not None:
+                parse_started_at(started_at)
+            if size is not None:
+                self._room_for(size)
+        except FootageRejected:
+            if track_path is not None:
+                track_path.unlink(missing_ok=True)
+            raise
 
     def stage_track(self, filename: str, data: bytes) -> TrackOut:
         if len(data) > MAX_TRACK_BYTES:
             raise FootageRejected(("body",), f"a track of more than {MAX_TRACK_BYTES} bytes", 413)
+        self._expire_tracks()
         fmt = detect_format(filename, data)
         try:
             points = parse_track(data, fmt)
@@ -83,13 +90,22 @@ class FootageIntake:
 
     def accept(self, upload: Path, *, job_id: str, filename: str, source_id: str, started_at: str | None,
                track_id: str | None, actor: str) -> FootageJobOut:
+        """Whatever the outcome, the staged track is used up (stored with the job, or refused with it)."""
+        track_path = self._track_path(track_id) if track_id else None
+        try:
+            return self._accept(upload, job_id, filename, source_id, started_at, track_path, actor)
+        finally:
+            if track_path is not None:
+                track_path.unlink(missing_ok=True)
+
+    def _accept(self, upload: Path, job_id: str, filename: str, source_id: str, started_at: str | None,
+                track_path: Path | None, actor: str) -> FootageJobOut:
         self._source(source_id)
         try:
             info = probe(upload)
         except NotVideo as exc:
             raise FootageRejected(("file",), str(exc)) from None
         start, start_from = self._start(started_at, info)
-        track_path = self._track_path(track_id) if track_id else None
         points = 0
         if track_path is not None:
             fmt = track_path.suffix.lstrip(".")
@@ -127,8 +143,6 @@ class FootageIntake:
         except Exception:
             self._discard(stored_keys)
             raise
-        if track_path is not None:
-            track_path.unlink(missing_ok=True)
         log.info("footage job %s: %s from %s, %.1f s of video from %s (%s), track %s", job.id, filename, source_id,
                  info.duration_s, start.isoformat(), start_from, job.track_format or "none")
         return job
@@ -164,6 +178,16 @@ class FootageIntake:
             raise FootageRejected(("metadata", "track_id"), f"no track {track_id!r} (send it to "
                                   "POST /api/v1/footage/tracks first)", 404)
         return found[0]
+
+    def _expire_tracks(self) -> None:
+        """Tracks sent for an upload that never came are dropped after ``footage.upload_expiry_days``."""
+        cutoff = time.time() - self.expiry_days * 86400
+        for p in self.tracks_dir.iterdir():
+            try:
+                if p.stat().st_mtime < cutoff:
+                    p.unlink(missing_ok=True)
+            except OSError:
+                continue
 
     def _room_for(self, size: int) -> None:
         if size > self.max_upload_bytes:
