@@ -15,13 +15,14 @@ import pytest
 
 from streetsight.commands.footage import UPLOADS_PATH, _Fingerprint
 from streetsight.footage.tracks import Track, TrackPoint
+from tests.browser import PageLog, chromium, screenshot
 from tests.cluster_procs import ADMIN_PASSWORD, ServeProcess
 from tests.footage_helpers import STARTED_AT, Service, footage_config, last_json, login_token, patrol_gpx, sha256
 from tests.media import encode_h264
 from tests.pg_server import free_port
 from tests.real_parts import missing_real_part
 
-pytestmark = [pytest.mark.samples]
+pytestmark = [pytest.mark.samples, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,13 @@ def upload(service: Service, *args: str, state: Path, token: str | None = None) 
         capture_output=True, text=True, timeout=900, env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
+def upload_process(service: Service, *args: str, state: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streetsight", "footage", "upload", *args, "--server", service.url,
+         "--token", service.token, "--state", str(state)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
 def leftovers(service: Service) -> list[Path]:
     """Files of uploads on the server: staged uploads, and stored footage."""
     staged = [p for p in (service.data / "footage-uploads").rglob("*") if p.is_file()]  # type: ignore[attr-defined]
@@ -64,33 +72,68 @@ def leftovers(service: Service) -> list[Path]:
 
 
 def test_vtest_with_a_gpx_track_becomes_a_done_job_with_positioned_incidents_in_the_queue(service, vtest, tmp_path):
+    """The done-when test, watched in the UI: the jobs page's bar moves with the live events, and the van
+    incident shows its position in the review queue."""
     points = patrol_gpx(tmp_path / "patrol.gpx")
-    result = upload(service, str(vtest), "--source", "bodycam-1", "--started-at", "2026-11-30T09:00:00+08:00",
-                    "--track", str(tmp_path / "patrol.gpx"), "--json", "--wait", state=tmp_path / "state.json")
-    assert result.returncode == 0, result.stderr + service.proc.log_tail()
-    job = last_json(result.stdout)
-    assert job["status"] == "done" and job["progress"] == 1.0 and job["error"] is None
-    assert job["video_sha256"] == sha256(vtest) and job["video_size"] == vtest.stat().st_size
-    assert job["started_at"] == "2026-11-30T01:00:00Z" and job["started_at_from"] == "upload"
-    assert job["track_format"] == "gpx" and job["track_points"] == len(points)
-    assert job["frames_analysed"] > 100 and job["unpositioned_frames"] == 0
-    assert "%" in result.stderr  # the progress bar
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 860})
+        log = PageLog(page)
+        page.goto(service.url + "/")
+        page.fill("#login-username", "admin")
+        page.fill("#login-password", ADMIN_PASSWORD)
+        page.click("#login-submit")
+        page.locator("#review-view").wait_for()
+        page.click("#tab-jobs")
+        page.locator("#jobs-view").wait_for()
+        page.wait_for_function("() => document.getElementById('live').dataset.mode === 'sse'")
 
-    incidents = service.job_incidents(job["id"])
-    assert job["incidents"] == len(incidents) >= 1
-    van = min(incidents, key=lambda i: i["confirmed_at"])  # parked at the kerb from the first frame
-    assert van["class"] in ("truck", "car", "bus") and van["confirmed_at"] < 5 and van["zone"] == "kerb"
-    wall = datetime.fromisoformat(van["detected_wall"].replace("Z", "+00:00"))
-    assert wall == STARTED_AT + timedelta(seconds=van["confirmed_at"])
-    expected = Track([TrackPoint(t, lng, lat) for t, lat, lng in points]).at(wall.timestamp())
-    assert van["position"] == pytest.approx(expected)
-    assert van["position"] not in [{"lng": lng, "lat": lat, "timestamp": t} for t, lat, lng in points]  # between
-    assert {"snapshot", "clip", "manifest"} <= set(van["evidence"])
-    queue = service.http.get("/api/v1/incidents", params={"status": "pending", "limit": 500}).json()
-    assert van["id"] in {i["id"] for i in queue}
-    # what stays: the stored video and track (with their metadata sidecars), nothing staged
-    assert [p.name for p in leftovers(service) if job["id"] in str(p)] == ["track.gpx.json", "video.mp4.json",
-                                                                           "track.gpx", "video.mp4"]
+        cli = upload_process(service, str(vtest), "--source", "bodycam-1", "--started-at",
+                             "2026-11-30T09:00:00+08:00", "--track", str(tmp_path / "patrol.gpx"), "--json", "--wait",
+                             state=tmp_path / "state.json")
+        row = page.locator("#jobs-body tr").first
+        row.wait_for(timeout=120_000)  # the job appears through the event stream, no reload
+        page.wait_for_function("() => { const p = document.querySelector('#jobs-body tr progress');"
+                               " return p && p.value > 0.2 && p.value < 1; }", timeout=300_000)
+        assert "分析中 Running" in row.inner_text() and "ETA" in row.inner_text()
+        screenshot(page, tmp_path, "footage-jobs-running.png")
+        stdout, stderr = cli.communicate(timeout=900)
+        assert cli.returncode == 0, stderr + service.proc.log_tail()
+        job = last_json(stdout)
+        page.wait_for_function("() => document.querySelector('#jobs-body tr progress').value === 1")
+        assert "完成 Done" in row.inner_text() and job["id"] in row.inner_text() and "GPX" in row.inner_text()
+        screenshot(page, tmp_path, "footage-jobs-done.png")
+
+        assert job["status"] == "done" and job["progress"] == 1.0 and job["error"] is None
+        assert job["video_sha256"] == sha256(vtest) and job["video_size"] == vtest.stat().st_size
+        assert job["started_at"] == "2026-11-30T01:00:00Z" and job["started_at_from"] == "upload"
+        assert job["track_format"] == "gpx" and job["track_points"] == len(points)
+        assert job["frames_analysed"] > 100 and job["unpositioned_frames"] == 0
+        assert "%" in stderr  # the CLI's progress bar
+
+        incidents = service.job_incidents(job["id"])
+        assert job["incidents"] == len(incidents) >= 1
+        van = min(incidents, key=lambda i: i["confirmed_at"])  # parked at the kerb from the first frame
+        assert van["class"] in ("truck", "car", "bus") and van["confirmed_at"] < 5 and van["zone"] == "kerb"
+        wall = datetime.fromisoformat(van["detected_wall"].replace("Z", "+00:00"))
+        assert wall == STARTED_AT + timedelta(seconds=van["confirmed_at"])
+        expected = Track([TrackPoint(t, lng, lat) for t, lat, lng in points]).at(wall.timestamp())
+        assert van["position"] == pytest.approx(expected)
+        assert (van["position"]["lng"], van["position"]["lat"]) not in [(lng, lat) for _, lat, lng in points]
+        assert {"snapshot", "clip", "manifest"} <= set(van["evidence"])
+        queue = service.http.get("/api/v1/incidents", params={"status": "pending", "limit": 500}).json()
+        assert van["id"] in {i["id"] for i in queue}
+        # what stays: the stored video and track (with their metadata sidecars), nothing staged
+        assert [p.name for p in leftovers(service) if job["id"] in str(p)] == ["track.gpx.json", "video.mp4.json",
+                                                                               "track.gpx", "video.mp4"]
+
+        # the review queue shows the van with where the device was
+        page.click('.tab[data-view="review"]')
+        item = page.locator(f'#queue-list li[data-id="{van["id"]}"]')
+        item.click()
+        page.wait_for_function(f"() => document.getElementById('d-id').textContent === '{van['id']}'")
+        assert page.locator("#d-position").inner_text() == f"{expected['lng']:.6f}, {expected['lat']:.6f}"
+        screenshot(page, tmp_path, "footage-incident-position.png")
+        assert log.unexpected("401") == []  # 401: the page asks who is signed in before the login
     done = datetime.fromisoformat(job["finished_at"].replace("Z", "+00:00"))
     created = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))
     print(f"analysis speed: {job['duration_s'] / (done - created).total_seconds():.2f} media s per wall s "

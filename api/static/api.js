@@ -109,3 +109,6 @@ export async function departmentStats(days) {
 
 export const assignCase = (id, department) =>
   json(request(`/api/v1/cases/${encodeURIComponent(id)}/assign`, { method: "POST", body: { department } }));
+
+/** Analysis jobs of uploaded footage, newest first. */
+export const listFootageJobs = (limit = 200) => json(request(`/api/v1/footage?limit=${limit}`));

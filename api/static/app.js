@@ -2,6 +2,7 @@
 import * as api from "./api.js";
 import { initCases, refreshCases } from "./cases.js";
 import { initDetail, renderDetail } from "./detail.js";
+import { applyJobEvent, refreshJobs } from "./jobs.js";
 import { EVENT_LABELS, eventLabel, REJECT_REASONS } from "./labels.js";
 import { LiveUpdates } from "./live.js";
 import { initPicker, isPickerOpen, pick, pickerKey } from "./picker.js";
@@ -22,6 +23,7 @@ const LIVE_TEXT = {
 const state = {
   user: null,
   casesAllowed: true,
+  jobsAllowed: true,
   view: "review",
   items: [],
   total: 0,
@@ -155,6 +157,19 @@ function scheduleRefresh() {
 function resync() {
   scheduleRefresh();
   refreshCasesQuietly();
+  if (state.view === "jobs") refreshJobsQuietly();
+}
+
+function refreshJobsQuietly() {
+  if (!state.jobsAllowed) return;
+  refreshJobs().catch((err) => {
+    if (err.status === 403) {
+      state.jobsAllowed = false; // this role sees no footage (e.g. trainer)
+      $("tab-jobs").hidden = true;
+    } else {
+      console.warn("footage jobs refresh failed", err);
+    }
+  });
 }
 
 function refreshCasesQuietly() {
@@ -179,8 +194,9 @@ function awaitEvidence() {
   if (live.mode === "sse" && shown?.status === "pending" && waiting) scheduleRefresh();
 }
 
-function onLiveEvent(type) {
+function onLiveEvent(type, data) {
   if (type === "case_updated") refreshCasesQuietly();
+  else if (type === "footage_job") applyJobEvent(data);
   else scheduleRefresh();
 }
 
@@ -405,7 +421,7 @@ function clearFilters() {
 function showLogin(message = "") {
   state.user = null;
   live.stop();
-  for (const id of ["review-view", "cases-view", "nav", "user", "btn-logout", "live", "offline"]) $(id).hidden = true;
+  for (const id of ["review-view", "cases-view", "jobs-view", "nav", "user", "btn-logout", "live", "offline"]) $(id).hidden = true;
   $("login-view").hidden = false;
   $("login-error").hidden = !message;
   $("login-error").textContent = message;
@@ -423,11 +439,14 @@ function showApp(user) {
   $("user").textContent = user ? `${user.username} · ${user.role}` : "";
   $("btn-logout").hidden = !user;
   state.casesAllowed = true;
+  state.jobsAllowed = true;
   $("tab-cases").hidden = false;
-  showView(location.hash === "#cases" ? "cases" : "review");
+  $("tab-jobs").hidden = false;
+  showView({ "#cases": "cases", "#jobs": "jobs" }[location.hash] ?? "review");
   live.start();
   refresh();
   refreshCasesQuietly();
+  refreshJobsQuietly();
   api.listSources().then((sources) => addOptions($("filter-source"), sources.map((s) => s.id)), () => {});
 }
 
@@ -435,8 +454,10 @@ function showView(view) {
   state.view = view;
   $("review-view").hidden = view !== "review";
   $("cases-view").hidden = view !== "cases";
+  $("jobs-view").hidden = view !== "jobs";
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === view);
   if (view === "cases") refreshCasesQuietly();
+  if (view === "jobs") refreshJobsQuietly();
 }
 
 async function onLogin(event) {
@@ -507,7 +528,7 @@ function start() {
   $("btn-logout").addEventListener("click", onLogout);
   for (const tab of document.querySelectorAll(".tab")) {
     tab.addEventListener("click", () => {
-      history.replaceState(null, "", tab.dataset.view === "cases" ? "#cases" : "#");
+      history.replaceState(null, "", tab.dataset.view === "review" ? "#" : `#${tab.dataset.view}`);
       showView(tab.dataset.view);
     });
   }
