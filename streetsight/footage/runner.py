@@ -87,6 +87,7 @@ class FootageRunner:
             self.run_job(job)
 
     def run_job(self, job: FootageJobOut) -> None:
+        t0 = time.monotonic()
         try:
             finished = self._analyse(job)
         except JobFailed as exc:
@@ -99,7 +100,10 @@ class FootageRunner:
             return
         if finished:
             done = self.jobs.finish(job.id)
-            log.info("footage job %s done: %d incident(s)", job.id, done.incidents)
+            elapsed = time.monotonic() - t0
+            log.info("footage job %s done: %d incident(s); %.1f media s in %.1f s (%.2f media s per wall s)",
+                     job.id, done.incidents, job.duration_s - job.done_s, elapsed,
+                     (job.duration_s - job.done_s) / elapsed if elapsed > 0 else float("nan"))
 
     # -- one job -------------------------------------------------------------------------------------
 
