@@ -163,8 +163,8 @@ function resync() {
 function refreshJobsQuietly() {
   if (!state.jobsAllowed) return;
   refreshJobs().catch((err) => {
-    if (err.status === 403) {
-      state.jobsAllowed = false; // this role sees no footage (e.g. trainer)
+    if (err.status === 403 || err.status === 404) {
+      state.jobsAllowed = false; // this role sees no footage (e.g. trainer), or this server takes none
       $("tab-jobs").hidden = true;
     } else {
       console.warn("footage jobs refresh failed", err);
@@ -445,8 +445,7 @@ function showApp(user) {
   showView({ "#cases": "cases", "#jobs": "jobs" }[location.hash] ?? "review");
   live.start();
   refresh();
-  refreshCasesQuietly();
-  refreshJobsQuietly();
+  refreshCasesQuietly(); // footage jobs load when their tab opens (live events keep them current after)
   api.listSources().then((sources) => addOptions($("filter-source"), sources.map((s) => s.id)), () => {});
 }
 
