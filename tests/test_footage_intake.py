@@ -75,3 +75,21 @@ def test_a_disk_that_fills_while_storing_refuses_the_upload_and_keeps_nothing(re
     assert refused.value.status == 413 and "the disk is full" in refused.value.message
     assert [p for p in small_disk.rglob("*") if p.is_file()] == []  # no half-written copy
     assert jobs.list() == [] and jobs.get("upload-1") is None
+
+
+def test_uploads_and_tracks_left_unfinished_expire(records, tmp_path):
+    import os
+    import time
+
+    jobs, catalog = records
+    intake = FootageIntake(jobs, catalog, LocalEvidenceStore(tmp_path / "evidence"),
+                           FootageConfig(upload_expiry_days=2), str(tmp_path))
+    old = time.time() - 3 * 86400
+    stale = [intake.uploads_dir / "abc", intake.uploads_dir / "abc.info", intake.tracks_dir / "trk_0a.gpx"]
+    fresh = [intake.uploads_dir / "def", intake.uploads_dir / "def.info", intake.tracks_dir / "trk_0b.gpx"]
+    for p in stale + fresh:
+        p.write_bytes(b"x")
+    for p in stale:
+        os.utime(p, (old, old))
+    intake.check("bodycam-1", None, None, 1024)
+    assert [p.exists() for p in stale] == [False] * 3 and all(p.exists() for p in fresh)

@@ -53,6 +53,7 @@ class FootageIntake:
 
     def check(self, source_id: str | None, started_at: str | None, track_id: str | None, size: int | None) -> None:
         """A refused upload takes its staged track with it (the client sends both again)."""
+        self._expire_staged()
         track_path = self._track_path(track_id) if track_id is not None else None
         try:
             self._source(source_id)
@@ -68,7 +69,7 @@ class FootageIntake:
     def stage_track(self, filename: str, data: bytes) -> TrackOut:
         if len(data) > MAX_TRACK_BYTES:
             raise FootageRejected(("body",), f"a track of more than {MAX_TRACK_BYTES} bytes", 413)
-        self._expire_tracks()
+        self._expire_staged()
         fmt = detect_format(filename, data)
         try:
             points = parse_track(data, fmt)
@@ -179,9 +180,17 @@ class FootageIntake:
                                   "POST /api/v1/footage/tracks first)", 404)
         return found[0]
 
-    def _expire_tracks(self) -> None:
-        """Tracks sent for an upload that never came are dropped after ``footage.upload_expiry_days``."""
+    def _expire_staged(self) -> None:
+        """Uploads never finished, and tracks sent for an upload that never came, are dropped after
+        ``footage.upload_expiry_days`` (the tus server keeps them otherwise)."""
         cutoff = time.time() - self.expiry_days * 86400
+        for info in self.uploads_dir.glob("*.info"):
+            try:
+                if info.stat().st_mtime < cutoff:
+                    info.with_suffix("").unlink(missing_ok=True)
+                    info.unlink(missing_ok=True)
+            except OSError:
+                continue
         for p in self.tracks_dir.iterdir():
             try:
                 if p.stat().st_mtime < cutoff:

@@ -25,7 +25,7 @@ from detectors.geo import Merger
 from evidence.store import EvidenceStore
 from streams.frames import Frame
 from streams.health import SourceState
-from streetsight.config import Config, ConfigError, parse_source
+from streetsight.config import EVENT_TYPES, Config, ConfigError, parse_source
 from streetsight.footage.recorder import JobRecorder, KnownIncident
 from streetsight.footage.tracks import Track, parse_track
 from streetsight.pipeline import SourceAnalysis, make_reader
@@ -117,7 +117,7 @@ class FootageRunner:
             resumed_from = job.done_s if job.done_s > 0 else None
             recorder = JobRecorder(self.store, self.repository, self.cfg.evidence, job_id=job.id,
                                    started_at=job.started_at, known=known,
-                                   same_within_s=self.cfg.rules.for_type("illegal_parking").leave_after_s)
+                                   same_within_s=max(self.cfg.rules.for_type(t).leave_after_s for t in EVENT_TYPES))
             src = src.model_copy(update={"url": str(video), "media_start": job.started_at, "realtime": False})
             analysis = SourceAnalysis.create(src, self.cfg, self.merger)
             if resumed_from is not None:
