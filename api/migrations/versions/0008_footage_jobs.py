@@ -56,7 +56,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_footage_jobs"),
     )
     op.create_index("ix_footage_jobs_status", "footage_jobs", ["status"])
-    with op.batch_alter_table("users") as batch:  # docking stations upload footage with a machine account
+    # docking stations upload footage with a machine account. 0002 named the check through the naming convention
+    # (ck_users_ck_users_role); from here it has the ORM's name, ck_users_role (op.f: taken as given)
+    with op.batch_alter_table("users") as batch:
         batch.drop_constraint(_ROLE, type_="check")
         batch.create_check_constraint(op.f(_ROLE), f"role IN ({_roles(ROLES_AFTER)})")
 
@@ -65,7 +67,7 @@ def downgrade() -> None:
     op.execute("DELETE FROM auth_tokens WHERE user_id IN (SELECT id FROM users WHERE role = 'docking-station')")
     op.execute("DELETE FROM users WHERE role = 'docking-station'")
     with op.batch_alter_table("users") as batch:
-        batch.drop_constraint(_ROLE, type_="check")
-        batch.create_check_constraint(op.f(_ROLE), f"role IN ({_roles(ROLES_BEFORE)})")
+        batch.drop_constraint(op.f(_ROLE), type_="check")
+        batch.create_check_constraint(_ROLE, f"role IN ({_roles(ROLES_BEFORE)})")  # as 0002 made it
     op.drop_index("ix_footage_jobs_status", table_name="footage_jobs")
     op.drop_table("footage_jobs")
