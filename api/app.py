@@ -24,6 +24,8 @@ from .cases import Clock, EventLabelsProvider, EvidenceLinker, ProtectEvidence, 
 from .console_routes import console_router
 from .docs_pages import add_docs_pages
 from .error_handlers import install_error_handlers
+from .footage_jobs import FootageJobs
+from .footage_routes import FootageIntake, attach_footage
 from .metrics import ApiMetrics
 from .params import MAX_OFFSET, UtcDatetime
 from .repository import IncidentNotFound, IncidentRepository, ReviewConflict
@@ -66,6 +68,7 @@ def create_app(
     source_catalog: SourceCatalog | None = None,
     clock: Clock | None = None,
     recheck_snapshot: RecheckSnapshot | None = None,
+    footage: tuple[FootageJobs, FootageIntake] | None = None,
 ) -> FastAPI:
     """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
@@ -78,7 +81,8 @@ def create_app(
     (presigned) evidence URLs sent to dispatch. ``run_workers`` starts the dispatch client and the case
     jobs with the server (lifespan). ``source_catalog``: the camera records, served and changed under
     ``/api/v1/sources`` (with ``sources_provider``'s live health merged in); without it that route lists
-    what ``sources_provider`` gives."""
+    what ``sources_provider`` gives. ``footage``: the jobs of uploaded recordings and the intake that turns a
+    complete upload into one (``/api/v1/footage``, see ``api/footage_routes.py``)."""
     app = FastAPI(
         title="StreetSight",
         version="0.1.0",
@@ -288,6 +292,8 @@ def create_app(
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.include_router(sources_router(position_sink, dependencies=[Depends(require("sources:position"))]))
+    if footage is not None:
+        attach_footage(app, *footage)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

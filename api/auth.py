@@ -48,6 +48,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit:read": frozenset({"admin"}),
     "metrics:read": frozenset({"admin"}),
     "dispatch:callback": frozenset({"dispatch-callback"}),
+    # recorded footage of enforcement devices (issue 18): reviewers, admins and docking stations' machine accounts
+    "footage:upload": frozenset({"reviewer", "admin", "docking-station"}),
+    "footage:read": frozenset({"reviewer", "admin", "docking-station"}),
 }
 
 

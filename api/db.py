@@ -39,7 +39,7 @@ from sqlalchemy.types import TypeDecorator
 STATUSES = ("pending", "confirmed", "rejected")
 DECISIONS = ("confirm", "reject")
 CASE_STATUSES = ("manual", "queued", "dispatched", "handled", "verified", "closed", "reopened")
-ROLES = ("reviewer", "admin", "trainer", "dispatch-callback")
+ROLES = ("reviewer", "admin", "trainer", "dispatch-callback", "docking-station")
 
 # Deterministic constraint names: Alembic can then alter/drop them on every backend.
 NAMING_CONVENTION = {
@@ -179,7 +179,8 @@ class UserRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
-        CheckConstraint("role IN ('reviewer', 'admin', 'trainer', 'dispatch-callback')", name="role"),
+        CheckConstraint("role IN ('reviewer', 'admin', 'trainer', 'dispatch-callback', 'docking-station')",
+                        name="role"),
     )
 
 
@@ -314,6 +315,47 @@ class DispatchCallbackRecord(Base):
     status: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     body: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+FOOTAGE_STATUSES = ("queued", "running", "done", "failed")
+
+
+class FootageJobRecord(Base):
+    """An uploaded recording of an enforcement device and its analysis (issue 18): queued -> running ->
+    done | failed. ``done_s`` is the checkpoint: media seconds analysed, from where a restart continues."""
+
+    __tablename__ = "footage_jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    filename: Mapped[str] = mapped_column(String(255))
+    video_key: Mapped[str] = mapped_column(String(1024))  # in the evidence store
+    video_sha256: Mapped[str] = mapped_column(String(64))
+    video_size: Mapped[int] = mapped_column(BigInteger)
+    track_key: Mapped[str | None] = mapped_column(String(1024))
+    track_format: Mapped[str | None] = mapped_column(String(8))  # gpx, nmea, csv
+    track_points: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())  # wall time of the first frame
+    started_at_from: Mapped[str] = mapped_column(String(32))  # "upload" or "container creation_time"
+    duration_s: Mapped[float] = mapped_column(Float)
+    done_s: Mapped[float] = mapped_column(Float, default=0.0)
+    frames_analysed: Mapped[int] = mapped_column(Integer, default=0)
+    incidents: Mapped[int] = mapped_column(Integer, default=0)
+    unpositioned_frames: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # this run's start (wall clock, media s done then): the rate, hence the ETA, of the run going on
+    run_started_wall: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    run_started_done_s: Mapped[float | None] = mapped_column(Float)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        Index("ix_footage_jobs_status", "status"),
+    )
 
 
 class SourceRecord(Base):

@@ -1,7 +1,8 @@
 """Live updates for the UI: ``GET /api/v1/events`` as server-sent events (``text/event-stream``).
 
 Events: ``incident`` (a new incident), ``incident_updated`` (reviewed, ended, (un)suppressed), ``case_updated`` (a
-case was created or changed). ``data`` is the JSON of the incident (as ``GET /api/v1/incidents/{id}``)
+case was created or changed), ``footage_job`` (an uploaded recording's analysis job changed: status,
+progress, ETA; as ``GET /api/v1/footage/{job_id}``). ``data`` is the JSON of the incident (as ``GET /api/v1/incidents/{id}``)
 or of the case (as ``GET /api/v1/cases/{id}``). The broker is fed by repository listeners, which run
 in whatever thread made the change; each subscriber has a bounded queue on the server's event loop,
 and a subscriber too slow to keep up loses its oldest events (the UI re-reads the list on reconnect).
@@ -32,6 +33,7 @@ EVENT_PERMISSIONS: dict[str, str] = {
     "incident": "incidents:read",  # GET /api/v1/incidents/{id}
     "incident_updated": "incidents:read",  # GET /api/v1/incidents/{id}
     "case_updated": "cases:read",  # GET /api/v1/cases/{id}
+    "footage_job": "footage:read",  # GET /api/v1/footage/{job_id}: progress of an uploaded recording's analysis
 }
 EVENT_NAMES = tuple(EVENT_PERMISSIONS)
 

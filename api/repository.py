@@ -544,4 +544,13 @@ def _to_out(r: IncidentRecord) -> IncidentOut:
         priority=r.priority or 0.0,
         history=r.history,
         labels=r.labels,
+        position=_position((r.extra or {}).get("position")),
+        footage_job=((r.extra or {}).get("footage") or {}).get("job"),
     )
+
+
+def _position(value: Any) -> dict[str, float] | None:
+    """A moving camera's position at the incident ({lng, lat, timestamp}), when it had one."""
+    if not isinstance(value, dict) or not all(isinstance(value.get(k), (int, float)) for k in ("lng", "lat")):
+        return None
+    return {k: float(value[k]) for k in ("lng", "lat", "timestamp") if isinstance(value.get(k), (int, float))}

@@ -164,6 +164,10 @@ class IncidentOut(_Model):
     labels: dict[str, Any] | None = Field(
         None, description="event taxonomy of the type: national and local codes, zh / en labels"
     )
+    position: dict[str, float] | None = Field(
+        None, description="moving cameras: where the device was when it confirmed the finding (lng, lat, and "
+                          "timestamp: unix s); null for fixed cameras and unpositioned frames")
+    footage_job: str | None = Field(None, description="the uploaded footage's analysis job that found it, if any")
 
 
 class ReviewIn(_Model):

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-ROLES = ("reviewer", "admin", "trainer", "dispatch-callback")
-Role = Literal["reviewer", "admin", "trainer", "dispatch-callback"]
+ROLES = ("reviewer", "admin", "trainer", "dispatch-callback", "docking-station")
+Role = Literal["reviewer", "admin", "trainer", "dispatch-callback", "docking-station"]
 
 CALLBACK_SECRET_ENV = "STREETSIGHT_DISPATCH_CALLBACK_SECRET"
 DISPATCH_TOKEN_ENV = "STREETSIGHT_DISPATCH_TOKEN"

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from api.settings import AuthSettings, CasesSettings, DispatchSettings, HttpSettings, UiSettings
 from streetsight.config_checks import cross_section_problems
+from streetsight.footage.settings import FootageConfig
 from streetsight.storage_config import S3Config, check_retention_days
 
 EVENT_TYPES = ("street_vending", "illegal_parking", "non_motor_parking", "overflowing_bin", "debris_spill")
@@ -448,6 +449,7 @@ class Config(_Strict):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    footage: FootageConfig = Field(default_factory=FootageConfig)  # uploaded recordings (issue 18)
     api: ApiConfig = Field(default_factory=ApiConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
     taxonomy: TaxonomyConfig = Field(default_factory=TaxonomyConfig)

@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -68,8 +69,11 @@ class IncidentRecorder:
     analysis thread, which alone touches the store and the records). Call ``close`` at the end."""
 
     def __init__(self, store: EvidenceStore, repository: IncidentRepository | None, cfg: EvidenceConfig,
-                 *, keep_recorded: bool = True, embedder: IncidentEmbedder | None = None) -> None:
+                 *, keep_recorded: bool = True, embedder: IncidentEmbedder | None = None,
+                 wall_clock: Callable[[float], datetime] | None = None) -> None:
         self.store = store
+        # recorded footage: the wall time of a media time (the recording's start + media s); else now
+        self.wall_clock = wall_clock
         self.repository = repository
         self.cfg = cfg
         self.keep_recorded = keep_recorded
@@ -182,7 +186,8 @@ class IncidentRecorder:
                 id=inc.id, type=inc.type, source=inc.source_id, zone=inc.zone_id,
                 started_at=inc.started_at, confirmed_at=inc.confirmed_at, class_name=inc.class_name,
                 box=list(inc.box), score=inc.score, track_id=inc.track_id, frame_size=list(inc.frame_size),
-                zone_polygon=inc.zone_polygon, detected_wall=now, labels=inc.labels or None,
+                zone_polygon=inc.zone_polygon,
+                detected_wall=self.wall_clock(inc.confirmed_at) if self.wall_clock else now, labels=inc.labels or None,
                 extra=inc.extra or None,
             ))
             if self.embeddings is not None:

@@ -56,11 +56,13 @@ def carried_over(repository: IncidentRepository, source_id: str, keep_recent_s: 
     now = now or datetime.now(timezone.utc)
     out = CarriedOver()
     for stored in repository.unfinished(source_id):
+        if stored.footage_job is not None:  # an uploaded recording's: its job continues it (footage runner)
+            continue
         seen_wall = stored.last_seen_wall or stored.detected_wall
         out.open.append((incident_of(stored), max(0.0, (now - seen_wall).total_seconds())))
     if keep_recent_s > 0:
         for stored in repository.ended_since(source_id, now - timedelta(seconds=keep_recent_s)):
-            if stored.ended_wall is not None:
+            if stored.ended_wall is not None and stored.footage_job is None:
                 out.recent.append((incident_of(stored), max(0.0, (now - stored.ended_wall).total_seconds())))
     return out
 

@@ -18,10 +18,12 @@ from api.app import create_app
 from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.config import Config
+from streetsight.footage.wiring import build_footage
 from streetsight.http_server import uvicorn_config
 from streetsight.model_switching import watch_assignments
 from streetsight.pipeline import LivePipeline
 from streetsight.recovery import resume
+from streetsight.rules import shared_merger
 from streetsight.runtime import Runtime
 from streetsight.source_records import LiveSourceSync, open_source_catalog, running_sources
 
@@ -32,7 +34,8 @@ ROLES = ("all", "api", "worker")
 
 def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     """The cameras are the records (the YAML's sources are imported on the first start); changes made
-    through the API apply to the pipeline while it runs (`LiveSourceSync`)."""
+    through the API apply to the pipeline while it runs (`LiveSourceSync`). Uploaded footage is analysed by
+    ``app.state.footage_runner`` (started by `serve_all`)."""
     rt = Runtime.create(cfg, live=True)
     catalog = open_source_catalog(cfg, rt.repository.sessions)
     cfg = cfg.model_copy(update={"sources": running_sources(catalog)})
@@ -41,10 +44,12 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     resume(rt.repository, rt.recorder.store, pipeline.analyses)  # what a restart or a crash left open
     sync = LiveSourceSync(pipeline, catalog)
     evidence = rt.evidence
+    footage = build_footage(cfg, rt, catalog, shared_merger(pipeline.cfg))
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
                      evidence_locator=evidence.locate if evidence else None,
                      position_sink=pipeline.report_position, collectors=[pipeline.metrics],
-                     source_catalog=catalog, **case_app_kwargs(cfg, rt))
+                     source_catalog=catalog, **case_app_kwargs(cfg, rt), **footage.app_kwargs())
+    app.state.footage_runner = footage.runner
     sync.places = app.state.source_places
     catalog.on_change(sync.start())
     bootstrap_admin(app)
@@ -85,8 +90,10 @@ def serve_all(cfg: Config, host: str | None = None, port: int | None = None, on_
         rt.evidence.start()  # spool uploads and the retention sweeper
     worker = threading.Thread(target=run_pipeline, name="pipeline", daemon=True)
     worker.start()
+    footage_runner = app.state.footage_runner.start()
 
     def cleanup() -> None:
+        footage_runner.stop()  # the job going on continues from its checkpoint at the next start
         pipeline.stop(leave_open=True)  # a restart continues the open incidents
         worker.join(timeout=10)
         rt.close()

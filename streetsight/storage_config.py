@@ -65,9 +65,9 @@ def check_retention_days(v: dict[str, float]) -> dict[str, float]:
     """Keys are event types or ``default``; values are days > 0."""
     from streetsight.config import EVENT_TYPES  # late: config.py imports this module
 
-    unknown = [k for k in v if k != "default" and k not in EVENT_TYPES]
+    unknown = [k for k in v if k not in ("default", "footage") and k not in EVENT_TYPES]
     if unknown:
-        raise ValueError(f"unknown event type(s) {unknown}; known: {['default', *EVENT_TYPES]}")
+        raise ValueError(f"unknown event type(s) {unknown}; known: {['default', 'footage', *EVENT_TYPES]}")
     bad = {k: d for k, d in v.items() if not d > 0}
     if bad:
         raise ValueError(f"retention must be more than 0 days: {bad}")

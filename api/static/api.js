@@ -119,3 +119,6 @@ export const wall = () => json(request("/api/v1/wall"));
 export const cityMap = () => json(request("/api/v1/map"));
 export const incidentStats = (query) => json(request(`/api/v1/stats?${new URLSearchParams(query)}`));
 export const statsCsvUrl = (query) => `/api/v1/stats?${new URLSearchParams({ ...query, format: "csv" })}`;
+
+/** Analysis jobs of uploaded footage, newest first. */
+export const listFootageJobs = (limit = 200) => json(request(`/api/v1/footage?limit=${limit}`));

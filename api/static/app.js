@@ -3,6 +3,7 @@ import * as api from "./api.js";
 import { focusCase, initCases, refreshCases } from "./cases.js";
 import { CONSOLE_PAGES, initConsole } from "./console.js";
 import { initDetail, renderDetail } from "./detail.js";
+import { applyJobEvent, refreshJobs } from "./jobs.js";
 import { EVENT_LABELS, eventLabel, REJECT_REASONS } from "./labels.js";
 import { LiveUpdates } from "./live.js";
 import { initPicker, isPickerOpen, pick, pickerKey } from "./picker.js";
@@ -23,6 +24,7 @@ const LIVE_TEXT = {
 const state = {
   user: null,
   casesAllowed: true,
+  jobsAllowed: true,
   view: "review",
   items: [],
   total: 0,
@@ -161,6 +163,19 @@ function scheduleRefresh() {
 function resync() {
   scheduleRefresh();
   refreshCasesQuietly();
+  if (state.view === "jobs") refreshJobsQuietly();
+}
+
+function refreshJobsQuietly() {
+  if (!state.jobsAllowed) return;
+  refreshJobs().catch((err) => {
+    if (err.status === 403 || err.status === 404) {
+      state.jobsAllowed = false; // this role sees no footage (e.g. trainer), or this server takes none
+      $("tab-jobs").hidden = true;
+    } else {
+      console.warn("footage jobs refresh failed", err);
+    }
+  });
 }
 
 function refreshCasesQuietly() {
@@ -185,8 +200,9 @@ function awaitEvidence() {
   if (live.mode === "sse" && shown?.status === "pending" && waiting) scheduleRefresh();
 }
 
-function onLiveEvent(type) {
+function onLiveEvent(type, data) {
   if (type === "case_updated") refreshCasesQuietly();
+  else if (type === "footage_job") applyJobEvent(data);
   else scheduleRefresh();
 }
 
@@ -431,12 +447,14 @@ function showApp(user) {
   $("user").textContent = user ? `${user.username} · ${user.role}` : "";
   $("btn-logout").hidden = !user;
   state.casesAllowed = true;
+  state.jobsAllowed = true;
   $("tab-cases").hidden = false;
+  $("tab-jobs").hidden = false;
   const wanted = location.hash.slice(1);
-  showView(wanted === "cases" || wanted in PAGES ? wanted : "review");
+  showView(wanted === "cases" || wanted === "jobs" || wanted in PAGES ? wanted : "review");
   live.start();
   refresh();
-  refreshCasesQuietly();
+  refreshCasesQuietly(); // footage jobs load when their tab opens (live events keep them current after)
   api.listSources().then((sources) => addOptions($("filter-source"), sources.map((s) => s.id)), () => {});
 }
 
@@ -445,6 +463,7 @@ function showView(view) {
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `${view}-view`;
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === view);
   if (view === "cases") refreshCasesQuietly();
+  if (view === "jobs") refreshJobsQuietly();
   for (const [name, page] of Object.entries(PAGES)) {
     if (name === view) page.show().catch((err) => console.warn(`${name} page failed`, err));
     else page.hide();

@@ -155,6 +155,9 @@ export function renderDetail(incident, { showRaw, emptyText }) {
   text("d-score", score(incident.score));
   text("d-media", mediaRange(incident));
   text("d-detected", wallTime(incident.detected_wall));
+  const at = incident.position;
+  $("d-position-row").hidden = !at;
+  text("d-position", at ? `${at.lng.toFixed(6)}, ${at.lat.toFixed(6)}` : "");
   text("d-track", incident.track_id);
   text("d-id", incident.id);
 

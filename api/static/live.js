@@ -4,7 +4,7 @@
 // HTTP error (401, 5xx). We close it on any error, poll meanwhile, and reopen it with backoff; each
 // (re)open triggers one refresh so nothing published while the stream was down is missed.
 
-const EVENT_TYPES = ["incident", "incident_updated", "case_updated"];
+const EVENT_TYPES = ["incident", "incident_updated", "case_updated", "footage_job"];
 
 export class LiveUpdates {
   /**

@@ -14,6 +14,7 @@ COMMAND_MODULES: list[str] = [
     "streetsight.commands.datasets",
     "streetsight.commands.train",
     "streetsight.commands.models",
+    "streetsight.commands.footage",
 ]
 
 

@@ -19,7 +19,7 @@ from streetsight.commands import add_database_options, bounded_number, database_
 
 PASSWORD_ENV = "STREETSIGHT_PASSWORD"
 MAX_TOKEN_DAYS = 3650  # api.auth.MAX_TOKEN_TTL_S, without importing the API for --help
-ROLES = ("reviewer", "admin", "trainer", "dispatch-callback")
+ROLES = ("reviewer", "admin", "trainer", "dispatch-callback", "docking-station")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,7 +1,7 @@
 """incidents: ``history`` (issue 14, item 6): the earlier, closed offences of the same object at the same camera
 and place (count, their incidents and case numbers, when), linked when the incident's embedding is stored
 
-Revision ID: 0008_learning
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from api.db import JsonType
 
-revision = "0008_learning"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

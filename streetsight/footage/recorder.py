@@ -1,0 +1,66 @@
+"""The recorder of one footage job: incidents carry the job, their wall time (the recording's start + media
+time), and a re-run of frames after a restart does not record an incident twice."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from api.repository import IncidentRepository
+from detectors.incidents import Incident, IncidentEvent
+from evidence.store import EvidenceStore
+from streams.packets import PacketRing
+from streetsight.config import EvidenceConfig
+from streetsight.recorder import IncidentRecorder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KnownIncident:
+    """An incident this job recorded before a restart (media seconds)."""
+
+    id: str
+    type: str
+    zone: str
+    started_at: float
+    last_seen_at: float
+
+
+class JobRecorder(IncidentRecorder):
+    """``known``: the job's incidents already in the records. A finding of the same type in the same zone
+    confirmed while such an incident was still seen (within ``same_within_s`` of its last sighting) is that
+    incident continued: it keeps its id and is not recorded again."""
+
+    def __init__(self, store: EvidenceStore, repository: IncidentRepository, cfg: EvidenceConfig, *, job_id: str,
+                 started_at: datetime, known: list[KnownIncident], same_within_s: float) -> None:
+        super().__init__(store, repository, cfg, wall_clock=lambda media_s: started_at + timedelta(seconds=media_s))
+        self.job_id = job_id
+        self.started_at = started_at
+        self.known = list(known)
+        self.same_within_s = same_within_s
+        self.opened = {k.id for k in known}
+
+    def handle(self, event: IncidentEvent, image: np.ndarray, ring: PacketRing | None) -> None:
+        inc = event.incident
+        if event.kind == "opened":
+            wall = self.started_at + timedelta(seconds=inc.confirmed_at)
+            inc.extra["footage"] = {"job": self.job_id, "media_s": round(inc.confirmed_at, 3),
+                                    "wall_time": wall.isoformat()}
+            same = self._known_as(inc)
+            if same is not None:
+                log.info("footage job %s: %s at %.1fs is incident %s of the run before the restart",
+                         self.job_id, inc.type, inc.confirmed_at, same.id)
+                inc.id = same.id
+                return
+            self.opened.add(inc.id)
+        super().handle(event, image, ring)
+
+    def _known_as(self, inc: Incident) -> KnownIncident | None:
+        for k in self.known:
+            if k.type == inc.type and k.zone == inc.zone_id and \
+                    k.started_at - self.same_within_s <= inc.confirmed_at <= k.last_seen_at + self.same_within_s:
+                return k
+        return None
