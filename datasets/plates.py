@@ -117,3 +117,49 @@ def plate_on_vehicle(spec: PlateSpec, plate_h: int, vehicle: np.ndarray, rng: np
     canvas = np.clip(canvas.astype(np.float32) + noise, 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+VAN_REGION = (560, 0, 768, 117)  # x1, y1, x2, y2 of vtest's frames around the parked van (16:9)
+VAN_BOX = (651, 43, 725, 98)  # the van in those frames
+
+
+def parked_van_video(vtest: Path, out: Path, spec: PlateSpec, plate_h: int, seconds: float = 14.0,
+                     scale: int = 6, fps: int = 10) -> Path:
+    """A close camera on vtest's parked van: the footage's top-right corner scaled ``scale`` times, the rendered
+    plate (``plate_h`` px high in the output) on the van's rear, as H.264 MP4 (PyAV). People still walk by."""
+    import av
+    from fractions import Fraction
+
+    x1, y1, x2, y2 = VAN_REGION
+    w, h = (x2 - x1) * scale // 16 * 16, (y2 - y1) * scale // 16 * 16
+    plate = render_plate(spec)
+    pw = round(plate.shape[1] * plate_h / RENDER_H)
+    plate = cv2.resize(plate, (pw, plate_h), interpolation=cv2.INTER_AREA)
+    vx1, vy1, vx2, vy2 = ((VAN_BOX[0] - x1) * scale, (VAN_BOX[1] - y1) * scale,
+                          (VAN_BOX[2] - x1) * scale, (VAN_BOX[3] - y1) * scale)
+    px, py = (vx1 + vx2 - pw) // 2, int(vy1 + (vy2 - vy1) * 0.72) - plate_h // 2
+    n = int(seconds * fps)
+    with av.open(str(vtest)) as src, av.open(str(out), "w") as dst:
+        stream = dst.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        stream.options = {"g": str(fps), "bf": "0", "preset": "ultrafast", "crf": "20"}
+        src_fps = float(src.streams.video[0].average_rate or 10)
+        step = max(1, round(src_fps / fps))
+        i = 0
+        for k, frame in enumerate(src.decode(video=0)):
+            if k % step:
+                continue
+            img = frame.to_ndarray(format="bgr24")[y1:y2, x1:x2]
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
+            img[py:py + plate_h, px:px + pw] = plate
+            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+            vf.pts = i
+            for packet in stream.encode(vf):
+                dst.mux(packet)
+            i += 1
+            if i >= n:
+                break
+        for packet in stream.encode(None):
+            dst.mux(packet)
+    return out
