@@ -118,6 +118,7 @@ class IncidentRecord(Base):
     # the verifier's judgement (issue 14): the rejected incident it matched, and a rank for the queue
     suppressed_by: Mapped[str | None] = mapped_column(String(64))
     priority: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    plate: Mapped[str | None] = mapped_column(String(16), index=True)  # the vehicle's plate read, for search
 
     evidence: Mapped[list[EvidenceRecord]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", lazy="selectin"
