@@ -27,6 +27,25 @@ class CaseEvidence(BaseModel):
     content_type: str
 
 
+class CaseVehicle(BaseModel):
+    """The vehicle of a parking case (非现场执法): the plate read and the close-up. ``plate_uncertain``: a person
+    must check the plate against the close-up before a notice is issued."""
+
+    plate: str | None = None
+    plate_confidence: float | None = None
+    plate_valid: bool | None = None
+    plate_uncertain: bool | None = None
+    crop: CaseEvidence | None = None
+
+
+class CaseSnapshot(BaseModel):
+    """One of the timed pictures that prove the object stayed (first sighting .. confirmation)."""
+
+    at: float = Field(description="media time (s) of the picture")
+    taken_at: datetime | None = Field(None, description="wall time of the picture")
+    snapshot: CaseEvidence
+
+
 class CaseEvent(BaseModel):
     type: str = Field(examples=["illegal_parking"])
     national_code: str | None = Field(None, description="national category code (GB/T 30428.2 class)")
@@ -142,6 +161,8 @@ class CaseMessage(BaseModel):
     reminder: Reminder | None = Field(None, description="case.reminder / case.overdue only")
     recheck: Recheck | None = Field(None, description="case.verified / case.reopened: the re-check and its evidence")
     previous_department: str | None = Field(None, description="case.reassigned: the department that returned it")
+    vehicle: CaseVehicle | None = Field(None, description="motor-vehicle cases: plate read and close-up")
+    snapshots: list[CaseSnapshot] = Field(default_factory=list, description="timed pictures of the dwell")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
