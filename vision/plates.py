@@ -44,10 +44,12 @@ def normalise_plate(text: str) -> tuple[str, bool]:
         if ch in PROVINCES:
             tail = cleaned[start + 1:]
             for length in (7, 6):  # new energy (letter + 6) first, so the 8th character is not dropped
-                if len(tail) >= length:
-                    candidate = ch + tail[0] + tail[1:length].translate(_LOOKALIKES)
-                    if PLATE_RE.match(candidate):
-                        return candidate, True
+                after = tail[length:length + 1]
+                if len(tail) < length or after.isascii() and after.isalnum():
+                    continue  # too short, or the characters run on (京A12345678 is no plate)
+                candidate = ch + tail[0] + tail[1:length].translate(_LOOKALIKES)
+                if PLATE_RE.match(candidate):
+                    return candidate, True
     return cleaned, False
 
 
