@@ -36,6 +36,7 @@ JSON_KEYS = {
     "id", "type", "source", "zone", "status", "started_at", "confirmed_at", "ended_at", "class", "box",
     "score", "track_id", "frame_size", "zone_polygon", "detected_wall", "evidence", "review", "labels",
     "ended_reason", "last_seen_at", "last_seen_wall", "ended_wall", "evidence_missing", "suppressed_by", "priority",
+    "vehicle", "snapshots",  # issue 15: plate read and close-up, timed pictures of the dwell
 }
 PASSWORD = "correct horse battery"
 
