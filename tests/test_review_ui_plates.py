@@ -67,6 +67,15 @@ def test_plate_close_up_and_timed_snapshots_with_uncertain_reads_marked(served: 
         assert "uncertain" in page.locator("#d-plate").get_attribute("class")
         screenshot(page, tmp_path, "review-plate-uncertain.png")
 
+        # the plate filter narrows the queue to plates containing the typed text (case and separators ignored)
+        page.locator("#filter-plate").click()
+        page.keyboard.type("a5b2-c")
+        page.keyboard.press("Enter")  # the change event
+        page.wait_for_function("() => document.querySelectorAll('#queue-list li[data-id]').length === 1")
+        assert page.locator("#queue-list li[data-id]").get_attribute("data-id") == SURE
+        page.locator("#btn-clear-filters").click()
+        page.wait_for_function("() => document.querySelectorAll('#queue-list li[data-id]').length === 3")
+
         # an incident without a vehicle (the fixture's first) shows neither plate nor strip
         page.locator(f'#queue-list li[data-id="{PARKED}"]').click()
         page.wait_for_function(f"() => document.getElementById('d-id').textContent === '{PARKED}'")
