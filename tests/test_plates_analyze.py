@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from api.db import OutboxRecord
-from datasets.plates import NoCjkFont, PlateSpec, cjk_font_path, parked_van_video
+from datasets.plates import VAN_BOX, VAN_REGION, NoCjkFont, PlateSpec, cjk_font_path, parked_van_video
 from streetsight.cli import main
 from tests.api_env import ApiEnv
 from tests.real_parts import missing_real_part
@@ -47,7 +47,7 @@ def run(vtest_mp4: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = io.StringIO()
     with redirect_stdout(out):
         assert main(["analyze", str(video), "--config", str(cfg), "--json"]) == 0
-    return {"incidents": json.loads(out.getvalue()), "data": data, "tmp": tmp}
+    return {"incidents": json.loads(out.getvalue()), "data": data, "tmp": tmp, "video": video, "config": cfg}
 
 
 def test_analyze_reports_the_plate_the_close_up_and_three_timed_snapshots(run: dict) -> None:
@@ -114,3 +114,33 @@ def test_the_record_is_found_by_plate_and_its_case_carries_plate_and_snapshots(r
         assert f"车牌 {PLATE.text}" in body["description"]
     finally:
         env.close()
+
+
+def test_eval_reports_plate_read_accuracy(run: dict) -> None:
+    ann = run["tmp"] / "ann"
+    ann.mkdir()
+    scale = 6  # parked_van_video's default
+    box = [(VAN_BOX[0] - VAN_REGION[0]) * scale, (VAN_BOX[1] - VAN_REGION[1]) * scale,
+           (VAN_BOX[2] - VAN_REGION[0]) * scale, (VAN_BOX[3] - VAN_REGION[1]) * scale]
+    event = {"id": "van", "type": "illegal_parking", "start_s": 0.0, "end_s": None, "box": box}
+    (ann / "van.json").write_text(json.dumps({"video": "van.mp4", "source": "van", "events": [
+        {**event, "plate": "鄂A·5B2C8"}]}, ensure_ascii=False), encoding="utf-8")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["eval", "--annotations", str(ann), "--videos", str(run["video"].parent),
+                     "--config", str(run["config"]), "--out", str(run["tmp"] / "report"), "--json"]) == 0
+    report = json.loads(out.getvalue())
+    assert report["scores"]["illegal_parking"]["f1"] == 1.0
+    assert report["plates"] == {"labelled": 1, "detected": 1, "read": 1, "exact": 1, "exact_rate": 1.0,
+                                "uncertain": 0, "wrong": []}
+    assert "1 of 1 labelled plates read exactly" in (run["tmp"] / "report" / "report.md").read_text("utf-8")
+
+    # a wrong label is reported as a wrong read, with what was read
+    (ann / "van.json").write_text(json.dumps({"video": "van.mp4", "source": "van", "events": [
+        {**event, "plate": "鄂A5B2C9"}]}, ensure_ascii=False), encoding="utf-8")
+    with redirect_stdout(io.StringIO()) as out:
+        assert main(["eval", "--annotations", str(ann), "--videos", str(run["video"].parent),
+                     "--config", str(run["config"]), "--out", str(run["tmp"] / "report2"), "--json"]) == 0
+    plates = json.loads(out.getvalue())["plates"]
+    assert plates["exact"] == 0 and plates["wrong"] == [{"event": "van", "truth": "鄂A5B2C9", "read": PLATE.text,
+                                                          "uncertain": False}]
