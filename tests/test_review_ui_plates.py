@@ -38,6 +38,12 @@ def add_parked(served: Served, incident_id: str, plate: str, confidence: float, 
         served.attach(incident_id, f"snapshot_{k + 1}", jpeg(frame), "image/jpeg", ".jpg")
 
 
+def show(page, incident_id: str) -> None:
+    """Click the incident in the queue (a real mouse click) and wait for its detail."""
+    page.locator(f'#queue-list li[data-id="{incident_id}"]').click()
+    page.wait_for_function(f"() => document.getElementById('d-id').textContent === '{incident_id}'")
+
+
 def test_plate_close_up_and_timed_snapshots_with_uncertain_reads_marked(served: Served, tmp_path: Path) -> None:
     add_parked(served, SURE, "鄂A5B2C8", 0.97, uncertain=False)
     add_parked(served, UNSURE, "鄂A5B2G8", 0.55, uncertain=True)
@@ -46,8 +52,7 @@ def test_plate_close_up_and_timed_snapshots_with_uncertain_reads_marked(served: 
         log = PageLog(page)
         sign_in(page, served.url)
 
-        page.locator(f'#queue-list li[data-id="{SURE}"]').click()
-        page.wait_for_function(f"() => document.getElementById('d-id').textContent === '{SURE}'")
+        show(page, SURE)
         assert page.locator("#d-plate").inner_text() == "鄂A5B2C8 (0.97)"
         assert page.locator("#d-plate-uncertain").is_hidden()
         thumbs = page.locator("#d-timed figure")
@@ -60,8 +65,7 @@ def test_plate_close_up_and_timed_snapshots_with_uncertain_reads_marked(served: 
         screenshot(page, tmp_path, "review-plate.png")
 
         # the uncertain read is shown, marked, with its confidence: a person checks it against the close-up
-        page.locator(f'#queue-list li[data-id="{UNSURE}"]').click()
-        page.wait_for_function(f"() => document.getElementById('d-id').textContent === '{UNSURE}'")
+        show(page, UNSURE)
         assert page.locator("#d-plate").inner_text() == "鄂A5B2G8 (0.55)"
         assert page.locator("#d-plate-uncertain").is_visible()
         assert "uncertain" in page.locator("#d-plate").get_attribute("class")
@@ -77,7 +81,6 @@ def test_plate_close_up_and_timed_snapshots_with_uncertain_reads_marked(served: 
         page.wait_for_function("() => document.querySelectorAll('#queue-list li[data-id]').length === 3")
 
         # an incident without a vehicle (the fixture's first) shows neither plate nor strip
-        page.locator(f'#queue-list li[data-id="{PARKED}"]').click()
-        page.wait_for_function(f"() => document.getElementById('d-id').textContent === '{PARKED}'")
+        show(page, PARKED)
         assert page.locator("#d-plate-row").is_hidden() and page.locator("#d-evidence-strip").is_hidden()
         assert [e for e in log.errors if not any(n in e for n in LOGIN_NOISE)] == []

