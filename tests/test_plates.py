@@ -126,3 +126,34 @@ def test_without_a_plan_no_pictures_are_kept() -> None:
     for ctx, d in _frames_with_image(30, [100, 100, 300, 200]):
         events += rule.observe(ctx, d)
     assert [e.shots for e in events if e.kind == "opened"] == [[]]
+
+
+# -- configuration -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("evidence, field, problem", [
+    ({"snapshots": {"count": 1}}, "evidence.snapshots.count", "greater than or equal to 2"),
+    ({"snapshots": {"every_s": 0}}, "evidence.snapshots.every_s", "greater than 0"),
+    ({"vehicle": {"plate_min_confidence": 1.5}}, "evidence.vehicle.plate_min_confidence", "less than or equal"),
+    ({"vehicle": {"plates": "maybe"}}, "evidence.vehicle.plates", "boolean"),
+])
+def test_bad_evidence_settings_name_the_field(evidence: dict, field: str, problem: str) -> None:
+    from streetsight.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"evidence": evidence})
+    assert f": {field}: " in str(exc.value) and problem in str(exc.value), str(exc.value)
+
+
+def test_configured_plan_reaches_every_dwell_rule_and_can_be_turned_off() -> None:
+    from streetsight.config import parse_config
+    from streetsight.rules import build_rules
+
+    zones = [{"id": "kerb", "events": ["illegal_parking", "street_vending"], "polygon": [[0, 0], [1, 0], [1, 1]]}]
+    cfg = parse_config({"sources": [{"id": "cam", "url": "x.mp4", "zones": zones}],
+                        "evidence": {"snapshots": {"count": 4, "every_s": 20}}})
+    cores = [getattr(r, "core", r) for r in build_rules(cfg.sources[0], cfg)]
+    assert {c.event_type for c in cores} == {"illegal_parking", "street_vending"}
+    assert all(c.shots == ShotPlan(count=4, every_s=20.0) for c in cores)
+    off = parse_config({"sources": [{"id": "cam", "url": "x.mp4", "zones": zones}],
+                        "evidence": {"snapshots": {"enabled": False}}})
+    assert all(getattr(r, "core", r).shots is None for r in build_rules(off.sources[0], off))
