@@ -157,3 +157,15 @@ def test_configured_plan_reaches_every_dwell_rule_and_can_be_turned_off() -> Non
     off = parse_config({"sources": [{"id": "cam", "url": "x.mp4", "zones": zones}],
                         "evidence": {"snapshots": {"enabled": False}}})
     assert all(getattr(r, "core", r).shots is None for r in build_rules(off.sources[0], off))
+
+
+def test_a_car_driving_through_costs_no_picture() -> None:
+    zone = Zone.from_points("kerb", ["illegal_parking"], [[0, 0], [1, 0], [1, 1], [0, 1]])
+    rule = DwellRule("illegal_parking", "cam", [zone], DwellParams(classes=("car",), min_dwell_s=10.0),
+                     shots=ShotPlan(count=3))
+    for k, (ctx, _) in enumerate(_frames_with_image(20, [0, 0, 1, 1])):
+        x = 100.0 * k  # drives along the kerb: moves more than the tolerance (0.35 of the diagonal) per frame
+        assert rule.observe(ctx, dets((1, "car", [x, 100, x + 200, 200], 0.9))) == []
+    assert rule._encoder._last is None  # nothing was encoded
+    track = next(iter(rule._tracks.values()))
+    assert track.shots.taken == [] and track.shots.held is not None  # only the latest frame is held
