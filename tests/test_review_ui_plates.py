@@ -52,6 +52,11 @@ def test_plate_close_up_and_timed_snapshots_with_uncertain_reads_marked(served: 
         log = PageLog(page)
         sign_in(page, served.url)
 
+        # the queue rows show the plate; the uncertain one marked
+        assert page.locator(f'#queue-list li[data-id="{SURE}"] .plate').inner_text() == "鄂A5B2C8"
+        unsure_tag = page.locator(f'#queue-list li[data-id="{UNSURE}"] .plate')
+        assert unsure_tag.inner_text() == "鄂A5B2G8 ?" and "uncertain" in unsure_tag.get_attribute("class")
+        assert page.locator(f'#queue-list li[data-id="{PARKED}"] .plate').count() == 0
         show(page, SURE)
         assert page.locator("#d-plate").inner_text() == "鄂A5B2C8 (0.97)"
         assert page.locator("#d-plate-uncertain").is_hidden()
