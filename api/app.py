@@ -27,7 +27,7 @@ from .error_handlers import install_error_handlers
 from .footage_jobs import FootageJobs
 from .footage_routes import FootageIntake, attach_footage
 from .metrics import ApiMetrics
-from .params import MAX_OFFSET, UtcDatetime
+from .params import MAX_OFFSET, PLATE_QUERY, UtcDatetime
 from .repository import IncidentNotFound, IncidentRepository, ReviewConflict
 from .request_guard import RequestGuard
 from .schemas import IncidentOut, ReviewBatchIn, ReviewBatchItemOut, ReviewBatchOut, ReviewIn, Status
@@ -156,13 +156,17 @@ def create_app(
         area: Annotated[str | None, Query(description="the sources configured with this area")] = None,
         since: Annotated[UtcDatetime | None, Query(description="detected at or after (wall time, ISO 8601)")] = None,
         until: Annotated[UtcDatetime | None, Query(description="detected before (wall time, ISO 8601)")] = None,
+        plate: Annotated[str | None, Query(min_length=1, max_length=16, pattern=PLATE_QUERY,
+                                           description="licence plates containing this text (e.g. 鄂A12 or "
+                                                       "a12; case and separators ignored)")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[IncidentOut]:
         """Newest first. The total matching the filters is in the ``X-Total-Count`` header. ``since`` /
         ``until`` compare the wall-clock time of detection (``detected_wall``; no zone means UTC)."""
         sources = [sid for sid, info in places.items() if info.area == area] if area else None
-        filters = dict(status=status, type=type, source=source, sources=sources, since=since, until=until)
+        filters = dict(status=status, type=type, source=source, sources=sources, since=since, until=until,
+                       plate=plate)
         response.headers["X-Total-Count"] = str(repository.count(**filters))
         return repository.list(**filters, limit=limit, offset=offset)
 

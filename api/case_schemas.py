@@ -29,6 +29,25 @@ class CaseEvidence(BaseModel):
     content_type: str
 
 
+class CaseVehicle(BaseModel):
+    """The vehicle of a parking case (非现场执法): the plate read and the close-up. ``plate_uncertain``: a person
+    must check the plate against the close-up before a notice is issued."""
+
+    plate: str | None = None
+    plate_confidence: float | None = None
+    plate_valid: bool | None = None
+    plate_uncertain: bool | None = None
+    crop: CaseEvidence | None = None
+
+
+class CaseSnapshot(BaseModel):
+    """One of the timed pictures that prove the object stayed (first sighting .. confirmation)."""
+
+    at: float = Field(description="media time (s) of the picture")
+    taken_at: datetime | None = Field(None, description="wall time of the picture")
+    snapshot: CaseEvidence
+
+
 class CaseEvent(BaseModel):
     type: str = Field(examples=["illegal_parking"])
     national_code: str | None = Field(None, description="national category code (GB/T 30428.2 class)")
@@ -147,6 +166,8 @@ class CaseMessage(BaseModel):
     history: OffenceHistory | None = Field(
         None, description="a repeat offence: the earlier, closed offences of the same object at the same camera "
                           "and place (count, incidents, case numbers, when); null for a first offence")
+    vehicle: CaseVehicle | None = Field(None, description="motor-vehicle cases: plate read and close-up")
+    snapshots: list[CaseSnapshot] = Field(default_factory=list, description="timed pictures of the dwell")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 

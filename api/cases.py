@@ -36,6 +36,8 @@ from .case_schemas import (
     CaseLocation,
     CaseMessage,
     CaseOut,
+    CaseSnapshot,
+    CaseVehicle,
     Recheck,
     Reminder,
     Reopen,
@@ -239,6 +241,10 @@ class CaseService:
         zone = f"，区域 {incident.zone}" if incident.zone else ""
         text = (f"{name}：{where}摄像头 {incident.source}{zone}；目标 {incident.class_name}，"
                 f"置信度 {incident.score:.2f}；发现时间 {local}")
+        vehicle = (incident.extra or {}).get("vehicle")
+        if isinstance(vehicle, dict) and vehicle.get("plate"):
+            doubt = "，待人工核实" if vehicle.get("plate_uncertain") else ""
+            text += f"；车牌 {vehicle['plate']}（识别置信度 {float(vehicle.get('plate_confidence') or 0):.2f}{doubt}）"
         if incident.note:
             text += f"；审核备注：{incident.note}"
         return text
@@ -325,6 +331,8 @@ class CaseService:
         if key is None:
             key = record.number if kind == "case.created" else f"{record.number}.reopen-{record.reopen_count}"
         extra.setdefault("history", _history(s, record.incident_id))
+        incident = s.get(IncidentRecord, record.incident_id)
+        extra.update(self._vehicle_evidence(record, incident.extra if incident is not None else None))
         enqueue(s, record.id, kind, key, self._message(record, kind, key, reopen, **extra).model_dump(mode="json"))
 
     def _message(self, record: CaseRecord, kind: str, key: str, reopen: Reopen | None = None,
@@ -338,6 +346,27 @@ class CaseService:
             reviewer=record.reviewer, evidence=self._evidence(record, True), reopen=reopen,
             time_limit_h=limit, **extra,
         )
+
+    def _vehicle_evidence(self, record: CaseRecord, extra: dict[str, Any] | None) -> dict[str, Any]:
+        """``vehicle`` and ``snapshots`` of the message, from the incident's ``extra`` and the case's evidence
+        (links made as for the evidence list)."""
+        items = {e["kind"]: e for e in record.evidence or []}
+
+        def link(kind: str) -> CaseEvidence | None:
+            return self._evidence_item(record.incident_id, items[kind], True) if kind in items else None
+
+        vehicle = None
+        v = (extra or {}).get("vehicle")
+        if isinstance(v, dict):
+            vehicle = CaseVehicle(plate=v.get("plate"), plate_confidence=v.get("plate_confidence"),
+                                  plate_valid=v.get("plate_valid"), plate_uncertain=v.get("plate_uncertain"),
+                                  crop=link("vehicle_crop"))
+        snapshots = []
+        for shot in (extra or {}).get("snapshots") or []:
+            item = link(shot.get("kind", "")) if isinstance(shot, dict) else None
+            if item is not None:
+                snapshots.append(CaseSnapshot(at=shot["at"], taken_at=shot.get("taken_at"), snapshot=item))
+        return {"vehicle": vehicle, "snapshots": snapshots}
 
     def _limit_hours(self, record: CaseRecord) -> float:
         from .time_limits import limit_hours
@@ -356,6 +385,11 @@ class CaseService:
                 return body
             if self._add_late_evidence(s, record) or self._linker is not None:
                 body["evidence"] = [e.model_dump(mode="json") for e in self._evidence(record, True)]
+                incident = s.get(IncidentRecord, record.incident_id)
+                fresh = self._vehicle_evidence(record, incident.extra if incident is not None else None)
+                if fresh["vehicle"] is not None:
+                    body["vehicle"] = fresh["vehicle"].model_dump(mode="json")
+                body["snapshots"] = [snap.model_dump(mode="json") for snap in fresh["snapshots"]]
             if body.get("history") is None:  # linked after the message was queued (e.g. a case by confidence)
                 history = _history(s, record.incident_id)
                 if history is not None:

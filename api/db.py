@@ -120,6 +120,7 @@ class IncidentRecord(Base):
     priority: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     # earlier closed offences of the same object at the same place (issue 14 item 6; api.schemas.OffenceHistory)
     history: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    plate: Mapped[str | None] = mapped_column(String(16), index=True)  # the vehicle's plate read, for search
 
     evidence: Mapped[list[EvidenceRecord]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", lazy="selectin"

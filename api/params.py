@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 MAX_OFFSET = 2 ** 31 - 1  # far past any listing; well inside a 64-bit column
+PLATE_QUERY = r"^[\w·•.\- ]+$"  # plate search text: letters (incl. the province's Chinese character), digits, separators
 
 
 def _utc_representable(value: datetime) -> datetime:

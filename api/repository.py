@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import builtins
 import logging
+import re
 from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -29,6 +30,8 @@ from .schemas import (
     ReviewOut,
     Status,
     evidence_url,
+    snapshots_from_extra,
+    vehicle_from_extra,
 )
 
 log = logging.getLogger(__name__)
@@ -107,6 +110,7 @@ class IncidentRepository:
                 zone_polygon=[list(p) for p in incident.zone_polygon] if incident.zone_polygon else None,
                 detected_wall=incident.detected_wall or datetime.now(timezone.utc),
                 status="pending",
+                plate=plate_of(incident.extra),
             )
             s.add(record)
             try:
@@ -412,9 +416,10 @@ class IncidentRepository:
         sources: Collection[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        plate: str | None = None,
     ) -> int:
         query = _filtered(select(func.count()).select_from(IncidentRecord), status, type, source, sources,
-                          since, until)
+                          since, until, plate)
         with self._sessions() as s:
             return int(s.execute(query).scalar_one())
 
@@ -433,10 +438,12 @@ class IncidentRepository:
         sources: Collection[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        plate: str | None = None,
     ) -> builtins.list[IncidentOut]:
         """Newest first (by detection wall time). ``sources`` limits to a set of sources (an area);
-        ``since`` (inclusive) and ``until`` (exclusive) bound the detection wall time."""
-        query = _filtered(select(IncidentRecord), status, type, source, sources, since, until)
+        ``since`` (inclusive) and ``until`` (exclusive) bound the detection wall time; ``plate``: plates
+        containing this text (separators and case ignored)."""
+        query = _filtered(select(IncidentRecord), status, type, source, sources, since, until, plate)
         if status == "pending":  # the review queue: what looks like confirmed incidents first
             query = query.order_by(IncidentRecord.priority.desc())
         query = query.order_by(IncidentRecord.detected_wall.desc(), IncidentRecord.id.desc())
@@ -478,7 +485,10 @@ def _filtered(
     sources: Collection[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    plate: str | None = None,
 ) -> Select[Any]:
+    if plate:
+        query = query.where(IncidentRecord.plate.contains(plate_query(plate), autoescape=True))
     if status is not None:
         query = query.where(IncidentRecord.status == status)
     if type is not None:
@@ -554,3 +564,21 @@ def _position(value: Any) -> dict[str, float] | None:
     if not isinstance(value, dict) or not all(isinstance(value.get(k), (int, float)) for k in ("lng", "lat")):
         return None
     return {k: float(value[k]) for k in ("lng", "lat", "timestamp") if isinstance(value.get(k), (int, float))}
+        vehicle=vehicle_from_extra(r.id, r.extra),
+        snapshots=snapshots_from_extra(r.id, r.extra),
+    )
+
+
+_PLATE_SEPARATORS = re.compile(r"[\s·•.\-_]")
+
+
+def plate_query(text: str) -> str:
+    """Search text as plates are stored: no separators, upper case."""
+    return _PLATE_SEPARATORS.sub("", text).upper()
+
+
+def plate_of(extra: dict[str, Any] | None) -> str | None:
+    """The plate read that ``extra.vehicle`` carries (None when there is none), as stored for search."""
+    vehicle = (extra or {}).get("vehicle")
+    plate = vehicle.get("plate") if isinstance(vehicle, dict) else None
+    return plate_query(str(plate))[:16] if plate else None

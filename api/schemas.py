@@ -125,6 +125,37 @@ class OffenceHistory(_Model):
     first_wall: datetime = Field(description="when the earliest was found")
     last_wall: datetime = Field(description="when the latest was found")
     previous: list[PreviousOffence] = Field(description="oldest first")
+class VehicleOut(_Model):
+    """The vehicle of a motor-vehicle incident: its close-up and licence plate read (``plate`` may be null when no
+    plate-shaped text was found). An uncertain read (below the confidence threshold, or fitting no plate format)
+    is shown for a person to check, never dropped."""
+
+    plate: str | None = None
+    plate_confidence: float | None = None
+    plate_valid: bool | None = Field(None, description="the read fits a Chinese plate format")
+    plate_uncertain: bool | None = Field(None, description="low confidence or no valid format: check by eye")
+    crop: str | None = Field(None, description="URL of the close-up (evidence kind vehicle_crop)")
+
+
+class TimedSnapshotOut(_Model):
+    at: float = Field(description="media time (s) of the picture")
+    taken_at: datetime | None = Field(None, description="wall time (UTC) of the picture")
+    snapshot: str = Field(description="URL of the picture (evidence kind snapshot_N)")
+
+
+def vehicle_from_extra(incident_id: str, extra: dict[str, Any] | None) -> VehicleOut | None:
+    v = (extra or {}).get("vehicle")
+    if not isinstance(v, dict):
+        return None
+    return VehicleOut(plate=v.get("plate"), plate_confidence=v.get("plate_confidence"),
+                      plate_valid=v.get("plate_valid"), plate_uncertain=v.get("plate_uncertain"),
+                      crop=evidence_url(incident_id, "vehicle_crop") if v.get("crop") else None)
+
+
+def snapshots_from_extra(incident_id: str, extra: dict[str, Any] | None) -> list[TimedSnapshotOut]:
+    shots = (extra or {}).get("snapshots")
+    return [TimedSnapshotOut(at=s["at"], taken_at=s.get("taken_at"), snapshot=evidence_url(incident_id, s["kind"]))
+            for s in shots or [] if isinstance(s, dict) and "at" in s and "kind" in s]
 
 
 class IncidentOut(_Model):
@@ -168,6 +199,9 @@ class IncidentOut(_Model):
         None, description="moving cameras: where the device was when it confirmed the finding (lng, lat, and "
                           "timestamp: unix s); null for fixed cameras and unpositioned frames")
     footage_job: str | None = Field(None, description="the uploaded footage's analysis job that found it, if any")
+    vehicle: VehicleOut | None = Field(None, description="motor vehicles: close-up and licence plate read")
+    snapshots: list[TimedSnapshotOut] = Field(
+        default_factory=list, description="dwell incidents: timed pictures from first sighting to confirmation")
 
 
 class ReviewIn(_Model):

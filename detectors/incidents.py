@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from detectors.timed_shots import TimedShot
 
 
 INTERRUPTED = "interrupted"
@@ -40,3 +43,4 @@ class Incident:
 class IncidentEvent:
     kind: Literal["opened", "ended"]
     incident: Incident  # an "ended" incident says why in ``ended_reason`` when not because its spot emptied
+    shots: list["TimedShot"] = field(default_factory=list)  # "opened" by a dwell: timed snapshots, oldest first

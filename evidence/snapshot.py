@@ -27,6 +27,14 @@ def encode_jpeg(image_bgr: np.ndarray, quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """BGR image of JPEG bytes."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("not a JPEG image OpenCV can decode")
+    return image
+
+
 def annotate(
     image_bgr: np.ndarray,
     box_xyxy: Sequence[float],
@@ -55,6 +63,17 @@ def annotate(
     if label:
         _draw_label(out, _ascii(label), x1, y1, thickness)
     return out
+
+
+def crop_box(image_bgr: np.ndarray, box_xyxy: Sequence[float], margin: float = 0.1) -> np.ndarray:
+    """A copy of the box's region grown by ``margin`` (a fraction of its width and height), clipped to the image:
+    the close-up of the object (a vehicle's, for its plate)."""
+    _check_image(image_bgr)
+    height, width = image_bgr.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+    left, top, right, bottom = _clip_box((x1 - mx, y1 - my, x2 + mx, y2 + my), width, height)
+    return image_bgr[top:bottom + 1, left:right + 1].copy()
 
 
 def _check_image(image: np.ndarray) -> None:

@@ -52,16 +52,27 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 def incident_json(rec: Any, root: Path, uri: Any = None) -> dict[str, Any]:
     """``uri(key)``, when given, names where evidence lies (s3://bucket/key); else a path under root."""
+    from streetsight.recorder import EVIDENCE_EXTRA
+
     inc = rec.incident
-    return {
+    where = (lambda key: uri(key)) if uri else (lambda key: str(root / key))
+    extra = {k: v for k, v in inc.extra.items() if k not in EVIDENCE_EXTRA}
+    evidence: dict[str, Any] = {kind: where(obj.key) for kind, obj in rec.evidence.items()
+                                if kind in ("snapshot", "snapshot_raw", "clip", "clip_preview", "vehicle_crop")}
+    if rec.snapshots:
+        evidence["snapshots"] = [{"at": round(at, 3), "snapshot": where(obj.key)} for at, obj in rec.snapshots]
+    out = {
         "id": inc.id, "type": inc.type, "source": inc.source_id, "zone": inc.zone_id,
         "started_at": round(inc.started_at, 3), "confirmed_at": round(inc.confirmed_at, 3),
         "ended_at": None if inc.ended_at is None else round(inc.ended_at, 3),
         "class": inc.class_name, "box": [round(v, 1) for v in inc.box], "score": round(inc.score, 4),
-        "labels": inc.labels, **({"extra": inc.extra} if inc.extra else {}),
-        "evidence": {kind: uri(obj.key) if uri else str(root / obj.key) for kind, obj in rec.evidence.items()
-                     if kind in ("snapshot", "snapshot_raw", "clip", "clip_preview")},
+        "labels": inc.labels, **({"extra": extra} if extra else {}),
+        "evidence": evidence,
     }
+    vehicle = inc.extra.get("vehicle")
+    if vehicle:
+        out["vehicle"] = {**vehicle, "crop": where(vehicle["crop"])}
+    return out
 
 
 def unreadable_reason(video: Path) -> str | None:

@@ -287,6 +287,30 @@ class ModelConfig(_Strict):
         0.0, ge=0, le=1000, description="wait up to this long for a fuller batch (worth it on a GPU)")
 
 
+class TimedSnapshotsConfig(_Strict):
+    """Pictures of a dwell that prove the object stayed: first sighting, during the dwell, confirmation."""
+
+    enabled: bool = Field(True, description="keep timed snapshots of dwell incidents (parking, vending, shop fronts)")
+    count: int = Field(3, ge=2, le=10, description="pictures per incident: the first at first sighting, the last "
+                                                    "at confirmation, the others in between")
+    every_s: float | None = Field(None, gt=0, description="seconds between pictures; default: spread evenly over "
+                                                          "the dwell (min_dwell_s / (count - 1))")
+    max_width: int = Field(1280, ge=160, le=3840, description="pictures are kept and stored at most this wide")
+    quality: int = Field(85, ge=30, le=100, description="JPEG quality")
+
+
+class VehicleEvidenceConfig(_Strict):
+    """A close-up of the vehicle and its licence plate read, for incidents of motor vehicles."""
+
+    classes: list[str] = Field(["car", "truck", "bus"], description="detection classes that get a close-up "
+                                                                     "(vehicle_crop) and a plate read")
+    crop_margin: float = Field(0.1, ge=0.0, le=1.0, description="margin around the box, as a fraction of its size")
+    plates: bool = Field(True, description="read the licence plate in the close-up (PP-OCRv4, on the CPU)")
+    plate_min_confidence: float = Field(0.8, ge=0.0, le=1.0, description="reads below this, or that fit no plate "
+                                                                          "format, are kept and marked uncertain")
+    threads: int = Field(1, ge=0, description="onnxruntime intra-op threads of the OCR models")
+
+
 class EvidenceConfig(_Strict):
     pre_roll_s: float = Field(5.0, ge=0)
     post_roll_s: float = Field(5.0, ge=0)
@@ -295,6 +319,8 @@ class EvidenceConfig(_Strict):
     preview: bool = Field(True, description="make an H.264 clip_preview beside every clip that is not H.264 "
                           "(browsers play H.264 MP4 only); the clip stays the evidence of record")
     preview_max_width: int = Field(640, ge=64, le=3840, description="width the preview is scaled down to")
+    snapshots: TimedSnapshotsConfig = Field(default_factory=TimedSnapshotsConfig)
+    vehicle: VehicleEvidenceConfig = Field(default_factory=VehicleEvidenceConfig)
 
     @model_validator(mode="after")
     def _buffer_holds_pre_roll(self) -> "EvidenceConfig":

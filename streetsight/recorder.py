@@ -7,7 +7,7 @@ import tempfile
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -16,14 +16,16 @@ import numpy as np
 from api.repository import IncidentRepository
 from api.schemas import EvidenceItemIn, IncidentCreate
 from detectors.incidents import Incident, IncidentEvent
+from detectors.timed_shots import TimedShot
 from evidence.clip import write_clip
 from evidence.preview import CONTENT_TYPE as PREVIEW_CONTENT_TYPE
 from evidence.preview import PreviewInfo, PreviewMaker, needs_preview
-from evidence.snapshot import annotate, encode_jpeg
+from evidence.snapshot import annotate, decode_jpeg, encode_jpeg
 from evidence.store import EvidenceStore, StoredObject, incident_key_prefix, write_manifest
 from streams.packets import PacketRing
 from streetsight.config import EvidenceConfig
 from streetsight.incident_embedding import EmbeddingWriter, IncidentEmbedder
+from streetsight.vehicle_evidence import VehicleEvidence
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class RecordedIncident:
 
     incident: Incident
     evidence: dict[str, StoredObject] = field(default_factory=dict)
+    snapshots: list[tuple[float, StoredObject]] = field(default_factory=list)  # (media s, picture), oldest first
 
 
 class IncidentRecorder:
@@ -84,13 +87,14 @@ class IncidentRecorder:
         self._preview_maker: PreviewMaker | None = None  # started with the first preview
         self.recorded: dict[str, RecordedIncident] = {}
         self._seen: dict[str, tuple[float, float]] = {}  # incident id -> (last_seen_at recorded, wall time)
+        self.vehicles = VehicleEvidence(cfg.vehicle)
 
     def handle(self, event: IncidentEvent, image: np.ndarray, ring: PacketRing | None) -> None:
         if event.kind == "opened":
             if ring is not None and ring.template_error is not None:
                 # analysis goes on without a clip; the record says why there is none
                 event.incident.extra["clip_error"] = f"no clip container takes the stream: {ring.template_error}"
-            self._opened(event.incident, image)
+            self._opened(event.incident, image, event.shots)
         elif event.kind == "ended":
             inc = event.incident
             self._seen.pop(inc.id, None)
@@ -167,7 +171,7 @@ class IncidentRecorder:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _opened(self, inc: Incident, image: np.ndarray) -> None:
+    def _opened(self, inc: Incident, image: np.ndarray, shots: list[TimedShot] | None = None) -> None:
         now = datetime.now(timezone.utc)
         prefix = incident_key_prefix(inc.source_id, inc.id, now)
         h, w = image.shape[:2]
@@ -180,6 +184,8 @@ class IncidentRecorder:
         )
         self._seen[inc.id] = (float("nan"), 0.0)  # opened here: its first sighting is recorded at once
         rec = RecordedIncident(inc, {"snapshot": annotated, "snapshot_raw": raw})
+        self._store_shots(rec, prefix, shots or [], now, meta)
+        self._store_vehicle(rec, prefix, image, meta)
         self.recorded[inc.id] = rec
         if self.repository is not None:
             self.repository.add(IncidentCreate(
@@ -195,10 +201,55 @@ class IncidentRecorder:
             for kind, obj in rec.evidence.items():
                 self._attach(inc.id, kind, obj)
         pending = _PendingClip(inc, prefix, inc.confirmed_at - self.cfg.pre_roll_s,
-                               inc.confirmed_at + self.cfg.post_roll_s, [annotated, raw], meta)
+                               inc.confirmed_at + self.cfg.post_roll_s,
+                               list(rec.evidence.values()), meta)
         self._pending.setdefault(inc.source_id, []).append(pending)
         log.info("incident %s: %s %s in %s/%s at %.1fs (score %.2f)", inc.id, inc.type, inc.class_name,
                  inc.source_id, inc.zone_id, inc.confirmed_at, inc.score)
+
+    def _store_shots(self, rec: RecordedIncident, prefix: str, shots: list[TimedShot], now: datetime,
+                     meta: dict[str, str]) -> None:
+        """The dwell's timed snapshots (first sighting .. confirmation), each annotated with the object's box
+        at its time and the zone: side by side they show the object did not move. Recorded in
+        ``extra.snapshots`` with media time and the wall time derived from the confirmation's."""
+        inc = rec.incident
+        listed = []
+        for n, shot in enumerate(shots, start=1):
+            image = decode_jpeg(shot.jpeg)
+            sx = image.shape[1] / shot.frame_size[0]
+            sy = image.shape[0] / shot.frame_size[1]
+            box = (shot.box[0] * sx, shot.box[1] * sy, shot.box[2] * sx, shot.box[3] * sy)
+            zone_px = [(x * image.shape[1], y * image.shape[0]) for x, y in inc.zone_polygon]
+            label = f"{n}/{len(shots)} +{shot.at - inc.started_at:.0f}s {inc.class_name}"
+            kind = f"snapshot_{n}"
+            obj = self.store.put_bytes(f"{prefix}/{kind}.jpg", encode_jpeg(annotate(image, box, label, zone_px)),
+                                       "image/jpeg", meta)
+            rec.evidence[kind] = obj
+            rec.snapshots.append((shot.at, obj))
+            taken = now - timedelta(seconds=max(0.0, inc.confirmed_at - shot.at))
+            listed.append({"at": round(shot.at, 3), "taken_at": taken.isoformat(timespec="seconds"),
+                           "kind": kind, "key": obj.key, "sha256": obj.sha256})
+        if listed:
+            inc.extra["snapshots"] = listed
+
+    def _store_vehicle(self, rec: RecordedIncident, prefix: str, image: np.ndarray, meta: dict[str, str]) -> None:
+        """A motor vehicle's close-up (``vehicle_crop``) and its plate read, into ``extra.vehicle``."""
+        inc = rec.incident
+        if not self.vehicles.applies(inc.class_name):
+            return
+        crop = self.vehicles.crop(image, inc.box)
+        obj = self.store.put_bytes(f"{prefix}/vehicle_crop.jpg", encode_jpeg(crop), "image/jpeg", meta)
+        rec.evidence["vehicle_crop"] = obj
+        vehicle: dict = {"plate": None, "plate_confidence": None, "crop": obj.key}
+        try:
+            read = self.vehicles.read_plate(crop)
+        except Exception as exc:  # the incident and its pictures stand without a plate
+            log.exception("incident %s: plate reading failed", inc.id)
+            vehicle["plate_error"] = f"{type(exc).__name__}: {exc}"
+            read = None
+        if read is not None:
+            vehicle.update(read.as_dict())
+        inc.extra["vehicle"] = vehicle
 
     def _write_clip(self, p: _PendingClip, ring: PacketRing) -> None:
         window = ring.window(p.start_s, p.end_s)
@@ -252,7 +303,7 @@ class IncidentRecorder:
             "id": inc.id, "type": inc.type, "source": inc.source_id, "zone": inc.zone_id,
             "class": inc.class_name, "box": list(inc.box), "score": inc.score,
             "started_at": inc.started_at, "confirmed_at": inc.confirmed_at, "labels": inc.labels,
-            **({"extra": inc.extra} if inc.extra else {}),
+            **evidence_fields(inc),
         }, p.items, p.meta)
         self.recorded[inc.id].evidence["manifest"] = manifest
         self._attach(inc.id, "manifest", manifest)
@@ -271,3 +322,21 @@ def evidence_metadata(inc: Incident, detected: datetime) -> dict[str, str]:
     return {"source": inc.source_id, "event_type": inc.type, "incident": inc.id,
             "started_at": f"{inc.started_at:.3f}", "confirmed_at": f"{inc.confirmed_at:.3f}",
             "detected_at": detected.isoformat(timespec="seconds")}
+
+
+EVIDENCE_EXTRA = ("snapshots", "vehicle")  # keys of Incident.extra that the recorder writes
+
+
+def evidence_fields(inc: Incident) -> dict:
+    """The manifest's view of ``inc.extra``: timed snapshots under ``evidence.snapshots`` as ``{at, snapshot}``
+    (media s, key), the vehicle (close-up key, plate read) under ``vehicle``, the rest under ``extra``."""
+    out: dict = {}
+    rest = {k: v for k, v in inc.extra.items() if k not in EVIDENCE_EXTRA}
+    if rest:
+        out["extra"] = rest
+    if inc.extra.get("snapshots"):
+        out["evidence"] = {"snapshots": [{"at": s["at"], "taken_at": s["taken_at"], "snapshot": s["key"]}
+                                         for s in inc.extra["snapshots"]]}
+    if inc.extra.get("vehicle"):
+        out["vehicle"] = inc.extra["vehicle"]
+    return out

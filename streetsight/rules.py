@@ -17,6 +17,7 @@ from detectors.geo import GeoMerger, Merger
 from detectors.rule import Core, Rule
 from detectors.schedule import AllowedHours
 from detectors.sighting import SightingParams, SightingRule
+from detectors.timed_shots import ShotPlan
 from detectors.vending import VendingParams, VendingRule
 from streetsight.config import (EVENT_TYPES, Config, ConfigError, DebrisSpillConfig, OverflowingBinConfig,
                                 RuleConfig, SourceConfig, StreetVendingConfig)
@@ -63,6 +64,12 @@ def build_rules(src: SourceConfig, cfg: Config, merger: Merger | None = None) ->
     return rules
 
 
+def shot_plan(cfg: Config) -> ShotPlan | None:
+    """Timed snapshots of every dwell rule (evidence.snapshots), or None when turned off."""
+    sc = cfg.evidence.snapshots
+    return ShotPlan(sc.count, sc.every_s, sc.max_width, sc.quality) if sc.enabled else None
+
+
 def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zones: list[Zone],
            merger: Merger | None) -> Rule:
     labels = cfg.taxonomy.for_type(event_type).model_dump()
@@ -82,7 +89,7 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
             stationary_tolerance=rc.stationary_tolerance, motion_window_s=rc.motion_window_s,
             max_gap_s=rc.max_gap_s, leave_after_s=rc.leave_after_s, cooldown_s=rc.cooldown_s,
             min_median_score=rc.min_median_score, allowed_hours=AllowedHours.parse(rc.allowed_hours)),
-            labels=labels)
+            labels=labels, shots=shot_plan(cfg))
     if isinstance(rc, StreetVendingConfig):
         return VendingRule(core, VendingParams(
             item_classes=tuple(rc.classes), person_classes=tuple(rc.person_classes), min_items=rc.min_items,

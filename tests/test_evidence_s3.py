@@ -169,7 +169,7 @@ def test_s3_outage_spools_evidence_and_nothing_is_lost_across_a_restart(
     spooling.backoff.min_s = 1.0  # ... then writes skip S3 while the backoff runs
     during += record_incidents(rt.recorder, ring, image, n - n // 2)
     spooled = rt.evidence.spooling.pending()
-    assert spooled == 4 * n  # snapshot, raw snapshot, clip, manifest per incident
+    assert spooled == 5 * n  # snapshot, raw snapshot, vehicle close-up (a car), clip, manifest per incident
     # the records point at the final keys already, whether the bytes are in S3 or in the spool
     for inc in during:
         for kind, obj in rt.recorder.recorded[inc.id].evidence.items():
@@ -196,7 +196,7 @@ def test_s3_outage_spools_evidence_and_nothing_is_lost_across_a_restart(
     client = server.client()
     in_bucket = {o.object_name for o in client.list_objects(bucket, recursive=True)}
     assert in_bucket == set(recorded)
-    assert len(recorded) == 4 * (n + 2)
+    assert len(recorded) == 5 * (n + 2)
     for key, sha256 in recorded.items():
         assert object_sha256(client, bucket, key) == sha256, key
         meta = client.stat_object(bucket, key).metadata

@@ -35,7 +35,7 @@ def test_0009_adds_footage_jobs_and_the_docking_station_role_and_goes_back(datab
         with pytest.raises(IntegrityError), engine.begin() as c:
             c.execute(text(USER), {"name": "dock-7", "role": "docking-station"})
 
-        upgrade(engine)
+        upgrade(engine, "0009")
         assert current_revision(engine) == "0009" and "footage_jobs" in inspect(engine).get_table_names()
         with engine.begin() as c:
             c.execute(text(USER), {"name": "dock-7", "role": "docking-station"})
@@ -50,6 +50,6 @@ def test_0009_adds_footage_jobs_and_the_docking_station_role_and_goes_back(datab
         with pytest.raises(IntegrityError), engine.begin() as c:
             c.execute(text(USER), {"name": "dock-8", "role": "docking-station"})
         upgrade(engine)
-        assert current_revision(engine) == "0009"
+        assert "footage_jobs" in inspect(engine).get_table_names()
     finally:
         engine.dispose()

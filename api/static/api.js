@@ -56,7 +56,7 @@ export const me = () => json(request("/api/v1/auth/me", { quiet401: true }));
 /** Incidents matching the filters, newest first, and the total matching count. */
 export async function listIncidents(filters, { limit = 100, offset = 0 } = {}) {
   const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
-  for (const key of ["status", "type", "source", "area", "since", "until"]) {
+  for (const key of ["status", "type", "source", "area", "plate", "since", "until"]) {
     if (filters[key]) q.set(key, filters[key]);
   }
   const res = await request(`/api/v1/incidents?${q}`);

@@ -36,7 +36,7 @@ const state = {
   generation: 0, // bumped when the list changes under a request: older answers are dropped
   requests: 0, // list requests sent ...
   applied: 0, // ... and the latest one whose answer is shown
-  filters: { status: "pending", type: "", source: "", area: "", since: "", until: "" },
+  filters: { status: "pending", type: "", source: "", area: "", plate: "", since: "", until: "" },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -150,7 +150,9 @@ async function refresh() {
 function apiFilters() {
   const f = state.filters;
   const iso = (local) => (local ? new Date(local).toISOString() : "");
-  return { status: f.status, type: f.type, source: f.source, area: f.area.trim(), since: iso(f.since), until: iso(f.until) };
+  // plate: what the API searches (letters, digits, the province character); other characters are dropped
+  const plate = f.plate.replace(/[^\p{L}\p{N}]/gu, "");
+  return { status: f.status, type: f.type, source: f.source, area: f.area.trim(), plate, since: iso(f.since), until: iso(f.until) };
 }
 
 let refreshTimer = null;
@@ -406,6 +408,7 @@ function onFilterChange(event) {
     type: $("filter-type").value,
     source: $("filter-source").value,
     area: $("filter-area").value,
+    plate: $("filter-plate").value,
     since: $("filter-since").value,
     until: $("filter-until").value,
   };
@@ -417,7 +420,7 @@ function onFilterChange(event) {
 }
 
 function clearFilters() {
-  for (const id of ["filter-type", "filter-source", "filter-area", "filter-since", "filter-until"]) $(id).value = "";
+  for (const id of ["filter-type", "filter-source", "filter-area", "filter-plate", "filter-since", "filter-until"]) $(id).value = "";
   $("filter-status").value = "pending";
   onFilterChange({ target: $("filters") });
 }

@@ -98,6 +98,54 @@ function renderClip(incident) {
   }
 }
 
+/** The plate read; an uncertain one (low confidence or no plate format) is shown, marked for a person to check. */
+function renderVehicle(incident) {
+  const v = incident.vehicle;
+  const row = $("d-plate-row");
+  row.hidden = !v;
+  if (v) {
+    const plate = $("d-plate");
+    const conf = v.plate_confidence === null || v.plate_confidence === undefined ? "" : ` (${score(v.plate_confidence)})`;
+    plate.textContent = v.plate ? `${v.plate}${conf}` : "未识别 not read";
+    const uncertain = Boolean(v.plate && v.plate_uncertain);
+    plate.classList.toggle("uncertain", uncertain);
+    $("d-plate-uncertain").hidden = !uncertain;
+    plate.title = uncertain ? "识别置信度低或格式不符，请对照特写核实 · Low confidence or not a plate format: check the close-up" : "";
+  }
+  const crop = $("d-vehicle");
+  crop.hidden = !v?.crop;
+  if (v?.crop) {
+    const url = v.crop;
+    if ($("d-vehicle-crop").getAttribute("src") !== url) $("d-vehicle-crop").src = url;
+    $("d-vehicle-link").href = url;
+  }
+}
+
+/** Timed pictures of the dwell, first sighting to confirmation, with their time after the first. */
+function renderTimed(incident) {
+  const shots = incident.snapshots ?? [];
+  const first = shots.length ? shots[0].at : 0;
+  const figures = shots.map((s, i) => {
+    const fig = document.createElement("figure");
+    fig.className = "thumb";
+    const link = document.createElement("a");
+    link.href = s.snapshot;
+    link.target = "_blank";
+    link.rel = "noopener";
+    const img = document.createElement("img");
+    img.src = s.snapshot;
+    img.alt = `snapshot ${i + 1}`;
+    link.append(img);
+    const cap = document.createElement("figcaption");
+    const when = s.taken_at ? ` · ${wallTime(s.taken_at)}` : "";
+    cap.textContent = `${i + 1}/${shots.length} +${mediaTime(s.at - first)}${when}`;
+    fig.append(link, cap);
+    return fig;
+  });
+  $("d-timed").replaceChildren(...figures);
+  $("d-evidence-strip").hidden = !shots.length && !incident.vehicle?.crop;
+}
+
 export function initDetail() {
   const video = $("d-clip");
   video.addEventListener("error", () => {
@@ -162,6 +210,12 @@ export function renderDetail(incident, { showRaw, emptyText }) {
   text("d-id", incident.id);
 
   renderSnapshot(incident, showRaw);
+  const stripKey = JSON.stringify([incident.id, incident.vehicle, incident.snapshots]);
+  if ($("d-evidence-strip").dataset.key !== stripKey) { // images reload only when they change
+    renderVehicle(incident);
+    renderTimed(incident);
+    $("d-evidence-strip").dataset.key = stripKey;
+  }
   if (incident.id !== shownId) $("d-note").value = ""; // the note belongs to one incident
   shownId = incident.id;
   const ev = incident.evidence ?? {};

@@ -38,6 +38,12 @@ function row(incident, { current, checked, onSelect, onCheck }) {
   const where = [incident.source, incident.area, incident.zone, incident.class].filter(Boolean).join(" · ");
   const when = `t=${mediaTime(incident.started_at)} · ${wallClock(incident.detected_wall)}`;
   body.append(head, el("div", "item-where", where), el("div", "item-when", when));
+  const plate = incident.vehicle?.plate;
+  if (plate) { // the plate in the row, so a reviewer finds a car at a glance; "?" marks an uncertain read
+    const tag = el("span", "plate mono" + (incident.vehicle.plate_uncertain ? " uncertain" : ""),
+                   plate + (incident.vehicle.plate_uncertain ? " ?" : ""));
+    body.append(tag);
+  }
   if (incident.status !== "pending") {
     body.append(el("div", `status ${incident.status}`, STATUS_LABELS[incident.status] ?? incident.status));
   }

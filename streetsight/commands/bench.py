@@ -3,6 +3,7 @@
     streetsight bench streams --sources 16 --duration 60 --json     ours vs the Ultralytics baseline
     streetsight bench capacity --duration 30                        most sources sustained at keyframe rate
     streetsight bench bus --events 5000 --json                      Redis event bus: worker call -> stored record
+    streetsight bench plates --per-height 40                        plate-read accuracy by plate height (px)
 """
 from __future__ import annotations
 
@@ -76,6 +77,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bus.add_argument("--json", action="store_true", help="print the result as one JSON object")
     bus.set_defaults(func=cmd_bus)
 
+    plates = sub.add_parser("plates", help="exact plate reads by plate height on rendered plates")
+    plates.add_argument("--heights", type=lambda t: [_positive(int)(v) for v in t.split(",")],
+                        default=[16, 20, 24, 32, 40, 48, 64], help="plate heights in pixels, comma-separated")
+    plates.add_argument("--per-height", type=_positive(int), default=40, help="plates read per height")
+    plates.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    plates.add_argument("--out", type=Path, default=Path("var/bench"), help="folder of the result file")
+    plates.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    plates.set_defaults(func=cmd_plates)
+
 
 def _options(args: argparse.Namespace, **extra):
     from streetsight.bench.streams import StreamsBenchOptions
@@ -122,3 +132,9 @@ def cmd_bus(args: argparse.Namespace) -> int:
     from streetsight.bench.bus import run_bus_bench
 
     return _finish(run_bus_bench(args.events, log=_say), args, "bus")
+
+
+def cmd_plates(args: argparse.Namespace) -> int:
+    from streetsight.bench.plates import run_plate_bench
+
+    return _finish(run_plate_bench(args.heights, args.per_height, threads=args.threads, log=_say), args, "plates")

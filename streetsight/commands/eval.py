@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
                 return "   –" if v is None else f"{v:.2f}"
             print(f"{t:<20}{s['tp']:>4}{s['fp']:>4}{s['fn']:>4}{f(s['precision']):>7}{f(s['recall']):>8}"
                   f"{f(s['f1']):>7}{f(s['ttd_median_s']):>9}")
+        plates = report.get("plates")
+        if plates is not None:
+            print(f"plates: {plates['exact']}/{plates['labelled']} read exactly ({plates['exact_rate']:.0%}), "
+                  f"{plates['uncertain']} uncertain")
         print(f"report: {args.out / 'report.md'}")
     return 0
 

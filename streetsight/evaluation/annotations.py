@@ -4,9 +4,10 @@ Ours (one file per video, ``<name>.json``)::
 
     {"video": "vtest.mp4", "source": "vtest", "frame_size": [768, 576], "media_start": null,
      "events": [{"id": "van", "type": "illegal_parking", "start_s": 0.0, "end_s": 79.4,
-                 "box": [x1, y1, x2, y2]}]}
+                 "box": [x1, y1, x2, y2], "plate": "鄂A5B2C8"}]}
 
-``end_s`` may be null (to the end of the video); ``box`` is in pixels. The Tianchi 城市管理违规行为智能识别
+``end_s`` may be null (to the end of the video); ``box`` is in pixels; ``plate`` (optional): the vehicle's
+licence plate, scored as plate-read accuracy. The Tianchi 城市管理违规行为智能识别
 layout is a list of per-frame entries ``{"frame_id", "event_id", "category", "bbox": [x1, y1, x2, y2]}``;
 an event spans its first to last frame, with the box of each labelled frame. Categories are Chinese names
 (机动车违停, 非机动车违停, 垃圾桶满溢, 违法经营, ...), our event type names, or the taxonomy's labels.
@@ -43,6 +44,7 @@ class LabelledEvent:
     start_s: float
     end_s: float | None  # None: to the end of the video
     boxes: list[tuple[float, tuple[float, float, float, float]]] = field(default_factory=list)  # (t, box)
+    plate: str | None = None  # the labelled licence plate, if any
 
     def box_near(self, t: float) -> tuple[float, float, float, float] | None:
         if not self.boxes:
@@ -98,7 +100,11 @@ def read_ours(path: Path, data: dict) -> VideoAnnotation:
         if end is not None and end < start:
             raise AnnotationError(f"{where}.end_s: {end} is before start_s {start}")
         boxes = [(start, _box(e["box"], f"{where}.box"))] if e.get("box") is not None else []
-        events.append(LabelledEvent(str(e.get("id", i)), str(e["type"]), start, end, boxes))
+        plate = e.get("plate")
+        if plate is not None and (not isinstance(plate, str) or not plate.strip()):
+            raise AnnotationError(f"{where}.plate: the plate's text is needed, got {plate!r}")
+        events.append(LabelledEvent(str(e.get("id", i)), str(e["type"]), start, end, boxes,
+                                    plate.strip() if plate else None))
     return VideoAnnotation(path.stem, data.get("video"), data.get("source"), events, data.get("media_start"))
 
 

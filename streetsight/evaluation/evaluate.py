@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streetsight.config import EVENT_TYPES, Config
 from streetsight.evaluation.annotations import AnnotationError, VideoAnnotation, load_annotation
-from streetsight.evaluation.matching import VideoResult, match_video, score
+from streetsight.evaluation.matching import VideoResult, match_video, plate_accuracy, score
 from streetsight.evaluation.report import write_report
 from streetsight.evaluation.runner import (ReplayDetections, find_video, model_detect, run_video, source_for,
                                            video_info)
@@ -65,7 +65,7 @@ def evaluate(cfg: Config, annotations: Path, videos: Path, out: Path, detections
                              or any(i.type == t for r in results for i in r.false_positives)])
     meta = {"config": config_name, "annotations": str(annotations), "videos": str(videos),
             "detector": f"replayed from {detections}" if detections else f"model {cfg.model.name}"}
-    return write_report(out, scores, results, meta)
+    return write_report(out, scores, results, meta, plate_accuracy(results))
 
 
 def default_out() -> Path:

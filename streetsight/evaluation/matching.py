@@ -26,6 +26,8 @@ class FoundIncident:
     score: float = 0.0
     snapshot: str | None = None
     snapshot_raw: str | None = None  # the frame without drawings: where the learning mode cuts the object's crop
+    plate: str | None = None  # the plate read (normalised), if the incident has a vehicle
+    plate_uncertain: bool | None = None
 
 
 @dataclass
@@ -127,6 +129,27 @@ class TypeScore:
                 "ttd_mean_s": rnd(statistics.fmean(self.ttd)) if self.ttd else None,
                 "ttd_median_s": rnd(statistics.median(self.ttd)) if self.ttd else None,
                 "ttd_max_s": rnd(max(self.ttd)) if self.ttd else None}
+
+
+def plate_accuracy(results: Sequence[VideoResult]) -> dict | None:
+    """Exact plate reads over the matched events labelled with a plate (None when no event has a plate).
+    A miss of a matched event counts as not read; uncertain reads count as reads (exact or not)."""
+    from vision.plates import normalise_plate
+
+    labelled = [m for r in results for m in r.matches if m.event.plate]
+    unmatched = sum(1 for r in results for e in r.missed if e.plate)
+    if not labelled and not unmatched:
+        return None
+    exact = [m for m in labelled if m.incident.plate == normalise_plate(m.event.plate)[0]]
+    exact_ids = {id(m) for m in exact}
+    return {
+        "labelled": len(labelled) + unmatched, "detected": len(labelled),
+        "read": sum(1 for m in labelled if m.incident.plate), "exact": len(exact),
+        "exact_rate": round(len(exact) / (len(labelled) + unmatched), 4),
+        "uncertain": sum(1 for m in labelled if m.incident.plate_uncertain),
+        "wrong": [{"event": m.event.id, "truth": m.event.plate, "read": m.incident.plate,
+                   "uncertain": m.incident.plate_uncertain} for m in labelled if id(m) not in exact_ids],
+    }
 
 
 def score(results: Sequence[VideoResult], types: Sequence[str]) -> dict[str, TypeScore]:

@@ -93,11 +93,13 @@ def plot_ttd(scores: dict[str, TypeScore], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path, scores: dict[str, TypeScore], results: Sequence[VideoResult], meta: dict) -> dict:
+def write_report(out: Path, scores: dict[str, TypeScore], results: Sequence[VideoResult], meta: dict,
+                 plates: dict | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data = {
         **meta,
         "scores": {t: s.as_dict() for t, s in scores.items()},
+        "plates": plates,
         "videos": [{
             "video": r.video, "duration_s": round(r.duration_s, 2),
             "matches": [{"event": m.event.id, "type": m.event.type, "incident": m.incident.id,
@@ -127,6 +129,11 @@ def write_report(out: Path, scores: dict[str, TypeScore], results: Sequence[Vide
         d = s.as_dict()
         lines.append(f"| {'**all**' if t == 'all' else t} | {s.tp} | {s.fp} | {s.fn} | {_fmt(s.precision)} | "
                      f"{_fmt(s.recall)} | {_fmt(s.f1)} | {_fmt(d['ttd_median_s'], 1)} | {_fmt(d['ttd_max_s'], 1)} |")
+    if plates is not None:
+        lines += ["", f"Plate reads: {plates['exact']} of {plates['labelled']} labelled plates read exactly "
+                      f"({plates['exact_rate']:.0%}); {plates['uncertain']} reads marked uncertain."]
+        lines += [f"- `{w['event']}`: labelled {w['truth']}, read {w['read'] or '–'}"
+                  f"{' (uncertain)' if w['uncertain'] else ''}" for w in plates["wrong"]]
     lines += ["", "![scores](scores.png)", "", "![time to detection](time_to_detection.png)", "",
               "![timelines](timelines.png)", "", "## Per video", ""]
     for r in results:

@@ -120,8 +120,10 @@ def run_video(src: SourceConfig, cfg: Config, detect: DetectFn, evidence_dir: Pa
         rec = recorder.recorded.get(inc.id)
         snap = rec.evidence.get("snapshot") if rec else None
         raw = rec.evidence.get("snapshot_raw") if rec else None
+        vehicle = inc.extra.get("vehicle") or {}
         found.append(FoundIncident(video_name, inc.type, inc.started_at, inc.confirmed_at, inc.ended_at,
                                    tuple(inc.box), inc.id, inc.zone_id, inc.class_name, inc.score,
                                    str(evidence_dir / snap.key) if snap else None,
-                                   str(evidence_dir / raw.key) if raw else None))
+                                   str(evidence_dir / raw.key) if raw else None,
+                                   vehicle.get("plate"), vehicle.get("plate_uncertain")))
     return VideoRun(found, analysis.frames_analysed)
