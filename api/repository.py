@@ -556,6 +556,8 @@ def _to_out(r: IncidentRecord) -> IncidentOut:
         labels=r.labels,
         position=_position((r.extra or {}).get("position")),
         footage_job=((r.extra or {}).get("footage") or {}).get("job"),
+        vehicle=vehicle_from_extra(r.id, r.extra),
+        snapshots=snapshots_from_extra(r.id, r.extra),
     )
 
 
@@ -564,9 +566,6 @@ def _position(value: Any) -> dict[str, float] | None:
     if not isinstance(value, dict) or not all(isinstance(value.get(k), (int, float)) for k in ("lng", "lat")):
         return None
     return {k: float(value[k]) for k in ("lng", "lat", "timestamp") if isinstance(value.get(k), (int, float))}
-        vehicle=vehicle_from_extra(r.id, r.extra),
-        snapshots=snapshots_from_extra(r.id, r.extra),
-    )
 
 
 _PLATE_SEPARATORS = re.compile(r"[\s·•.\-_]")
