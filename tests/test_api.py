@@ -36,6 +36,7 @@ JSON_KEYS = {
     "id", "type", "source", "zone", "status", "started_at", "confirmed_at", "ended_at", "class", "box",
     "score", "track_id", "frame_size", "zone_polygon", "detected_wall", "evidence", "review", "labels",
     "ended_reason", "last_seen_at", "last_seen_wall", "ended_wall", "evidence_missing", "suppressed_by", "priority",
+    "history",  # issue 14: earlier closed offences of the same object at the same place
     "position", "footage_job",  # moving cameras: where the device was; the uploaded footage's job (issue 18)
     "vehicle", "snapshots",  # issue 15: plate read and close-up, timed pictures of the dwell
 }
