@@ -13,6 +13,7 @@ COMMAND_MODULES: list[str] = [
     "streetsight.commands.users",
     "streetsight.commands.datasets",
     "streetsight.commands.train",
+    "streetsight.commands.configuration",
 ]
 
 
