@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from api.settings import AuthSettings, CasesSettings, DispatchSettings, HttpSettings
 from streetsight.config_checks import cross_section_problems
+from streams.urls import ENV_REF
 from streetsight.storage_config import S3Config, check_retention_days
 
 EVENT_TYPES = ("street_vending", "illegal_parking", "non_motor_parking", "overflowing_bin", "debris_spill")
@@ -481,7 +482,6 @@ class ConfigError(ValueError):
     """A configuration problem, with the field path in the message."""
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _expand_env(value: Any, path: str) -> Any:
@@ -492,7 +492,7 @@ def _expand_env(value: Any, path: str) -> Any:
                 raise ConfigError(f"{path or '<root>'}: environment variable {name} is not set")
             return os.environ[name]
 
-        return _ENV_REF.sub(repl, value)
+        return ENV_REF.sub(repl, value)
     if isinstance(value, list):
         return [_expand_env(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -531,7 +531,7 @@ def parse_config(data: Any, origin: str = "config") -> Config:
         raise ConfigError("\n".join(f"{origin}: {p}" for p in problems))
     if isinstance(raw_sources, list):  # URLs as written (with ${ENV} references), for the camera records
         for src, raw in zip(cfg.sources, raw_sources):
-            if isinstance(raw, dict) and isinstance(raw.get("url"), str) and _ENV_REF.search(raw["url"]):
+            if isinstance(raw, dict) and isinstance(raw.get("url"), str) and ENV_REF.search(raw["url"]):
                 cfg.raw_urls[src.id] = raw["url"]
     return cfg
 
@@ -552,7 +552,7 @@ def parse_source(data: Any, origin: str = "source") -> SourceConfig:
 def env_references(value: Any, path: str = "") -> list[tuple[str, str]]:
     """``(field path, variable name)`` of every ``${NAME}`` reference in ``value``."""
     if isinstance(value, str):
-        return [(path or "<root>", m.group(1)) for m in _ENV_REF.finditer(value)]
+        return [(path or "<root>", m.group(1)) for m in ENV_REF.finditer(value)]
     if isinstance(value, list):
         return [r for i, v in enumerate(value) for r in env_references(v, f"{path}[{i}]")]
     if isinstance(value, dict):
