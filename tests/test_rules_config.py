@@ -139,10 +139,11 @@ def test_missing_bin_examples_is_a_config_error_naming_the_field(tmp_path):
 
 
 def test_every_event_type_a_zone_may_name_has_settings_labels_and_a_rule_of_its_own():
-    from streetsight.config import EVENT_TYPES, RulesConfig, TaxonomyConfig
+    from streetsight import event_types
+    from streetsight.config import RulesConfig, TaxonomyConfig
 
-    assert set(RulesConfig.model_fields) == set(TaxonomyConfig.model_fields) == set(EVENT_TYPES)
-    for event_type in EVENT_TYPES:
+    assert set(RulesConfig.model_fields) == set(TaxonomyConfig.model_fields) == set(event_types.names())
+    for event_type in event_types.names():
         cfg = parse_config({"sources": [{"id": "cam", "url": "x.mp4", "zones": [
             {"id": "z", "events": [event_type], "polygon": FULL}]}]})
         rules = build_rules(cfg.sources[0], cfg)
