@@ -53,17 +53,25 @@ ensure_venv() {
 # on local disk, or give PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu) with torchvision 0.28.0:
 # about 2.2 GB in all. On aarch64 PyPI's torch 2.9.1 / torchvision 0.24.1 are already CPU builds.
 TRAIN_VENV="${STREETSIGHT_TRAIN_VENV:-$ROOT/.venv-train}"
+
+# train_torch_pins: prints "KIND TORCH TORCHVISION" for this machine (KIND: CPU or CUDA).
+train_torch_pins() {
+  if [ "$(uname -m)" = aarch64 ]; then
+    echo "CPU torch==2.9.1 torchvision==0.24.1"
+  elif nvidia-smi -L >/dev/null 2>&1; then
+    echo "CUDA torch==2.14.1 torchvision==0.29.1"
+  else
+    echo "CPU torch==2.13.0 torchvision==0.28.0"
+  fi
+}
+
 ensure_train_venv() {
   ensure_apt fonts-dejavu-core  # a TTF for Ultralytics' Arial.ttf, which it would otherwise download
   if [ -x "$TRAIN_VENV/bin/python" ] && "$TRAIN_VENV/bin/python" -c "import torch, torchvision, ultralytics, onnx" 2>/dev/null; then
     return 0
   fi
-  local torch_pins=("torch==2.13.0" "torchvision==0.28.0") kind="CPU"
-  if [ "$(uname -m)" = aarch64 ]; then
-    torch_pins=("torch==2.9.1" "torchvision==0.24.1")
-  elif nvidia-smi -L >/dev/null 2>&1; then
-    torch_pins=("torch==2.14.1" "torchvision==0.29.1"); kind="CUDA"
-  fi
+  local -a torch_pins; local kind
+  read -r kind torch_pins[0] torch_pins[1] <<<"$(train_torch_pins)"
   _say "building the training venv $TRAIN_VENV ($kind torch, torchvision, ultralytics)"
   [ -x "$TRAIN_VENV/bin/python" ] || "$PYTHON" -m venv "$TRAIN_VENV"
   "$TRAIN_VENV/bin/python" -m pip install -q --upgrade pip >&2
