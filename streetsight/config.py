@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, create_model, field_validator, model_validator
 from pydantic import SecretStr
 
 from api.settings import AuthSettings, CasesSettings, DispatchSettings, HttpSettings
 from streetsight.config_checks import cross_section_problems
 from streams.urls import ENV_REF
 from streetsight import event_types
-from streetsight.rule_settings import (DebrisSpillConfig, IllegalParkingConfig, NonMotorParkingConfig,  # noqa: F401
-                                       OverflowingBinConfig, RuleConfig, StreetVendingConfig)
+from streetsight.rule_settings import RuleConfig
 from streetsight.rule_settings import Strict as _Strict
 from streetsight.storage_config import S3Config, check_retention_days
 
