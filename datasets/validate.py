@@ -10,11 +10,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.hashing import sha256_file
 from datasets.yolo import (
     IMAGE_EXTS,
     UNSPLIT,
     DatasetError,
-    file_sha256,
     image_size,
     label_path_for,
     load_dataset,
@@ -67,7 +67,7 @@ def validate_dataset(path: str | Path, check_pixels: bool = True, require_splits
             report.errors.append(f"{folder}: split '{split}' has no images")
         for image in images:
             _check_image(image, check_pixels, report)
-            digest = file_sha256(image)
+            digest = sha256_file(image).sha256
             if digest in seen_hashes and seen_hashes[digest][0] != split:
                 report.warnings.append(f"{image}: the same image is in split '{seen_hashes[digest][0]}' "
                                        f"({seen_hashes[digest][1]}): held-out figures would be inflated")

@@ -19,7 +19,7 @@ from typing import Sequence
 import av
 import av.video.stream
 
-from evidence.hashing import sha256_file
+from common.hashing import sha256_file
 
 CONTENT_TYPE = "video/mp4"
 

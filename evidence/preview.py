@@ -16,7 +16,7 @@ from pathlib import Path
 
 import av
 
-from evidence.hashing import sha256_file
+from common.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from minio import Minio
 from minio.commonconfig import Tags
 from minio.error import S3Error
 
-from evidence.hashing import CHUNK, sha256_bytes, sha256_file
+from common.hashing import CHUNK, sha256_bytes, sha256_file
 from evidence.signing import check_expiry
 from evidence.store import (
     CREATED_AT,

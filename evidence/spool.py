@@ -15,14 +15,14 @@ import io
 import json
 import logging
 import os
-import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Mapping
 
-from evidence.hashing import copy_and_hash, sha256_file
+from common.backoff import Backoff
+from common.hashing import copy_and_hash, sha256_file
 from evidence.store import (
     CREATED_AT,
     ManagedEvidenceStore,
@@ -184,28 +184,6 @@ class DrainResult:
     error: str = ""
 
 
-class Backoff:
-    """Exponential backoff with jitter between ``min_s`` and ``max_s``."""
-
-    def __init__(self, min_s: float = 1.0, max_s: float = 60.0) -> None:
-        self.min_s, self.max_s = min_s, max_s
-        self.failures = 0
-        self.next_try_at = 0.0  # time.monotonic()
-
-    def failed(self) -> float:
-        delay = min(self.max_s, self.min_s * 2 ** self.failures) * random.uniform(0.8, 1.2)
-        self.failures += 1
-        self.next_try_at = time.monotonic() + delay
-        return delay
-
-    def succeeded(self) -> None:
-        self.failures = 0
-        self.next_try_at = 0.0
-
-    def due(self) -> bool:
-        return time.monotonic() >= self.next_try_at
-
-
 class SpoolingEvidenceStore:
     """A remote store (S3) with a local spool in front: writes never fail because the remote does.
 
@@ -269,13 +247,13 @@ class SpoolingEvidenceStore:
         return StoredObject(entry.key, entry.sha256, entry.size, entry.content_type)
 
     def _remote_ok(self) -> None:
-        if self.backoff.failures:
+        if self.backoff.attempt:
             log.info("object storage reachable again")
-        self.backoff.succeeded()
+        self.backoff.reset()
         self.last_error = ""
 
     def _remote_failed(self, exc: Exception, what: str) -> None:
-        delay = self.backoff.failed()
+        delay = self.backoff.next_delay()
         self.last_error = f"{type(exc).__name__}: {exc}"
         log.warning("object storage: %s failed (%s); next try in %.1f s", what, self.last_error, delay)
 
@@ -379,14 +357,14 @@ class SpoolingEvidenceStore:
                     self.drain_once()
             except Exception:  # never let the loop die: log and retry on the next round
                 log.exception("evidence spool: drain failed")
-                self.backoff.failed()
+                self.backoff.next_delay()
             wait = self.idle_check_s if not self.pending() else max(
                 0.05, self.backoff.next_try_at - time.monotonic())
             self._wake.wait(min(wait, self.idle_check_s))
             self._wake.clear()
 
     def health(self) -> dict:
-        return {"spooled": len(self.spool), "reachable": not self.backoff.failures,
+        return {"spooled": len(self.spool), "reachable": not self.backoff.attempt,
                 "last_error": self.last_error}
 
     # -- reads: the spool first, then the remote -------------------------------------------------

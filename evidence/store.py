@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
-from evidence.hashing import copy_and_hash
+from common.hashing import copy_and_hash
 from evidence.signing import UrlSigner
 
 MANIFEST_NAME = "manifest.json"

@@ -11,7 +11,8 @@ import numpy as np
 
 from models.layouts import GraphInfo, Layout, LayoutNotRecognised, read_graph, recognise
 from models.manifest import ModelManifest, parse_manifest
-from models.registry import RegisteredModel, register_model, sha256_file
+from common.hashing import sha256_file
+from models.registry import RegisteredModel, register_model
 
 SPDX_LIKE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 
@@ -69,7 +70,7 @@ def manifest_fields(path: Path, graph: GraphInfo, layout: Layout, name: str, cla
         params["label_offset"] = 0
     return {"name": name, "version": version, "task": "detect", "decoder": layout.decoder, "class_names": classes,
             "input": layout.input, "decoder_params": params, "license": licence,
-            "source": {"file": path.name, "sha256": sha256_file(path), "layout": layout.kind, "metadata": kept_meta},
+            "source": {"file": path.name, "sha256": sha256_file(path).sha256, "layout": layout.kind, "metadata": kept_meta},
             "conversion": {"tool": "streetsight models import", "graph": graph.describe()}}
 
 

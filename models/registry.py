@@ -6,7 +6,6 @@ elsewhere can stand in for a built-in one of the same name.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from common.hashing import sha256_file
 from models.manifest import MANIFEST_FILE, ManifestError, ModelManifest, dump_manifest, load_manifest_file, parse_manifest
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "registry"
@@ -38,14 +38,6 @@ class RegisteredModel:
 def search_dirs() -> list[Path]:
     extra = [Path(p).expanduser() for p in os.environ.get(ENV_DIRS, "").split(os.pathsep) if p.strip()]
     return [*extra, BUILTIN_DIR]
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def list_models() -> list[str]:
@@ -77,7 +69,7 @@ def load_manifest(name: str) -> ModelManifest:
 
 
 def verify_checksum(entry: RegisteredModel) -> None:
-    actual = sha256_file(entry.model_path)
+    actual = sha256_file(entry.model_path).sha256
     if actual != entry.manifest.sha256:
         raise ManifestError(
             f"{entry.model_path}: sha256 {actual} does not match field 'sha256' {entry.manifest.sha256} "
@@ -95,7 +87,7 @@ def register_model(onnx_path: str | Path, manifest_fields: Mapping[str, Any], de
     if not onnx_path.is_file():
         raise FileNotFoundError(onnx_path)
     fields = {k: v for k, v in dict(manifest_fields).items() if k not in ("sha256", "file")}
-    manifest = parse_manifest({**fields, "file": "model.onnx", "sha256": sha256_file(onnx_path)},
+    manifest = parse_manifest({**fields, "file": "model.onnx", "sha256": sha256_file(onnx_path).sha256},
                               f"manifest for {onnx_path}")
     target = Path(dest_dir) / manifest.name
     if (target / MANIFEST_FILE).exists() and not overwrite:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import re
 import threading
 import time
@@ -17,6 +16,7 @@ import numpy as np
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
+from common.backoff import Backoff
 from streams.frames import Frame
 from streams.health import SourceHealth, SourceState
 from streams.hwdecode import HardwareDecoding
@@ -149,22 +149,6 @@ class LiveEdge:
             self._window_start = now
         self._current_min = min(self._current_min, delay_s)
         return delay_s - min(self._previous_min, self._current_min)
-
-
-class Backoff:
-    """Capped exponential backoff with jitter (delay in [0.5, 1] x the capped exponential)."""
-
-    def __init__(self, initial_s: float, max_s: float) -> None:
-        self.initial_s, self.max_s = initial_s, max_s
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        cap = min(self.max_s, self.initial_s * (2**self.attempt))
-        self.attempt += 1
-        return cap * (0.5 + random.random() / 2)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class SourceReader:

@@ -14,6 +14,8 @@ import re
 from typing import Any
 
 MASK = "***"
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""``${NAME}``: a reference to an environment variable, as a configuration keeps a secret out of the file."""
 _SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*://"
 # In free text (an FFmpeg error quoting the URL) the authority also ends at white space or a quote.
 # The greedy run backtracks to the authority's last "@", as FFmpeg splits it.
@@ -40,6 +42,22 @@ def mask_text(text: str) -> str:
 def mask_url(url: str) -> str:
     """One URL with its password masked: ``rtsp://admin:***@cam/1``."""
     return mask_text(url)
+
+
+def url_password(url: str) -> str | None:
+    """The password in ``url``'s userinfo, split as FFmpeg splits it; None when it has none."""
+    m = _USERINFO.match(url)
+    if m is None:
+        return None
+    _user, colon, password = m.group("userinfo").partition(":")
+    return password if colon else None
+
+
+def replace_password(url: str, password: str) -> str:
+    """``url`` with the password of its userinfo replaced and the user kept; unchanged when it has none."""
+    m = _USERINFO.match(url)
+    user, colon, _old = m.group("userinfo").partition(":") if m is not None else ("", "", "")
+    return f"{m.group('scheme')}{user}:{password}@{url[m.end():]}" if m is not None and colon else url
 
 
 def mask_credentials(value: Any) -> Any:

@@ -9,7 +9,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from api.settings import ApiSettings, HttpSettings, SourceInfo
-from streetsight.config import EVENT_TYPES, Config
+from streetsight import event_types
+from streetsight.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def case_app_kwargs(cfg: Config, rt: Any) -> dict[str, Any]:
     """Keyword arguments for ``create_app`` from the config and the runtime (``streetsight.runtime.Runtime``)."""
 
     def event_labels(event_type: str) -> dict[str, Any] | None:
-        return cfg.taxonomy.for_type(event_type).model_dump() if event_type in EVENT_TYPES else None
+        return cfg.taxonomy.for_type(event_type).model_dump() if event_type in event_types.names() else None
 
     kwargs: dict[str, Any] = {"settings": api_settings(cfg), "source_info": source_places(cfg),
                               "event_labels": event_labels}

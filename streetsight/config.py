@@ -13,23 +13,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, create_model, field_validator, model_validator
 from pydantic import SecretStr
 
 from api.settings import AuthSettings, CasesSettings, DispatchSettings, HttpSettings, UiSettings
 from streetsight.config_checks import cross_section_problems
+from streams.urls import ENV_REF
+from streetsight import event_types
+from streetsight.rule_settings import RuleConfig
+from streetsight.rule_settings import Strict as _Strict
 from streetsight.footage.settings import FootageConfig
 from streetsight.storage_config import S3Config, check_retention_days
 
-EVENT_TYPES = ("street_vending", "illegal_parking", "non_motor_parking", "overflowing_bin", "debris_spill")
-"""Event types with a rule implemented in detectors/. Zones may only name these."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+EVENT_TYPES = event_types.names()
+"""The registered event types (streetsight/event_types.py), as this module saw them when imported."""
 
 
 class EventLabels(_Strict):
@@ -43,35 +40,15 @@ class EventLabels(_Strict):
     en: str = Field(min_length=1, description="English label")
 
 
-_TAXONOMY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "street_vending": {"category": "05", "category_zh": "街面秩序", "category_en": "street order",
-                       "zh": "占道经营", "en": "street vending"},
-    "illegal_parking": {"category": "05", "category_zh": "街面秩序", "category_en": "street order",
-                        "zh": "机动车乱停放", "en": "illegal parking"},
-    "non_motor_parking": {"category": "05", "category_zh": "街面秩序", "category_en": "street order",
-                          "zh": "非机动车乱停放", "en": "non-motor vehicle parking"},
-    "overflowing_bin": {"category": "01", "category_zh": "市容环境", "category_en": "city appearance",
-                        "zh": "垃圾箱满溢", "en": "overflowing bin"},
-    "debris_spill": {"category": "01", "category_zh": "市容环境", "category_en": "city appearance",
-                     "zh": "道路遗撒", "en": "debris spill"},
-}
-
-
-class TaxonomyConfig(_Strict):
+class _Taxonomy(_Strict):
     """Per event type: national category code, optional local code, zh/en labels. Entries given in the
     file are merged field by field onto the defaults, so ``{street_vending: {local_code: "0512"}}`` works."""
-
-    street_vending: EventLabels
-    illegal_parking: EventLabels
-    non_motor_parking: EventLabels
-    overflowing_bin: EventLabels
-    debris_spill: EventLabels
 
     @model_validator(mode="before")
     @classmethod
     def _merge_defaults(cls, data: Any) -> Any:
         data = dict(data or {})
-        for event_type, defaults in _TAXONOMY_DEFAULTS.items():
+        for event_type, defaults in ((t.name, t.labels) for t in event_types.all_types()):
             given = data.get(event_type)
             data[event_type] = {**defaults, **given} if isinstance(given, dict) else (
                 defaults if given is None else given)
@@ -81,122 +58,12 @@ class TaxonomyConfig(_Strict):
         return getattr(self, event_type)
 
 
-class RuleConfig(_Strict):
-    """What every rule shares: which detections count, how long they must stay, when the rule sleeps."""
-
-    enabled: bool = True
-    classes: list[str] = Field(min_length=1, description="detector classes this rule judges")
-    min_score: float = Field(0.35, ge=0, le=1, description="per-detection score to consider an object")
-    min_median_score: float | None = Field(
-        None, ge=0, le=1, description="median score over the track's dwell (default: min_score)")
-    min_dwell_s: float = Field(60.0, ge=0, description="seconds stationary inside the zone before an incident")
-    stationary_tolerance: float = Field(
-        0.35, gt=0, description="allowed drift of the box centre, as a fraction of the box's diagonal"
-    )
-    motion_window_s: float = Field(10.0, gt=0, description="window over which stationarity is judged")
-    max_gap_s: float = Field(
-        5.0, ge=0, description="a track unseen for longer than this restarts its dwell clock"
-    )
-    leave_after_s: float = Field(
-        30.0, ge=0, description="an open incident ends when its spot has been empty this long"
-    )
-    cooldown_s: float = Field(
-        600.0, ge=0, description="no new incident for the same spot of the same zone within this time"
-    )
-    allowed_hours: list[str] = Field(
-        default_factory=list, description='local-time windows "HH:MM-HH:MM" when this is permitted '
-        '(e.g. a night market); may cross midnight')
-    confirm_hits: int = Field(3, ge=1, description="enforcement (moving) sources: detections needed ...")
-    confirm_frames: int = Field(5, ge=1, description="... within this many analysed frames")
-    merge_radius_m: float = Field(30.0, ge=0, description="enforcement: same type within this distance ...")
-    merge_window_s: float = Field(600.0, ge=0, description="... and this time is one incident, across devices")
-
-    @field_validator("allowed_hours")
-    @classmethod
-    def _windows(cls, v: list[str]) -> list[str]:
-        for w in v:
-            if not _WINDOW.match(w):
-                raise ValueError(f'time window {w!r} must be "HH:MM-HH:MM" (24 h)')
-        return v
-
-    @model_validator(mode="after")
-    def _k_of_n(self) -> "RuleConfig":
-        if self.confirm_hits > self.confirm_frames:
-            raise ValueError(f"confirm_hits ({self.confirm_hits}) cannot exceed confirm_frames "
-                             f"({self.confirm_frames})")
-        return self
-
-    @property
-    def median_score(self) -> float:
-        return self.min_score if self.min_median_score is None else self.min_median_score
+# One field per registered event type (streetsight/event_types.py), in its order.
+TaxonomyConfig = create_model("TaxonomyConfig", __base__=_Taxonomy, __doc__=_Taxonomy.__doc__,
+                              **{name: (EventLabels, ...) for name in EVENT_TYPES})
 
 
-class IllegalParkingConfig(RuleConfig):
-    classes: list[str] = Field(default_factory=lambda: ["car", "truck", "bus"], min_length=1)
-
-
-class NonMotorParkingConfig(RuleConfig):
-    classes: list[str] = Field(default_factory=lambda: ["bicycle", "motorcycle"], min_length=1)
-    min_dwell_s: float = Field(120.0, ge=0)
-
-
-class StreetVendingConfig(RuleConfig):
-    """With a COCO model: a stationary cluster of a person with vendor items. With a model that has vending
-    classes (stall, cart, parasol, goods): list those in ``classes`` and set ``person_classes: []``."""
-
-    classes: list[str] = Field(
-        default_factory=lambda: ["umbrella", "dining table", "chair", "bicycle", "motorcycle", "suitcase"],
-        min_length=1, description="vendor items")
-    person_classes: list[str] = Field(
-        default_factory=lambda: ["person"], description="a vendor must stand by the items; [] = items alone")
-    min_items: int = Field(1, ge=1, description="vendor items in one cluster")
-    cluster_gap: float = Field(
-        0.5, ge=0, description="largest gap between boxes of one cluster, as a fraction of the taller box")
-    min_score: float = Field(0.3, ge=0, le=1)
-    min_dwell_s: float = Field(120.0, ge=0)
-    stationary_tolerance: float = Field(0.5, gt=0)
-
-
-class OverflowingBinConfig(RuleConfig):
-    """A bin region is a zone with ``events: [overflowing_bin]``; judged full by the model class in
-    ``classes`` or by a few-shot classifier trained at start-up from ``examples_dir`` (full/, not_full/)."""
-
-    classes: list[str] = Field(default_factory=lambda: ["overflowing_bin"], min_length=1)
-    examples_dir: str | None = Field(
-        None, description="labelled crops of this camera's bin region: <dir>/full/*.jpg, <dir>/not_full/*.jpg")
-    occluder_classes: list[str] = Field(
-        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
-        description="frames where these cover the bin region are not judged")
-    min_score: float = Field(0.6, ge=0, le=1, description="classifier probability of 'full'")
-    min_dwell_s: float = Field(300.0, ge=0)
-
-
-class DebrisSpillConfig(RuleConfig):
-    """Debris classes from the model, combined with class-agnostic static objects (vision/static_objects)."""
-
-    classes: list[str] = Field(default_factory=lambda: ["debris", "garbage", "trash"], min_length=1)
-    static_objects: bool = Field(True, description="find debris as new static objects (no class needed)")
-    baseline: Literal["scene", "surface"] = Field(
-        "scene", description="scene: long-term background learned from the stream (finds what appears); "
-        "surface: the zone's clean ground (also finds what already lay there at start)")
-    min_area: float = Field(0.0002, gt=0, le=1, description="smallest static object, fraction of the frame")
-    max_area: float = Field(0.05, gt=0, le=1, description="largest static object, fraction of the frame")
-    static_after_s: float = Field(4.0, gt=0, description="unchanged this long -> static (short-term model)")
-    long_term_s: float = Field(600.0, gt=0, description="memory of the long-term background")
-    ignore_classes: list[str] = Field(
-        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
-        description="regions covered by these tracked objects are not static objects")
-    min_dwell_s: float = Field(120.0, ge=0)
-    stationary_tolerance: float = Field(0.25, gt=0)
-
-
-class RulesConfig(_Strict):
-    street_vending: StreetVendingConfig = Field(default_factory=StreetVendingConfig)
-    illegal_parking: IllegalParkingConfig = Field(default_factory=IllegalParkingConfig)
-    non_motor_parking: NonMotorParkingConfig = Field(default_factory=NonMotorParkingConfig)
-    overflowing_bin: OverflowingBinConfig = Field(default_factory=OverflowingBinConfig)
-    debris_spill: DebrisSpillConfig = Field(default_factory=DebrisSpillConfig)
-
+class _Rules(_Strict):
     def for_type(self, event_type: str) -> RuleConfig:
         return getattr(self, event_type)
 
@@ -210,6 +77,11 @@ class RulesConfig(_Strict):
             merged[event_type] = self.for_type(event_type).model_copy(
                 update={k: getattr(given, k) for k in given.model_fields_set})
         return self.model_copy(update=merged)
+
+
+# One field per registered event type, holding its settings model.
+RulesConfig = create_model("RulesConfig", __base__=_Rules, **{
+    t.name: (t.settings, Field(default_factory=t.settings)) for t in event_types.all_types()})
 
 
 class ZoneConfig(_Strict):
@@ -233,9 +105,9 @@ class ZoneConfig(_Strict):
     @field_validator("events")
     @classmethod
     def _known_events(cls, v: list[str]) -> list[str]:
-        unknown = [e for e in v if e not in EVENT_TYPES]
-        if unknown:
-            raise ValueError(f"unknown event type(s) {unknown}; known: {list(EVENT_TYPES)}")
+        problem = event_types.unknown_types_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
 
@@ -516,7 +388,6 @@ class ConfigError(ValueError):
     """A configuration problem, with the field path in the message."""
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _expand_env(value: Any, path: str) -> Any:
@@ -527,7 +398,7 @@ def _expand_env(value: Any, path: str) -> Any:
                 raise ConfigError(f"{path or '<root>'}: environment variable {name} is not set")
             return os.environ[name]
 
-        return _ENV_REF.sub(repl, value)
+        return ENV_REF.sub(repl, value)
     if isinstance(value, list):
         return [_expand_env(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -566,7 +437,7 @@ def parse_config(data: Any, origin: str = "config") -> Config:
         raise ConfigError("\n".join(f"{origin}: {p}" for p in problems))
     if isinstance(raw_sources, list):  # URLs as written (with ${ENV} references), for the camera records
         for src, raw in zip(cfg.sources, raw_sources):
-            if isinstance(raw, dict) and isinstance(raw.get("url"), str) and _ENV_REF.search(raw["url"]):
+            if isinstance(raw, dict) and isinstance(raw.get("url"), str) and ENV_REF.search(raw["url"]):
                 cfg.raw_urls[src.id] = raw["url"]
     return cfg
 
@@ -587,7 +458,7 @@ def parse_source(data: Any, origin: str = "source") -> SourceConfig:
 def env_references(value: Any, path: str = "") -> list[tuple[str, str]]:
     """``(field path, variable name)`` of every ``${NAME}`` reference in ``value``."""
     if isinstance(value, str):
-        return [(path or "<root>", m.group(1)) for m in _ENV_REF.finditer(value)]
+        return [(path or "<root>", m.group(1)) for m in ENV_REF.finditer(value)]
     if isinstance(value, list):
         return [r for i, v in enumerate(value) for r in env_references(v, f"{path}[{i}]")]
     if isinstance(value, dict):

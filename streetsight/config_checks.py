@@ -8,23 +8,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
+from streetsight import event_types
+
 if TYPE_CHECKING:
     from streetsight.config import Config
 
 
-def _unknown_types(field: str, given: Iterable[str], known: tuple[str, ...]) -> list[str]:
-    unknown = [t for t in given if t not in known]
-    return [f"{field}: unknown event type(s) {unknown}; known: {list(known)}"] if unknown else []
+def _unknown_types(field: str, given: Iterable[str]) -> list[str]:
+    problem = event_types.unknown_types_problem(list(given))
+    return [f"{field}: {problem}"] if problem else []
 
 
 def cross_section_problems(cfg: "Config") -> list[str]:
     """``field.path: problem`` for each problem; empty when the config holds together."""
-    from streetsight.config import EVENT_TYPES  # late: config.py imports this module
-
     problems: list[str] = []
     for i, rule in enumerate(cfg.dispatch.rules):
-        problems += _unknown_types(f"dispatch.rules[{i}].event_types", rule.event_types, EVENT_TYPES)
-    problems += _unknown_types("cases.auto_case_min_confidence", cfg.cases.auto_case_min_confidence, EVENT_TYPES)
+        problems += _unknown_types(f"dispatch.rules[{i}].event_types", rule.event_types)
+    problems += _unknown_types("cases.auto_case_min_confidence", cfg.cases.auto_case_min_confidence)
     problems += _evidence_links(cfg)
     problems += _database_password(cfg.storage.database_url)
     return problems

@@ -19,8 +19,9 @@ from detectors.schedule import AllowedHours
 from detectors.sighting import SightingParams, SightingRule
 from detectors.timed_shots import ShotPlan
 from detectors.vending import VendingParams, VendingRule
-from streetsight.config import (EVENT_TYPES, Config, ConfigError, DebrisSpillConfig, OverflowingBinConfig,
-                                RuleConfig, SourceConfig, StreetVendingConfig)
+from streetsight import event_types
+from streetsight.config import Config, ConfigError, SourceConfig
+from streetsight.rule_settings import DebrisSpillConfig, OverflowingBinConfig, RuleConfig, StreetVendingConfig
 from vision.bin_state import BinStateClassifier
 from vision.static_objects import StaticObjectDetector, StaticObjectParams
 from vision.zones import Zone
@@ -44,7 +45,7 @@ def shared_merger(cfg: Config) -> GeoMerger:
 def build_rules(src: SourceConfig, cfg: Config, merger: Merger | None = None) -> list[Rule]:
     source_rules = cfg.rules.overridden_by(src.rules)
     rules: list[Rule] = []
-    for event_type in EVENT_TYPES:
+    for event_type in event_types.names():
         zone_cfgs = [z for z in src.zones if event_type in z.events]
         if not zone_cfgs:
             continue
@@ -73,8 +74,7 @@ def shot_plan(cfg: Config) -> ShotPlan | None:
 def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zones: list[Zone],
            merger: Merger | None) -> Rule:
     labels = cfg.taxonomy.for_type(event_type).model_dump()
-    own_candidates = event_type in ("street_vending", "debris_spill", "overflowing_bin")
-    classes = None if own_candidates else tuple(rc.classes)
+    classes = None if event_types.get(event_type).own_candidates else tuple(rc.classes)
     moving = src.kind == "enforcement"
     core: Core
     if moving:

@@ -26,6 +26,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from streetsight import event_types
+
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ENDPOINT = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:]+\](:\d{1,5})?$")
 
@@ -63,11 +65,9 @@ class S3Config(BaseModel):
 
 def check_retention_days(v: dict[str, float]) -> dict[str, float]:
     """Keys are event types or ``default``; values are days > 0."""
-    from streetsight.config import EVENT_TYPES  # late: config.py imports this module
-
-    unknown = [k for k in v if k not in ("default", "footage") and k not in EVENT_TYPES]
-    if unknown:
-        raise ValueError(f"unknown event type(s) {unknown}; known: {['default', 'footage', *EVENT_TYPES]}")
+    problem = event_types.unknown_types_problem(list(v), extra=("default", "footage"))
+    if problem:
+        raise ValueError(problem)
     bad = {k: d for k, d in v.items() if not d > 0}
     if bad:
         raise ValueError(f"retention must be more than 0 days: {bad}")

@@ -1,21 +1,37 @@
 """The streams benchmark's CPU floor: model and keyframe-decode costs measured, and the ratio they allow."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from models.detector import OnnxDetector
-from streetsight.bench.streams import cpu_floor, keyframe_decode_ms
+from streetsight.bench.streams import DecodeCost, cpu_floor, keyframe_decode_cost, keyframe_decode_ms
 from tests.media import encode_h264
 
 
-def test_keyframe_decode_cost_is_measured_on_keyframes_only(tmp_path: Path) -> None:
-    # 4 s at GOP 25: 4 keyframes; asking for 40 decodes the 4 there are, not 100 frames
+def full_decode_cost(media: Path) -> DecodeCost:
+    """Every frame of ``media`` decoded on one thread, as a reader that skips nothing would."""
+    with av.open(str(media)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        t0 = time.process_time()
+        frames = sum(1 for _ in container.decode(stream))
+        return DecodeCost(frames, time.process_time() - t0)
+
+
+def test_keyframe_decoding_decodes_only_keyframes_and_costs_less_than_every_frame(tmp_path: Path) -> None:
+    # 4 s at 25 fps, GOP 25: 100 frames, 4 of them keyframes; asking for 40 decodes the 4 there are
     clip = encode_h264(tmp_path / "c.mp4", seconds=4, size=(640, 360), gop=25)
-    ms = keyframe_decode_ms(clip, keyframes=40)
-    assert 0.0 < ms < 1000.0
+    keyframes, every = keyframe_decode_cost(clip, keyframes=40), full_decode_cost(clip)
+    assert (keyframes.frames, every.frames) == (4, 100)
+    # CPU time, not wall time: the 4 keyframes are part of the 100 frames, so decoding them alone must cost
+    # well under the whole (about a tenth here); a reader that decoded every frame would not pass
+    assert 0.0 < keyframes.cpu_s < every.cpu_s / 2
+    assert keyframe_decode_ms(clip, keyframes=40) > 0.0
 
 
 def test_floor_is_model_plus_decode_at_the_analysed_rate() -> None:

@@ -19,7 +19,8 @@ from api.callbacks import signed_headers
 from api.cases import CaseService
 from api.db import CaseRecord, OutboxRecord
 from api.dispatch_client import DispatchClient
-from api.outbox import Outbox, backoff_s
+from api.outbox import Outbox
+from common.backoff import backoff_s
 from api.settings import ApiSettings
 from tests.api_env import ApiEnv, incident
 from tests.dispatch_receiver import ReceiverProcess

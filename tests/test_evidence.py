@@ -384,7 +384,7 @@ def test_manifest_lists_every_item(tmp_path: Path) -> None:
 
 def test_evidence_imports_no_analysis_package() -> None:
     code = (
-        "import sys, evidence.clip, evidence.snapshot, evidence.store, evidence.hashing; "
+        "import sys, evidence.clip, evidence.snapshot, evidence.store, common.hashing; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'models', 'vision', 'detectors', 'api'}))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -138,11 +138,20 @@ def test_missing_bin_examples_is_a_config_error_naming_the_field(tmp_path):
                       BinRule)
 
 
-def test_rule_types_are_the_ones_in_config():
-    from streetsight.config import EVENT_TYPES
+def test_every_event_type_a_zone_may_name_has_settings_labels_and_a_rule_of_its_own():
+    from streetsight import event_types
+    from streetsight.config import RulesConfig, TaxonomyConfig
 
-    assert EVENT_TYPES == ("street_vending", "illegal_parking", "non_motor_parking", "overflowing_bin",
-                           "debris_spill")
+    assert set(RulesConfig.model_fields) == set(TaxonomyConfig.model_fields) == set(event_types.names())
+    for event_type in event_types.names():
+        cfg = parse_config({"sources": [{"id": "cam", "url": "x.mp4", "zones": [
+            {"id": "z", "events": [event_type], "polygon": FULL}]}]})
+        rules = build_rules(cfg.sources[0], cfg)
+        assert [r.event_type for r in rules] == [event_type]
+        assert getattr(rules[0], "core", rules[0]).labels == cfg.taxonomy.for_type(event_type).model_dump()
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.zones\[0\]\.events: unknown event type.*'litter'"):
+        parse_config({"sources": [{"id": "cam", "url": "x.mp4", "zones": [
+            {"id": "z", "events": ["litter"], "polygon": FULL}]}]})
 
 
 def test_live_recorder_forgets_incidents_once_their_evidence_is_out(tmp_path):

@@ -18,7 +18,8 @@ from streams.frames import Frame
 from streams.health import SourceHealth, SourceState
 from streams.live import ThreadedSource
 from streams.packets import ClipPackets, PacketRing
-from streams.reader import Backoff, LiveEdge, MediaClock, RateSampler, SourceReader
+from common.backoff import Backoff
+from streams.reader import LiveEdge, MediaClock, RateSampler, SourceReader
 from tests.media import encode_h264
 
 FPS = 25

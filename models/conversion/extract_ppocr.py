@@ -10,7 +10,6 @@ metadata (`character`), so no separate dictionary file is needed.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -18,7 +17,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from wheel_record import record_sha256  # beside this script
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1]))
+
+from wheel_record import record_sha256  # noqa: E402 - beside this script
+
+from common.hashing import sha256_bytes as sha256  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "models" / "ocr" / "ppocr-v4"
@@ -28,10 +33,6 @@ MODELS = {  # our name -> member of the wheel
     "det.onnx": "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
     "rec.onnx": "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
 }
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def main() -> None:

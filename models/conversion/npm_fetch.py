@@ -1,7 +1,6 @@
 """Fetch files from an npm registry package with `npm pack` (standard library only: runs in any venv)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import tarfile
@@ -22,10 +21,6 @@ class Fetched:
     files: dict[str, Path]  # path inside the package -> extracted file
     license: str  # package.json's "license"
     license_text: str
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def npm_pack(package: str, version: str, dest: Path, members: tuple[str, ...]) -> Fetched:

@@ -186,9 +186,16 @@ def inference_check(opts: StreamsBenchOptions, server_media: Path, model: str) -
             "dropped_frames": ours["dropped_frames"], "cpu_cores": ours["cpu_cores"]}
 
 
-def keyframe_decode_ms(media: Path, keyframes: int = 40, hwaccel: str | None = None) -> float:
-    """CPU milliseconds to decode one keyframe of ``media`` the way the reader does (one decoder thread,
-    the keyframe alone, then drain and reset; on ``hwaccel`` when that device decodes)."""
+@dataclass(frozen=True)
+class DecodeCost:
+    """Frames decoded and the CPU seconds it took (this process's CPU time, not wall time)."""
+    frames: int
+    cpu_s: float
+
+
+def keyframe_decode_cost(media: Path, keyframes: int = 40, hwaccel: str | None = None) -> DecodeCost:
+    """Decode up to ``keyframes`` keyframes of ``media`` the way the reader does (one decoder thread, the
+    keyframe alone, then drain and reset; on ``hwaccel`` when that device decodes)."""
     import av
 
     from streams.hwdecode import shared
@@ -211,7 +218,13 @@ def keyframe_decode_ms(media: Path, keyframes: int = 40, hwaccel: str | None = N
                 break
     finally:
         container.close()
-    return 1000.0 * spent / max(1, done)
+    return DecodeCost(done, spent)
+
+
+def keyframe_decode_ms(media: Path, keyframes: int = 40, hwaccel: str | None = None) -> float:
+    """CPU milliseconds to decode one keyframe of ``media`` (see keyframe_decode_cost)."""
+    cost = keyframe_decode_cost(media, keyframes, hwaccel)
+    return 1000.0 * cost.cpu_s / max(1, cost.frames)
 
 
 def cpu_floor(ours: dict, baseline: dict | None, decode_ms: float, keyframe_fps: float) -> dict:

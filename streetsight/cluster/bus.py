@@ -22,9 +22,10 @@ from typing import Any
 import redis
 
 from api.schemas import EmbeddingIn, EvidenceItemIn, IncidentCreate
+from common.backoff import Backoff
 from streetsight.config import ClusterConfig
 
-from .connection import bus_client
+from .connection import bus_client, redis_text
 from .bus_metrics import ConsumerCollector, PublisherCollector
 from .events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
 from .outbox import EventOutbox
@@ -44,30 +45,26 @@ def _client_for(cluster: ClusterConfig, given: redis.Redis | None, purpose: str)
 
 
 class _Outage:
-    """Capped exponential backoff, logged once per outage rather than once per retry."""
+    """The backoff of a Redis outage (common.backoff), logged once per outage rather than once per retry."""
 
     def __init__(self, who: str, first_s: float = 0.2, cap_s: float = 5.0) -> None:
         self.who, self.first_s, self.cap_s = who, first_s, cap_s
-        self._next_s = first_s
+        self._backoff = Backoff(first_s, cap_s)
         self.since: float | None = None
 
     def failed(self, error: BaseException) -> float:
         if self.since is None:
             self.since = time.monotonic()
             log.warning("%s: Redis unreachable (%s: %s); retrying every %.1f-%.0f s until it answers",
-                        self.who, type(error).__name__, error, self.first_s, self.cap_s)
-        delay, self._next_s = self._next_s, min(self.cap_s, self._next_s * 2)
-        return delay
+                        self.who, type(error).__name__, error, self.first_s / 2, self.cap_s)
+        return self._backoff.next_delay()
 
     def recovered(self) -> None:
         if self.since is not None:
             log.info("%s: Redis reachable again after %.1f s", self.who, time.monotonic() - self.since)
             self.since = None
-        self._next_s = self.first_s
+        self._backoff.reset()
 
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
@@ -90,7 +87,7 @@ def _entries(reply: Any) -> list[tuple[str, Any]]:
     for entries in per_stream:
         if entries and isinstance(entries[0], list):  # RESP3 legacy shape: [[(id, fields), ...]]
             entries = entries[0]
-        out.extend((_text(e[0]), e[1]) for e in entries or [] if e[0] is not None)
+        out.extend((redis_text(e[0]), e[1]) for e in entries or [] if e[0] is not None)
     return out
 
 
@@ -356,9 +353,9 @@ class EventConsumer:
         for _ in range(16):  # bounded per pass; the rest comes next time
             reply = self._redis.xautoclaim(self.stream, self.group, self.name, self.claim_idle_ms,
                                            start_id=start, count=self.batch)
-            start = _text(reply[0])
-            claimed = [(_text(i), f) for i, f in reply[1] if i is not None]
-            gone = [_text(i) for i in (reply[2] if len(reply) > 2 else [])]
+            start = redis_text(reply[0])
+            claimed = [(redis_text(i), f) for i, f in reply[1] if i is not None]
+            gone = [redis_text(i) for i in (reply[2] if len(reply) > 2 else [])]
             if gone:  # trimmed or deleted while pending; Redis dropped them from the pending list
                 log.warning("event consumer %s: pending entries without data: %s", self.name, ", ".join(gone[:10]))
             if claimed:
@@ -479,12 +476,12 @@ class EventConsumer:
             return 0
         floor: str | None = None
         for g in groups:
-            name = _text(g["name"])
+            name = redis_text(g["name"])
             pending = int(g.get("pending") or 0)
             if pending:
-                need = _text(self._redis.xpending(self.stream, name)["min"])
+                need = redis_text(self._redis.xpending(self.stream, name)["min"])
             else:
-                need = _after(_text(g["last-delivered-id"]))
+                need = _after(redis_text(g["last-delivered-id"]))
             if floor is None or _id_key(need) < _id_key(floor):
                 floor = need
             if name == self.group:
@@ -498,7 +495,7 @@ class EventConsumer:
         """Entries of the stream our group has not acknowledged (undelivered + pending); None if unknown."""
         try:
             for g in self._redis.xinfo_groups(self.stream):
-                if _text(g["name"]) == self.group:
+                if redis_text(g["name"]) == self.group:
                     lag = g.get("lag")
                     return None if lag is None else int(lag) + int(g.get("pending") or 0)
         except redis.RedisError:

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from streetsight.config import ClusterConfig, ConfigError
+
+
+def redis_text(value: Any) -> str:
+    """A Redis reply (bytes from the bytes clients, str from `fast_client`) as text; bytes that are not
+    UTF-8 are replaced rather than raised on, so one bad entry cannot break a whole read."""
+    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def connect(cluster: ClusterConfig) -> redis.Redis:

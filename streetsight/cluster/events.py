@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from api.repository import IncidentNotFound
 from api.schemas import ID_PATTERN, EmbeddingIn, EvidenceItemIn, IncidentCreate
+from streetsight.cluster.connection import redis_text
 
 EventKind = Literal["incident_opened", "evidence_attached", "incident_ended", "incident_seen", "evidence_missing",
                    "embedding_attached"]
@@ -111,7 +112,7 @@ class BusEvent:
         if not fields:
             raise BadEvent("empty entry")
         try:
-            f = {_text(k): _text(v) for k, v in fields.items()}
+            f = {redis_text(k): redis_text(v) for k, v in fields.items()}
         except UnicodeDecodeError as e:
             raise BadEvent(f"not UTF-8: {e}") from None
         missing = [k for k in ("v", "kind", "incident_id", "event_id", "created", "payload") if k not in f]
@@ -140,9 +141,6 @@ class BusEvent:
         return cls(f["kind"], f["incident_id"], payload, event_id=f["event_id"],  # type: ignore[arg-type]
                    worker=f.get("worker", ""), created=created)
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def apply_event(repository: Any, event: BusEvent) -> None:

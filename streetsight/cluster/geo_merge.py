@@ -26,6 +26,7 @@ import redis
 
 from detectors.geo import GeoMerger
 from detectors.incidents import Incident
+from streetsight.cluster.connection import redis_text
 from streetsight.cluster.handover import incident_from_json, incident_to_json
 from streetsight.config import ClusterConfig
 
@@ -102,7 +103,7 @@ class RedisGeoMerger:
         else:
             self._answered()
             if found:
-                return self._incident(_text(found[0]), found[1])
+                return self._incident(redis_text(found[0]), found[1])
             self._local.add(incident, position)  # so this worker still merges with it while Redis is away
             existing = None
         if existing is None:
@@ -130,7 +131,7 @@ class RedisGeoMerger:
             self._own.pop(incident.id, None)  # it ends: later sightings meet its finding, not this object
         devices = self._local.devices(incident)
         try:
-            others = sorted(_text(d) for d in self.client.smembers(self._key("dev", incident.id)))
+            others = sorted(redis_text(d) for d in self.client.smembers(self._key("dev", incident.id)))
             self._answered()
         except redis.RedisError as exc:
             self._unanswered(exc)
@@ -155,6 +156,3 @@ class RedisGeoMerger:
             self._failing = True
             log.warning("geo merge: Redis does not answer (%s); findings merge within this worker only", exc)
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

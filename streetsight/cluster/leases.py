@@ -37,6 +37,7 @@ import redis
 from redis.exceptions import RedisError
 
 from streetsight.cluster.assignment import assign
+from streetsight.cluster.connection import redis_text
 from streetsight.config import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -108,9 +109,6 @@ class Takeover:
     from_worker: str | None
     at: float  # time.time() when on_acquire returned
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class LeaseManager:
@@ -267,13 +265,13 @@ class LeaseManager:
         """Registered, unexpired workers: id -> {capacity, host, pid, started, expires_ms}."""
         secs, micros = self._r.time()
         now_ms = int(secs) * 1000 + int(micros) // 1000
-        ids = [_text(w) for w in self._r.zrangebyscore(self._workers_key, now_ms, "+inf")]
+        ids = [redis_text(w) for w in self._r.zrangebyscore(self._workers_key, now_ms, "+inf")]
         pipe = self._r.pipeline(transaction=False)
         for w in ids:
             pipe.hgetall(self._info_prefix + w)
         out: dict[str, dict[str, Any]] = {}
         for w, raw in zip(ids, pipe.execute()):
-            info = {_text(k): _text(v) for k, v in raw.items()}
+            info = {redis_text(k): redis_text(v) for k, v in raw.items()}
             out[w] = {"capacity": int(info.get("capacity", 0)), "host": info.get("host"),
                       "pid": int(info["pid"]) if "pid" in info else None,
                       "started": float(info["started"]) if "started" in info else None,
@@ -336,7 +334,7 @@ class LeaseManager:
             for source, holder in zip(held, holders):
                 if source not in self._held:  # fenced meanwhile; the next beat re-takes the lease
                     continue
-                holder = _text(holder)
+                holder = redis_text(holder)
                 if holder == self.worker_id:
                     self._renewed_at[source] = sent
                 else:
@@ -347,16 +345,16 @@ class LeaseManager:
             keys=[self._workers_key, self._info_prefix + self.worker_id],
             args=[self.worker_id, self._lease_ms, *self._info, self._info_prefix])
         for worker in dead:
-            log.info("worker %s: worker %s expired (no heartbeat for %.1f s)", self.worker_id, _text(worker),
+            log.info("worker %s: worker %s expired (no heartbeat for %.1f s)", self.worker_id, redis_text(worker),
                      self.lease_s)
-        flat = [_text(v) for v in live]
+        flat = [redis_text(v) for v in live]
         return {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     def _mget(self) -> dict[str, str | None]:
         if not self.sources:
             return {}
         values = self._r.mget([self._keys[s] for s in self.sources])
-        return {s: (_text(v) if v is not None else None) for s, v in zip(self.sources, values)}
+        return {s: (redis_text(v) if v is not None else None) for s, v in zip(self.sources, values)}
 
     def _release_foreign(self, assignment: dict[str, str | None], owners: dict[str, str | None],
                          budget_end: float) -> None:

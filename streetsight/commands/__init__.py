@@ -15,6 +15,7 @@ COMMAND_MODULES: list[str] = [
     "streetsight.commands.train",
     "streetsight.commands.models",
     "streetsight.commands.footage",
+    "streetsight.commands.configuration",
 ]
 
 

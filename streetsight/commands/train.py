@@ -20,7 +20,9 @@ DEFAULT_VENV = REPO / ".venv-train"
 
 INSTALL_HINT = f"""streetsight train: no training environment found.
 Training needs torch and ultralytics (the `train` extra), kept out of the serving install.
-`bin/streetsight train ...` builds it on first use (bin/_bootstrap.sh: ensure_train_venv); or by hand:
+`bin/streetsight train ...` builds it on first use, as does `bash -c 'source bin/_bootstrap.sh && ensure_train_venv'`
+(the CPU build of torch without a GPU, 2.2 GB; the CUDA build with one: docs/training-environment.md); or by
+hand on a machine with a GPU:
   python3 -m venv {DEFAULT_VENV}
   {DEFAULT_VENV}/bin/pip install torch==2.14.1 torchvision==0.29.1    # x86_64; aarch64: torch==2.9.1 torchvision==0.24.1
   {DEFAULT_VENV}/bin/pip install -e '{REPO}[train]'

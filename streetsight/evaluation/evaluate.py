@@ -5,7 +5,8 @@ import logging
 import tempfile
 from pathlib import Path
 
-from streetsight.config import EVENT_TYPES, Config
+from streetsight import event_types
+from streetsight.config import Config
 from streetsight.evaluation.annotations import AnnotationError, VideoAnnotation, load_annotation
 from streetsight.evaluation.matching import VideoResult, match_video, plate_accuracy, score
 from streetsight.evaluation.report import write_report
@@ -25,7 +26,7 @@ def annotation_files(folder: Path) -> list[Path]:
 def run_annotated(cfg: Config, annotations: Path, videos: Path, out: Path,
                   detections: Path | None = None) -> list[tuple[VideoAnnotation, VideoResult]]:
     """Each labelled video run through the pipeline (evidence under ``out/evidence``) and matched."""
-    aliases = {cfg.taxonomy.for_type(t).zh: t for t in EVENT_TYPES}
+    aliases = {cfg.taxonomy.for_type(t).zh: t for t in event_types.names()}
     detector = None
     results: list[tuple[VideoAnnotation, VideoResult]] = []
     for path in annotation_files(annotations):
@@ -60,7 +61,7 @@ def evaluate(cfg: Config, annotations: Path, videos: Path, out: Path, detections
              config_name: str = "") -> dict:
     """Returns the report's data (also written to ``out``: report.json, report.md, PNG plots)."""
     results = [r for _, r in run_annotated(cfg, annotations, videos, out, detections)]
-    scores = score(results, [t for t in EVENT_TYPES
+    scores = score(results, [t for t in event_types.names()
                              if any(e.type == t for r in results for e in [m.event for m in r.matches] + r.missed)
                              or any(i.type == t for r in results for i in r.false_positives)])
     meta = {"config": config_name, "annotations": str(annotations), "videos": str(videos),

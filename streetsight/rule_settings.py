@@ -1,0 +1,128 @@
+"""Settings models of the rules: what every rule shares (``RuleConfig``) and each event type's own
+settings with its default detector classes. The event-type registry (streetsight/event_types.py) names
+which model each type uses; the ``rules:`` section of the configuration is built from it."""
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    """A configuration section: unknown keys are errors (a misspelt key never passes silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class RuleConfig(Strict):
+    """What every rule shares: which detections count, how long they must stay, when the rule sleeps."""
+
+    enabled: bool = True
+    classes: list[str] = Field(min_length=1, description="detector classes this rule judges")
+    min_score: float = Field(0.35, ge=0, le=1, description="per-detection score to consider an object")
+    min_median_score: float | None = Field(
+        None, ge=0, le=1, description="median score over the track's dwell (default: min_score)")
+    min_dwell_s: float = Field(60.0, ge=0, description="seconds stationary inside the zone before an incident")
+    stationary_tolerance: float = Field(
+        0.35, gt=0, description="allowed drift of the box centre, as a fraction of the box's diagonal"
+    )
+    motion_window_s: float = Field(10.0, gt=0, description="window over which stationarity is judged")
+    max_gap_s: float = Field(
+        5.0, ge=0, description="a track unseen for longer than this restarts its dwell clock"
+    )
+    leave_after_s: float = Field(
+        30.0, ge=0, description="an open incident ends when its spot has been empty this long"
+    )
+    cooldown_s: float = Field(
+        600.0, ge=0, description="no new incident for the same spot of the same zone within this time"
+    )
+    allowed_hours: list[str] = Field(
+        default_factory=list, description='local-time windows "HH:MM-HH:MM" when this is permitted '
+        '(e.g. a night market); may cross midnight')
+    confirm_hits: int = Field(3, ge=1, description="enforcement (moving) sources: detections needed ...")
+    confirm_frames: int = Field(5, ge=1, description="... within this many analysed frames")
+    merge_radius_m: float = Field(30.0, ge=0, description="enforcement: same type within this distance ...")
+    merge_window_s: float = Field(600.0, ge=0, description="... and this time is one incident, across devices")
+
+    @field_validator("allowed_hours")
+    @classmethod
+    def _windows(cls, v: list[str]) -> list[str]:
+        for w in v:
+            if not _WINDOW.match(w):
+                raise ValueError(f'time window {w!r} must be "HH:MM-HH:MM" (24 h)')
+        return v
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> "RuleConfig":
+        if self.confirm_hits > self.confirm_frames:
+            raise ValueError(f"confirm_hits ({self.confirm_hits}) cannot exceed confirm_frames "
+                             f"({self.confirm_frames})")
+        return self
+
+    @property
+    def median_score(self) -> float:
+        return self.min_score if self.min_median_score is None else self.min_median_score
+
+
+class IllegalParkingConfig(RuleConfig):
+    classes: list[str] = Field(default_factory=lambda: ["car", "truck", "bus"], min_length=1)
+
+
+class NonMotorParkingConfig(RuleConfig):
+    classes: list[str] = Field(default_factory=lambda: ["bicycle", "motorcycle"], min_length=1)
+    min_dwell_s: float = Field(120.0, ge=0)
+
+
+class StreetVendingConfig(RuleConfig):
+    """With a COCO model: a stationary cluster of a person with vendor items. With a model that has vending
+    classes (stall, cart, parasol, goods): list those in ``classes`` and set ``person_classes: []``."""
+
+    classes: list[str] = Field(
+        default_factory=lambda: ["umbrella", "dining table", "chair", "bicycle", "motorcycle", "suitcase"],
+        min_length=1, description="vendor items")
+    person_classes: list[str] = Field(
+        default_factory=lambda: ["person"], description="a vendor must stand by the items; [] = items alone")
+    min_items: int = Field(1, ge=1, description="vendor items in one cluster")
+    cluster_gap: float = Field(
+        0.5, ge=0, description="largest gap between boxes of one cluster, as a fraction of the taller box")
+    min_score: float = Field(0.3, ge=0, le=1)
+    min_dwell_s: float = Field(120.0, ge=0)
+    stationary_tolerance: float = Field(0.5, gt=0)
+
+
+class OverflowingBinConfig(RuleConfig):
+    """A bin region is a zone with ``events: [overflowing_bin]``; judged full by the model class in
+    ``classes`` or by a few-shot classifier trained at start-up from ``examples_dir`` (full/, not_full/)."""
+
+    classes: list[str] = Field(default_factory=lambda: ["overflowing_bin"], min_length=1)
+    examples_dir: str | None = Field(
+        None, description="labelled crops of this camera's bin region: <dir>/full/*.jpg, <dir>/not_full/*.jpg")
+    occluder_classes: list[str] = Field(
+        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
+        description="frames where these cover the bin region are not judged")
+    min_score: float = Field(0.6, ge=0, le=1, description="classifier probability of 'full'")
+    min_dwell_s: float = Field(300.0, ge=0)
+
+
+class DebrisSpillConfig(RuleConfig):
+    """Debris classes from the model, combined with class-agnostic static objects (vision/static_objects)."""
+
+    classes: list[str] = Field(default_factory=lambda: ["debris", "garbage", "trash"], min_length=1)
+    static_objects: bool = Field(True, description="find debris as new static objects (no class needed)")
+    baseline: Literal["scene", "surface"] = Field(
+        "scene", description="scene: long-term background learned from the stream (finds what appears); "
+        "surface: the zone's clean ground (also finds what already lay there at start)")
+    min_area: float = Field(0.0002, gt=0, le=1, description="smallest static object, fraction of the frame")
+    max_area: float = Field(0.05, gt=0, le=1, description="largest static object, fraction of the frame")
+    static_after_s: float = Field(4.0, gt=0, description="unchanged this long -> static (short-term model)")
+    long_term_s: float = Field(600.0, gt=0, description="memory of the long-term background")
+    ignore_classes: list[str] = Field(
+        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
+        description="regions covered by these tracked objects are not static objects")
+    min_dwell_s: float = Field(120.0, ge=0)
+    stationary_tolerance: float = Field(0.25, gt=0)
+
