@@ -15,7 +15,8 @@ from models import OnnxDetector
 from models.importer import ImportRefused, import_model
 from models.layouts import read_graph, recognise
 from models.manifest import load_manifest_file
-from models.registry import ENV_DIRS, find_model, sha256_file
+from common.hashing import sha256_file
+from models.registry import ENV_DIRS, find_model
 from streetsight.cli import main
 
 DATA = Path(__file__).parent / "data"
@@ -59,7 +60,7 @@ def test_import_decodes_like_ultralytics(export: str, frame: np.ndarray, tmp_pat
     result = import_model(LAYOUTS / f"{export}.onnx", f"city-{export}", tmp_path, frame)
     manifest = load_manifest_file(result.entry.directory / "manifest.json")
     assert manifest.class_names == NAMES and manifest.license.model == "AGPL-3.0"
-    assert manifest.sha256 == sha256_file(LAYOUTS / f"{export}.onnx")
+    assert manifest.sha256 == sha256_file(LAYOUTS / f"{export}.onnx").sha256
     det = OnnxDetector(result.entry.model_path, manifest, min_score=reference["conf"],
                        iou_threshold=EXPORTS[export][2], max_detections=len(reference["scores"]))
     ours = det.detect([frame])[0]
