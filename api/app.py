@@ -23,6 +23,7 @@ from .auth import Principal, current_principal, request_token, require
 from .cases import Clock, EventLabelsProvider, EvidenceLinker, ProtectEvidence, RecheckSnapshot
 from .docs_pages import add_docs_pages
 from .error_handlers import install_error_handlers
+from .frame_routes import FrameView, frame_router
 from .metrics import ApiMetrics
 from .params import MAX_OFFSET, UtcDatetime
 from .repository import IncidentNotFound, IncidentRepository, ReviewConflict
@@ -65,6 +66,7 @@ def create_app(
     source_catalog: SourceCatalog | None = None,
     clock: Clock | None = None,
     recheck_snapshot: RecheckSnapshot | None = None,
+    frame_view: FrameView | None = None,
 ) -> FastAPI:
     """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
@@ -77,7 +79,9 @@ def create_app(
     (presigned) evidence URLs sent to dispatch. ``run_workers`` starts the dispatch client and the case
     jobs with the server (lifespan). ``source_catalog``: the camera records, served and changed under
     ``/api/v1/sources`` (with ``sources_provider``'s live health merged in); without it that route lists
-    what ``sources_provider`` gives."""
+    what ``sources_provider`` gives. ``frame_view``: each camera's latest analysed frame, served as
+    ``/api/v1/sources/{id}/snapshot`` and ``/preview``; ``recheck_snapshot(incident_id, source, deadline)``
+    stores the picture of the spot a re-check (核查) sends to dispatch."""
     app = FastAPI(
         title="StreetSight",
         version="0.1.0",
@@ -278,6 +282,14 @@ def create_app(
             if sources_provider is None:
                 return []
             return [mask_credentials(s) for s in sources_provider()]
+
+    if frame_view is not None:
+        def known(source_id: str) -> bool:
+            if source_catalog is not None:
+                return source_catalog.get(source_id) is not None
+            return any(s.get("id") == source_id for s in (sources_provider() if sources_provider else []))
+
+        app.include_router(frame_router(frame_view, known))
 
     @app.get("/", include_in_schema=False)
     def review_page() -> FileResponse:

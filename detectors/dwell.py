@@ -23,6 +23,7 @@ import supervision as sv
 
 from detectors.context import FrameContext
 from detectors.incidents import INTERRUPTED, Incident, IncidentEvent
+from detectors.progress import Candidate
 from detectors.schedule import AllowedHours
 from detectors.stationarity import MotionWindow, iou
 from vision.zones import Zone
@@ -55,6 +56,8 @@ class _Track:
     dwell_start: float
     last_seen: float
     scores: list[float] = field(default_factory=list)
+    box: np.ndarray | None = None  # last seen, for previews
+    class_name: str = ""
 
 
 @dataclass
@@ -116,6 +119,21 @@ class DwellRule:
             self._recent[incident.zone_id].append(spot)
             self._remembered.append((spot, max(0.0, ended_ago_s)))
         return True
+
+    def in_progress(self) -> list[Candidate]:
+        """Objects dwelling in a zone (seconds stood still so far) and the open incidents' spots."""
+        p = self.params
+        out = [Candidate(self.event_type, zone_id, track_id, t.class_name, tuple(float(v) for v in t.box),
+                         statistics.median(t.scores) if t.scores else 0.0, t.last_seen - t.dwell_start,
+                         p.min_dwell_s, "s")
+               for (zone_id, track_id), t in self._tracks.items() if t.box is not None]
+        for zone_id, spots in self._open.items():
+            for spot in spots:
+                inc = spot.incident
+                out.append(Candidate(self.event_type, zone_id, inc.track_id, inc.class_name,
+                                     tuple(float(v) for v in spot.box), inc.score, inc.last_seen_at - inc.started_at,
+                                     p.min_dwell_s, "s", inc.id))
+        return out
 
     def update(self, detections: sv.Detections, t: float, width: int, height: int) -> list[IncidentEvent]:
         """Feed one analysed frame's tracked detections (with ``tracker_id`` and ``class_name``)."""
@@ -188,6 +206,9 @@ class DwellRule:
             track.scores.clear()
         track.last_seen = t
         track.scores.append(score)
+        track.box = box
+        names = dets.data.get("class_name")
+        track.class_name = str(names[i]) if names is not None else self.event_type
 
         median = statistics.median(track.scores)
         if t - track.dwell_start < p.min_dwell_s or median < p.median_threshold:

@@ -18,8 +18,10 @@ from api.app import create_app
 from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.config import Config
+from streetsight.frame_views import LocalFrameView
 from streetsight.http_server import uvicorn_config
 from streetsight.pipeline import LivePipeline
+from streetsight.recheck_snapshots import recheck_snapshots
 from streetsight.recovery import resume
 from streetsight.runtime import Runtime
 from streetsight.source_records import LiveSourceSync, open_source_catalog, running_sources
@@ -39,10 +41,13 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     resume(rt.repository, rt.recorder.store, pipeline.analyses)  # what a restart or a crash left open
     sync = LiveSourceSync(pipeline, catalog)
     evidence = rt.evidence
+    frames = LocalFrameView(pipeline.latest)
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
                      evidence_locator=evidence.locate if evidence else None,
                      position_sink=pipeline.report_position, collectors=[pipeline.metrics],
-                     source_catalog=catalog, **case_app_kwargs(cfg, rt))
+                     source_catalog=catalog, frame_view=frames,
+                     recheck_snapshot=recheck_snapshots(frames, rt.recorder.store, rt.repository, evidence),
+                     **case_app_kwargs(cfg, rt))
     sync.places = app.state.source_places
     catalog.on_change(sync.start())
     bootstrap_admin(app)
