@@ -6,6 +6,7 @@ import { EVENT_LABELS, eventLabel, REJECT_REASONS } from "./labels.js";
 import { LiveUpdates } from "./live.js";
 import { initPicker, isPickerOpen, pick, pickerKey } from "./picker.js";
 import { renderQueue } from "./queue.js";
+import { hideZoneEditor, showZoneEditor } from "./zone_editor.js";
 
 const PAGE = 100;
 const EVIDENCE_WAIT_MS = 5000; // re-read while the shown incident's clip is still being written
@@ -37,6 +38,11 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
+// pages beyond review and cases: a tab with data-view=NAME, a <section id="NAME-view" class="view">, and here
+// what opens and closes it
+const PAGES = {
+  zones: { show: showZoneEditor, hide: hideZoneEditor },
+};
 const currentIndex = () => state.items.findIndex((it) => it.id === state.currentId);
 const current = () => state.items[currentIndex()] ?? null;
 const live = new LiveUpdates({ onEvent: onLiveEvent, onResync: resync, onMode: showLiveMode });
@@ -405,7 +411,9 @@ function clearFilters() {
 function showLogin(message = "") {
   state.user = null;
   live.stop();
-  for (const id of ["review-view", "cases-view", "nav", "user", "btn-logout", "live", "offline"]) $(id).hidden = true;
+  for (const id of ["nav", "user", "btn-logout", "live", "offline"]) $(id).hidden = true;
+  for (const view of document.querySelectorAll(".view")) view.hidden = true;
+  for (const page of Object.values(PAGES)) page.hide();
   $("login-view").hidden = false;
   $("login-error").hidden = !message;
   $("login-error").textContent = message;
@@ -424,7 +432,8 @@ function showApp(user) {
   $("btn-logout").hidden = !user;
   state.casesAllowed = true;
   $("tab-cases").hidden = false;
-  showView(location.hash === "#cases" ? "cases" : "review");
+  const wanted = location.hash.slice(1);
+  showView(wanted === "cases" || wanted in PAGES ? wanted : "review");
   live.start();
   refresh();
   refreshCasesQuietly();
@@ -433,10 +442,13 @@ function showApp(user) {
 
 function showView(view) {
   state.view = view;
-  $("review-view").hidden = view !== "review";
-  $("cases-view").hidden = view !== "cases";
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `${view}-view`;
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === view);
   if (view === "cases") refreshCasesQuietly();
+  for (const [name, page] of Object.entries(PAGES)) {
+    if (name === view) page.show().catch((err) => console.warn(`${name} page failed`, err));
+    else page.hide();
+  }
 }
 
 async function onLogin(event) {
@@ -507,7 +519,7 @@ function start() {
   $("btn-logout").addEventListener("click", onLogout);
   for (const tab of document.querySelectorAll(".tab")) {
     tab.addEventListener("click", () => {
-      history.replaceState(null, "", tab.dataset.view === "cases" ? "#cases" : "#");
+      history.replaceState(null, "", tab.dataset.view === "review" ? "#" : `#${tab.dataset.view}`);
       showView(tab.dataset.view);
     });
   }
