@@ -126,7 +126,8 @@ class DwellRule:
         out = [Candidate(self.event_type, zone_id, track_id, t.class_name, tuple(float(v) for v in t.box),
                          statistics.median(t.scores) if t.scores else 0.0, t.last_seen - t.dwell_start,
                          p.min_dwell_s, "s")
-               for (zone_id, track_id), t in self._tracks.items() if t.box is not None]
+               for (zone_id, track_id), t in self._tracks.items()
+               if t.box is not None and not any(iou(t.box, s.box) >= SAME_SPOT_IOU for s in self._open[zone_id])]
         for zone_id, spots in self._open.items():
             for spot in spots:
                 inc = spot.incident
@@ -194,7 +195,9 @@ class DwellRule:
                 return None
 
         track = self._tracks.get(key)
-        if track is None or t - track.last_seen > p.max_gap_s:
+        # a clock that went back (the stream restarted; frames of the camera's previous reader were still
+        # queued) starts the dwell afresh rather than waiting for the new clock to pass the old one
+        if track is None or t - track.last_seen > p.max_gap_s or t < track.last_seen:
             track = _Track(MotionWindow(p.motion_window_s, p.stationary_tolerance, p.min_tolerance_px),
                            dwell_start=t, last_seen=t)
             self._tracks[key] = track

@@ -70,6 +70,7 @@ function build(root) {
       el("div", { class: "ze-stage", id: "ze-stage" },
         el("img", { id: "ze-frame", alt: "latest analysed frame" }),
         svg("svg", {}),
+        el("div", { id: "ze-labels", class: "ze-labels" }),
         el("div", { id: "ze-no-frame", class: "missing", hidden: "" }, "暂无画面 · No analysed frame yet")),
       el("aside", { class: "ze-side" },
         el("div", { class: "ze-zones-head" },
@@ -154,12 +155,20 @@ async function refreshFrame() {
   const id = encodeURIComponent(state.source.id);
   const img = $("ze-frame");
   const r = await call(`/api/v1/sources/${id}/preview`);
-  $("ze-no-frame").hidden = r.ok;
   if (!r.ok) {
+    // no frame: the camera is starting, or restarting with the settings just saved; a frame already shown
+    // stays (marked as old) rather than flashing away
+    const shown = img.dataset.source === state.source.id && img.naturalWidth > 0;
+    $("ze-no-frame").hidden = shown;
+    img.hidden = !shown;
+    if (shown) $("ze-frame-time").textContent = "等待新画面 · waiting for a new frame";
     state.preview = null;
     renderOverlay();
     return;
   }
+  $("ze-no-frame").hidden = true;
+  img.hidden = false;
+  img.dataset.source = state.source.id;
   state.preview = r.data;
   // a fresh URL per refresh (the route says no-store); the same frame the preview describes, within a frame
   img.src = `/api/v1/sources/${id}/snapshot?t=${Date.now()}`;
@@ -289,22 +298,29 @@ function renderOverlay() {
   const layer = $("ze-svg");
   if (!layer) return;
   layer.replaceChildren();
+  const labels = [];
   const p = state.preview;
   if (p) {
     for (const d of p.detections) layer.append(rect(d.box, "ze-det"));
     for (const c of p.candidates) {
       layer.append(rect(c.box, c.incident_id ? "ze-cand ze-open" : "ze-cand"));
-      const label = svg("text", { x: c.box[0], y: Math.max(0.03, c.box[1] - 0.01), class: "ze-cand-label" });
-      label.textContent = `${c.zone_id} ${c.class_name} ${c.progress.toFixed(c.unit === "s" ? 0 : 0)}/${c.needed} ${c.unit}`;
-      layer.append(label);
+      // HTML, not SVG text: the SVG is stretched to the frame and would stretch the letters too
+      const label = el("span", { class: c.incident_id ? "ze-cand-label ze-open-label" : "ze-cand-label",
+        text: `${c.zone_id} ${c.class_name} ${Math.round(c.progress)}/${c.needed} ${c.unit}${c.incident_id ? " ●" : ""}` });
+      label.style.left = `${c.box[0] * 100}%`;
+      label.style.top = `${c.box[1] * 100}%`;
+      labels.push(label);
     }
   }
+  $("ze-labels").replaceChildren(...labels);
+  const box = layer.getBoundingClientRect();
+  const aspect = box.height > 0 ? box.width / box.height : 1; // round handles on a stretched SVG
   state.zones.forEach((zone, i) => {
     const pts = zone.polygon.map(([x, y]) => `${x},${y}`).join(" ");
     layer.append(svg("polygon", { points: pts, class: i === state.selected ? "ze-zone ze-selected" : "ze-zone", "data-zone-shape": zone.id }));
     if (i !== state.selected) return;
     zone.polygon.forEach(([x, y], j) => {
-      layer.append(svg("circle", { cx: x, cy: y, r: 0.012, class: "ze-point", "data-point": j }));
+      layer.append(svg("ellipse", { cx: x, cy: y, rx: 0.009, ry: 0.009 * aspect, class: "ze-point", "data-point": j }));
     });
   });
   renderZoneList();
