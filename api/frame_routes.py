@@ -70,10 +70,13 @@ def frame_router(view: FrameView, known: Callable[[str], bool]) -> APIRouter:
     missing = {404: {"description": "unknown camera, or no analysed frame yet"}}
 
     def not_found(source_id: str) -> HTTPException:
-        if not known(source_id):
-            return HTTPException(404, f"source {source_id!r} not found")
         return HTTPException(404, f"source {source_id!r} has no analysed frame yet "
                                   "(starting, disabled, not streaming, or its worker has not published one)")
+
+    def require_known(source_id: str) -> None:
+        """Asked first: a deleted camera's last frame (kept in Redis until it expires) is not served."""
+        if not known(source_id):
+            raise HTTPException(404, f"source {source_id!r} not found")
 
     @router.get("/{source_id}/snapshot", dependencies=read, response_class=Response,
                 responses={200: {"content": {"image/jpeg": {}}}, **missing})
@@ -81,6 +84,7 @@ def frame_router(view: FrameView, known: Callable[[str], bool]) -> APIRouter:
             ge=16, le=SNAPSHOT_MAX_WIDTH, description="scale down to this width (e.g. 320 for thumbnails)")] = None,
                  ) -> Response:
         """The camera's latest analysed frame as JPEG; ``X-Frame-Time`` is when it was analysed (unix s)."""
+        require_known(source_id)
         image = view.snapshot(source_id, width)
         if image is None:
             raise not_found(source_id)
@@ -90,6 +94,7 @@ def frame_router(view: FrameView, known: Callable[[str], bool]) -> APIRouter:
     @router.get("/{source_id}/preview", dependencies=read, response_model=PreviewOut, responses=missing)
     def preview(source_id: str, response: Response) -> PreviewOut:
         """What the detector sees on the latest frame and what each rule judges, with the dwell so far."""
+        require_known(source_id)
         out = view.preview(source_id)
         if out is None:
             raise not_found(source_id)
