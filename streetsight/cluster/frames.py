@@ -3,7 +3,7 @@
 re-check's picture from them.
 
 Bounded: at most one write per camera per ``cluster.frame_publish_s``, and only when a newer frame was analysed;
-one hash ``<prefix>:frame:<source>`` (``jpeg``, ``preview``, ``wall_time``) per camera that expires, so a camera
+one hash ``<prefix>:frame:<source>`` (``jpeg``, ``thumb``, ``preview``, ``wall_time``) per camera that expires, so a camera
 that stops (or a dead worker's) is not shown frozen for long.
 """
 from __future__ import annotations
@@ -16,12 +16,13 @@ import redis
 from api.frame_routes import PreviewOut, SnapshotImage
 from streetsight.cluster.loop import BackgroundLoop
 from streetsight.config import ClusterConfig
-from streetsight.frame_views import JPEG_QUALITY, preview_of, scaled_jpeg
+from streetsight.frame_views import encode, preview_of, scaled_jpeg
 from streetsight.latest_frames import LatestFrames
 
 log = logging.getLogger(__name__)
 
 PUBLISHED_MAX_WIDTH = 1920  # larger frames are scaled down once, at the worker
+THUMB_WIDTH = 320  # also published: the camera wall's tiles scale from it, not from the full frame
 
 
 def frame_key(cluster: ClusterConfig, source_id: str) -> str:
@@ -61,7 +62,8 @@ class FramePublisher:
             if frame is None or frame.wall_time <= self._sent.get(sid, float("-inf")):
                 continue
             key = frame_key(self.cluster, sid)
-            pipe.hset(key, mapping={"jpeg": frame.jpeg(JPEG_QUALITY, PUBLISHED_MAX_WIDTH),
+            pipe.hset(key, mapping={"jpeg": encode(frame.image, PUBLISHED_MAX_WIDTH),
+                                    "thumb": encode(frame.image, THUMB_WIDTH),
                                     "preview": preview_of(frame).model_dump_json(),
                                     "wall_time": repr(frame.wall_time)})
             pipe.pexpire(key, self.ttl_ms)
@@ -92,7 +94,8 @@ class RedisFrameView:
         self.cluster = cluster
 
     def snapshot(self, source_id: str, max_width: int | None) -> SnapshotImage | None:
-        jpeg, wall_time = self._read(source_id, "jpeg", "wall_time")
+        small = max_width is not None and max_width <= THUMB_WIDTH
+        jpeg, wall_time = self._read(source_id, "thumb" if small else "jpeg", "wall_time")
         if jpeg is None or wall_time is None:
             return None
         return SnapshotImage(scaled_jpeg(jpeg, max_width), float(wall_time))
