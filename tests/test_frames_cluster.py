@@ -3,70 +3,41 @@ publishes its latest analysed frame to a real Redis, and the API process, which 
 (real RTSP server, real Redis, the worker's real pipeline)."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from models.registry import ENV_DIRS
-from streetsight.config import parse_config
-from tests.test_sources_cluster import wait_for
-from tests.tiny_yolo import register_tiny_yolo
-
-ADMIN_PASSWORD = "frames-cluster-admin"
+from tests.test_sources_cluster import api_and_worker, wait_for
 
 
 @pytest.mark.rtsp
 def test_the_api_role_serves_the_frames_a_worker_publishes(rtsp_urls, redis_server, tmp_path: Path,
                                                            monkeypatch) -> None:
-    from streetsight.cluster.api_role import build_api
     from streetsight.cluster.frames import frame_key
-    from streetsight.cluster.worker import ClusterWorker
 
-    monkeypatch.setenv(ENV_DIRS, str(register_tiny_yolo(tmp_path / "models")))
-    monkeypatch.setenv("STREETSIGHT_ADMIN_PASSWORD", ADMIN_PASSWORD)
-    cfg = parse_config({
-        "model": {"name": "tiny-yolo"},
-        "storage": {"data_dir": str(tmp_path / "data")},
-        "cluster": {"redis_url": redis_server.url, "lease_s": 2, "heartbeat_s": 0.5, "frame_publish_s": 0.5},
-    })
-    rt, app = build_api(cfg)
-    rt.start()
-    worker = ClusterWorker(cfg, worker_id="w1")
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        with TestClient(app) as client:
-            assert client.post("/api/v1/auth/login",
-                               json={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 200
-            zone = {"id": "kerb", "events": ["illegal_parking"], "polygon": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]}
-            camera = {"id": "cam-1", "url": rtsp_urls["cam"], "decode": "keyframes", "zones": [zone]}
-            assert client.post("/api/v1/sources", json=camera).status_code == 201
-            assert client.get("/api/v1/sources/cam-9/snapshot").status_code == 404
+    with api_and_worker(tmp_path, redis_server.url, monkeypatch, frame_publish_s=0.5) as (client, worker):
+        zone = {"id": "kerb", "events": ["illegal_parking"], "polygon": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]}
+        camera = {"id": "cam-1", "url": rtsp_urls["cam"], "decode": "keyframes", "zones": [zone]}
+        assert client.post("/api/v1/sources", json=camera).status_code == 201
+        assert client.get("/api/v1/sources/cam-9/snapshot").status_code == 404
 
-            r = wait_for("the worker's frame through the API process",
-                         lambda: (lambda r: r if r.status_code == 200 else None)(
-                             client.get("/api/v1/sources/cam-1/snapshot")))
-            assert r.headers["content-type"] == "image/jpeg" and r.headers["cache-control"] == "no-store"
-            image = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
-            assert image.shape == (240, 320, 3) and float(image.std()) > 5  # the camera's picture, not blank
-            local = worker.pipeline.latest.get("cam-1")
-            assert local is not None and float(r.headers["x-frame-time"]) <= local.wall_time + 0.001
-            thumb = client.get("/api/v1/sources/cam-1/snapshot", params={"width": 160})
-            assert cv2.imdecode(np.frombuffer(thumb.content, np.uint8), cv2.IMREAD_COLOR).shape == (120, 160, 3)
-            preview = client.get("/api/v1/sources/cam-1/preview").json()
-            assert (preview["source_id"], preview["width"], preview["height"]) == ("cam-1", 320, 240)
-            assert isinstance(preview["detections"], list) and isinstance(preview["candidates"], list)
-            assert 0 < worker.redis.pttl(frame_key(cfg.cluster, "cam-1")) <= 4000  # expires: 2 lease times
+        r = wait_for("the worker's frame through the API process",
+                     lambda: (lambda r: r if r.status_code == 200 else None)(
+                         client.get("/api/v1/sources/cam-1/snapshot")))
+        assert r.headers["content-type"] == "image/jpeg" and r.headers["cache-control"] == "no-store"
+        image = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == (240, 320, 3) and float(image.std()) > 5  # the camera's picture, not blank
+        local = worker.pipeline.latest.get("cam-1")
+        assert local is not None and float(r.headers["x-frame-time"]) <= local.wall_time + 0.001
+        thumb = client.get("/api/v1/sources/cam-1/snapshot", params={"width": 160})
+        assert cv2.imdecode(np.frombuffer(thumb.content, np.uint8), cv2.IMREAD_COLOR).shape == (120, 160, 3)
+        preview = client.get("/api/v1/sources/cam-1/preview").json()
+        assert (preview["source_id"], preview["width"], preview["height"]) == ("cam-1", 320, 240)
+        assert isinstance(preview["detections"], list) and isinstance(preview["candidates"], list)
+        assert 0 < worker.redis.pttl(frame_key(worker.cfg.cluster, "cam-1")) <= 4000  # expires: 2 lease times
 
-            assert client.delete("/api/v1/sources/cam-1").status_code == 204
-            gone = client.get("/api/v1/sources/cam-1/snapshot")  # its last frame, still in Redis, is not served
-            assert gone.status_code == 404 and gone.json()["detail"] == "source 'cam-1' not found"
-    finally:
-        worker.stop()
-        thread.join(timeout=60)
-        rt.close()
-    assert not thread.is_alive()
+        assert client.delete("/api/v1/sources/cam-1").status_code == 204
+        gone = client.get("/api/v1/sources/cam-1/snapshot")  # its last frame, still in Redis, is not served
+        assert gone.status_code == 404 and gone.json()["detail"] == "source 'cam-1' not found"

@@ -9,12 +9,11 @@ that stops (or a dead worker's) is not shown frozen for long.
 from __future__ import annotations
 
 import logging
-import threading
 
 import redis
 
 from api.frame_routes import PreviewOut, SnapshotImage
-from streetsight.cluster.loop import BackgroundLoop
+from streetsight.cluster.loop import PeriodicRedisWriter
 from streetsight.config import ClusterConfig
 from streetsight.frame_views import encode, preview_of, scaled_jpeg
 from streetsight.latest_frames import LatestFrames
@@ -33,24 +32,16 @@ def frame_ttl_ms(cluster: ClusterConfig) -> int:
     return int(max(2 * cluster.lease_s, 3 * cluster.frame_publish_s) * 1000)
 
 
-class FramePublisher:
+class FramePublisher(PeriodicRedisWriter):
     """Worker side: every ``frame_publish_s``, the frames analysed since the last write."""
 
     def __init__(self, client: redis.Redis, cluster: ClusterConfig, latest: LatestFrames) -> None:
+        super().__init__("frame-publisher", "latest frames", cluster.frame_publish_s)
         self.client = client
         self.cluster = cluster
         self.latest = latest
         self.ttl_ms = frame_ttl_ms(cluster)
         self._sent: dict[str, float] = {}  # source -> wall time of the frame last written
-        self._loop = BackgroundLoop("frame-publisher", self._run)
-        self._failing = False
-
-    def start(self) -> "FramePublisher":
-        self._loop.start()
-        return self
-
-    def stop(self) -> None:
-        self._loop.stop()
 
     def publish_once(self) -> int:
         """Write each camera's frame if newer than the one written; returns how many were written."""
@@ -72,18 +63,6 @@ class FramePublisher:
             pipe.execute()
         self._sent = {sid: t for sid, t in {**self._sent, **written}.items() if sid in sources}
         return len(written)
-
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.cluster.frame_publish_s):
-            try:
-                self.publish_once()
-                if self._failing:
-                    log.info("latest frames reach Redis again")
-                self._failing = False
-            except redis.RedisError as exc:
-                if not self._failing:
-                    log.warning("cannot write latest frames to Redis: %s (retrying)", exc)
-                self._failing = True
 
 
 class RedisFrameView:
