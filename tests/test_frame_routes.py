@@ -123,3 +123,19 @@ def test_workers_publish_latest_frames_to_redis_and_the_api_role_serves_them(tmp
         env.close()
     redis_server.stop()  # Redis down: no frame, the API answers 404 rather than failing
     assert view.snapshot("cam-1", None) is None
+
+
+def test_a_moving_cameras_rule_reports_hits_so_far() -> None:
+    """Sightings (body-worn, vehicle cameras) progress in hits of ``confirm_hits``, not seconds."""
+    from detectors.geo import GeoMerger
+    from detectors.sighting import SightingParams, SightingRule
+
+    rule = SightingRule("illegal_parking", "body-1", [Zone.from_points("all", ["illegal_parking"], KERB)],
+                        SightingParams(classes=("truck",), confirm_hits=3, confirm_frames=5), merger=GeoMerger())
+    dets = tracked(VAN, ["truck"], [0.8])
+    rule.observe(FrameContext(0.0, 640, 360), dets)
+    rule.observe(FrameContext(0.5, 640, 360), dets)
+    [c] = rule.in_progress()
+    assert (c.zone_id, c.class_name, c.progress, c.needed, c.unit, c.incident_id) == ("all", "truck", 2.0, 3.0, "hits", None)
+    [opened] = [e.incident for e in rule.observe(FrameContext(1.0, 640, 360), dets)]
+    assert rule.in_progress()[0].incident_id == opened.id
