@@ -14,7 +14,7 @@ import supervision as sv
 from detectors.dwell import DwellParams, DwellRule
 from detectors.context import FrameContext
 from streetsight.config import ClusterConfig
-from streetsight.frame_views import LocalFrameView
+from streetsight.frame_views import LocalFrameView, encode
 from streetsight.latest_frames import LatestFrames
 from tests.api_env import ApiEnv
 from vision.zones import Zone
@@ -105,9 +105,16 @@ def test_workers_publish_latest_frames_to_redis_and_the_api_role_serves_them(tmp
     client = connect(cluster)
     publisher = FramePublisher(client, cluster, latest)
     view = RedisFrameView(connect(cluster), cluster)
-    assert view.snapshot("cam-1", None) is None  # nothing published yet
-    assert publisher.publish_once() == 1
+    assert view.snapshot("cam-1", 320) is None and view.preview("cam-1") is None  # nothing published yet
+    assert publisher.publish_once() == 1  # thumbnail, preview, time: the camera wall's part
     assert publisher.publish_once() == 0  # bounded: the same frame is not written again
+    assert client.hget(frame_key(cluster, "cam-1"), "jpeg") is None  # nobody asked for the full frame
+    assert view.snapshot("cam-1", 320).jpeg == encode(latest.get("cam-1").image, 320)
+    waited = time.monotonic()
+    fallback = view.snapshot("cam-1", None)  # asks for it, waits two intervals, then makes do with the thumbnail
+    assert time.monotonic() - waited >= 3.0 and fallback.jpeg == encode(latest.get("cam-1").image, 320)
+    assert publisher.publish_once() == 1  # the full frame now that it is wanted, though the frame is not newer
+    assert publisher.publish_once() == 0
     assert 0 < client.pttl(frame_key(cluster, "cam-1")) <= 60_000  # expires: max(2 lease times, 3 intervals)
     env = ApiEnv(tmp_path, database_url, frame_view=view, sources_provider=lambda: [{"id": "cam-1"}, {"id": "cam-2"}])
     try:
