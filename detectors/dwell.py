@@ -218,13 +218,12 @@ class DwellRule:
             return None
         if self._cooling_down(zone.id, box, t):
             return None
-        names = dets.data.get("class_name")
         incident = Incident(
             type=self.event_type,
             source_id=self.source_id,
             zone_id=zone.id,
             track_id=key[1],
-            class_name=str(names[i]) if names is not None else self.event_type,
+            class_name=track.class_name,
             started_at=track.dwell_start,
             confirmed_at=t,
             box=tuple(float(v) for v in box),
