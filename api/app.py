@@ -26,6 +26,7 @@ from .docs_pages import add_docs_pages
 from .error_handlers import install_error_handlers
 from .footage_jobs import FootageJobs
 from .footage_routes import FootageIntake, attach_footage
+from .frame_routes import FrameView, frame_router
 from .metrics import ApiMetrics
 from .params import MAX_OFFSET, PLATE_QUERY, UtcDatetime
 from .repository import IncidentNotFound, IncidentRepository, ReviewConflict
@@ -69,6 +70,7 @@ def create_app(
     clock: Clock | None = None,
     recheck_snapshot: RecheckSnapshot | None = None,
     footage: tuple[FootageJobs, FootageIntake] | None = None,
+    frame_view: FrameView | None = None,
 ) -> FastAPI:
     """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
@@ -82,7 +84,9 @@ def create_app(
     jobs with the server (lifespan). ``source_catalog``: the camera records, served and changed under
     ``/api/v1/sources`` (with ``sources_provider``'s live health merged in); without it that route lists
     what ``sources_provider`` gives. ``footage``: the jobs of uploaded recordings and the intake that turns a
-    complete upload into one (``/api/v1/footage``, see ``api/footage_routes.py``)."""
+    complete upload into one (``/api/v1/footage``, see ``api/footage_routes.py``). ``frame_view``: each camera's
+    latest analysed frame, served as ``/api/v1/sources/{id}/snapshot`` and ``/preview``;
+    ``recheck_snapshot(incident_id, source, deadline)`` stores the picture of the spot a re-check (核查) sends to dispatch."""
     app = FastAPI(
         title="StreetSight",
         version="0.1.0",
@@ -290,6 +294,13 @@ def create_app(
 
     app.state.source_places = places  # the cameras' places (areas) for the statistics
     app.include_router(console_router(sources_provider))
+    if frame_view is not None:
+        def known(source_id: str) -> bool:
+            if source_catalog is not None:
+                return source_catalog.get(source_id) is not None
+            return any(s.get("id") == source_id for s in (sources_provider() if sources_provider else []))
+
+        app.include_router(frame_router(frame_view, known))
 
     @app.get("/", include_in_schema=False)
     def review_page() -> FileResponse:

@@ -23,6 +23,7 @@ import supervision as sv
 
 from detectors.context import FrameContext
 from detectors.incidents import INTERRUPTED, Incident, IncidentEvent
+from detectors.progress import Candidate
 from detectors.schedule import AllowedHours
 from detectors.stationarity import MotionWindow, iou
 from detectors.timed_shots import ShotEncoder, ShotPlan, ShotRoll
@@ -57,6 +58,8 @@ class _Track:
     last_seen: float
     scores: list[float] = field(default_factory=list)
     shots: ShotRoll = field(default_factory=ShotRoll)  # pictures of this dwell so far (see ShotPlan)
+    box: np.ndarray | None = None  # last seen, for previews
+    class_name: str = ""
 
 
 @dataclass
@@ -121,6 +124,22 @@ class DwellRule:
             self._remembered.append((spot, max(0.0, ended_ago_s)))
         return True
 
+    def in_progress(self) -> list[Candidate]:
+        """Objects dwelling in a zone (seconds stood still so far) and the open incidents' spots."""
+        p = self.params
+        out = [Candidate(self.event_type, zone_id, track_id, t.class_name, tuple(float(v) for v in t.box),
+                         statistics.median(t.scores) if t.scores else 0.0, t.last_seen - t.dwell_start,
+                         p.min_dwell_s, "s")
+               for (zone_id, track_id), t in self._tracks.items()
+               if t.box is not None and not any(iou(t.box, s.box) >= SAME_SPOT_IOU for s in self._open[zone_id])]
+        for zone_id, spots in self._open.items():
+            for spot in spots:
+                inc = spot.incident
+                out.append(Candidate(self.event_type, zone_id, inc.track_id, inc.class_name,
+                                     tuple(float(v) for v in spot.box), inc.score, inc.last_seen_at - inc.started_at,
+                                     p.min_dwell_s, "s", inc.id))
+        return out
+
     def update(self, detections: sv.Detections, t: float, width: int, height: int) -> list[IncidentEvent]:
         """Feed one analysed frame's tracked detections (with ``tracker_id`` and ``class_name``)."""
         return self.observe(FrameContext(t, width, height), detections)
@@ -180,7 +199,9 @@ class DwellRule:
                 return None
 
         track = self._tracks.get(key)
-        if track is None or t - track.last_seen > p.max_gap_s:
+        # a clock that went back (the stream restarted; frames of the camera's previous reader were still
+        # queued) starts the dwell afresh rather than waiting for the new clock to pass the old one
+        if track is None or t - track.last_seen > p.max_gap_s or t < track.last_seen:
             track = _Track(MotionWindow(p.motion_window_s, p.stationary_tolerance, p.min_tolerance_px),
                            dwell_start=t, last_seen=t)
             self._tracks[key] = track
@@ -193,6 +214,9 @@ class DwellRule:
             track.shots.clear()
         track.last_seen = t
         track.scores.append(score)
+        track.box = box
+        names = dets.data.get("class_name")
+        track.class_name = str(names[i]) if names is not None else self.event_type
         self._take_shot(track, frame, box)
 
         median = statistics.median(track.scores)
@@ -200,13 +224,12 @@ class DwellRule:
             return None
         if self._cooling_down(zone.id, box, t):
             return None
-        names = dets.data.get("class_name")
         incident = Incident(
             type=self.event_type,
             source_id=self.source_id,
             zone_id=zone.id,
             track_id=key[1],
-            class_name=str(names[i]) if names is not None else self.event_type,
+            class_name=track.class_name,
             started_at=track.dwell_start,
             confirmed_at=t,
             box=tuple(float(v) for v in box),

@@ -8,6 +8,7 @@ import supervision as sv
 from detectors.context import FrameContext
 from detectors.dwell import DwellRule
 from detectors.incidents import Incident, IncidentEvent
+from detectors.progress import Candidate
 from detectors.sighting import SightingRule
 from vision.zones import Zone
 
@@ -28,6 +29,9 @@ class Rule(Protocol):
 
     def finish(self) -> list[IncidentEvent]:
         """The source ended: close what is open."""
+
+    def in_progress(self) -> list[Candidate]:
+        """What it judges now, with the dwell (or hits) so far: the zone editor's preview."""
 
     def adopt(self, incident: Incident, seen_ago_s: float = 0.0) -> bool:
         """Continue an incident an earlier owner of this camera opened (another worker, or this service before
@@ -59,6 +63,9 @@ class CandidateRule:
 
     def finish(self) -> list[IncidentEvent]:
         return self.core.finish()
+
+    def in_progress(self) -> list[Candidate]:
+        return self.core.in_progress()
 
     def adopt(self, incident: Incident, seen_ago_s: float = 0.0) -> bool:
         adopt = getattr(self.core, "adopt", None)

@@ -18,6 +18,7 @@ import supervision as sv
 from detectors.context import FrameContext
 from detectors.geo import GeoMerger, Merger
 from detectors.incidents import Incident, IncidentEvent
+from detectors.progress import Candidate
 from vision.zones import Zone
 
 
@@ -40,6 +41,8 @@ class _Track:
     incident: Incident | None = None
     first_seen: float | None = None
     last_seen: float = 0.0
+    box: tuple[float, float, float, float] | None = None  # last seen, for previews
+    class_name: str = ""
 
 
 class SightingRule:
@@ -75,6 +78,13 @@ class SightingRule:
             self.merger.adopt(incident)
         return True
 
+    def in_progress(self) -> list[Candidate]:
+        """Tracks with their hits in the current window (an incident's already open ones included)."""
+        return [Candidate(self.event_type, zone_id, track_id, t.class_name, t.box,
+                          statistics.median(t.scores) if t.scores else 0.0, float(len(t.frames)),
+                          float(self.params.confirm_hits), "hits", t.incident.id if t.incident else None)
+                for (zone_id, track_id), t in self._tracks.items() if t.box is not None]
+
     def observe(self, frame: FrameContext, detections: sv.Detections) -> list[IncidentEvent]:
         p = self.params
         self._frame += 1
@@ -105,6 +115,9 @@ class SightingRule:
         if track.first_seen is None or not track.frames:
             track.first_seen = frame.time_s
         track.last_seen = frame.time_s
+        track.box = tuple(float(v) for v in dets.xyxy[i])
+        names = dets.data.get("class_name")
+        track.class_name = str(names[i]) if names is not None else self.event_type
         track.frames.append(self._frame)
         track.scores.append(float(dets.confidence[i]))
         while track.frames and self._frame - track.frames[0] >= p.confirm_frames:

@@ -326,6 +326,9 @@ class ClusterConfig(_Strict):
         30.0, gt=0, description="an event unacknowledged this long by a consumer is re-delivered to another")
     max_deliveries: int = Field(10, ge=1, description="after this many deliveries an event is dead-lettered")
     outbox_dir: str | None = Field(None, description="worker's durable outbox; default <data_dir>/outbox")
+    frame_publish_s: float = Field(
+        2.0, gt=0, description="a worker writes each camera's latest frame to Redis at most this often "
+        "(snapshots, the zone editor's preview, re-check pictures in the API role)")
 
     @model_validator(mode="after")
     def _heartbeat_inside_lease(self) -> "ClusterConfig":

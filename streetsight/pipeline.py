@@ -21,6 +21,7 @@ import supervision as sv
 from detectors.context import FrameContext
 from detectors.geo import Merger
 from detectors.incidents import Incident, IncidentEvent
+from detectors.progress import Candidate
 from detectors.rule import Rule
 from models.detector import PreparedInput
 from streams.frames import Frame
@@ -112,6 +113,10 @@ class SourceAnalysis:
 
     def open_incidents(self) -> list[Incident]:
         return [inc for rule in self.rules for inc in rule.open_incidents]
+
+    def in_progress(self) -> list[Candidate]:
+        """Every rule's candidates with their dwell (or hits) so far, for the zone editor's preview."""
+        return [c for rule in self.rules for c in rule.in_progress()]
 
     def adopt(self, incident: Incident, seen_ago_s: float = 0.0) -> bool:
         """Continue an incident an earlier owner of this source opened (see `DwellRule.adopt`)."""
@@ -399,7 +404,8 @@ class LivePipeline:
                 analysis.handle(frame, dets, self.recorder)
             except Exception:  # one source's rules or evidence failing must not stop the others
                 log.exception("source %s: analysis of frame %d failed", sid, frame.index)
-            self.latest.put(sid, frame.image, dets, frame.time_s, frame.wall_time)
+            self.latest.put(sid, frame.image, dets, frame.time_s, frame.wall_time,
+                            extras={"candidates": analysis.in_progress()})
             if frame.wall_time is not None:
                 self.metrics.observe_latency(time.time() - frame.wall_time)
 

@@ -19,9 +19,11 @@ from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.config import Config
 from streetsight.footage.wiring import build_footage
+from streetsight.frame_views import LocalFrameView
 from streetsight.http_server import uvicorn_config
 from streetsight.model_switching import watch_assignments
 from streetsight.pipeline import LivePipeline
+from streetsight.recheck_snapshots import recheck_snapshots
 from streetsight.recovery import resume
 from streetsight.rules import shared_merger
 from streetsight.runtime import Runtime
@@ -45,10 +47,13 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     sync = LiveSourceSync(pipeline, catalog)
     evidence = rt.evidence
     footage = build_footage(cfg, rt, catalog, shared_merger(pipeline.cfg))
+    frames = LocalFrameView(pipeline.latest)
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
                      evidence_locator=evidence.locate if evidence else None,
                      position_sink=pipeline.report_position, collectors=[pipeline.metrics],
-                     source_catalog=catalog, **case_app_kwargs(cfg, rt), **footage.app_kwargs())
+                     source_catalog=catalog, frame_view=frames,
+                     recheck_snapshot=recheck_snapshots(frames, rt.recorder.store, rt.repository, evidence),
+                     **case_app_kwargs(cfg, rt), **footage.app_kwargs())
     app.state.footage_runner = footage.runner
     sync.places = app.state.source_places
     catalog.on_change(sync.start())

@@ -177,3 +177,20 @@ def test_remember_refuses_other_rules_incidents():
     inc = _ended_elsewhere()
     inc.zone_id = "elsewhere"
     assert not DwellRule("illegal_parking", "cam", [ZONE], PARAMS).remember(inc, 1.0)
+
+
+def test_a_clock_that_goes_back_starts_the_dwell_afresh_and_progress_is_reported():
+    """A restarted stream (the camera's settings changed) restarts its media clock while frames of the previous
+    reader may still reach the new rule: the dwell counts on the new clock instead of waiting for it to pass
+    the old one (before: no incident until t = 30 + 20 s), and the preview never shows a negative dwell."""
+    rule = DwellRule("illegal_parking", "cam", [ZONE], PARAMS)
+    for t in (30.0, 30.5, 31.0):  # the old reader's frames
+        assert rule.update(dets((1, "car", CAR, 0.8)), t, W, H) == []
+    events = []
+    for k in range(45):  # the new reader's clock starts at 0
+        events += rule.update(dets((1, "car", CAR, 0.8)), k / 2, W, H)
+        assert all(c.progress >= 0 for c in rule.in_progress())
+    [opened] = [e.incident for e in events if e.kind == "opened"]
+    assert (opened.started_at, opened.confirmed_at) == (0.0, 20.0)
+    [candidate] = rule.in_progress()  # the open incident's spot, with its dwell so far
+    assert (candidate.incident_id, candidate.progress, candidate.needed, candidate.unit) == (opened.id, 22.0, 20, "s")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,9 +28,9 @@ def wait_for(what: str, probe, timeout_s: float = 60.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.rtsp
-def test_a_camera_added_through_the_api_process_is_read_by_a_worker(rtsp_urls, redis_server, tmp_path: Path,
-                                                                     monkeypatch) -> None:
+@contextmanager
+def api_and_worker(tmp_path: Path, redis_url: str, monkeypatch, **cluster) -> Iterator[tuple[TestClient, object]]:
+    """An API process's app (signed in as admin) and one worker ``w1`` in a thread, on tiny-yolo and Redis."""
     from streetsight.cluster.api_role import build_api
     from streetsight.cluster.worker import ClusterWorker
 
@@ -37,7 +39,7 @@ def test_a_camera_added_through_the_api_process_is_read_by_a_worker(rtsp_urls, r
     cfg = parse_config({
         "model": {"name": "tiny-yolo"},
         "storage": {"data_dir": str(tmp_path / "data")},
-        "cluster": {"redis_url": redis_server.url, "lease_s": 2, "heartbeat_s": 0.5},
+        "cluster": {"redis_url": redis_url, "lease_s": 2, "heartbeat_s": 0.5, **cluster},
     })
     rt, app = build_api(cfg)
     rt.start()
@@ -48,39 +50,46 @@ def test_a_camera_added_through_the_api_process_is_read_by_a_worker(rtsp_urls, r
         with TestClient(app) as client:
             assert client.post("/api/v1/auth/login",
                                json={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 200
-            camera = {"id": "cam-1", "url": rtsp_urls["cam"], "decode": "keyframes", "area": "west"}
-            assert client.post("/api/v1/sources", json=camera).status_code == 201
-
-            def frames() -> int:
-                return next((h["frames_analysed"] for h in worker.pipeline.health() if h["id"] == "cam-1"), 0)
-
-            wait_for("the worker reading the new camera", lambda: frames() >= 2)
-            assert worker.leases.held() == {"cam-1"}
-            wait_for("its health through the API process",
-                     lambda: client.get("/api/v1/sources/cam-1").json().get("worker") == "w1")
-
-            zone = {"id": "kerb", "events": ["illegal_parking"], "polygon": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]}
-            assert client.put("/api/v1/sources/cam-1", json=dict(camera, zones=[zone])).status_code == 200
-
-            def running_zones() -> list[str]:
-                analysis = worker.pipeline.analyses.get("cam-1")
-                return [] if analysis is None else [z.id for z in analysis.source.zones]
-
-            wait_for("the edited camera running on the worker", lambda: running_zones() == ["kerb"] and frames() >= 2)
-
-            assert client.put("/api/v1/sources/cam-1", json=dict(camera, enabled=False)).status_code == 200
-            wait_for("the disabled camera to stop", lambda: "cam-1" not in worker.pipeline.analyses)
-            assert worker.leases.held() == set() and "cam-1" not in worker.leases.sources
-
-            assert client.put("/api/v1/sources/cam-1", json=camera).status_code == 200
-            wait_for("the enabled camera back", lambda: frames() >= 2)
-            assert client.delete("/api/v1/sources/cam-1").status_code == 204
-            wait_for("the deleted camera to stop", lambda: "cam-1" not in worker.pipeline.analyses)
+            yield client, worker
     finally:
         worker.stop()
         thread.join(timeout=60)
         rt.close()
     assert not thread.is_alive()
+
+
+@pytest.mark.rtsp
+def test_a_camera_added_through_the_api_process_is_read_by_a_worker(rtsp_urls, redis_server, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    with api_and_worker(tmp_path, redis_server.url, monkeypatch) as (client, worker):
+        camera = {"id": "cam-1", "url": rtsp_urls["cam"], "decode": "keyframes", "area": "west"}
+        assert client.post("/api/v1/sources", json=camera).status_code == 201
+
+        def frames() -> int:
+            return next((h["frames_analysed"] for h in worker.pipeline.health() if h["id"] == "cam-1"), 0)
+
+        wait_for("the worker reading the new camera", lambda: frames() >= 2)
+        assert worker.leases.held() == {"cam-1"}
+        wait_for("its health through the API process",
+                 lambda: client.get("/api/v1/sources/cam-1").json().get("worker") == "w1")
+
+        zone = {"id": "kerb", "events": ["illegal_parking"], "polygon": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]}
+        assert client.put("/api/v1/sources/cam-1", json=dict(camera, zones=[zone])).status_code == 200
+
+        def running_zones() -> list[str]:
+            analysis = worker.pipeline.analyses.get("cam-1")
+            return [] if analysis is None else [z.id for z in analysis.source.zones]
+
+        wait_for("the edited camera running on the worker", lambda: running_zones() == ["kerb"] and frames() >= 2)
+
+        assert client.put("/api/v1/sources/cam-1", json=dict(camera, enabled=False)).status_code == 200
+        wait_for("the disabled camera to stop", lambda: "cam-1" not in worker.pipeline.analyses)
+        assert worker.leases.held() == set() and "cam-1" not in worker.leases.sources
+
+        assert client.put("/api/v1/sources/cam-1", json=camera).status_code == 200
+        wait_for("the enabled camera back", lambda: frames() >= 2)
+        assert client.delete("/api/v1/sources/cam-1").status_code == 204
+        wait_for("the deleted camera to stop", lambda: "cam-1" not in worker.pipeline.analyses)
 
 
 def test_an_end_reason_crosses_the_bus_to_the_records(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import { EVENT_LABELS, eventLabel, REJECT_REASONS } from "./labels.js";
 import { LiveUpdates } from "./live.js";
 import { initPicker, isPickerOpen, pick, pickerKey } from "./picker.js";
 import { renderQueue } from "./queue.js";
+import { hideZoneEditor, showZoneEditor } from "./zone_editor.js";
 
 const PAGE = 100;
 const EVIDENCE_WAIT_MS = 5000; // re-read while the shown incident's clip is still being written
@@ -44,6 +45,7 @@ const $ = (id) => document.getElementById(id);
 // what opens and closes it
 const PAGES = {
   ...CONSOLE_PAGES,
+  zones: { show: showZoneEditor, hide: hideZoneEditor },
 };
 const currentIndex = () => state.items.findIndex((it) => it.id === state.currentId);
 const current = () => state.items[currentIndex()] ?? null;

@@ -20,10 +20,12 @@ from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.cluster.bus import EventConsumer
 from streetsight.cluster.connection import connect
+from streetsight.cluster.frames import RedisFrameView
 from streetsight.cluster.positions import PositionRelay, board_for
 from streetsight.cluster.sources import RedisSourcePublisher
 from streetsight.cluster.source_board import ClusterSourceBoard
 from streetsight.config import Config
+from streetsight.recheck_snapshots import recheck_snapshots
 from streetsight.runtime import open_records
 from streetsight.source_records import described, open_source_catalog
 from streetsight.storage import EvidenceBackend, build_evidence_backend
@@ -83,9 +85,12 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     publisher.publish()  # the workers follow the records from now on
     catalog.on_change(publisher)
     collectors = [c for c in [getattr(consumer, "collector", None)] if c is not None]
+    frames = RedisFrameView(client, cluster)
     app = create_app(repository, evidence_root, sources_provider=board.health,
                      evidence_locator=evidence.locate, position_sink=relay.report, collectors=collectors,
-                     source_catalog=catalog, **case_app_kwargs(cfg, rt))
+                     source_catalog=catalog, frame_view=frames,
+                     recheck_snapshot=recheck_snapshots(frames, evidence.store, repository, evidence),
+                     **case_app_kwargs(cfg, rt))
     bootstrap_admin(app)
     if evidence.signer is not None:
         mount_signed_evidence(app, evidence.locate, evidence.signer.verify)

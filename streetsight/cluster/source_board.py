@@ -7,38 +7,28 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 
 import redis
 
-from streetsight.cluster.loop import BackgroundLoop
+from streetsight.cluster.loop import PeriodicRedisWriter
 from streetsight.config import ClusterConfig, SourceConfig
 
 log = logging.getLogger(__name__)
 
 
-class SourceHealthPublisher:
+class SourceHealthPublisher(PeriodicRedisWriter):
     """Worker side: every ``interval_s`` writes the health of the sources this worker reads."""
 
     def __init__(self, client: redis.Redis, cluster: ClusterConfig, worker_id: str,
                  health: Callable[[], list[dict]]) -> None:
+        super().__init__("health-publisher", "source health", cluster.resolved_heartbeat_s())
         self.client = client
         self.cluster = cluster
         self.worker_id = worker_id
         self.health = health
-        self.interval_s = cluster.resolved_heartbeat_s()
         self.ttl_ms = int(cluster.lease_s * 2000)
-        self._loop = BackgroundLoop("health-publisher", self._run)
-        self._failing = False
-
-    def start(self) -> "SourceHealthPublisher":
-        self._loop.start()
-        return self
-
-    def stop(self) -> None:
-        self._loop.stop()
 
     def publish_once(self) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -56,18 +46,6 @@ class SourceHealthPublisher:
                 self.client.delete(key)
         except (redis.RedisError, ValueError):
             pass
-
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.interval_s):
-            try:
-                self.publish_once()
-                if self._failing:
-                    log.info("source health reaches Redis again")
-                self._failing = False
-            except redis.RedisError as exc:
-                if not self._failing:
-                    log.warning("cannot write source health to Redis: %s (retrying)", exc)
-                self._failing = True
 
 
 class ClusterSourceBoard:

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from streams.urls import mask_text
 from streetsight.cluster.bus import EventPublisher
 from streetsight.cluster.connection import connect, default_worker_id, fast_client
+from streetsight.cluster.frames import FramePublisher
 from streetsight.cluster.geo_merge import RedisGeoMerger
 from streetsight.cluster.handover import HandoverBoard
 from streetsight.cluster.leases import LeaseManager
@@ -71,6 +72,7 @@ class ClusterWorker:
             self.sources = _resolved(published)
         self.positions = PositionFeed(self.redis, cluster, self.pipeline.positions)
         self.health = SourceHealthPublisher(self.redis, cluster, self.worker_id, self.pipeline.health)
+        self.frames = FramePublisher(self.redis, cluster, self.pipeline.latest)
         self.leases = LeaseManager(fast_client(cluster), cluster, self.worker_id, list(self.sources),
                                    on_acquire=self._acquire, on_release=self._release, capacity=self.capacity)
         self._stopping = threading.Event()
@@ -134,6 +136,7 @@ class ClusterWorker:
         self.evidence.start(sweep=False)  # the API process sweeps retention
         self.positions.start()
         self.health.start()
+        self.frames.start()
         self.follower.start()
         self.leases.start()
         try:
@@ -184,6 +187,7 @@ class ClusterWorker:
             self.leases.stop()
         self.follower.stop()
         self.health.stop()
+        self.frames.stop()
         self.positions.stop()
         self.recorder.close()  # previews still being made: stored and published before the publisher closes
         self.publisher.close(timeout_s=10.0)
