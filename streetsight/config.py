@@ -88,6 +88,9 @@ class RuleConfig(_Strict):
     min_score: float = Field(0.35, ge=0, le=1, description="per-detection score to consider an object")
     min_median_score: float | None = Field(
         None, ge=0, le=1, description="median score over the track's dwell (default: min_score)")
+    candidate_min_score: float = Field(
+        0.1, ge=0, le=1, description="taught by example (parking): the detector's boxes of any class down to this "
+        "score are candidates for the camera's example classifier (the model's min_score must allow it)")
     min_dwell_s: float = Field(60.0, ge=0, description="seconds stationary inside the zone before an incident")
     stationary_tolerance: float = Field(
         0.35, gt=0, description="allowed drift of the box centre, as a fraction of the box's diagonal"
@@ -314,6 +317,10 @@ class LearningConfig(_Strict):
     min_camera_examples: int = Field(3, ge=0, description="below this many examples of a type at a camera, other "
                                                           "cameras' confirmations may rank a candidate higher")
     refresh_s: float = Field(2.0, gt=0.0, description="how often to look for decisions stored by other processes")
+    examples: bool = Field(True, description="teach by example: reviewers' boxes drawn on a camera's snapshot teach "
+                                             "its rules what a type looks like (non_motor_parking, bin states)")
+    example_similarity: float = Field(0.85, ge=-1.0, le=1.0, description="cosine of crop embeddings: a candidate "
+                                                                        "looks like a taught example")
 
 
 class StorageConfig(_Strict):

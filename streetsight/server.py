@@ -15,6 +15,7 @@ from collections.abc import Callable
 import uvicorn
 
 from api.app import create_app
+from api.examples import ExampleStore
 from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.config import Config
@@ -23,6 +24,7 @@ from streetsight.pipeline import LivePipeline
 from streetsight.recovery import resume
 from streetsight.runtime import Runtime
 from streetsight.source_records import LiveSourceSync, open_source_catalog, running_sources
+from streetsight.teaching import attach_book, mount_examples
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     rt = Runtime.create(cfg, live=True)
     catalog = open_source_catalog(cfg, rt.repository.sessions)
     cfg = cfg.model_copy(update={"sources": running_sources(catalog)})
+    examples = ExampleStore(rt.repository.sessions)
+    attach_book(cfg, examples)  # before the pipeline builds its rules: they hold their camera's examples
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
     resume(rt.repository, rt.recorder.store, pipeline.analyses)  # what a restart or a crash left open
     sync = LiveSourceSync(pipeline, catalog)
@@ -43,6 +47,7 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
                      evidence_locator=evidence.locate if evidence else None,
                      position_sink=pipeline.report_position, collectors=[pipeline.metrics],
                      source_catalog=catalog, **case_app_kwargs(cfg, rt))
+    mount_examples(app, examples, pipeline.latest, lambda source_id: catalog.get(source_id) is not None)
     sync.places = app.state.source_places
     catalog.on_change(sync.start())
     bootstrap_admin(app)

@@ -115,10 +115,15 @@ class BinStateClassifier:
         self.trained = False
 
     def fit(self, crops: Sequence[np.ndarray], full: Sequence[bool]) -> "BinStateClassifier":
+        return self.fit_features(self._extract(list(crops)), full)
+
+    def fit_features(self, features: np.ndarray, full: Sequence[bool]) -> "BinStateClassifier":
+        """Train on features already extracted with this classifier's feature set (e.g. the embeddings a
+        taught example keeps), so a reviewer's examples retrain it without their crops."""
         labels = np.asarray(full, dtype=int)
         if len(set(labels.tolist())) < 2:
             raise ValueError("need labelled crops of both states (full and not full)")
-        self._model.fit(self._extract(list(crops)), labels)
+        self._model.fit(np.asarray(features, np.float32), labels)
         self.trained = True
         return self
 
