@@ -26,6 +26,7 @@ class NoFrame(LookupError):
     """The camera has no analysed frame yet (or is not running here)."""
 
 
+Reviewer = Annotated[Principal, Depends(require("incidents:review"))]
 ExampleCutter = Callable[[str, Box], CutExample]  # (source id, normalised box) -> the crop's vectors
 
 
@@ -70,7 +71,6 @@ def _out(e: StoredExample) -> ExampleOut:
 def examples_router(store: ExampleStore, cut: ExampleCutter, event_types: Sequence[str],
                     source_exists: Callable[[str], bool]) -> APIRouter:
     router = APIRouter(prefix="/api/v1/sources/{source_id}/examples", tags=["examples"])
-    reviewer = Annotated[Principal, Depends(require("incidents:review"))]
     read = [Depends(require("sources:read"))]
 
     def known(source_id: str) -> None:
@@ -78,7 +78,7 @@ def examples_router(store: ExampleStore, cut: ExampleCutter, event_types: Sequen
             raise HTTPException(404, f"source {source_id!r} not found")
 
     @router.post("", response_model=ExampleOut, status_code=201)
-    def add_example(source_id: str, body: ExampleIn, principal: reviewer) -> ExampleOut:
+    def add_example(source_id: str, body: ExampleIn, principal: Reviewer) -> ExampleOut:
         """Crop ``box`` from the camera's latest frame, embed it and keep it as an example of ``event_type``."""
         known(source_id)
         if body.event_type not in event_types:
@@ -104,7 +104,7 @@ def examples_router(store: ExampleStore, cut: ExampleCutter, event_types: Sequen
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @router.delete("/{example_id}", status_code=204)
-    def delete_example(source_id: str, example_id: str, principal: reviewer) -> Response:
+    def delete_example(source_id: str, example_id: str, principal: Reviewer) -> Response:
         if not store.delete(source_id, example_id, principal.username):
             raise HTTPException(404, f"example {example_id!r} of source {source_id!r} not found")
         return Response(status_code=204)

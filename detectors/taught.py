@@ -24,6 +24,7 @@ from detectors.candidates import BoxTracker, candidate_detections
 from detectors.context import FrameContext
 from detectors.dwell import DwellRule
 from detectors.rule import CandidateRule
+from detectors.stationarity import iou
 from models.nms import box_iou_one
 from vision.embedding import object_crop
 from vision.examples import ExampleClassifier, Match
@@ -41,6 +42,8 @@ class TaughtParams:
     max_candidates: int = 32  # per frame, best scores first: bounds the embedding cost of a busy frame
     rejudge_s: float = 30.0  # a judged box is judged again after this long
     cache_px: float = 8.0  # boxes whose corners agree within about this many pixels share a judgement
+    size_ratio: float = 4.0  # a candidate this many times smaller or larger than every positive example is not one
+    anchor_after_s: float = 10.0  # an object's place is forgotten once it has not matched for this long
 
 
 @dataclass
@@ -62,6 +65,7 @@ class TaughtRule(CandidateRule):
         self.embed = embed
         self._ids = BoxTracker(min_iou=0.3, max_age=20)
         self._verdicts: dict[tuple[int, ...], _Verdict] = {}
+        self._anchors: list[tuple[np.ndarray, float]] = []  # (box, last matched) of each taught object
         self.last_matches: list[tuple[tuple[float, ...], Match]] = []  # (box, match) of the latest frame
 
     def candidates(self, frame: FrameContext, detections: sv.Detections) -> sv.Detections:
@@ -74,6 +78,7 @@ class TaughtRule(CandidateRule):
         names = [str(detections.data["class_name"][i]) for i in np.flatnonzero(own)]
         self.last_matches = []
         for box, match in self._taught(frame, frame.detections if frame.detections is not None else detections):
+            box = self._anchor(box, frame.time_s)
             if boxes and box_iou_one(box, np.asarray(boxes)).max() >= SAME_OBJECT_IOU:
                 continue  # the model already names it
             boxes.append(box)
@@ -105,6 +110,19 @@ class TaughtRule(CandidateRule):
             kept.append((box, match))
         return kept
 
+    def _anchor(self, box: np.ndarray, t: float) -> np.ndarray:
+        """The box an object was first matched with, while this match overlaps it: the model's low-scored boxes
+        around one parked object frame it differently from frame to frame (IoU 0.5 between two of them is
+        common), which would read as movement and split it into several objects."""
+        self._anchors = [(b, seen) for b, seen in self._anchors if t - seen <= self.params.anchor_after_s]
+        overlaps = [iou(box, b) for b, _ in self._anchors]
+        if overlaps and max(overlaps) >= SAME_OBJECT_IOU:
+            k = int(np.argmax(overlaps))
+            self._anchors[k] = (self._anchors[k][0], t)
+            return self._anchors[k][0]
+        self._anchors.append((box, t))
+        return box
+
     def _high_recall(self, frame: FrameContext, detections: sv.Detections) -> list[np.ndarray]:
         """Boxes of any class at a low score inside the rule's zones, near-duplicates merged, best scores first."""
         p = self.params
@@ -113,6 +131,12 @@ class TaughtRule(CandidateRule):
         inside = np.zeros(len(detections), dtype=bool)
         for zone in self.zones:
             inside |= zone.contains(detections, frame.width, frame.height)
+        sizes = self.examples.sizes(self.event_type)
+        if sizes is None:
+            return []
+        xyxy = detections.xyxy.astype(np.float64)
+        area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]) / float(frame.width * frame.height)
+        inside &= (area >= sizes[0] / p.size_ratio) & (area <= sizes[1] * p.size_ratio)
         order = [i for i in np.argsort(-detections.confidence)
                  if inside[i] and detections.confidence[i] >= p.candidate_min_score]
         kept: list[np.ndarray] = []

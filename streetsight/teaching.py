@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import Annotated, Callable
 
 import cv2
 import numpy as np
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, HTTPException, Query, Response
+from fastapi.responses import FileResponse
 
+from api.app import STATIC_DIR
+from api.auth import require
 from api.embeddings import encode_vector
 from api.example_routes import ExampleCutter, NoFrame, examples_router
 from api.examples import CutExample, ExampleStore, StoredExample
@@ -130,5 +133,25 @@ def attach_book(cfg: Config, store: ExampleStore, poll: bool = True) -> RecordEx
     return RecordExamples(store, book, model_id(shared_embedder()), cfg.learning.refresh_s).attach(poll)
 
 
+SNAPSHOT_PATH = "/api/v1/sources/{source_id}/snapshot"
+
+
 def mount_examples(app: FastAPI, store: ExampleStore, latest: LatestFrames, source_exists: Callable[[str], bool]) -> None:
+    """The example routes, the teaching page (``/teach``) and, unless the app already has it, the snapshot route
+    that page draws on."""
     app.include_router(examples_router(store, frame_cutter(latest), EVENT_TYPES, source_exists))
+
+    @app.get("/teach", include_in_schema=False)
+    def teach_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "teach.html", headers={"Cache-Control": "no-cache"})
+
+    if not any(getattr(r, "path", None) == SNAPSHOT_PATH for r in app.routes):
+        # the operator console's snapshot route (same contract) replaces this one where it is mounted
+        @app.get(SNAPSHOT_PATH, tags=["sources"], dependencies=[Depends(require("sources:read"))],
+                 response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+        def source_snapshot(source_id: str, width: Annotated[int | None, Query(ge=16, le=4096)] = None) -> Response:
+            """The camera's latest analysed frame as a JPEG (404 until it has one)."""
+            frame = latest.get(source_id)
+            if frame is None:
+                raise HTTPException(404, f"source {source_id!r} has no analysed frame yet")
+            return Response(frame.jpeg(max_width=width), media_type="image/jpeg", headers={"Cache-Control": "no-store"})

@@ -97,6 +97,11 @@ class ExampleClassifier:
         index = self._type_index(event_type)
         return index is not None and bool(index[2].any())
 
+    def sizes(self, event_type: str) -> tuple[float, float] | None:
+        """The smallest and largest area (fraction of the frame) of the type's positive examples."""
+        areas = [(e.box[2] - e.box[0]) * (e.box[3] - e.box[1]) for e in self.examples(event_type) if e.label == "positive"]
+        return (min(areas), max(areas)) if areas else None
+
     def judge(self, crops: np.ndarray, event_type: str) -> list[Match | None]:
         """For each embedding row of ``crops`` [N, D]: a `Match` if it looks like a positive example of the
         type (and not more like a negative one), else None."""
@@ -128,7 +133,7 @@ class ExampleClassifier:
             labels = [e.label == "positive" for e in examples]
             clf = None
             if len(set(labels)) == 2:
-                clf = BinStateClassifier("embedding").fit_features(np.stack([e.crop for e in examples]), labels)
+                clf = BinStateClassifier("embedding", standardise=False).fit_features(np.stack([e.crop for e in examples]), labels)
             self._states[event_type] = clf
             return clf
 
