@@ -1,7 +1,9 @@
 """``/api/v1/sources/{id}/examples``: teach a camera by example (issue 14).
 
 A reviewer draws a box on the camera's latest snapshot and names what it is: ``POST`` with ``event_type``, ``box``
-``[x1, y1, x2, y2]`` normalised to the snapshot and ``label`` ``positive`` | ``negative``. The wiring's
+``[x1, y1, x2, y2]`` normalised to the snapshot and ``label`` ``positive`` | ``negative``. Or marks an incident of the
+camera as an example (``incident_id`` instead of ``box``): its stored crop embedding and box are taken, so a bin
+judged full wrongly becomes a "not full" example without a new snapshot. The wiring's
 `ExampleCutter` crops the box from the camera's latest analysed frame and embeds it; the example is stored and
 the running rules of that camera use it within seconds. ``GET`` lists them (with a thumbnail link), ``DELETE``
 forgets one.
@@ -13,9 +15,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from .auth import Principal, require
+from .embeddings import StoredEmbedding, encode_vector_bytes
 from .examples import CutExample, ExampleStore, Label, StoredExample
 
 Box = tuple[float, float, float, float]
@@ -32,13 +35,22 @@ ExampleCutter = Callable[[str, Box], CutExample]  # (source id, normalised box) 
 
 class ExampleIn(BaseModel):
     event_type: str = Field(description="the event type the box shows (or does not show, for a negative)")
-    box: list[float] = Field(description="[x1, y1, x2, y2], normalised to the camera's latest snapshot (0..1)",
-                             examples=[[0.4, 0.13, 0.99, 0.77]])
+    box: list[float] | None = Field(None, description="[x1, y1, x2, y2], normalised to the camera's latest "
+                                    "snapshot (0..1)", examples=[[0.4, 0.13, 0.99, 0.77]])
+    incident_id: str | None = Field(None, description="instead of a box: this incident of the camera (its object)")
     label: Label = "positive"
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "ExampleIn":
+        if (self.box is None) == (self.incident_id is None):
+            raise ValueError("box: give either a box drawn on the snapshot or an incident_id")
+        return self
 
     @field_validator("box")
     @classmethod
-    def _box(cls, v: list[float]) -> list[float]:
+    def _box(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
         if len(v) != 4:
             raise ValueError("box must be [x1, y1, x2, y2]")
         if any(not 0.0 <= x <= 1.0 for x in v):
@@ -69,7 +81,9 @@ def _out(e: StoredExample) -> ExampleOut:
 
 
 def examples_router(store: ExampleStore, cut: ExampleCutter, event_types: Sequence[str],
-                    source_exists: Callable[[str], bool]) -> APIRouter:
+                    source_exists: Callable[[str], bool],
+                    incident_embedding: Callable[[str], StoredEmbedding | None] | None = None) -> APIRouter:
+    """``incident_embedding(id)``: an incident's stored vectors (the repository's ``embedding``)."""
     router = APIRouter(prefix="/api/v1/sources/{source_id}/examples", tags=["examples"])
     read = [Depends(require("sources:read"))]
 
@@ -83,12 +97,27 @@ def examples_router(store: ExampleStore, cut: ExampleCutter, event_types: Sequen
         known(source_id)
         if body.event_type not in event_types:
             raise HTTPException(422, f"event_type: {body.event_type!r} is not one of {', '.join(event_types)}")
-        box: Box = (body.box[0], body.box[1], body.box[2], body.box[3])
-        try:
-            cutout = cut(source_id, box)
-        except NoFrame as exc:
-            raise HTTPException(404, str(exc)) from None
+        if body.incident_id is not None:
+            box, cutout = from_incident(source_id, body.incident_id)
+        else:
+            assert body.box is not None
+            box = (body.box[0], body.box[1], body.box[2], body.box[3])
+            try:
+                cutout = cut(source_id, box)
+            except NoFrame as exc:
+                raise HTTPException(404, str(exc)) from None
         return _out(store.add(source_id, body.event_type, body.label, box, cutout, principal.username))
+
+    def from_incident(source_id: str, incident_id: str) -> tuple[Box, CutExample]:
+        record = incident_embedding(incident_id) if incident_embedding is not None else None
+        if record is None or record.source != source_id:
+            raise HTTPException(422, f"incident_id: {incident_id!r} is no incident of source {source_id!r} with "
+                                     "a stored crop embedding")
+        w, h = record.frame_size
+        x1, y1, x2, y2 = record.box
+        return (x1 / w, y1 / h, x2 / w, y2 / h), CutExample(
+            crop=encode_vector_bytes(record.crop), model=record.model, dim=int(record.crop.shape[0]),
+            frame_size=(w, h), thumbnail=None)
 
     @router.get("", response_model=list[ExampleOut], dependencies=read)
     def list_examples(source_id: str) -> list[ExampleOut]:

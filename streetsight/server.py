@@ -47,7 +47,8 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
                      evidence_locator=evidence.locate if evidence else None,
                      position_sink=pipeline.report_position, collectors=[pipeline.metrics],
                      source_catalog=catalog, **case_app_kwargs(cfg, rt))
-    mount_examples(app, examples, pipeline.latest, lambda source_id: catalog.get(source_id) is not None)
+    mount_examples(app, examples, pipeline.latest, lambda source_id: catalog.get(source_id) is not None,
+                   rt.repository.embedding)
     sync.places = app.state.source_places
     catalog.on_change(sync.start())
     bootstrap_admin(app)

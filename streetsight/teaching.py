@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse
 
 from api.app import STATIC_DIR
 from api.auth import require
-from api.embeddings import encode_vector
+from api.embeddings import StoredEmbedding, encode_vector_bytes
 from api.example_routes import ExampleCutter, NoFrame, examples_router
 from api.examples import CutExample, ExampleStore, StoredExample
 from streetsight.config import EVENT_TYPES, Config
@@ -52,16 +52,10 @@ def frame_cutter(latest: LatestFrames, embedder: Callable[[], CropEmbedder] = sh
         crop = object_crop(frame.image, pixels)
         model = embedder()
         vector = model.embed([crop])[0]
-        return CutExample(crop=_vector_bytes(vector), model=model_id(model), dim=model.dim,
+        return CutExample(crop=encode_vector_bytes(vector), model=model_id(model), dim=model.dim,
                           frame_size=(width, height), thumbnail=_thumbnail(crop))
 
     return cut
-
-
-def _vector_bytes(vector: np.ndarray) -> bytes:
-    import base64
-
-    return base64.b64decode(encode_vector(vector))
 
 
 def _thumbnail(crop: np.ndarray) -> bytes | None:
@@ -136,10 +130,11 @@ def attach_book(cfg: Config, store: ExampleStore, poll: bool = True) -> RecordEx
 SNAPSHOT_PATH = "/api/v1/sources/{source_id}/snapshot"
 
 
-def mount_examples(app: FastAPI, store: ExampleStore, latest: LatestFrames, source_exists: Callable[[str], bool]) -> None:
+def mount_examples(app: FastAPI, store: ExampleStore, latest: LatestFrames, source_exists: Callable[[str], bool],
+                   incident_embedding: Callable[[str], StoredEmbedding | None] | None = None) -> None:
     """The example routes, the teaching page (``/teach``) and, unless the app already has it, the snapshot route
     that page draws on."""
-    app.include_router(examples_router(store, frame_cutter(latest), EVENT_TYPES, source_exists))
+    app.include_router(examples_router(store, frame_cutter(latest), EVENT_TYPES, source_exists, incident_embedding))
 
     @app.get("/teach", include_in_schema=False)
     def teach_page() -> FileResponse:

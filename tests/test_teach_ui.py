@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 import supervision as sv
 
 from api import IncidentRepository, create_app, create_engine_for, init_db, make_session_factory
+from api.embeddings import encode_vector
 from api.examples import ExampleStore
+from api.schemas import EmbeddingIn, IncidentCreate
 from detectors.bins import BinParams, BinRule
 from detectors.context import FrameContext
 from detectors.dwell import DwellParams, DwellRule
@@ -29,7 +32,7 @@ from tests.conftest import free_port
 from tests.scenarios.render import bin_image
 from tests.teach_scene import BICYCLE, shot_frames
 from tests.test_review_ui import PASSWORD, REVIEWER, sign_in
-from vision.embedding import shared_embedder
+from vision.embedding import object_crop, shared_embedder
 from vision.examples import ExampleBook
 from vision.zones import Zone
 
@@ -61,6 +64,7 @@ class Served:
     store: ExampleStore
     book: ExampleBook
     latest: LatestFrames
+    repo: IncidentRepository
 
 
 @pytest.fixture()
@@ -76,9 +80,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
     store = ExampleStore(repo.sessions)
     book = ExampleBook()
     RecordExamples(store, book, model_id(shared_embedder())).attach(poll=False)
-    mount_examples(app, store, latest, lambda source_id: source_id in ("bikes", "bins"))
+    mount_examples(app, store, latest, lambda source_id: source_id in ("bikes", "bins"), repo.embedding)
     server = UvicornThread(app, free_port()).start()
-    yield Served(server.url, store, book, latest)
+    yield Served(server.url, store, book, latest, repo)
     server.stop()
     engine.dispose()
 
@@ -180,3 +184,43 @@ def test_bin_states_marked_on_snapshots_train_the_cameras_state_classifier_at_on
         rule.observe(FrameContext(0.0, fw, fh, image=street_with_bin(full, seed, light)), sv.Detections.empty())
         judged[(full, seed)] = rule.last_probabilities["bin"]
     assert all((p > 0.5) == full for (full, _), p in judged.items()), judged
+
+
+def test_an_incident_becomes_an_example_through_the_api_and_bad_input_names_the_field(served: Served) -> None:
+    """A bin incident judged full wrongly is marked "not full" from the incident: its stored crop embedding and
+    box are taken (no snapshot needed)."""
+    frame = street_with_bin(False, seed=3, light=1.0)
+    fh, fw = frame.shape[:2]
+    x1, y1, x2, y2 = (v * s for v, s in zip(bin_region(frame), (fw, fh, fw, fh)))
+    vector = shared_embedder().embed([object_crop(frame, (x1, y1, x2, y2))])[0]
+    served.repo.add(IncidentCreate(
+        id="inc_bin", type="overflowing_bin", source="bins", zone="bin", started_at=1.0, confirmed_at=31.0,
+        class_name="bin_full", box=(x1, y1, x2, y2), score=0.7, frame_size=(fw, fh),
+        embedding=EmbeddingIn(model=model_id(shared_embedder()), dim=len(vector), crop=encode_vector(vector))))
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        assert client.post("/api/v1/auth/login", json={"username": REVIEWER, "password": PASSWORD}).status_code == 200
+        r = client.post("/api/v1/sources/bins/examples",
+                        json={"event_type": "overflowing_bin", "incident_id": "inc_bin", "label": "negative"})
+        assert r.status_code == 201, r.text
+        assert np.allclose(r.json()["box"], bin_region(frame), atol=1e-4) and r.json()["frame_size"] == [fw, fh]
+        taught = served.book.camera("bins").examples("overflowing_bin")
+        assert [e.label for e in taught] == ["negative"] and float(taught[0].crop @ vector) > 0.999
+
+        r = client.post("/api/v1/sources/bikes/examples",  # another camera's incident
+                        json={"event_type": "overflowing_bin", "incident_id": "inc_bin", "label": "negative"})
+        assert r.status_code == 422 and "incident_id" in r.text
+        r = client.post("/api/v1/sources/bins/examples", json={"event_type": "overflowing_bin", "label": "positive"})
+        assert r.status_code == 422 and "box" in r.text
+        r = client.post("/api/v1/sources/bins/examples",
+                        json={"event_type": "overflowing_bin", "box": [0.1, 0.1, 0.2, 1.2]})
+        assert r.status_code == 422 and "box" in r.text and "0..1" in r.text
+        r = client.post("/api/v1/sources/bins/examples",  # no frame from that camera yet
+                        json={"event_type": "overflowing_bin", "box": [0.1, 0.1, 0.2, 0.2]})
+        assert r.status_code == 404 and "no analysed frame" in r.text
+        assert client.get("/api/v1/sources/bins/snapshot").status_code == 404
+        served.latest.put("bins", frame, sv.Detections.empty(), 0.0)
+        snap = client.get("/api/v1/sources/bins/snapshot", params={"width": 320})
+        assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
+        assert cv2.imdecode(np.frombuffer(snap.content, np.uint8), cv2.IMREAD_COLOR).shape[1] == 320
+    with httpx.Client(base_url=served.url, timeout=30) as anonymous:
+        assert anonymous.get("/api/v1/sources/bins/examples").status_code == 401
