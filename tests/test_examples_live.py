@@ -7,7 +7,6 @@ example is a record (listed, its thumbnail served, deletable); bad input is a 4x
 The footage has one parked two-wheeler: "and the others like it" cannot be shown on it (see the report)."""
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -17,11 +16,11 @@ import pytest
 
 from detectors.stationarity import iou
 from streetsight.config import parse_config
-from streetsight.server import serve
-from tests.conftest import RtspServer, free_port, rtsp_server_unavailable
+from tests.conftest import RtspServer, rtsp_server_unavailable
 from tests.real_parts import missing_real_part
 from tests.teach_scene import BICYCLE, BICYCLE_PX, PAVEMENT, parked_bicycle_camera
-from tests.test_sources_live import _healthy, wait_for
+from tests.serve_thread import served_all
+from tests.test_sources_live import wait_for
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.samples]
 ADMIN_PASSWORD = "examples-live-admin"
@@ -42,33 +41,14 @@ def bicycle_rtsp(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("STREETSIGHT_ADMIN_PASSWORD", ADMIN_PASSWORD)
-    port = free_port()
     cfg = parse_config({
         "model": {"min_score": 0.1},  # the detector's floor: taught rules take low-scored boxes of any class
         "rules": {"non_motor_parking": {"min_dwell_s": DWELL_S, "leave_after_s": 10}},
         "evidence": {"pre_roll_s": 1, "post_roll_s": 1},
         "storage": {"data_dir": str(tmp_path)},
     })
-    ready: dict = {}
-    started = threading.Event()
-
-    def on_ready(server, pipeline, worker) -> None:
-        ready.update(server=server, pipeline=pipeline)
-        started.set()
-
-    thread = threading.Thread(target=serve, args=(cfg,), kwargs=dict(host="127.0.0.1", port=port, on_ready=on_ready),
-                              daemon=True)
-    thread.start()
-    assert started.wait(120), "serve did not start"
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    wait_for("the API", lambda: _healthy(client), 60)
-    assert client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 200
-    try:
-        yield client, ready["pipeline"]
-    finally:
-        client.close()
-        ready["server"].should_exit = True
-        thread.join(timeout=60)
+    with served_all(cfg, ADMIN_PASSWORD, wait_for) as (client, pipeline, _):
+        yield client, pipeline
 
 
 def incidents(client: httpx.Client) -> list[dict]:

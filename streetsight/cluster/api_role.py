@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.app import create_app
+from api.examples import ExampleStore
 from api.repository import IncidentRepository
 from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
@@ -24,9 +25,11 @@ from streetsight.cluster.positions import PositionRelay, board_for
 from streetsight.cluster.sources import RedisSourcePublisher
 from streetsight.cluster.source_board import ClusterSourceBoard
 from streetsight.config import Config
+from streetsight.latest_frames import LatestFrames
 from streetsight.runtime import open_records
 from streetsight.source_records import described, open_source_catalog
 from streetsight.storage import EvidenceBackend, build_evidence_backend
+from streetsight.teaching import mount_examples
 from streetsight.verification import attach_verification
 
 
@@ -85,6 +88,10 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
                      evidence_locator=evidence.locate, position_sink=relay.report, collectors=collectors,
                      source_catalog=catalog, **case_app_kwargs(cfg, rt))
     bootstrap_admin(app)
+    # examples are records here too; this process has no frames of its own, so a box drawn on a snapshot
+    # answers 404 until the workers' latest frames reach it (examples from incidents work)
+    mount_examples(app, ExampleStore(repository.sessions), LatestFrames(),
+                   lambda source_id: catalog.get(source_id) is not None, repository.embedding)
     if evidence.signer is not None:
         mount_signed_evidence(app, evidence.locate, evidence.signer.verify)
     return rt, app
