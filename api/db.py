@@ -372,6 +372,32 @@ class SourceRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class TaughtExampleRecord(Base):
+    """A box a reviewer drew on a camera's snapshot and named (issue 14, teach by example): what the camera's
+    rules should take (``positive``) or not take (``negative``) for ``event_type``. The crop's embedding is kept
+    (float16 bytes, as ``incident_embeddings``), with a small JPEG of the crop for the UI."""
+
+    __tablename__ = "taught_examples"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(16))
+    box: Mapped[list[float]] = mapped_column(JsonType)  # [x1, y1, x2, y2] normalised to the snapshot
+    frame_size: Mapped[list[int]] = mapped_column(JsonType)  # [w, h] of the frame it was cut from
+    model: Mapped[str] = mapped_column(String(128))  # name@version of the embedding model
+    dim: Mapped[int] = mapped_column(Integer)
+    crop: Mapped[bytes] = mapped_column(LargeBinary)
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("label IN ('positive', 'negative')", name="label"),
+        Index("ix_taught_examples_source", "source"),
+    )
+
+
 class SourceCatalogRecord(Base):
     """One row: when the YAML's sources were imported (so a camera deleted later is not re-imported at the
     next start) and a version that every change of the sources increments."""

@@ -22,6 +22,11 @@ def encode_vector(vector: np.ndarray) -> str:
     return base64.b64encode(v.astype(_F16).tobytes()).decode("ascii")
 
 
+def encode_vector_bytes(vector: np.ndarray) -> bytes:
+    """The vector as stored: float16 little-endian bytes."""
+    return base64.b64decode(encode_vector(vector))
+
+
 def decode_vector(raw: bytes | str) -> np.ndarray:
     """float32 [dim] from stored bytes or base64 text."""
     data = base64.b64decode(raw, validate=True) if isinstance(raw, str) else raw

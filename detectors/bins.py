@@ -3,7 +3,8 @@
 A bin region is a zone with ``events: [overflowing_bin]``. Each analysed frame in which no tracked person
 or vehicle covers the region, its crop is judged by the region's few-shot `BinStateClassifier`; a "full"
 probability becomes a candidate covering the region. A model with an ``overflowing_bin`` class adds its
-detections as candidates of their own.
+detections as candidates of their own. A region without an ``examples_dir`` classifier is judged by the state
+classifier that reviewers' examples on this camera's snapshots train (``learned``), as soon as it has both states.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from detectors.candidates import BoxTracker, candidate_detections
 from detectors.context import FrameContext
 from detectors.rule import CandidateRule, Core
 from vision.bin_state import BinStateClassifier
+from vision.examples import ExampleClassifier
 
 FULL_CLASS = "bin_full"
 
@@ -37,11 +39,13 @@ def _overlap_fraction(region: np.ndarray, box: np.ndarray) -> float:
 
 
 class BinRule(CandidateRule):
-    def __init__(self, core: Core, params: BinParams, classifiers: Mapping[str, BinStateClassifier]) -> None:
+    def __init__(self, core: Core, params: BinParams, classifiers: Mapping[str, BinStateClassifier],
+                 learned: ExampleClassifier | None = None) -> None:
         super().__init__(core)
         self.params = params
         self.classifiers = dict(classifiers)  # zone id -> classifier of that bin region
-        self.needs_image = bool(self.classifiers)
+        self.learned = learned  # the camera's taught examples: their state classifier judges the other regions
+        self.needs_image = bool(self.classifiers) or learned is not None
         self._ids = BoxTracker(min_iou=0.3, max_age=20)
         self.last_probabilities: dict[str, float] = {}
 
@@ -57,9 +61,10 @@ class BinRule(CandidateRule):
                 labels.append(str(names[i]))
         occluders = [detections.xyxy[i] for i in range(len(detections)) if names[i] in p.occluder_classes]
         self.last_probabilities = {}
+        taught = self.learned.state_classifier(self.event_type) if self.learned is not None else None
         if frame.image is not None:
             for zone in self.zones:
-                clf = self.classifiers.get(zone.id)
+                clf = self.classifiers.get(zone.id, taught)
                 if clf is None:
                     continue
                 poly = zone.pixel_polygon(frame.width, frame.height)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import supervision as sv
 
 
 @dataclass
@@ -16,3 +17,6 @@ class FrameContext:
     local_time: datetime | None = None  # wall-clock time of the frame in the deployment's zone, if known
     position: dict | None = None  # moving cameras: {"lng", "lat", "timestamp"} reported by the device
     index: int = 0  # running count of analysed frames of the source
+    # the detector's output before tracking, every box down to the model's floor score: rules taught by example
+    # take low-scored boxes of any class that the tracker does not keep (detectors/taught.py)
+    detections: sv.Detections | None = None

@@ -219,6 +219,10 @@ class LearningConfig(_Strict):
                                                                            "object as an earlier offence")
     repeat_place_iou: float = Field(0.3, gt=0.0, le=1.0, description="box IoU: the same place as an earlier offence")
     repeat_window_days: float = Field(365.0, gt=0.0, description="how far back earlier offences count")
+    examples: bool = Field(True, description="teach by example: reviewers' boxes drawn on a camera's snapshot teach "
+                                             "its rules what a type looks like (non_motor_parking, bin states)")
+    example_similarity: float = Field(0.85, ge=-1.0, le=1.0, description="cosine of crop embeddings: a candidate "
+                                                                        "looks like a taught example")
 
 
 class StorageConfig(_Strict):

@@ -102,6 +102,7 @@ class SourceAnalysis:
         tracked = self.tracker.update(detections)
         self.frames_analysed += 1
         context = self.frame_context(frame)
+        context.detections = detections
         for rule in self.rules:
             for event in rule.observe(context, tracked):
                 self.events.append(event)

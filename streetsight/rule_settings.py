@@ -26,6 +26,9 @@ class RuleConfig(Strict):
     min_score: float = Field(0.35, ge=0, le=1, description="per-detection score to consider an object")
     min_median_score: float | None = Field(
         None, ge=0, le=1, description="median score over the track's dwell (default: min_score)")
+    candidate_min_score: float = Field(
+        0.1, ge=0, le=1, description="taught by example (parking): the detector's boxes of any class down to this "
+        "score are candidates for the camera's example classifier (the model's min_score must allow it)")
     min_dwell_s: float = Field(60.0, ge=0, description="seconds stationary inside the zone before an incident")
     stationary_tolerance: float = Field(
         0.35, gt=0, description="allowed drift of the box centre, as a fraction of the box's diagonal"

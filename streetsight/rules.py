@@ -3,6 +3,10 @@
 Settings apply in order: ``rules:`` (global), then the source's ``rules:``, then the zone's ``rules:``; a
 zone with settings of its own gets a rule of its own. Fixed cameras judge by dwell, ``enforcement``
 (moving) sources by k-of-n sightings merged across devices by a shared `GeoMerger`.
+
+When the wiring has registered an `ExampleBook` for the configuration (`use_examples`), fixed cameras' class
+rules (parking) are taught by example (`TaughtRule`) and bin regions take the state classifier of the camera's
+examples; each rule holds its camera's classifier, which changes in place as examples are added.
 """
 from __future__ import annotations
 
@@ -18,11 +22,14 @@ from detectors.rule import Core, Rule
 from detectors.schedule import AllowedHours
 from detectors.sighting import SightingParams, SightingRule
 from detectors.timed_shots import ShotPlan
+from detectors.taught import TaughtParams, TaughtRule
 from detectors.vending import VendingParams, VendingRule
 from streetsight import event_types
 from streetsight.config import Config, ConfigError, SourceConfig
 from streetsight.rule_settings import DebrisSpillConfig, OverflowingBinConfig, RuleConfig, StreetVendingConfig
 from vision.bin_state import BinStateClassifier
+from vision.embedding import shared_embedder
+from vision.examples import ExampleBook
 from vision.static_objects import StaticObjectDetector, StaticObjectParams
 from vision.zones import Zone
 
@@ -30,6 +37,8 @@ log = logging.getLogger(__name__)
 
 _mergers: dict[int, GeoMerger] = {}
 _mergers_lock = threading.Lock()
+_books: dict[int, ExampleBook] = {}
+TAUGHT_TYPES = ("illegal_parking", "non_motor_parking")  # dwell rules over model classes
 
 
 def shared_merger(cfg: Config) -> GeoMerger:
@@ -40,6 +49,20 @@ def shared_merger(cfg: Config) -> GeoMerger:
             _mergers[key] = GeoMerger()
             weakref.finalize(cfg, _mergers.pop, key, None)
         return _mergers[key]
+
+
+def use_examples(cfg: Config, book: ExampleBook) -> None:
+    """Rules built for ``cfg`` from now on learn from ``book``'s examples of their camera."""
+    with _mergers_lock:
+        key = id(cfg)
+        if key not in _books:
+            weakref.finalize(cfg, _books.pop, key, None)
+        _books[key] = book
+
+
+def examples_for(cfg: Config) -> ExampleBook | None:
+    with _mergers_lock:
+        return _books.get(id(cfg))
 
 
 def build_rules(src: SourceConfig, cfg: Config, merger: Merger | None = None) -> list[Rule]:
@@ -74,8 +97,11 @@ def shot_plan(cfg: Config) -> ShotPlan | None:
 def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zones: list[Zone],
            merger: Merger | None) -> Rule:
     labels = cfg.taxonomy.for_type(event_type).model_dump()
-    classes = None if event_types.get(event_type).own_candidates else tuple(rc.classes)
     moving = src.kind == "enforcement"
+    book = None if moving else examples_for(cfg)
+    taught = book is not None and event_type in TAUGHT_TYPES
+    own_candidates = taught or event_types.get(event_type).own_candidates
+    classes = None if own_candidates else tuple(rc.classes)
     core: Core
     if moving:
         core = SightingRule(event_type, src.id, zones, SightingParams(
@@ -90,6 +116,10 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
             max_gap_s=rc.max_gap_s, leave_after_s=rc.leave_after_s, cooldown_s=rc.cooldown_s,
             min_median_score=rc.min_median_score, allowed_hours=AllowedHours.parse(rc.allowed_hours)),
             labels=labels, shots=shot_plan(cfg))
+    if taught and isinstance(core, DwellRule):
+        return TaughtRule(core, TaughtParams(classes=tuple(rc.classes), min_score=rc.min_score,
+                                             candidate_min_score=rc.candidate_min_score),
+                          book.camera(src.id), lambda crops: shared_embedder().embed(crops))  # type: ignore[union-attr]
     if isinstance(rc, StreetVendingConfig):
         return VendingRule(core, VendingParams(
             item_classes=tuple(rc.classes), person_classes=tuple(rc.person_classes), min_items=rc.min_items,
@@ -110,9 +140,10 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
             except ValueError as exc:
                 raise ConfigError(f"sources[{src.id}]: rules.overflowing_bin.examples_dir: {exc}") from None
             classifiers = {z.id: clf for z in zones}
-        elif not moving:
+        elif not moving and book is None:
             log.warning("source %s: bin zones %s have no examples_dir; only the model's classes %s can judge them",
                         src.id, [z.id for z in zones], rc.classes)
         return BinRule(core, BinParams(classes=tuple(rc.classes), occluder_classes=tuple(rc.occluder_classes),
-                                       min_score=rc.min_score), classifiers)
+                                       min_score=rc.min_score), classifiers,
+                       book.camera(src.id) if book is not None else None)
     return core

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import uvicorn
 
 from api.app import create_app
+from api.examples import ExampleStore
 from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.config import Config
@@ -28,6 +29,7 @@ from streetsight.recovery import resume
 from streetsight.rules import shared_merger
 from streetsight.runtime import Runtime
 from streetsight.source_records import LiveSourceSync, open_source_catalog, running_sources
+from streetsight.teaching import attach_book, mount_examples
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     rt = Runtime.create(cfg, live=True)
     catalog = open_source_catalog(cfg, rt.repository.sessions)
     cfg = cfg.model_copy(update={"sources": running_sources(catalog)})
+    examples = ExampleStore(rt.repository.sessions)
+    attach_book(cfg, examples)  # before the pipeline builds its rules: they hold their camera's examples
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
     watch_assignments(pipeline, cfg)  # models promote/rollback apply to the running cameras (no restart)
     resume(rt.repository, rt.recorder.store, pipeline.analyses)  # what a restart or a crash left open
@@ -55,6 +59,8 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
                      recheck_snapshot=recheck_snapshots(frames, rt.recorder.store, rt.repository, evidence),
                      **case_app_kwargs(cfg, rt), **footage.app_kwargs())
     app.state.footage_runner = footage.runner
+    mount_examples(app, examples, frames, lambda source_id: catalog.get(source_id) is not None,
+                   rt.repository.embedding)
     sync.places = app.state.source_places
     catalog.on_change(sync.start())
     bootstrap_admin(app)

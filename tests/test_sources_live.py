@@ -4,17 +4,15 @@ its zones, disabling and deleting it apply to the running pipeline; no route sho
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from streetsight.config import parse_config
-from streetsight.server import serve
-from tests.conftest import RtspServer, free_port, rtsp_server_unavailable
+from tests.conftest import RtspServer, rtsp_server_unavailable
 from tests.real_parts import missing_real_part
+from tests.serve_thread import served_all
 from tests.test_analyze_vtest import PLAZA_ZONE, VAN_ZONE
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.samples]
@@ -51,40 +49,13 @@ def served(tmp_path: Path, monkeypatch):
     """`serve` (role all) on a config without cameras, in a thread; yields (signed-in client, pipeline)."""
     monkeypatch.setenv("STREETSIGHT_ADMIN_PASSWORD", ADMIN_PASSWORD)
     monkeypatch.setenv("STREET_CAM_PASSWORD", CAMERA_PASSWORD)
-    port = free_port()
     cfg = parse_config({
         "rules": {"illegal_parking": {"min_dwell_s": 8}},
         "evidence": {"pre_roll_s": 3, "post_roll_s": 3},
         "storage": {"data_dir": str(tmp_path)},
     })
-    ready: dict = {}
-    started = threading.Event()
-
-    def on_ready(server, pipeline, worker) -> None:
-        ready.update(server=server, pipeline=pipeline, worker=worker)
-        started.set()
-
-    thread = threading.Thread(target=serve, args=(cfg,), kwargs=dict(host="127.0.0.1", port=port, on_ready=on_ready),
-                              daemon=True)
-    thread.start()
-    assert started.wait(120), "serve did not start"
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    wait_for("the API", lambda: _healthy(client), 60)
-    assert client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 200
-    try:
-        yield client, ready["pipeline"], ready["worker"]
-    finally:
-        client.close()
-        ready["server"].should_exit = True
-        thread.join(timeout=60)
-    assert not thread.is_alive()
-
-
-def _healthy(client: httpx.Client) -> bool:
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.HTTPError:
-        return False
+    with served_all(cfg, ADMIN_PASSWORD, wait_for) as served:
+        yield served
 
 
 def test_a_camera_added_through_the_api_is_analysed_without_a_restart(served, vtest_rtsp, caplog) -> None:

