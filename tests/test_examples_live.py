@@ -104,7 +104,8 @@ def test_one_drawn_example_makes_the_running_camera_report_the_missed_bicycle_an
     # nothing else on the pavement (the bollard, the wall, the passer-by), however long it runs
     start = analysed()
     wait_for("four more dwells", lambda: analysed() - start >= 4 * DWELL_S * 5, 300)
-    assert [i["id"] for i in incidents(client)] == [bike["id"]]
+    after = incidents(client)
+    assert [i["id"] for i in after] == [bike["id"]], [(i["id"], i["class"], i["box"], i["started_at"]) for i in after]
 
     listed = client.get("/api/v1/sources/bikes/examples").json()
     assert [e["id"] for e in listed] == [example["id"]]
