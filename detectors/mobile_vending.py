@@ -1,9 +1,10 @@
 """Mobile vending (无照游商 / 流动商贩): a vendor with a cart, tricycle or loaded bike who keeps stopping.
 
 A fixed stall stands still (detectors/vending.py); a mobile vendor moves along the street and stops to sell,
-again and again. Candidates are clusters of a person beside a carrier (``carrier_classes``, single linkage as
-in `vending.clusters`), given ids by a `BoxTracker`. Each cluster counts its *stops*: standing still
-(`MotionWindow`) inside a zone for ``min_stop_s``. Once it has made ``min_stops`` stops within ``window_s`` (or
+again and again. A candidate is a carrier (``carrier_classes``) with the people beside it (single linkage as in
+`vending.clusters`), under the carrier's track id: the cart keeps its track while the vendor walks between stops,
+when the person beside it is easily lost. Each carrier counts its *stops*: standing still (`MotionWindow`) inside
+a zone for ``min_stop_s`` with a person beside it. Once it has made ``min_stops`` stops within ``window_s`` (or
 one stop has lasted ``min_dwell_s``) it is a mobile vendor, and from then on it is handed to the core (a
 `SightingRule`: one incident per vendor, kept open while it is seen, ended ``leave_after_s`` after). A delivery
 that stops once briefly, and anyone passing without stopping, never reach the core.
@@ -18,6 +19,7 @@ import supervision as sv
 
 from detectors.candidates import BoxTracker, candidate_detections
 from detectors.context import FrameContext
+from detectors.incidents import IncidentEvent
 from detectors.rule import CandidateRule, Core
 from detectors.stationarity import MotionWindow
 from detectors.vending import clusters
@@ -71,41 +73,56 @@ class MobileVendingRule(CandidateRule):
     def __init__(self, core: Core, params: MobileVendingParams) -> None:
         super().__init__(core)
         self.params = params
-        self._ids = BoxTracker(min_iou=0.2, max_age=20)
+        self._ids = BoxTracker(min_iou=0.2, max_age=20)  # for detections that come without track ids
         self._stops: dict[int, _Stops] = {}
 
     def stops(self, track_id: int) -> int:
-        """Stops counted so far for a cluster (tests, previews)."""
+        """Stops counted so far for a carrier's track (tests, previews)."""
         s = self._stops.get(track_id)
         return len(s.stops) if s else 0
 
+    def observe(self, frame: FrameContext, detections: sv.Detections) -> list[IncidentEvent]:
+        events = super().observe(frame, detections)
+        for event in events:  # the violation began with the first stop, not when the stops added up
+            s = self._stops.get(event.incident.track_id)
+            if event.kind == "opened" and s is not None and s.stops:
+                event.incident.started_at = min(event.incident.started_at, float(s.stops[0]))
+        return events
+
     def candidates(self, frame: FrameContext, detections: sv.Detections) -> sv.Detections:
+        """One candidate per carrier: the carrier's track (it keeps its id while the vendor walks between stops,
+        when a person beside it is easily lost) with the people beside it. A stop counts only with a person."""
         p = self.params
-        boxes, scores, names = [], [], []
-        if len(detections):
-            labels = detections.data.get("class_name", np.array([""] * len(detections), dtype=object))
-            keep = (detections.confidence >= p.min_score) & np.array(
-                [n in p.carrier_classes or n in p.person_classes for n in labels], dtype=bool)
-            idx = np.flatnonzero(keep)
-            for group in clusters(detections.xyxy[idx].astype(np.float64), p.cluster_gap):
-                carriers = [idx[g] for g in group if labels[idx[g]] in p.carrier_classes]
-                people = [idx[g] for g in group if labels[idx[g]] in p.person_classes]
-                if not carriers or (p.person_classes and not people):
-                    continue
-                b = detections.xyxy[carriers + people]
-                boxes.append([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
-                scores.append(float(np.max(detections.confidence[carriers])))
-                names.append("+".join(sorted({str(labels[i]) for i in carriers}) + ["person"] * bool(people)))
-        cands = self._ids.track(candidate_detections(boxes, scores, names))
         t = frame.time_s
         self._stops = {k: v for k, v in self._stops.items() if t - v.last_seen <= p.forget_after_s}
-        if not len(cands):
-            return cands
-        inside = np.zeros(len(cands), dtype=bool)
-        for zone in self.zones:
-            inside |= zone.contains(cands, frame.width, frame.height)
-        vendor = np.zeros(len(cands), dtype=bool)
-        for i, tid in enumerate(cands.tracker_id):
-            s = self._stops.setdefault(int(tid), _Stops(MotionWindow(p.motion_window_s, p.stationary_tolerance, 3.0)))
-            vendor[i] = s.update(t, cands.xyxy[i].astype(np.float64), bool(inside[i]), p)
-        return cands[vendor]
+        if not len(detections):
+            self._ids.track(detections)
+            return sv.Detections.empty()
+        labels = detections.data.get("class_name", np.array([""] * len(detections), dtype=object))
+        keep = (detections.confidence >= p.min_score) & np.array(
+            [n in p.carrier_classes or n in p.person_classes for n in labels], dtype=bool)
+        idx = np.flatnonzero(keep)
+        carriers = [i for i in idx if labels[i] in p.carrier_classes]
+        if not carriers:
+            return sv.Detections.empty()
+        ids = detections.tracker_id if detections.tracker_id is not None else None
+        if ids is None:
+            ids = np.zeros(len(detections), dtype=int)
+            ids[carriers] = self._ids.assign(detections.xyxy[carriers])
+        groups = clusters(detections.xyxy[idx].astype(np.float64), p.cluster_gap)
+        boxes, scores, names, tids, vendor = [], [], [], [], []
+        for c in carriers:
+            group = next(g for g in groups if int(np.flatnonzero(idx == c)[0]) in g)
+            people = [int(idx[g]) for g in group if labels[idx[g]] in p.person_classes]
+            members = detections.xyxy[[c] + people]
+            box = [members[:, 0].min(), members[:, 1].min(), members[:, 2].max(), members[:, 3].max()]
+            anchor = detections[[c]]
+            in_zone = any(bool(z.contains(anchor, frame.width, frame.height)[0]) for z in self.zones)
+            s = self._stops.setdefault(int(ids[c]), _Stops(MotionWindow(p.motion_window_s, p.stationary_tolerance, 3.0)))
+            vendor.append(s.update(t, detections.xyxy[c].astype(np.float64), in_zone and bool(people), p))
+            boxes.append(box)
+            scores.append(float(detections.confidence[c]))
+            names.append(str(labels[c]) + ("+person" if people else ""))
+            tids.append(int(ids[c]))
+        cands = candidate_detections(boxes, scores, names, tids)
+        return cands[np.asarray(vendor, dtype=bool)]
