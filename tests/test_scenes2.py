@@ -141,7 +141,7 @@ def test_shape_and_colour_tell_laundry_signs_and_litter_apart(seed):
 
 def test_the_bed_state_classifier_learns_covered_from_a_few_crops():
     def bed(covered, seed):
-        s = as_sprite(draw_muck_truck(np.random.default_rng(seed), covered=covered))
+        s = as_sprite(draw_muck_truck(np.random.default_rng(seed), covered=covered, k=1.0))
         return s.image[: int(0.6 * s.image.shape[0])]
     crops = [bed(c, s) for c in (False, True) for s in range(4)]
     clf = BinStateClassifier().fit(crops, [not c for c in (False, True) for _ in range(4)])

@@ -78,43 +78,48 @@ def draw_ad_sign(rng: np.random.Generator) -> Sprite:
     return s.cropped()
 
 
-def draw_muck_truck(rng: np.random.Generator, covered: bool | None = None) -> Sprite:
+def draw_muck_truck(rng: np.random.Generator, covered: bool | None = None, k: float = 2.5) -> Sprite:
     """A dump truck seen from the side: cab, high-sided bed and wheels; the load heaped above the rim
-    (uncovered) or under a tarpaulin or net tied flat over the top (covered)."""
+    (uncovered) or under a tarpaulin or net tied flat over the top (covered). Drawn ``k`` times the base size
+    (about 220 x 100 px), so that a truck filling much of a frame is not an upscaled blur."""
     if covered is None:
         covered = bool(rng.random() < 0.5)
-    w, h = 220.0, 110.0
+    w, h = 220.0 * k, 110.0 * k
     s = Sprite(w, h)
-    cab_w, bed_x0 = 52.0, 58.0
+
+    def pts(*xy: tuple[float, float]) -> list[tuple[float, float]]:
+        return [(x * k, y * k) for x, y in xy]
+
+    cab_w, bed_x0, rim, right = 52.0, 58.0, 44.0, 216.0
     cab = jitter(_pick(rng, CAB_COLORS), rng)
-    s.poly([(4, 34), (cab_w - 8, 34), (cab_w, 48), (cab_w, 92), (4, 92)], cab, shade=s.vgrad(34, 92, 1.05, 0.8))
-    s.poly([(12, 40), (cab_w - 10, 40), (cab_w - 4, 52), (12, 52)], (0.55, 0.65, 0.7))  # window
+    s.poly(pts((4, 34), (cab_w - 8, 34), (cab_w, 48), (cab_w, 92), (4, 92)), cab, shade=s.vgrad(34 * k, 92 * k, 1.05, 0.8))
+    s.poly(pts((12, 40), (cab_w - 10, 40), (cab_w - 4, 52), (12, 52)), (0.55, 0.65, 0.7))  # window
     body = jitter(_pick(rng, [bgr("#546e7a"), bgr("#6d4c41"), bgr("#37474f"), bgr("#9e9e9e")]), rng)
-    rim = 44.0
-    s.poly([(bed_x0, rim), (w - 4, rim), (w - 4, 90), (bed_x0, 90)], body, shade=s.vgrad(rim, 90, 1.0, 0.75),
+    s.poly(pts((bed_x0, rim), (right, rim), (right, 90), (bed_x0, 90)), body, shade=s.vgrad(rim * k, 90 * k, 1.0, 0.75),
            texture=0.05, rng=rng)
-    for xx in np.linspace(bed_x0 + 12, w - 16, 6):
-        s.line([(xx, rim + 4), (xx, 86)], np.asarray(body) * 0.7, 2)
+    for xx in np.linspace(bed_x0 + 12, right - 12, 6):
+        s.line(pts((xx, rim + 4), (xx, 86)), np.asarray(body) * 0.7, 2 * k)
     if covered:
         tarp = jitter(_pick(rng, TARP_COLORS), rng)
-        s.poly([(bed_x0 - 2, rim - 6), (w - 2, rim - 6), (w - 2, rim + 6), (bed_x0 - 2, rim + 6)], tarp,
-               shade=s.hgrad(bed_x0, w, 1.0, 0.85), texture=0.04, rng=rng)
-        for xx in np.linspace(bed_x0 + 8, w - 10, 7):  # ropes over the cover
-            s.line([(xx, rim - 6), (xx + 3, rim + 10)], (0.85, 0.85, 0.8), 1)
+        s.poly(pts((bed_x0 - 2, rim - 6), (right + 2, rim - 6), (right + 2, rim + 6), (bed_x0 - 2, rim + 6)), tarp,
+               shade=s.hgrad(bed_x0 * k, right * k, 1.0, 0.85), texture=0.04, rng=rng)
+        for xx in np.linspace(bed_x0 + 8, right - 6, 7):  # ropes over the cover
+            s.line(pts((xx, rim - 6), (xx + 3, rim + 10)), (0.85, 0.85, 0.8), k)
     else:
         soil = jitter(_pick(rng, SOIL_COLORS), rng)
-        peaks = [(bed_x0, rim)]
-        for xx in np.linspace(bed_x0 + 8, w - 10, 7):
-            peaks.append((float(xx), rim - float(rng.uniform(12, 28))))
-        peaks += [(w - 4, rim), (w - 4, rim + 4), (bed_x0, rim + 4)]
-        s.poly(peaks, soil, shade=s.vgrad(rim - 28, rim, 1.15, 0.8), texture=0.25, rng=rng, texture_scale=1.2)
+        peaks = [(bed_x0, rim)] + [(float(xx), rim - float(rng.uniform(12, 28)))
+                                   for xx in np.linspace(bed_x0 + 8, right - 6, 7)]
+        peaks += [(right, rim), (right, rim + 4), (bed_x0, rim + 4)]
+        s.poly(pts(*peaks), soil, shade=s.vgrad((rim - 28) * k, rim * k, 1.15, 0.8), texture=0.25, rng=rng,
+               texture_scale=1.2 * k)
         for _ in range(int(rng.integers(6, 12))):  # clods and stones
-            cx, cy = float(rng.uniform(bed_x0 + 6, w - 10)), float(rng.uniform(rim - 14, rim))
-            s.ellipse((cx, cy), (float(rng.uniform(2, 5)), float(rng.uniform(2, 4))), np.asarray(soil) * 0.6)
-    s.poly([(4, 90), (w - 4, 90), (w - 4, 96), (4, 96)], (0.12, 0.12, 0.12))  # chassis
+            cx, cy = float(rng.uniform(bed_x0 + 6, right - 6)), float(rng.uniform(rim - 14, rim))
+            s.ellipse((cx * k, cy * k), (float(rng.uniform(2, 5)) * k, float(rng.uniform(2, 4)) * k),
+                      np.asarray(soil) * 0.6)
+    s.poly(pts((4, 90), (right, 90), (right, 96), (4, 96)), (0.12, 0.12, 0.12))  # chassis
     for cx in (28.0, 120.0, 150.0, 190.0):
-        s.ellipse((cx, 96), (12, 12), (0.08, 0.08, 0.08))
-        s.ellipse((cx, 96), (5, 5), (0.55, 0.55, 0.55))
+        s.ellipse((cx * k, 96 * k), (12 * k, 12 * k), (0.08, 0.08, 0.08))
+        s.ellipse((cx * k, 96 * k), (5 * k, 5 * k), (0.55, 0.55, 0.55))
     return s.cropped()
 
 
@@ -123,4 +128,6 @@ SCENE_DRAWERS: dict[str, Callable[[np.random.Generator], Sprite]] = {
     "ad_sign": draw_ad_sign,
     "muck_truck": draw_muck_truck,
 }
-SCENE_HEIGHT_M = {"laundry": 0.9, "ad_sign": 1.2, "muck_truck": 3.2}
+# A dump truck stands about 3 m tall, but its side view is 2.8x as wide as tall: at full height it would not fit the
+# near rows of a frame, so it is drawn a little smaller.
+SCENE_HEIGHT_M = {"laundry": 0.9, "ad_sign": 1.2, "muck_truck": 2.2}

@@ -149,7 +149,7 @@ def delivery_stop(out: Path, vtest: str) -> None:
 
 
 def truck_sprite(covered: bool, seed: int) -> Sprite:
-    return as_sprite(draw_muck_truck(np.random.default_rng(seed), covered=covered))
+    return as_sprite(draw_muck_truck(np.random.default_rng(seed), covered=covered, k=1.0))
 
 
 def write_truck_examples(folder: Path, vtest: str, n: int = 5) -> None:
