@@ -206,3 +206,13 @@ def render_scenes(out: Path, vtest: str, names=None) -> Path:
             fn(out, vtest)
     (out / "config.yaml").write_text(CONFIG, encoding="utf-8")
     return out
+
+
+if __name__ == "__main__":  # python -m tests.scenarios.scenes2 --out DIR [--vtest var/samples/vtest.mp4]
+    import argparse
+
+    parser = argparse.ArgumentParser(description="render the scenes2 scenarios (videos, annotations, config)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--vtest", default="var/samples/vtest.mp4")
+    args = parser.parse_args()
+    print(render_scenes(args.out, args.vtest))
