@@ -205,3 +205,11 @@ class UncoveredMuckTruckConfig(RuleConfig):
     confirm_hits: int = Field(3, ge=1)
     confirm_frames: int = Field(5, ge=1)
     leave_after_s: float = Field(5.0, ge=0, description="the incident ends when the truck is gone this long")
+
+    @field_validator("bed")
+    @classmethod
+    def _bed_inside_the_box(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x1, y1, x2, y2 = v
+        if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+            raise ValueError(f"bed {list(v)} must be x1 < x2 and y1 < y2, all within 0..1 of the truck's box")
+        return v

@@ -41,6 +41,8 @@ def test_each_type_is_registered_with_taxonomy_and_configurable():
     assert cfg.rules.for_type("uncovered_muck_truck").classes == ["truck", "muck_truck"]
     with pytest.raises(ConfigError, match=r"rules.mobile_vending.min_stops"):
         parse_config({"sources": [], "rules": {"mobile_vending": {"min_stops": 0}}})
+    with pytest.raises(ConfigError, match=r"rules.uncovered_muck_truck.bed"):
+        parse_config({"sources": [], "rules": {"uncovered_muck_truck": {"bed": [0, 0.6, 1, 0.2]}}})
 
 
 def test_a_muck_truck_zone_without_its_labelled_crops_names_the_folder(tmp_path):
