@@ -224,3 +224,20 @@ def test_eval_mobile_vendor_and_muck_trucks_on_scripted_detections(scripted_scen
     truck = v["uncovered_truck"]["matches"][0]  # drives through 5-25 s: 3 of 5 frames judged uncovered
     assert 5.0 <= truck["started_at"] <= 6.0 and truck["confirmed_at"] == truck["started_at"] + 1.0
     assert 24.0 <= truck["ended_at"] < 25.0
+
+
+def test_the_camera_verifier_mutes_drying_a_reviewer_rejected_there_and_nowhere_else():
+    """A reviewer rejects laundry at one place (e.g. a shop's own awning cloth): the same cloth there again is
+    suppressed; the same cloth at another place is kept (vision/verifier.py, applied to every incident type)."""
+    from vision.embedding import shared_embedder
+    from vision.verifier import CameraVerifier, Candidate, Example
+
+    cloth = as_sprite(draw_laundry(np.random.default_rng(3)))
+    _, img = _blob_on_grey(cloth)
+    darker = np.clip(img.astype(np.float32) * 0.85 + np.random.default_rng(1).normal(0, 3, img.shape), 0, 255)
+    first, again = shared_embedder().embed([img, darker.astype(np.uint8)])
+    here, there = (0.1, 0.2, 0.35, 0.35), (0.6, 0.2, 0.85, 0.35)
+    verifier = CameraVerifier(examples=[Example("inc_1", "street_drying", first, here, "rejected", "not_violation")])
+    assert verifier.judge(Candidate("street_drying", again, here)).action == "suppress"
+    assert verifier.judge(Candidate("street_drying", again, there)).action == "keep"
+    assert verifier.judge(Candidate("illegal_advertising", again, here)).action == "keep"
