@@ -491,10 +491,11 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             candidate = (p.parent / src.url).resolve()
             if candidate.exists():
                 src.url = str(candidate)
-    # So do the folders of labelled bin crops, wherever they are set.
+    # So do the folders of labelled crops (bin regions, truck beds), wherever they are set.
     rule_sets = [cfg.rules] + [r for s in cfg.sources for r in [s.rules] + [z.rules for z in s.zones] if r]
     for rules in rule_sets:
-        folder = rules.overflowing_bin.examples_dir
-        if folder and not Path(folder).is_absolute() and (p.parent / folder).exists():
-            rules.overflowing_bin.examples_dir = str((p.parent / folder).resolve())
+        for rc in (rules.for_type(t) for t in EVENT_TYPES):
+            folder = getattr(rc, "examples_dir", None)
+            if folder and not Path(folder).is_absolute() and (p.parent / folder).exists():
+                rc.examples_dir = str((p.parent / folder).resolve())
     return cfg

@@ -67,3 +67,17 @@ register(EventType("overflowing_bin", OverflowingBinConfig,
                    {**CITY_APPEARANCE, "zh": "垃圾箱满溢", "en": "overflowing bin"}, own_candidates=True))
 register(EventType("debris_spill", DebrisSpillConfig, {**CITY_APPEARANCE, "zh": "道路遗撒", "en": "debris spill"},
                    own_candidates=True))
+
+# Scenes of issue 15 (stream scenes2): moving vendors, drying, ads, muck trucks.
+from streetsight.rule_settings import (IllegalAdvertisingConfig, MobileVendingConfig,  # noqa: E402
+                                       StreetDryingConfig, UncoveredMuckTruckConfig)
+
+PUBLICITY = {"category": "02", "category_zh": "宣传广告", "category_en": "publicity and advertising"}
+register(EventType("mobile_vending", MobileVendingConfig,
+                   {**STREET_ORDER, "zh": "无照游商", "en": "mobile vending"}, own_candidates=True))
+register(EventType("street_drying", StreetDryingConfig,
+                   {**CITY_APPEARANCE, "zh": "沿街晾晒", "en": "street drying"}, own_candidates=True))
+register(EventType("illegal_advertising", IllegalAdvertisingConfig,
+                   {**PUBLICITY, "zh": "违规户外广告", "en": "illegal outdoor advertising"}, own_candidates=True))
+register(EventType("uncovered_muck_truck", UncoveredMuckTruckConfig,
+                   {**CITY_APPEARANCE, "zh": "渣土车未苫盖", "en": "uncovered muck truck"}, own_candidates=True))

@@ -129,3 +129,87 @@ class DebrisSpillConfig(RuleConfig):
     min_dwell_s: float = Field(120.0, ge=0)
     stationary_tolerance: float = Field(0.25, gt=0)
 
+
+
+class MobileVendingConfig(RuleConfig):
+    """无照游商 / 流动商贩: a person with a cart, tricycle or loaded bike (``classes``, within ``cluster_gap`` of a
+    person) that stops ``min_stops`` times for at least ``min_stop_s`` each within ``window_s`` inside the zone,
+    or stays once for ``min_dwell_s``. A delivery that stops once briefly is neither."""
+
+    classes: list[str] = Field(default_factory=lambda: ["bicycle", "motorcycle"], min_length=1,
+                               description="carriers: carts, tricycles, loaded bikes")
+    person_classes: list[str] = Field(default_factory=lambda: ["person"], description="the vendor beside the carrier")
+    cluster_gap: float = Field(0.5, ge=0, description="largest gap between a person and the carrier, fraction "
+                               "of the taller box")
+    min_stops: int = Field(2, ge=1, description="stops inside the zone that make a mobile vendor")
+    min_stop_s: float = Field(8.0, gt=0, description="standing still this long is a stop")
+    window_s: float = Field(600.0, gt=0, description="the stops must fall within this many seconds")
+    min_dwell_s: float = Field(60.0, ge=0, description="one stop this long is enough on its own")
+    min_score: float = Field(0.3, ge=0, le=1)
+    stationary_tolerance: float = Field(0.3, gt=0)
+    motion_window_s: float = Field(4.0, gt=0)
+    confirm_hits: int = Field(1, ge=1)
+    confirm_frames: int = Field(1, ge=1)
+    leave_after_s: float = Field(10.0, ge=0, description="the incident ends when the vendor is gone this long")
+
+
+class StaticSceneConfig(RuleConfig):
+    """A class-agnostic static object (vision/static_objects, the scene baseline) that appeared in the zone,
+    kept when its shape and colour fit the scene; model classes in ``classes`` count too."""
+
+    static_objects: bool = Field(True, description="find the objects as new static objects (no class needed)")
+    min_area: float = Field(0.001, gt=0, le=1, description="smallest object, fraction of the frame")
+    max_area: float = Field(0.08, gt=0, le=1, description="largest object, fraction of the frame")
+    min_aspect: float = Field(0.0, ge=0, description="smallest width / height of the object's box")
+    max_aspect: float = Field(100.0, gt=0, description="largest width / height of the object's box")
+    min_fill: float = Field(0.0, ge=0, le=1, description="object pixels / box area (1 = a solid rectangle)")
+    max_fill: float = Field(1.0, ge=0, le=1)
+    min_saturation: float = Field(0.0, ge=0, le=255, description="median HSV saturation of the object's pixels")
+    static_after_s: float = Field(4.0, gt=0, description="unchanged this long -> static (short-term model)")
+    long_term_s: float = Field(600.0, gt=0, description="memory of the long-term background")
+    ignore_classes: list[str] = Field(
+        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
+        description="regions covered by these tracked objects are not static objects")
+    min_dwell_s: float = Field(60.0, ge=0)
+    stationary_tolerance: float = Field(0.25, gt=0)
+
+
+class StreetDryingConfig(StaticSceneConfig):
+    """沿街晾晒: laundry or bedding hung on railings, trees or wires: colourful textile, not a solid block."""
+
+    classes: list[str] = Field(default_factory=lambda: ["laundry"], min_length=1)
+    min_saturation: float = Field(60.0, ge=0, le=255)
+    max_fill: float = Field(0.95, ge=0, le=1)
+
+
+class IllegalAdvertisingConfig(StaticSceneConfig):
+    """违规户外广告: a new banner, standing sign or poster: a solid, rectangular new object in a clear zone."""
+
+    classes: list[str] = Field(default_factory=lambda: ["ad_sign"], min_length=1)
+    min_fill: float = Field(0.8, ge=0, le=1)
+    min_area: float = Field(0.002, gt=0, le=1)
+
+
+class UncoveredMuckTruckConfig(RuleConfig):
+    """渣土车未苫盖: a truck in the zone whose bed crop (``bed``: x1, y1, x2, y2 as fractions of the truck's box) the
+    camera's state classifier judges uncovered, in ``confirm_hits`` of ``confirm_frames`` analysed frames. The
+    classifier is trained at start-up from ``examples_dir`` (uncovered/, covered/) or from reviewers' examples."""
+
+    classes: list[str] = Field(default_factory=lambda: ["truck", "muck_truck"], min_length=1)
+    examples_dir: str | None = Field(
+        None, description="labelled truck-bed crops of this camera: <dir>/uncovered/*.jpg, <dir>/covered/*.jpg")
+    bed: tuple[float, float, float, float] = Field(
+        (0.0, 0.0, 1.0, 0.6), description="the load's part of the truck box (x1, y1, x2, y2, fractions)")
+    min_uncovered: float = Field(0.6, ge=0, le=1, description="classifier probability of 'uncovered'")
+    min_score: float = Field(0.35, ge=0, le=1)
+    confirm_hits: int = Field(3, ge=1)
+    confirm_frames: int = Field(5, ge=1)
+    leave_after_s: float = Field(5.0, ge=0, description="the incident ends when the truck is gone this long")
+
+    @field_validator("bed")
+    @classmethod
+    def _bed_inside_the_box(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x1, y1, x2, y2 = v
+        if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+            raise ValueError(f"bed {list(v)} must be x1 < x2 and y1 < y2, all within 0..1 of the truck's box")
+        return v

@@ -26,6 +26,7 @@ from detectors.taught import TaughtParams, TaughtRule
 from detectors.vending import VendingParams, VendingRule
 from streetsight import event_types
 from streetsight.config import Config, ConfigError, SourceConfig
+from streetsight.scene_rules import build_scene_rule
 from streetsight.rule_settings import DebrisSpillConfig, OverflowingBinConfig, RuleConfig, StreetVendingConfig
 from vision.bin_state import BinStateClassifier
 from vision.embedding import shared_embedder
@@ -94,6 +95,15 @@ def shot_plan(cfg: Config) -> ShotPlan | None:
     return ShotPlan(sc.count, sc.every_s, sc.max_width, sc.quality) if sc.enabled else None
 
 
+def sighting_core(event_type: str, src: SourceConfig, rc: RuleConfig, zones: list[Zone],
+                  classes: tuple[str, ...] | None, merger: Merger, labels: dict) -> SightingRule:
+    """The k-of-n core: moving cameras' rules, and rules that judge objects as they pass (any camera)."""
+    return SightingRule(event_type, src.id, zones, SightingParams(
+        classes=classes, min_score=rc.min_score, min_median_score=rc.min_median_score,
+        confirm_hits=rc.confirm_hits, confirm_frames=rc.confirm_frames, leave_after_s=rc.leave_after_s,
+        merge_radius_m=rc.merge_radius_m, merge_window_s=rc.merge_window_s), merger=merger, labels=labels)
+
+
 def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zones: list[Zone],
            merger: Merger | None) -> Rule:
     labels = cfg.taxonomy.for_type(event_type).model_dump()
@@ -104,11 +114,7 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
     classes = None if own_candidates else tuple(rc.classes)
     core: Core
     if moving:
-        core = SightingRule(event_type, src.id, zones, SightingParams(
-            classes=classes, min_score=rc.min_score, min_median_score=rc.min_median_score,
-            confirm_hits=rc.confirm_hits, confirm_frames=rc.confirm_frames, leave_after_s=rc.leave_after_s,
-            merge_radius_m=rc.merge_radius_m, merge_window_s=rc.merge_window_s),
-            merger=merger or shared_merger(cfg), labels=labels)
+        core = sighting_core(event_type, src, rc, zones, classes, merger or shared_merger(cfg), labels)
     else:
         core = DwellRule(event_type, src.id, zones, DwellParams(
             classes=classes, min_score=rc.min_score, min_dwell_s=rc.min_dwell_s,
@@ -116,6 +122,9 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
             max_gap_s=rc.max_gap_s, leave_after_s=rc.leave_after_s, cooldown_s=rc.cooldown_s,
             min_median_score=rc.min_median_score, allowed_hours=AllowedHours.parse(rc.allowed_hours)),
             labels=labels, shots=shot_plan(cfg))
+    scene = build_scene_rule(src, rc, zones, core, merger or shared_merger(cfg), labels, book)
+    if scene is not None:  # the scenes of streetsight/scene_rules.py
+        return scene
     if taught and isinstance(core, DwellRule):
         return TaughtRule(core, TaughtParams(classes=tuple(rc.classes), min_score=rc.min_score,
                                              candidate_min_score=rc.candidate_min_score),

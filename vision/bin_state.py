@@ -139,16 +139,18 @@ class BinStateClassifier:
         return float(self._model.predict_proba(self._extract([crop]))[0, 1])
 
     @classmethod
-    def from_folder(cls, folder: str | Path, features: str = DEFAULT_FEATURES) -> "BinStateClassifier":
-        """Train from ``folder/full`` and ``folder/not_full``; a clear error names what is missing."""
+    def from_folder(cls, folder: str | Path, features: str = DEFAULT_FEATURES,
+                    states: tuple[str, str] = ("full", "not_full")) -> "BinStateClassifier":
+        """Train from ``folder/<positive state>`` and ``folder/<negative state>`` (``states``; a bin's by default,
+        e.g. ("uncovered", "covered") for a truck bed); a clear error names what is missing."""
         folder = Path(folder)
         crops: list[np.ndarray] = []
         labels: list[bool] = []
-        for sub, full in (("full", True), ("not_full", False)):
+        for sub, full in ((states[0], True), (states[1], False)):
             d = folder / sub
             files = sorted(f for f in d.glob("*") if f.suffix.lower() in IMAGE_SUFFIXES) if d.is_dir() else []
             if not files:
-                raise ValueError(f"{d}: no labelled crops (put images of the bin region there)")
+                raise ValueError(f"{d}: no labelled crops (put images of the region there)")
             for f in files:
                 img = cv2.imread(str(f), cv2.IMREAD_COLOR)
                 if img is None:

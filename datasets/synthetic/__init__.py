@@ -5,4 +5,5 @@ occlusion, blur) + ``objects.py`` (the drawings) + ``draw.py`` (a small RGBA pai
 """
 
 CLASSES = ["vendor_stall", "parasol", "bin", "overflowing_bin", "debris_pile", "garbage_bag"]
+CLASSES += ["laundry", "ad_sign", "muck_truck"]  # issue 15 scenes (scene_objects.py)
 DEFAULT_VIDEOS = ("var/samples/vtest.mp4", "var/samples/bikes.mp4")

@@ -166,6 +166,8 @@ class Scene:
         height = (height_m or HEIGHT_M[name]) * self.ppm(foot_y) * rng.uniform(0.8, 1.25)
         height = max(4, int(round(height)))
         width = max(4, int(round(s.w * height / s.h * rng.uniform(0.85, 1.15))))
+        if width > self.w * 0.9 and s.w > 2 * s.h:  # a long vehicle near the camera: shrunk to fit, not dropped
+            height, width = max(4, int(height * self.w * 0.9 / width)), int(self.w * 0.9)
         if width > self.w * 0.9:
             return None
         rgb, alpha = resize_sprite(s, width, height)

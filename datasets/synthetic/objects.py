@@ -348,3 +348,9 @@ DRAWERS: dict[str, Callable[[np.random.Generator], Sprite]] = {
 # this gives the sprite's height in pixels.
 HEIGHT_M = {"vendor_stall": 1.3, "parasol": 2.3, "bin": 1.0, "overflowing_bin": 1.3, "debris_pile": 0.6,
             "garbage_bag": 0.6}
+
+# The newer scenes' objects (issue 15), drawn in their own module.
+from datasets.synthetic.scene_objects import SCENE_DRAWERS, SCENE_HEIGHT_M  # noqa: E402
+
+DRAWERS.update(SCENE_DRAWERS)
+HEIGHT_M.update(SCENE_HEIGHT_M)
