@@ -147,7 +147,7 @@ class OutsideShopBusinessConfig(StaticObjectsConfig):
     classes (COCO chair, dining table, bench; an urban model's goods/rack) and static objects of goods' size."""
 
     classes: list[str] = Field(
-        default_factory=lambda: ["chair", "dining table", "bench", "goods", "rack"], min_length=1)
+        default_factory=lambda: ["chair", "dining table", "bench", "goods_display"], min_length=1)
     opening_hours: list[str] = Field(
         default_factory=list, description='local-time windows "HH:MM-HH:MM" when shops are open and this is '
         'judged; empty: always judged')
