@@ -18,8 +18,7 @@ from detectors.schedule import AllowedHours
 from streetsight.cli import main
 from streetsight.config import ConfigError, load_config
 from tests.api_env import ApiEnv
-from tests.real_parts import missing_real_part
-from tests.scenarios.fixtures import vtest_mp4  # noqa: F401 - a fixture
+from tests.scenarios.fixtures import cjk_font, vtest_mp4  # noqa: F401 - fixtures
 from tests.test_eval import by_video, run_eval
 
 TYPES = ("outside_shop_business", "illegal_umbrella", "material_piling", "bagged_garbage")
@@ -27,14 +26,9 @@ NEGATIVES = ("shop_delivery", "umbrella_walkers", "small_litter", "bag_set_down"
 
 
 @pytest.fixture(scope="module")
-def scenes(vtest_mp4: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from datasets.plates import NoCjkFont, cjk_font_path
+def scenes(vtest_mp4: Path, cjk_font: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.scenarios.shop_and_piles import render_all
 
-    try:
-        cjk_font_path()
-    except NoCjkFont as exc:
-        missing_real_part(str(exc))
     return render_all(tmp_path_factory.mktemp("shop-and-piles"), str(vtest_mp4))
 
 

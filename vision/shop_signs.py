@@ -61,7 +61,7 @@ class SignReader:
         boxes = self.ocr.detect(crop)
         boxes = sorted(boxes, key=lambda b: -_line_height(b.quad))[: self.max_lines]
         reads = self.ocr.read([self.ocr.crop(crop, b) for b in boxes])
-        for box, r in zip(boxes, reads):  # tallest line first: the name, not the phone number
+        for r in reads:  # tallest line first: the name, not the phone number
             text = _SPACES.sub("", r.text)
             if len(text) >= 2:
                 return SignRead(text, r.confidence, r.confidence < self.min_confidence, region)

@@ -226,7 +226,7 @@ def garbage_bags(out: Path, vtest: str) -> None:
     """Two bags of rubbish left beside the collection point at 4 s, collected at 34 s."""
     bags = bag_sprite(5, size=(50, 34))
     walker, det = _person(person_sprites(vtest)[0], walk((720, 360), (530, 380), 14, 22), 14, 22)
-    _write(out, "garbage_bags", plate_with_point(vtest), [Actor(bags, still(*BAGS_AT), 4, 34), walker], [det],
+    _write(out, "garbage_bags", shop_background(vtest), [Actor(bags, still(*BAGS_AT), 4, 34), walker], [det],
            [{"id": "bags", "type": "bagged_garbage", "start_s": 4.0, "end_s": 34.0, "box": _box(bags, BAGS_AT)}],
            seed=17)
 
@@ -235,13 +235,9 @@ def bag_set_down(out: Path, vtest: str) -> None:
     """Nothing to report: a resident sets a bag down for 6 s (4-10 s) and takes it on; a long board lies by the
     bins from 12 s to the end (bag-sized, but no bag's shape)."""
     carrier, det = _person(person_sprites(vtest)[2], still(600, 330), 3, 11)
-    _write(out, "bag_set_down", plate_with_point(vtest),
+    _write(out, "bag_set_down", shop_background(vtest),
            [Actor(bag_sprite(6, size=(50, 34)), still(*BAGS_AT), 4, 10), carrier,
             Actor(plank_sprite(), still(560, 440), 12, SECONDS + 1)], [det], [], seed=18)
-
-
-def plate_with_point(vtest: str) -> np.ndarray:
-    return shop_background(vtest)
 
 
 SCENARIOS = {"shop_goods": shop_goods, "shop_delivery": shop_delivery, "shop_parasol": shop_parasol,
