@@ -40,6 +40,16 @@ class CaseVehicle(BaseModel):
     crop: CaseEvidence | None = None
 
 
+class CaseShop(BaseModel):
+    """The shop responsible for the frontage of a shop-front case (门前三包): named by the zone, or read from its
+    sign (``uncertain``: a person must check the name against the snapshot)."""
+
+    name: str | None = None
+    source: str = Field(description='"zone": configured for the zone; "sign": read from the shop sign')
+    confidence: float | None = None
+    uncertain: bool | None = None
+
+
 class CaseSnapshot(BaseModel):
     """One of the timed pictures that prove the object stayed (first sighting .. confirmation)."""
 
@@ -168,6 +178,7 @@ class CaseMessage(BaseModel):
                           "and place (count, incidents, case numbers, when); null for a first offence")
     vehicle: CaseVehicle | None = Field(None, description="motor-vehicle cases: plate read and close-up")
     snapshots: list[CaseSnapshot] = Field(default_factory=list, description="timed pictures of the dwell")
+    shop: CaseShop | None = Field(None, description="shop-front cases: the shop responsible (门前三包)")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 

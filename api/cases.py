@@ -37,6 +37,7 @@ from .case_schemas import (
     CaseMessage,
     CaseOut,
     CaseSnapshot,
+    CaseShop,
     CaseVehicle,
     Recheck,
     Reminder,
@@ -245,6 +246,10 @@ class CaseService:
         if isinstance(vehicle, dict) and vehicle.get("plate"):
             doubt = "，待人工核实" if vehicle.get("plate_uncertain") else ""
             text += f"；车牌 {vehicle['plate']}（识别置信度 {float(vehicle.get('plate_confidence') or 0):.2f}{doubt}）"
+        shop = (incident.extra or {}).get("shop")
+        if isinstance(shop, dict) and shop.get("name"):
+            doubt = "，待人工核实" if shop.get("uncertain") else ""
+            text += f"；责任商户 {shop['name']}{doubt}"
         if incident.note:
             text += f"；审核备注：{incident.note}"
         return text
@@ -366,7 +371,9 @@ class CaseService:
             item = link(shot.get("kind", "")) if isinstance(shot, dict) else None
             if item is not None:
                 snapshots.append(CaseSnapshot(at=shot["at"], taken_at=shot.get("taken_at"), snapshot=item))
-        return {"vehicle": vehicle, "snapshots": snapshots}
+        shop = (extra or {}).get("shop")
+        shop_out = CaseShop.model_validate(shop) if isinstance(shop, dict) and shop.get("source") else None
+        return {"vehicle": vehicle, "snapshots": snapshots, "shop": shop_out}
 
     def _limit_hours(self, record: CaseRecord) -> float:
         from .time_limits import limit_hours

@@ -1,6 +1,7 @@
 """The interface every rule offers the pipeline, and the two cores that judge candidates over time."""
 from __future__ import annotations
 
+import copy
 from typing import Protocol, Union
 
 import supervision as sv
@@ -50,6 +51,8 @@ class CandidateRule:
         self.core = core
         self.event_type = core.event_type
         self.zones = core.zones
+        # facts of a zone that its incidents carry in ``extra`` (e.g. the shop a shop-front zone names)
+        self.zone_extra: dict[str, dict] = {}
 
     @property
     def open_incidents(self) -> list[Incident]:
@@ -59,7 +62,11 @@ class CandidateRule:
         raise NotImplementedError
 
     def observe(self, frame: FrameContext, detections: sv.Detections) -> list[IncidentEvent]:
-        return self.core.observe(frame, self.candidates(frame, detections))
+        events = self.core.observe(frame, self.candidates(frame, detections))
+        for event in events:
+            if event.kind == "opened" and event.incident.zone_id in self.zone_extra:
+                event.incident.extra.update(copy.deepcopy(self.zone_extra[event.incident.zone_id]))
+        return events
 
     def finish(self) -> list[IncidentEvent]:
         return self.core.finish()

@@ -72,6 +72,8 @@ def incident_json(rec: Any, root: Path, uri: Any = None) -> dict[str, Any]:
     vehicle = inc.extra.get("vehicle")
     if vehicle:
         out["vehicle"] = {**vehicle, "crop": where(vehicle["crop"])}
+    if inc.extra.get("shop"):
+        out["shop"] = inc.extra["shop"]  # shop fronts: the shop responsible (门前三包), also under extra
     return out
 
 

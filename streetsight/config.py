@@ -91,6 +91,8 @@ class ZoneConfig(_Strict):
         description="vertices in normalised image coordinates (0..1), x then y"
     )
     rules: RulesConfig | None = Field(None, description="per-zone rule settings (only the fields given)")
+    shop: str | None = Field(None, min_length=1, max_length=120, description="shop-front zones: the shop "
+                             "responsible for this frontage (门前三包); without it the sign above the zone is read")
 
     @field_validator("polygon")
     @classmethod
@@ -183,6 +185,18 @@ class VehicleEvidenceConfig(_Strict):
     threads: int = Field(1, ge=0, description="onnxruntime intra-op threads of the OCR models")
 
 
+class ShopEvidenceConfig(_Strict):
+    """The shop responsible for a shop front (门前三包), for shop-front incidents whose zone names no shop: the
+    sign text read (PP-OCRv4) in the band above the zone."""
+
+    read_signs: bool = Field(True, description="read the shop sign above the zone when the zone names no shop")
+    sign_band: float = Field(1.0, gt=0.0, le=3.0, description="height of the band above the zone searched for the "
+                             "sign, as a fraction of the zone's height")
+    min_confidence: float = Field(0.6, ge=0.0, le=1.0, description="sign reads below this are kept, marked "
+                                  "uncertain")
+    threads: int = Field(1, ge=0, description="onnxruntime intra-op threads of the OCR models")
+
+
 class EvidenceConfig(_Strict):
     pre_roll_s: float = Field(5.0, ge=0)
     post_roll_s: float = Field(5.0, ge=0)
@@ -193,6 +207,7 @@ class EvidenceConfig(_Strict):
     preview_max_width: int = Field(640, ge=64, le=3840, description="width the preview is scaled down to")
     snapshots: TimedSnapshotsConfig = Field(default_factory=TimedSnapshotsConfig)
     vehicle: VehicleEvidenceConfig = Field(default_factory=VehicleEvidenceConfig)
+    shop: ShopEvidenceConfig = Field(default_factory=ShopEvidenceConfig)
 
     @model_validator(mode="after")
     def _buffer_holds_pre_roll(self) -> "EvidenceConfig":

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streetsight.rule_settings import (DebrisSpillConfig, IllegalParkingConfig, NonMotorParkingConfig,
-                                       OverflowingBinConfig, RuleConfig, StreetVendingConfig)
+from streetsight.rule_settings import (BaggedGarbageConfig, DebrisSpillConfig, IllegalParkingConfig,
+                                       IllegalUmbrellaConfig, MaterialPilingConfig, NonMotorParkingConfig,
+                                       OutsideShopBusinessConfig, OverflowingBinConfig, RuleConfig,
+                                       StreetVendingConfig)
 
 STREET_ORDER = {"category": "05", "category_zh": "街面秩序", "category_en": "street order"}
 CITY_APPEARANCE = {"category": "01", "category_zh": "市容环境", "category_en": "city appearance"}
@@ -67,6 +69,15 @@ register(EventType("overflowing_bin", OverflowingBinConfig,
                    {**CITY_APPEARANCE, "zh": "垃圾箱满溢", "en": "overflowing bin"}, own_candidates=True))
 register(EventType("debris_spill", DebrisSpillConfig, {**CITY_APPEARANCE, "zh": "道路遗撒", "en": "debris spill"},
                    own_candidates=True))
+register(EventType("outside_shop_business", OutsideShopBusinessConfig,
+                   {**STREET_ORDER, "zh": "店外经营", "en": "business outside the shop"}, own_candidates=True))
+register(EventType("illegal_umbrella", IllegalUmbrellaConfig,
+                   {**STREET_ORDER, "zh": "违规撑伞", "en": "illegal umbrella"}, own_candidates=True))
+register(EventType("material_piling", MaterialPilingConfig,
+                   {**STREET_ORDER, "zh": "乱堆物料", "en": "material piling"}, own_candidates=True))
+register(EventType("bagged_garbage", BaggedGarbageConfig,
+                   {**CITY_APPEARANCE, "zh": "打包垃圾", "en": "bagged garbage"}, own_candidates=True))
+SHOP_FRONT_TYPES = ("outside_shop_business", "illegal_umbrella")  # incidents that name the shop (门前三包)
 
 # Scenes of issue 15 (stream scenes2): moving vendors, drying, ads, muck trucks.
 from streetsight.rule_settings import (IllegalAdvertisingConfig, MobileVendingConfig,  # noqa: E402

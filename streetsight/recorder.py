@@ -25,6 +25,7 @@ from evidence.store import EvidenceStore, StoredObject, incident_key_prefix, wri
 from streams.packets import PacketRing
 from streetsight.config import EvidenceConfig
 from streetsight.incident_embedding import EmbeddingWriter, IncidentEmbedder
+from streetsight.shop_evidence import ShopEvidence
 from streetsight.vehicle_evidence import VehicleEvidence
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class IncidentRecorder:
         self.recorded: dict[str, RecordedIncident] = {}
         self._seen: dict[str, tuple[float, float]] = {}  # incident id -> (last_seen_at recorded, wall time)
         self.vehicles = VehicleEvidence(cfg.vehicle)
+        self.shops = ShopEvidence(cfg.shop)
 
     def handle(self, event: IncidentEvent, image: np.ndarray, ring: PacketRing | None) -> None:
         if event.kind == "opened":
@@ -186,6 +188,7 @@ class IncidentRecorder:
         rec = RecordedIncident(inc, {"snapshot": annotated, "snapshot_raw": raw})
         self._store_shots(rec, prefix, shots or [], now, meta)
         self._store_vehicle(rec, prefix, image, meta)
+        self.shops.attach(inc, image)  # 门前三包: the shop a shop-front incident concerns (extra.shop)
         self.recorded[inc.id] = rec
         if self.repository is not None:
             self.repository.add(IncidentCreate(

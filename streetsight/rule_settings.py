@@ -18,6 +18,13 @@ class Strict(BaseModel):
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
+def check_windows(v: list[str]) -> list[str]:
+    for w in v:
+        if not _WINDOW.match(w):
+            raise ValueError(f'time window {w!r} must be "HH:MM-HH:MM" (24 h)')
+    return v
+
+
 class RuleConfig(Strict):
     """What every rule shares: which detections count, how long they must stay, when the rule sleeps."""
 
@@ -54,10 +61,7 @@ class RuleConfig(Strict):
     @field_validator("allowed_hours")
     @classmethod
     def _windows(cls, v: list[str]) -> list[str]:
-        for w in v:
-            if not _WINDOW.match(w):
-                raise ValueError(f'time window {w!r} must be "HH:MM-HH:MM" (24 h)')
-        return v
+        return check_windows(v)
 
     @model_validator(mode="after")
     def _k_of_n(self) -> "RuleConfig":
@@ -111,16 +115,18 @@ class OverflowingBinConfig(RuleConfig):
     min_dwell_s: float = Field(300.0, ge=0)
 
 
-class DebrisSpillConfig(RuleConfig):
-    """Debris classes from the model, combined with class-agnostic static objects (vision/static_objects)."""
+class StaticObjectsConfig(RuleConfig):
+    """Model classes combined with class-agnostic static objects (vision/static_objects), with size and shape
+    constraints: the shared settings of debris, piled material, bagged garbage and shop-front goods."""
 
-    classes: list[str] = Field(default_factory=lambda: ["debris", "garbage", "trash"], min_length=1)
     static_objects: bool = Field(True, description="find debris as new static objects (no class needed)")
     baseline: Literal["scene", "surface"] = Field(
         "scene", description="scene: long-term background learned from the stream (finds what appears); "
         "surface: the zone's clean ground (also finds what already lay there at start)")
     min_area: float = Field(0.0002, gt=0, le=1, description="smallest static object, fraction of the frame")
     max_area: float = Field(0.05, gt=0, le=1, description="largest static object, fraction of the frame")
+    min_aspect: float = Field(0.0, ge=0, description="static objects: smallest width / height")
+    max_aspect: float = Field(100.0, gt=0, description="static objects: largest width / height")
     static_after_s: float = Field(4.0, gt=0, description="unchanged this long -> static (short-term model)")
     long_term_s: float = Field(600.0, gt=0, description="memory of the long-term background")
     ignore_classes: list[str] = Field(
@@ -130,6 +136,60 @@ class DebrisSpillConfig(RuleConfig):
     stationary_tolerance: float = Field(0.25, gt=0)
 
 
+class DebrisSpillConfig(StaticObjectsConfig):
+    """Debris classes from the model, combined with class-agnostic static objects (vision/static_objects)."""
+
+    classes: list[str] = Field(default_factory=lambda: ["debris", "garbage", "trash"], min_length=1)
+
+
+class OutsideShopBusinessConfig(StaticObjectsConfig):
+    """店外经营: goods, racks, tables or chairs left standing in a shop-front zone while the shop is open. Model
+    classes (COCO chair, dining table, bench; an urban model's goods/rack) and static objects of goods' size."""
+
+    classes: list[str] = Field(
+        default_factory=lambda: ["chair", "dining table", "bench", "goods_display"], min_length=1)
+    opening_hours: list[str] = Field(
+        default_factory=list, description='local-time windows "HH:MM-HH:MM" when shops are open and this is '
+        'judged; empty: always judged')
+    min_area: float = Field(0.001, gt=0, le=1)
+    max_area: float = Field(0.08, gt=0, le=1)
+    min_dwell_s: float = Field(300.0, ge=0)
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _opening(cls, v: list[str]) -> list[str]:
+        return check_windows(v)
+
+
+class IllegalUmbrellaConfig(RuleConfig):
+    """违规撑伞: a large umbrella or parasol standing still in a shop-front or footway zone. A pedestrian's
+    umbrella moves through and never dwells; ``min_area`` keeps hand-held umbrellas out when they stop."""
+
+    classes: list[str] = Field(default_factory=lambda: ["umbrella", "parasol"], min_length=1)
+    min_area: float = Field(0.004, ge=0, le=1, description="smallest umbrella box, fraction of the frame")
+    min_dwell_s: float = Field(120.0, ge=0)
+    stationary_tolerance: float = Field(0.25, gt=0)
+
+
+class MaterialPilingConfig(StaticObjectsConfig):
+    """乱堆物料: a large static object or pile (bricks, sand, boards) on the footway or carriageway."""
+
+    classes: list[str] = Field(default_factory=lambda: ["material_pile"], min_length=1)
+    min_area: float = Field(0.004, gt=0, le=1)
+    max_area: float = Field(0.25, gt=0, le=1)
+    min_dwell_s: float = Field(300.0, ge=0)
+
+
+class BaggedGarbageConfig(StaticObjectsConfig):
+    """打包垃圾: bags left on the ground; the zone is the ground outside a collection point, not the point itself.
+    Bags are compact: their static blobs are neither long nor tall."""
+
+    classes: list[str] = Field(default_factory=lambda: ["garbage_bag"], min_length=1)
+    min_area: float = Field(0.0005, gt=0, le=1)
+    max_area: float = Field(0.02, gt=0, le=1)
+    min_aspect: float = Field(0.4, ge=0)
+    max_aspect: float = Field(3.0, gt=0)
+    min_dwell_s: float = Field(180.0, ge=0)
 
 class MobileVendingConfig(RuleConfig):
     """无照游商 / 流动商贩: a person with a cart, tricycle or loaded bike (``classes``, within ``cluster_gap`` of a

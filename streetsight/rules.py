@@ -20,6 +20,7 @@ from detectors.dwell import DwellParams, DwellRule
 from detectors.geo import GeoMerger, Merger
 from detectors.rule import Core, Rule
 from detectors.schedule import AllowedHours
+from detectors.sized import SizedClassRule, SizedParams
 from detectors.sighting import SightingParams, SightingRule
 from detectors.timed_shots import ShotPlan
 from detectors.taught import TaughtParams, TaughtRule
@@ -27,7 +28,8 @@ from detectors.vending import VendingParams, VendingRule
 from streetsight import event_types
 from streetsight.config import Config, ConfigError, SourceConfig
 from streetsight.scene_rules import build_scene_rule
-from streetsight.rule_settings import DebrisSpillConfig, OverflowingBinConfig, RuleConfig, StreetVendingConfig
+from streetsight.rule_settings import (IllegalUmbrellaConfig, OutsideShopBusinessConfig,
+                                       OverflowingBinConfig, RuleConfig, StaticObjectsConfig, StreetVendingConfig)
 from vision.bin_state import BinStateClassifier
 from vision.embedding import shared_embedder
 from vision.examples import ExampleBook
@@ -85,8 +87,19 @@ def build_rules(src: SourceConfig, cfg: Config, merger: Merger | None = None) ->
                                [Zone.from_points(z.id, z.events, z.polygon)]))
         for rule_cfg, zones in groups:
             if rule_cfg.enabled:
-                rules.append(_build(event_type, src, cfg, rule_cfg, zones, merger))
+                rule = _build(event_type, src, cfg, rule_cfg, zones, merger)
+                _name_shops(rule, event_type, zone_cfgs)
+                rules.append(rule)
     return rules
+
+
+def _name_shops(rule: Rule, event_type: str, zone_cfgs: list) -> None:
+    """Shop-front incidents of a zone that names its shop (门前三包) carry it: ``extra.shop``."""
+    if event_type not in event_types.SHOP_FRONT_TYPES or not hasattr(rule, "zone_extra"):
+        return
+    for z in zone_cfgs:
+        if z.shop:
+            rule.zone_extra[z.id] = {"shop": {"name": z.shop, "source": "zone", "confidence": 1.0}}
 
 
 def shot_plan(cfg: Config) -> ShotPlan | None:
@@ -102,6 +115,14 @@ def sighting_core(event_type: str, src: SourceConfig, rc: RuleConfig, zones: lis
         classes=classes, min_score=rc.min_score, min_median_score=rc.min_median_score,
         confirm_hits=rc.confirm_hits, confirm_frames=rc.confirm_frames, leave_after_s=rc.leave_after_s,
         merge_radius_m=rc.merge_radius_m, merge_window_s=rc.merge_window_s), merger=merger, labels=labels)
+
+
+def _allowed_hours(rc: RuleConfig) -> AllowedHours:
+    """When the rule sleeps: its permitted hours, and for shop fronts the hours the shops are closed."""
+    allowed = AllowedHours.parse(rc.allowed_hours)
+    if isinstance(rc, OutsideShopBusinessConfig) and rc.opening_hours:
+        allowed = allowed.union(AllowedHours.parse(rc.opening_hours).complement())
+    return allowed
 
 
 def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zones: list[Zone],
@@ -120,7 +141,7 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
             classes=classes, min_score=rc.min_score, min_dwell_s=rc.min_dwell_s,
             stationary_tolerance=rc.stationary_tolerance, motion_window_s=rc.motion_window_s,
             max_gap_s=rc.max_gap_s, leave_after_s=rc.leave_after_s, cooldown_s=rc.cooldown_s,
-            min_median_score=rc.min_median_score, allowed_hours=AllowedHours.parse(rc.allowed_hours)),
+            min_median_score=rc.min_median_score, allowed_hours=_allowed_hours(rc)),
             labels=labels, shots=shot_plan(cfg))
     scene = build_scene_rule(src, rc, zones, core, merger or shared_merger(cfg), labels, book)
     if scene is not None:  # the scenes of streetsight/scene_rules.py
@@ -133,14 +154,18 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
         return VendingRule(core, VendingParams(
             item_classes=tuple(rc.classes), person_classes=tuple(rc.person_classes), min_items=rc.min_items,
             cluster_gap=rc.cluster_gap, min_score=rc.min_score))
-    if isinstance(rc, DebrisSpillConfig):
+    if isinstance(rc, IllegalUmbrellaConfig):
+        return SizedClassRule(core, SizedParams(classes=tuple(rc.classes), min_score=rc.min_score,
+                                                min_area=rc.min_area))
+    if isinstance(rc, StaticObjectsConfig):  # debris, piled material, bagged garbage, shop-front goods
         static = None
         if rc.static_objects and not moving:  # background models need a camera that stands still
             static = StaticObjectDetector([z.polygon for z in zones], StaticObjectParams(
                 baseline=rc.baseline, min_area=rc.min_area, max_area=rc.max_area,
                 static_after_s=rc.static_after_s, long_term_s=rc.long_term_s, fps=src.analysis_fps))
         return DebrisRule(core, DebrisParams(classes=tuple(rc.classes), ignore_classes=tuple(rc.ignore_classes),
-                                             min_score=rc.min_score), static)
+                                             min_score=rc.min_score, aspect=(rc.min_aspect, rc.max_aspect)),
+                          static)
     if isinstance(rc, OverflowingBinConfig):
         classifiers = {}
         if rc.examples_dir and not moving:

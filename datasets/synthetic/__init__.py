@@ -5,5 +5,6 @@ occlusion, blur) + ``objects.py`` (the drawings) + ``draw.py`` (a small RGBA pai
 """
 
 CLASSES = ["vendor_stall", "parasol", "bin", "overflowing_bin", "debris_pile", "garbage_bag"]
+CLASSES += ["goods_display", "material_pile"]  # issue 15: 店外经营 goods, 乱堆物料 (appended: ids stay stable)
 CLASSES += ["laundry", "ad_sign", "muck_truck"]  # issue 15 scenes (scene_objects.py)
 DEFAULT_VIDEOS = ("var/samples/vtest.mp4", "var/samples/bikes.mp4")

@@ -3,7 +3,8 @@
 Each ``draw_*`` returns a cropped :class:`Sprite` whose bottom edge stands on the ground. Shapes, colours,
 proportions and details are drawn at random within what the real objects look like in Chinese streets:
 wheelie bins and twin-mouth street bins in the sorting colours, black/green/white bags and woven sacks,
-soil, sand and rubble heaps, striped vendor parasols, table stalls, tricycle carts and push carts.
+soil, sand and rubble heaps, striped vendor parasols, table stalls, tricycle carts and push carts, goods put out
+in front of shops (crates, shelf racks) and building material (bricks, blocks, boards, pipes).
 """
 from __future__ import annotations
 
@@ -335,6 +336,90 @@ def draw_vendor_stall(rng: np.random.Generator) -> Sprite:
     return s.cropped()
 
 
+# -- shop-front goods and building material (issue 15: 店外经营, 乱堆物料) ------------------------------
+
+CRATE_COLORS = [bgr(c) for c in ("#c68642", "#a0522d", "#1e88e5", "#43a047", "#e53935", "#f9a825", "#8d6e63")]
+MATERIAL_COLORS = {"brick": [bgr(c) for c in ("#9c3b2b", "#b5523b", "#8a3324", "#a0a0a0")],
+                   "board": [bgr(c) for c in ("#c8a165", "#b08d57", "#d9b77a", "#8d6e4e")],
+                   "pipe": [bgr(c) for c in ("#9e9e9e", "#e0e0e0", "#546e7a", "#ef6c00")],
+                   "block": [bgr(c) for c in ("#bdbdbd", "#9e9e9e", "#8d8d86")]}
+
+
+def draw_goods_display(rng: np.random.Generator) -> Sprite:
+    """Goods put out on the pavement in front of a shop: crates stacked one to three high, or a shelf rack,
+    filled with produce, boxes and packets."""
+    W, H = 360, 300
+    s = Sprite(W, H)
+    ground = H - 6
+    if rng.random() < 0.6:  # crates in columns
+        cols = int(rng.integers(1, 5))
+        cw = rng.uniform(50, 80)
+        x = W / 2 - cols * cw / 2
+        for _ in range(cols):
+            rows = int(rng.integers(1, 4))
+            ch = cw * rng.uniform(0.45, 0.7)
+            color = jitter(_pick(rng, CRATE_COLORS), rng, 0.1)
+            for r in range(rows):
+                y1 = ground - r * ch
+                s.poly([(x + 2, y1 - ch + 2), (x + cw - 2, y1 - ch + 2), (x + cw - 2, y1), (x + 2, y1)], color,
+                       shade=s.vgrad(y1 - ch, y1, 1.1, 0.75), texture=0.05, rng=rng)
+                s.line([(x + 4, y1 - ch * 0.5), (x + cw - 4, y1 - ch * 0.5)], np.asarray(color) * 0.6, 2)
+                _goods(s, rng, x + 6, x + cw - 6, y1 - ch + 6, ch * 0.3)
+            x += cw
+    else:  # a shelf rack with goods on each shelf
+        rw, rh = rng.uniform(120, 220), rng.uniform(140, 240)
+        x0, x1 = W / 2 - rw / 2, W / 2 + rw / 2
+        frame = jitter(_pick(rng, [bgr("#9e9e9e"), bgr("#424242"), bgr("#eeeeee"), bgr("#1565c0")]), rng)
+        for xx in (x0, x1):
+            s.line([(xx, ground), (xx, ground - rh)], frame, max(2, rw * 0.025))
+        shelves = int(rng.integers(2, 5))
+        for k in range(shelves):
+            y = ground - rh * (k + 0.3) / shelves
+            s.line([(x0, y), (x1, y)], frame, max(2, rw * 0.02))
+            _goods(s, rng, x0 + 4, x1 - 4, y - 2, rh / shelves * 0.4)
+    return s.cropped()
+
+
+def draw_material_pile(rng: np.random.Generator) -> Sprite:
+    """Building material piled on a footway or road: stacked bricks or blocks, boards, or pipes."""
+    W, H = 400, 220
+    s = Sprite(W, H)
+    ground = H - 6
+    kind = _pick(rng, list(MATERIAL_COLORS))
+    base = jitter(_pick(rng, MATERIAL_COLORS[kind]), rng, 0.08)
+    width = rng.uniform(140, 340)
+    x0 = W / 2 - width / 2
+    if kind in ("brick", "block"):
+        bw = rng.uniform(18, 30) * (1.6 if kind == "block" else 1.0)
+        bh = bw * rng.uniform(0.35, 0.55)
+        rows = int(rng.integers(3, 9))
+        for r in range(rows):
+            shrink = r * bw * rng.uniform(0.0, 0.3)  # stacks taper
+            n = max(1, int((width - 2 * shrink) // bw))
+            for c in range(n):
+                x = x0 + shrink + c * bw + (r % 2) * bw * 0.5
+                y = ground - r * bh
+                s.poly([(x + 1, y - bh + 1), (x + bw - 1, y - bh + 1), (x + bw - 1, y), (x + 1, y)],
+                       jitter(base, rng, 0.06), shade=s.vgrad(y - bh, y, 1.1, 0.8), texture=0.12, rng=rng)
+    elif kind == "board":
+        for k in range(int(rng.integers(4, 14))):
+            y = ground - k * rng.uniform(5, 9)
+            off = rng.uniform(-15, 15)
+            s.poly([(x0 + off, y - 6), (x0 + width + off, y - 6), (x0 + width + off, y), (x0 + off, y)],
+                   jitter(base, rng, 0.06), shade=s.vgrad(y - 6, y, 1.15, 0.8), texture=0.1, rng=rng)
+    else:  # pipes: ends seen as circles, stacked in a triangle
+        r = rng.uniform(8, 16)
+        rows = int(rng.integers(2, 6))
+        for row in range(rows):
+            n = rows - row
+            for c in range(n):
+                cx = W / 2 - (n - 1) * r + c * 2 * r
+                cy = ground - r - row * r * 1.7
+                s.ellipse((cx, cy), (r, r), jitter(base, rng, 0.05), shade=s.radial(cx - r * 0.3, cy - r * 0.3, r))
+                s.ellipse((cx, cy), (r * 0.6, r * 0.6), (0.08, 0.08, 0.08))
+    return s.cropped()
+
+
 DRAWERS: dict[str, Callable[[np.random.Generator], Sprite]] = {
     "vendor_stall": draw_vendor_stall,
     "parasol": draw_parasol,
@@ -342,12 +427,14 @@ DRAWERS: dict[str, Callable[[np.random.Generator], Sprite]] = {
     "overflowing_bin": draw_overflowing_bin,
     "debris_pile": draw_debris_pile,
     "garbage_bag": draw_garbage_bag,
+    "goods_display": draw_goods_display,
+    "material_pile": draw_material_pile,
 }
 
 # Typical height of each class in metres: with the scene's scale (pixels per metre at a given image row)
 # this gives the sprite's height in pixels.
 HEIGHT_M = {"vendor_stall": 1.3, "parasol": 2.3, "bin": 1.0, "overflowing_bin": 1.3, "debris_pile": 0.6,
-            "garbage_bag": 0.6}
+            "garbage_bag": 0.6, "goods_display": 1.0, "material_pile": 0.7}
 
 # The newer scenes' objects (issue 15), drawn in their own module.
 from datasets.synthetic.scene_objects import SCENE_DRAWERS, SCENE_HEIGHT_M  # noqa: E402

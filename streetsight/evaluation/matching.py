@@ -28,6 +28,7 @@ class FoundIncident:
     snapshot_raw: str | None = None  # the frame without drawings: where the learning mode cuts the object's crop
     plate: str | None = None  # the plate read (normalised), if the incident has a vehicle
     plate_uncertain: bool | None = None
+    shop: dict | None = None  # shop fronts: the shop responsible ({name, source, confidence})
 
 
 @dataclass

@@ -125,5 +125,5 @@ def run_video(src: SourceConfig, cfg: Config, detect: DetectFn, evidence_dir: Pa
                                    tuple(inc.box), inc.id, inc.zone_id, inc.class_name, inc.score,
                                    str(evidence_dir / snap.key) if snap else None,
                                    str(evidence_dir / raw.key) if raw else None,
-                                   vehicle.get("plate"), vehicle.get("plate_uncertain")))
+                                   vehicle.get("plate"), vehicle.get("plate_uncertain"), inc.extra.get("shop")))
     return VideoRun(found, analysis.frames_analysed)

@@ -42,3 +42,14 @@ def vtest_variants(vtest_avi: Path, tmp_path_factory: pytest.TempPathFactory) ->
     out = tmp_path_factory.mktemp("vtest-variants")
     return {name: transcode(vtest_avi, out, name, seconds=VARIANT_S)
             for name in ("hevc_mp4", "h264_ps", "mjpeg_avi", "hevc_ts")}
+
+
+@pytest.fixture(scope="session")
+def cjk_font() -> Path:
+    """A CJK font from Debian (fonts-wqy-zenhei or fonts-noto-cjk), for plates and shop signs."""
+    from datasets.plates import NoCjkFont, cjk_font_path
+
+    try:
+        return cjk_font_path()
+    except NoCjkFont as exc:
+        missing_real_part(str(exc))
