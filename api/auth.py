@@ -63,6 +63,15 @@ class Principal:
         return self.role in PERMISSIONS[permission]
 
 
+
+def cli_safe_secret(nbytes: int) -> str:
+    """A URL-safe random secret that does not start with "-": one that did would be read as an option by every
+    command line that takes it (``--token -x...`` fails in argparse), one time in 64."""
+    while True:
+        secret = secrets.token_urlsafe(nbytes)
+        if not secret.startswith("-"):
+            return secret
+
 class UserOut(BaseModel):
     username: str
     role: Role
@@ -142,7 +151,7 @@ class AuthService:
         if self.has_users():
             return None
         given = password or os.environ.get(ADMIN_PASSWORD_ENV)
-        chosen = given or secrets.token_urlsafe(12)
+        chosen = given or cli_safe_secret(12)
         try:
             self.add_user("admin", chosen, "admin")
         except AuthError:
@@ -174,7 +183,7 @@ class AuthService:
         ttl = self.settings.session_ttl_s if ttl_s is None else ttl_s
         if not 0 < ttl <= MAX_TOKEN_TTL_S:  # a token born expired, or an expiry past the calendar's end
             raise AuthError(f"ttl: a token lives more than 0 and at most {MAX_TOKEN_TTL_S // 86400} days, got {ttl} s")
-        token = secrets.token_urlsafe(32)
+        token = cli_safe_secret(32)
         with self._sessions() as s:
             user = s.scalars(select(UserRecord).where(UserRecord.username == username)).one_or_none()
             if user is None:

@@ -224,3 +224,14 @@ def test_users_command(tmp_path: Path) -> None:
                                     json={"username": "wang", "password": "a-long-password"}).status_code == 401
     finally:
         engine.dispose()
+
+
+def test_generated_secrets_never_start_with_a_dash(monkeypatch) -> None:
+    """A token such as "-Qx..." breaks `--token TOKEN` on every command line (argparse takes it for an option)."""
+    import secrets as secrets_module
+
+    from api.auth import cli_safe_secret
+
+    drawn = iter(["-dash-first", "_ok_second"])
+    monkeypatch.setattr(secrets_module, "token_urlsafe", lambda n: next(drawn))
+    assert cli_safe_secret(32) == "_ok_second"
