@@ -1,0 +1,193 @@
+"""Shadow mode (issue 19 items 2, 3, 5): a candidate runs beside the serving NanoDet on a rendered scenario,
+its would-be incidents are recorded as shadow (never in the review queue, never a case), reviewers' decisions
+judge both models, `GET /api/v1/models/compare` shows it, and `models promote` follows that measurement."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from api.model_compare import compare
+from api.repository import IncidentRepository
+from models import register_model
+from models.decoders.yolo import yolo_manifest_fields
+from models.registry import ENV_DIRS
+from streetsight.cli import main
+from streetsight.config import Config, parse_config
+from streetsight.model_assignments import AUDIT_FILE
+from streetsight.pipeline import analyze_source
+from streetsight.runtime import Runtime, load_detector
+from streetsight.shadow import Budget, ShadowRunner, build_shadow, sampled
+from tests.api_env import ApiEnv
+from tests.scenarios.catalog import VAN_AT
+from tests.scenarios.fixtures import vtest_mp4  # noqa: F401 - a fixture
+from tests.tiny_yolo import CLASSES, build_tiny_yolo
+
+VAN = (VAN_AT[0], VAN_AT[1], VAN_AT[0] + 118, VAN_AT[1] + 92)  # the pasted van (x1.4), image pixels
+GHOST = (575, 300, 635, 370)  # nothing there: a candidate's false "truck" inside the no-parking zone
+
+
+def _register(folder: Path, name: str, boxes: list[tuple[float, float, float, float]]) -> None:
+    """A YOLO graph answering "truck" (0.9) at these network-input boxes (x1, y1, x2, y2) on every frame."""
+    anchors = np.array([[(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, 0.05, 0.90, 0.10]
+                        for x1, y1, x2, y2 in boxes], np.float32)
+    fields = yolo_manifest_fields(name, "1", CLASSES, 320, license_model="Apache-2.0")
+    fields["input"]["dynamic_batch"] = True
+    folder.mkdir(parents=True, exist_ok=True)
+    register_model(build_tiny_yolo(folder / f"{name}.onnx", anchors), fields, folder / "registry", overwrite=True)
+
+
+def _to_network(folder: Path, cfg: Config) -> tuple[float, float, float, float]:
+    """(scale x, scale y, pad x, pad y) of a 768x576 frame at the tiny graph's input, read from a probe model:
+    the test places its candidate's boxes where the real pre-processing puts the image."""
+    _register(folder, "probe", [(110, 95, 210, 145)])
+    detector = load_detector(cfg.model_copy(update={"model": cfg.model.model_copy(update={"name": "probe"})}))
+    x1, y1, x2, y2 = detector.detect([np.zeros((576, 768, 3), np.uint8)])[0].xyxy[0]
+    sx, sy = 100 / (x2 - x1), 50 / (y2 - y1)
+    return sx, sy, 110 - x1 * sx, 95 - y1 * sy
+
+
+def _net(box: tuple[float, ...], t: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    sx, sy, px, py = t
+    return box[0] * sx + px, box[1] * sy + py, box[2] * sx + px, box[3] * sy + py
+
+
+@pytest.fixture(scope="module")
+def van_video(vtest_mp4, tmp_path_factory) -> Path:
+    from tests.scenarios.catalog import render_all
+
+    return render_all(tmp_path_factory.mktemp("shadow-scenario"), str(vtest_mp4), ["parked_van"]) / "parked_van.mp4"
+
+
+def _config(video: Path, data: Path, source: str, candidate: str) -> Config:
+    return parse_config({
+        "sources": [{"id": source, "url": str(video), "analysis_fps": 2, "zones": [
+            {"id": "road", "events": ["illegal_parking"],
+             "polygon": [[0.5, 0.4], [0.85, 0.4], [0.85, 0.66], [0.5, 0.66]]}]}],
+        "rules": {"illegal_parking": {"min_dwell_s": 15}},
+        "model": {"name": "nanodet-coco", "shadow": {"model": candidate, "review_share": 1.0}},
+        "storage": {"data_dir": str(data)},
+        "evidence": {"vehicle": {"plates": False}},
+    })
+
+
+def _run(cfg: Config) -> dict:
+    rt = Runtime.create(cfg)
+    shadow = build_shadow(cfg, rt.repository, rt.recorder)
+    assert shadow is not None
+    try:
+        analyze_source(cfg.sources[0], cfg, rt.detector, rt.recorder, shadow=shadow)
+    finally:
+        rt.close()
+    return shadow.stats()
+
+
+@pytest.mark.samples
+def test_candidate_in_shadow_is_compared_by_reviews_then_promoted_or_refused(
+        van_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    registry = tmp_path / "models"
+    monkeypatch.setenv(ENV_DIRS, str(registry / "registry"))
+    data = tmp_path / "data"
+    gate, plaza = _config(van_video, data, "gate", "twin"), _config(van_video, data, "plaza", "noisy")
+    t = _to_network(registry, gate)
+    _register(registry, "twin", [_net(VAN, t)])  # sees the van where NanoDet does
+    _register(registry, "noisy", [_net(VAN, t), _net(GHOST, t)])  # and a truck that is not there
+
+    cost = _run(gate)
+    _run(plaza)
+    assert cost["candidate_cost"]["frames"] == cost["serving_cost"]["frames"] > 100  # share 1: every frame
+    assert cost["candidate_cost"]["ms_per_frame"] > 0 and cost["serving_cost"]["ms_per_frame"] > 0
+
+    env = ApiEnv(tmp_path, gate.storage.resolved_database_url())
+    repo: IncidentRepository = env.repo
+    queue = repo.list(status="pending")
+    assert sorted((i.source, i.class_name) for i in queue) == [("gate", "truck"), ("plaza", "truck")]  # NanoDet's van
+    shadow_queue = repo.list(status="shadow_queue")
+    # only the candidate's own extra finding is sampled for review; its van twin waits for the serving decision
+    assert [(i.source, i.shadow_model) for i in shadow_queue] == [("plaza", "noisy")]
+    ghost = shadow_queue[0]
+    assert ghost.box[0] > VAN[2]
+    silent = repo.list(status="shadow")
+    assert sorted((i.source, i.shadow_model) for i in silent) == [("gate", "twin"), ("plaza", "noisy")]
+
+    reviewer = env.client("reviewer")
+    for inc in queue:  # the van is really parked there
+        assert reviewer.post(f"/api/v1/incidents/{inc.id}/review", json={"decision": "confirm"}).status_code == 200
+    r = reviewer.post(f"/api/v1/incidents/{ghost.id}/review", json={"decision": "reject", "reason": "no_violation"})
+    assert r.status_code == 200 and r.json()["status"] == "shadow"  # judged, out of the queue, no case
+    assert len(env.client("admin").get("/api/v1/cases").json()) == 2  # the two confirmed vans only
+
+    r = reviewer.get("/api/v1/models/compare", params={"model": "noisy"})
+    assert r.status_code == 200
+    body = r.json()
+    row = body["rows"][0]
+    assert (row["type"], row["source"], row["matched"]) == ("illegal_parking", "plaza", 1)
+    assert row["serving"] == {"tp": 1, "fp": 0, "missed": 0, "precision": 1.0, "recall": 1.0}
+    assert row["candidate"] == {"tp": 1, "fp": 1, "missed": 0, "precision": 0.5, "recall": 1.0}
+    assert "precision 0.500 < 1.000" in body["worse"]
+    assert reviewer.get("/api/v1/models/compare").status_code == 422  # no candidate named, none in shadow here
+    twin = compare("twin", repo.list(limit=1000))
+    assert twin.worse() is None and twin.total().candidate.precision == 1.0
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"sources": [{"id": "gate", "url": str(van_video)}],
+                                      "storage": {"data_dir": str(data)}}))
+    assert main(["models", "compare", "noisy", "--config", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["candidate"]["fp"] == 1
+    assert main(["models", "promote", "noisy", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "worse on the measured set (shadow, reviewed): precision 0.500 < 1.000" in err
+    assert main(["models", "promote", "twin", "--camera", "gate", "--config", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out)["measured"] == "shadow"
+    assert main(["models", "promote", "noisy", "--camera", "plaza", "--force", "--reason", "night trial",
+                 "--config", str(config)]) == 0
+    capsys.readouterr()
+    lines = [json.loads(x) for x in (registry / "registry" / AUDIT_FILE).read_text().splitlines()]
+    assert [(e["model"], e["scope"], e["forced"]) for e in lines] == [("twin", "gate", False),
+                                                                      ("noisy", "plaza", True)]
+    audit = env.client("admin").get("/api/v1/audit").json()  # newest first
+    assert [(a["after"]["model"], a["after"]["reason"]) for a in audit if a["action"] == "model.promote"][::-1] == [
+        ("twin", None), ("noisy", "night trial")]
+
+
+def test_budget_and_share_choose_the_candidates_frames() -> None:
+    now = [0.0]
+    budget = Budget(frames_per_s=2, ms_per_s=None, clock=lambda: now[0])
+    taken = 0
+    for i in range(40):  # 10 frames per second for 4 s
+        now[0] = i / 10
+        if budget.allow():
+            budget.spend(5.0)
+            taken += 1
+    assert 8 <= taken <= 10  # 2 per second (one burst of 2 at the start)
+    ms = Budget(frames_per_s=None, ms_per_s=50, clock=lambda: now[0])
+    now[0] = 0.0
+    runs = 0
+    for i in range(20):
+        now[0] = i / 10
+        if ms.allow():
+            ms.spend(40.0)
+            runs += 1
+    assert runs <= 4  # 50 ms per second at 40 ms a frame: about one frame and a quarter per second
+    cfg = parse_config({"sources": [{"id": "a", "url": "a.mp4"}, {"id": "b", "url": "b.mp4"}],
+                        "model": {"shadow": {"model": "x", "cameras": ["a"], "share": 0.25}}})
+    runner = ShadowRunner(cfg.model.shadow, cfg, lambda images: [], None)  # type: ignore[arg-type]
+    assert [runner.wants("a") for _ in range(8)] == [False, False, False, True] * 2
+    assert not any(runner.wants("b") for _ in range(8))
+    assert sum(sampled(f"inc_{i:016x}", 0.3) for i in range(1000)) in range(250, 350)
+
+
+def test_per_camera_model_and_class_mapping() -> None:
+    from streetsight.rules import build_rules
+
+    cfg = parse_config({"sources": [{"id": "a", "url": "a.mp4", "model": "city-yolo11",
+                                     "class_map": {"tricycle": "non_motor_parking"},
+                                     "zones": [{"id": "z", "events": ["non_motor_parking"],
+                                                "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}]}]})
+    rule = build_rules(cfg.sources[0], cfg)[0]
+    assert "tricycle" in rule.params.classes and "bicycle" in rule.params.classes
+    with pytest.raises(Exception, match=r"sources\[0\]\.class_map: unknown event type"):
+        parse_config({"sources": [{"id": "a", "url": "a.mp4", "class_map": {"tricycle": "parking"}}]})
