@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from .auth import require
 from .model_compare import compare
@@ -25,8 +25,9 @@ def compare_router(shadow_stats: ShadowStats | None = None) -> APIRouter:
         against the reviewers' decisions; with each model's latency and cost per frame."""
         stats = dict(shadow_stats() if shadow_stats is not None else {})
         candidate = model or stats.get("candidate")
-        if not candidate:
-            raise HTTPException(422, "model: no candidate in shadow mode; name one (?model=NAME)")
+        if not candidate:  # nothing to compare: an empty report says so (the statistics page asks on every visit)
+            return {"candidate": None, "rows": [], "total": None, "worse": None, "latency": {},
+                    "summary": "no candidate model in shadow mode (model.shadow); name one with ?model=NAME"}
         repository: IncidentRepository = request.app.state.repository
         latency = {k: stats[k] for k in ("candidate_cost", "serving_cost", "over_budget", "share")
                    if k in stats} if stats.get("candidate") == candidate else {}

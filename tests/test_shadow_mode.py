@@ -128,7 +128,9 @@ def test_candidate_in_shadow_is_compared_by_reviews_then_promoted_or_refused(
     assert row["serving"] == {"tp": 1, "fp": 0, "missed": 0, "precision": 1.0, "recall": 1.0}
     assert row["candidate"] == {"tp": 1, "fp": 1, "missed": 0, "precision": 0.5, "recall": 1.0}
     assert "precision 0.500 < 1.000" in body["worse"]
-    assert reviewer.get("/api/v1/models/compare").status_code == 422  # no candidate named, none in shadow here
+    idle = reviewer.get("/api/v1/models/compare").json()  # no candidate named, none in shadow in this app
+    assert idle["candidate"] is None and idle["rows"] == [] and "no candidate model in shadow" in idle["summary"]
+    assert reviewer.get("/api/v1/models/compare", params={"model": "x" * 200}).status_code == 422
     twin = compare("twin", repo.list(limit=1000))
     assert twin.worse() is None and twin.total().candidate.precision == 1.0
 

@@ -26,6 +26,11 @@ export async function refreshComparison() {
     $("compare-body").replaceChildren();
     return;
   }
+  if (!report.candidate) {
+    $("compare-summary").textContent = `无候选模型 ${report.summary}`;
+    $("compare-body").replaceChildren();
+    return;
+  }
   const lat = report.latency ?? {};
   $("compare-summary").textContent = `${report.summary}. 耗时 Cost: candidate ${ms(lat.candidate_cost)}, serving ${ms(lat.serving_cost)}.`
     + (report.worse ? ` 候选较差 Worse: ${report.worse}` : "");

@@ -1,0 +1,60 @@
+"""The statistics page's candidate-model section in real Chromium: a candidate in shadow, judged by reviews,
+compared per type and camera; its would-be incidents stay out of the statistics and the review queue.
+Screenshot: var/test-artifacts/console_models_compare.png."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from api.schemas import IncidentCreate
+from tests.browser import needs_chromium, screenshot
+from tests.console_env import console_app
+from tests.test_console_ui import NOISE, signed_in
+
+pytestmark = needs_chromium
+
+
+CAMERA = "cam-shadow"
+
+
+def _add(repo, n: int, box: list[float], status: str = "pending") -> str:
+    incident = IncidentCreate.model_validate({
+        "id": f"inc_5ad0{n:012x}", "type": "illegal_parking", "source": CAMERA, "zone": "road",
+        "started_at": 10.0 + n, "confirmed_at": 25.0 + n, "class": "truck", "box": box, "score": 0.9,
+        "frame_size": [768, 576], "extra": {"shadow": {"model": "city-yolo11"}} if status != "pending" else None})
+    return repo.add(incident, status=status).id
+
+
+def test_the_statistics_page_compares_the_candidate_in_shadow(tmp_path: Path) -> None:
+    with console_app(tmp_path) as served, signed_in(served) as (page, log, _):
+        repo = served.repo
+        page.click("#tab-stats")
+        page.wait_for_selector("#stats-view[data-ready]")
+        before = page.locator("#stats-summary").inner_text()
+        # the serving model's van, confirmed; the candidate finds it too, and a thing the reviewers then reject
+        repo.review(_add(repo, 0, [440, 250, 558, 342]), "confirm", reviewer="reviewer1")
+        _add(repo, 1, [442, 251, 560, 340], "shadow")
+        extra = _add(repo, 2, [20, 20, 80, 80], "shadow_queue")
+        assert [i.id for i in repo.list(status="pending", limit=1000) if i.source == CAMERA] == []
+        repo.review(extra, "reject", reviewer="reviewer1")
+        before = page.locator("#stats-summary").inner_text()  # (the confirmed van counts; shadow ones must not)
+        page.select_option("#stats-group", "camera")
+        page.wait_for_function("b => document.getElementById('stats-summary').innerText !== b", arg=before)
+        before = page.locator("#stats-summary").inner_text()
+
+        page.click("#compare-model")
+        page.keyboard.type("city-yolo11")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#models-compare[data-ready='city-yolo11']")
+        text = page.locator("#compare-body").inner_text()
+        row = page.locator("#compare-body tr", has_text=CAMERA).inner_text().split("\t")
+        # both found the van; precision serving 100%, candidate 50% (the rejected extra); recall 100% each
+        assert row[1:] == [CAMERA, "1", "100.0%", "50.0%", "100.0%", "100.0%", "0"]
+        assert page.locator("#compare-body tr.flagged").count() == 2 and "合计 All" in text
+        assert "Worse: precision 0.500 < 1.000" in page.locator("#compare-summary").inner_text()
+        screenshot(page, tmp_path, "console_models_compare.png")
+
+        ready = page.locator("#stats-view").get_attribute("data-ready")
+        page.select_option("#stats-group", "type")  # refresh: shadow incidents are not counted as incidents
+        page.wait_for_function("r => document.getElementById('stats-view').dataset.ready !== r", arg=ready)
+        assert page.locator("#stats-summary").inner_text() == before
+        assert log.unexpected(*NOISE) == []
