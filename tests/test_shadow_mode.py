@@ -193,3 +193,62 @@ def test_per_camera_model_and_class_mapping() -> None:
     assert "tricycle" in rule.params.classes and "bicycle" in rule.params.classes
     with pytest.raises(Exception, match=r"sources\[0\]\.class_map: unknown event type"):
         parse_config({"sources": [{"id": "a", "url": "a.mp4", "class_map": {"tricycle": "parking"}}]})
+
+
+def test_live_pipeline_runs_the_candidate_beside_the_serving_and_the_cameras_own_models(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    """serve's path: LivePipeline with a shadow runner on real footage; one camera has its own model."""
+    from streetsight.pipeline import LivePipeline
+
+    video = Path(__file__).resolve().parents[1] / "var" / "samples" / "vtest.mp4"
+    if not video.is_file():
+        from tests.real_parts import missing_real_part
+
+        missing_real_part(f"{video} (the sample footage: python -m datasets.samples)")
+    folder = tmp_path / "models"
+    monkeypatch.setenv(ENV_DIRS, str(folder / "registry"))
+    box = (100, 100, 160, 140)  # network pixels; both graphs answer the same place
+    _register(folder, "tiny-truck", [box])
+    anchors = np.array([[130, 120, 60, 40, 0.95, 0.10, 0.10]], np.float32)  # "car" at the same place
+    fields = yolo_manifest_fields("tiny-car", "1", CLASSES, 320, license_model="Apache-2.0")
+    fields["input"]["dynamic_batch"] = True
+    register_model(build_tiny_yolo(folder / "car.onnx", anchors), fields, folder / "registry")
+    zone = [{"id": "all", "events": ["illegal_parking"], "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}]
+    cfg = parse_config({
+        "sources": [{"id": "gate", "url": str(video), "analysis_fps": 2, "zones": zone},
+                    {"id": "plaza", "url": str(video), "analysis_fps": 2, "model": "tiny-car"}],
+        "rules": {"illegal_parking": {"min_dwell_s": 5}},
+        "model": {"name": "tiny-truck", "shadow": {"model": "tiny-car", "cameras": ["gate"], "share": 0.5,
+                                                   "review_share": 1.0}},
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "evidence": {"vehicle": {"plates": False}},
+    })
+    rt = Runtime.create(cfg)
+    shadow = build_shadow(cfg, rt.repository, rt.recorder)
+    pipeline = LivePipeline(cfg, rt.detector, rt.recorder, realtime_files=False, shadow=shadow)
+    classes: dict[str, set[str]] = {"gate": set(), "plaza": set()}
+    original = pipeline.latest.put
+
+    def spy(sid, image, dets, *args, **kwargs):  # what each camera's serving model said
+        classes[sid] |= set(dets.data.get("class_name", []))
+        return original(sid, image, dets, *args, **kwargs)
+
+    pipeline.latest.put = spy  # type: ignore[method-assign]
+    try:
+        pipeline.run()
+    finally:
+        rt.close()
+    assert classes == {"gate": {"truck"}, "plaza": {"car"}}  # plaza runs its own model; gate the configured one
+    assert pipeline.models.serving() == {"default": "tiny-truck", "cameras": {"plaza": "tiny-car"}}
+    stats = json.loads((tmp_path / "data" / "shadow-stats.json").read_text())
+    gate_frames = pipeline.analyses["gate"].frames_analysed
+    assert stats["candidate"] == "tiny-car" and stats["over_budget"] == 0
+    # the serving model's frames of both cameras; the candidate saw every other frame of gate only
+    assert stats["serving_cost"]["frames"] == gate_frames + pipeline.analyses["plaza"].frames_analysed
+    assert gate_frames > 50 and stats["candidate_cost"]["frames"] == gate_frames // 2
+    incidents = rt.repository.list(limit=100)
+    assert [(i.source, i.status, i.class_name) for i in incidents if i.status == "pending"] == [
+        ("gate", "pending", "truck")]
+    mine = [i for i in incidents if i.shadow_model == "tiny-car"]
+    # the same place as the serving incident: judged by its decision, so not in the shadow review queue
+    assert [(i.source, i.status, i.class_name) for i in mine] == [("gate", "shadow", "car")]
