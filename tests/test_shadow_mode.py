@@ -252,3 +252,34 @@ def test_live_pipeline_runs_the_candidate_beside_the_serving_and_the_cameras_own
     mine = [i for i in incidents if i.shadow_model == "tiny-car"]
     # the same place as the serving incident: judged by its decision, so not in the shadow review queue
     assert [(i.source, i.status, i.class_name) for i in mine] == [("gate", "shadow", "car")]
+
+
+def test_the_source_record_carries_its_model_and_class_map(tmp_path: Path, monkeypatch) -> None:
+    """The console's PUT /api/v1/sources/{id} takes the camera's model and class mapping; an unknown model
+    or event type is a 422 naming the field."""
+    from api.db import create_engine_for, init_db, make_session_factory
+    from api.source_catalog import SourceCatalog
+    from streetsight.source_records import validate_source_body
+
+    monkeypatch.setenv(ENV_DIRS, str(tmp_path / "models" / "registry"))
+    _register(tmp_path / "models", "city-model", [(10, 10, 50, 50)])
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    engine = create_engine_for(url)
+    init_db(engine)
+    catalog = SourceCatalog(make_session_factory(engine), validate_source_body)
+    env = ApiEnv(tmp_path, url, source_catalog=catalog)
+    admin = env.client("admin")
+    body = {"id": "cam-9", "url": "rtsp://10.0.0.9/h264", "zones": []}
+    assert admin.post("/api/v1/sources", json=body).status_code in (200, 201)
+    r = admin.put("/api/v1/sources/cam-9", json={**body, "model": "city-model",
+                                                 "class_map": {"tricycle": "non_motor_parking"}})
+    assert r.status_code == 200, r.text
+    assert (r.json()["model"], r.json()["class_map"]) == ("city-model", {"tricycle": "non_motor_parking"})
+    assert catalog.get("cam-9")["class_map"] == {"tricycle": "non_motor_parking"}
+    for change, field, problem in [({"model": "no-such-model"}, "model", "no registered model 'no-such-model'"),
+                                   ({"class_map": {"tricycle": "parking"}}, "class_map", "unknown event type")]:
+        r = admin.put("/api/v1/sources/cam-9", json={**body, **change})
+        assert r.status_code == 422, r.text
+        assert any(e["msg"].startswith(f"{field}: ") and problem in e["msg"] for e in r.json()["detail"]), r.text
+    env.close()
+    engine.dispose()
