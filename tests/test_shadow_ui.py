@@ -58,3 +58,52 @@ def test_the_statistics_page_compares_the_candidate_in_shadow(tmp_path: Path) ->
         page.wait_for_function("r => document.getElementById('stats-view').dataset.ready !== r", arg=ready)
         assert page.locator("#stats-summary").inner_text() == before
         assert log.unexpected(*NOISE) == []
+
+
+def test_the_zone_editor_sets_the_cameras_model_and_class_map(tmp_path: Path, monkeypatch) -> None:
+    """Typed into the camera form of the zone editor, saved with the source PUT; a bad entry is refused."""
+    from types import SimpleNamespace
+
+    from api.db import create_engine_for, init_db, make_session_factory
+    from api.source_catalog import SourceCatalog
+    from models.registry import ENV_DIRS
+    from streetsight.source_records import validate_source_body
+    from tests.api_env import ApiEnv
+    from tests.console_env import ADMIN, PASSWORD
+    from tests.test_shadow_mode import _register
+
+    monkeypatch.setenv(ENV_DIRS, str(tmp_path / "models" / "registry"))
+    _register(tmp_path / "models", "city-model", [(10, 10, 50, 50)])
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    engine = create_engine_for(url)
+    init_db(engine)
+    catalog = SourceCatalog(make_session_factory(engine), validate_source_body)
+    env = ApiEnv(tmp_path, url, source_catalog=catalog)
+    env.auth.add_user(ADMIN, PASSWORD, "admin")
+    catalog.create({"id": "cam-9", "url": "rtsp://10.0.0.9/h264", "zones": []}, actor="test")
+    with signed_in(SimpleNamespace(app=env.app)) as (page, log, _):
+        page.click("#tab-zones")
+        page.wait_for_function("() => document.getElementById('ze-source')?.value === 'cam-9'")
+        page.click("#ze-model")
+        page.keyboard.type("no-such-model")
+        page.click("#ze-class-map")
+        page.keyboard.type("tricycle non_motor_parking")  # no "=": refused before it is sent
+        page.click("#ze-save")
+        page.wait_for_function("() => document.getElementById('ze-error').textContent.includes('class_map')")
+        page.fill("#ze-class-map", "")
+        page.click("#ze-class-map")
+        page.keyboard.type("tricycle=non_motor_parking")
+        page.click("#ze-save")  # the server refuses the unknown model, naming the field
+        page.wait_for_function("() => document.getElementById('ze-error').textContent.includes('model: no registered')")
+        assert "model" not in catalog.get("cam-9")
+        page.fill("#ze-model", "")
+        page.click("#ze-model")
+        page.keyboard.type("city-model")
+        page.click("#ze-save")
+        page.wait_for_function("() => document.getElementById('ze-status').textContent.includes('Saved')")
+        saved = catalog.get("cam-9")
+        assert (saved["model"], saved["class_map"]) == ("city-model", {"tricycle": "non_motor_parking"})
+        screenshot(page, tmp_path, "zone_editor_camera_model.png")
+        assert log.unexpected(*NOISE, "422") == []
+    env.close()
+    engine.dispose()
