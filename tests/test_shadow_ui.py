@@ -9,6 +9,7 @@ from api.schemas import IncidentCreate
 from tests.browser import needs_chromium, screenshot
 from tests.console_env import console_app
 from tests.test_console_ui import NOISE, signed_in
+from tests.test_review_ui import served  # noqa: F401 - a fixture
 
 pytestmark = needs_chromium
 
@@ -107,3 +108,43 @@ def test_the_zone_editor_sets_the_cameras_model_and_class_map(tmp_path: Path, mo
         assert log.unexpected(*NOISE, "422") == []
     env.close()
     engine.dispose()
+
+
+def test_the_shadow_review_queue_is_decided_with_the_same_keys_and_makes_no_case(served) -> None:  # noqa: F811
+    from datetime import datetime, timezone
+
+    from tests.browser import PageLog, chromium
+    from tests.test_review_ui import LOGIN_NOISE, REVIEWER, picker_index, sign_in
+
+    record = {"id": "inc_5ad00000000000aa", "type": "illegal_parking", "source": "cam-gate-01", "zone": "kerb",
+              "started_at": 3.0, "confirmed_at": 18.0, "class": "tricycle", "box": [10, 10, 50, 90], "score": 0.7,
+              "frame_size": [640, 360], "detected_wall": datetime(2025, 5, 1, 8, 0, tzinfo=timezone.utc),
+              "extra": {"shadow": {"model": "city-yolo11"}}}
+    served.repo.add(IncidentCreate.model_validate(record), status="shadow_queue")
+    real = {**record, "id": "inc_5ad00000000000bb", "box": [200, 100, 260, 180]}
+    served.repo.add(IncidentCreate.model_validate(real), status="shadow_queue")
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 760})
+        log = PageLog(page)
+        sign_in(page, served.url)
+        item = page.locator(f"#queue-list li[data-id='{record['id']}']")
+        assert item.count() == 0  # never in the review queue
+        page.select_option("#filter-status", "shadow_queue")
+        item.wait_for()
+        assert "Shadow review" in item.inner_text()
+        item.click()
+        page.keyboard.press("r")
+        page.locator("#picker").wait_for()
+        page.keyboard.press(picker_index(page, "Not a violation"))
+        item.wait_for(state="detached")
+        other = page.locator(f"#queue-list li[data-id='{real['id']}']")
+        other.click()
+        page.keyboard.press("c")  # a real violation the serving model missed: counts for the candidate
+        other.wait_for(state="detached")
+        page.close()
+    assert log.unexpected(*LOGIN_NOISE) == []
+    out = served.repo.get(record["id"])
+    assert (out.status, out.review.decision, out.review.reviewer, out.shadow_model) == (
+        "shadow", "reject", REVIEWER, "city-yolo11")
+    assert served.repo.get(real["id"]).review.decision == "confirm"
+    assert served.app.state.cases.count_by_status() == {}  # a decided shadow incident never becomes a case
