@@ -366,6 +366,8 @@ class LivePipeline:
                 self._finish(sid, leave_open=self._leave_open)
             self._process_finish_requests()
             self.recorder.collect_previews(wait_for="*")
+            if self.shadow is not None:
+                self.shadow.recorder.close()  # the candidate's incidents' previews too
 
     # --- internals ------------------------------------------------------------------------------
 
