@@ -45,17 +45,20 @@ class Cell:
     candidate: ModelScore = field(default_factory=ModelScore)
     matched: int = 0  # incidents both models found
     extra_unjudged: int = 0  # the candidate's own incidents nobody has decided yet
+    extra_judged: int = 0  # the candidate's own incidents decided in the shadow review queue
     serving_unjudged: int = 0
 
     @property
     def judged(self) -> int:
-        return self.serving.tp + self.serving.fp + self.serving.missed
+        """Decisions the comparison rests on: on serving incidents, and on the candidate's own ones."""
+        return self.serving.tp + self.serving.fp + self.extra_judged
 
     def add(self, other: "Cell") -> None:
         for mine, theirs in ((self.serving, other.serving), (self.candidate, other.candidate)):
             mine.tp, mine.fp, mine.missed = mine.tp + theirs.tp, mine.fp + theirs.fp, mine.missed + theirs.missed
         self.matched += other.matched
         self.extra_unjudged += other.extra_unjudged
+        self.extra_judged += other.extra_judged
         self.serving_unjudged += other.serving_unjudged
 
 
@@ -88,15 +91,15 @@ class Comparison:
     def summary(self) -> str:
         t = self.total()
         return (f"{self.candidate} in shadow: precision {_fmt(t.candidate.precision)} vs {_fmt(t.serving.precision)}, "
-                f"recall {_fmt(t.candidate.recall)} vs {_fmt(t.serving.recall)} on {t.judged} judged incidents")
+                f"recall {_fmt(t.candidate.recall)} vs {_fmt(t.serving.recall)} on {t.judged} review decisions")
 
     def as_dict(self, latency: Mapping[str, object] | None = None) -> dict[str, object]:
-        rows = [{"type": t, "source": src, "matched": c.matched, "extra_unjudged": c.extra_unjudged,
+        rows = [{"type": t, "source": src, "matched": c.matched, "judged": c.judged, "extra_unjudged": c.extra_unjudged,
                  "serving_unjudged": c.serving_unjudged, "serving": c.serving.as_dict(),
                  "candidate": c.candidate.as_dict()} for (t, src), c in sorted(self.cells.items())]
         total = self.total()
         return {"candidate": self.candidate, "rows": rows,
-                "total": {"matched": total.matched, "extra_unjudged": total.extra_unjudged,
+                "total": {"matched": total.matched, "judged": total.judged, "extra_unjudged": total.extra_unjudged,
                           "serving_unjudged": total.serving_unjudged, "serving": total.serving.as_dict(),
                           "candidate": total.candidate.as_dict()},
                 "worse": self.worse(), "summary": self.summary(), "latency": dict(latency or {})}
@@ -154,7 +157,9 @@ def compare(candidate: str, incidents: Iterable[IncidentOut]) -> Comparison:
         decision = _decision(inc)
         if decision is None:
             cell.extra_unjudged += 1
-        elif decision == "confirm":
+            continue
+        cell.extra_judged += 1
+        if decision == "confirm":
             cell.candidate.tp += 1
             cell.serving.missed += 1
         else:

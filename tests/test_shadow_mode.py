@@ -130,6 +130,7 @@ def test_candidate_in_shadow_is_compared_by_reviews_then_promoted_or_refused(
     assert row["serving"] == {"tp": 1, "fp": 0, "missed": 0, "precision": 1.0, "recall": 1.0}
     assert row["candidate"] == {"tp": 1, "fp": 1, "missed": 0, "precision": 0.5, "recall": 1.0}
     assert "precision 0.500 < 1.000" in body["worse"]
+    assert body["total"]["judged"] == 2 and "on 2 review decisions" in body["summary"]  # plaza's van, the ghost
     idle = reviewer.get("/api/v1/models/compare").json()  # no candidate named, none in shadow in this app
     assert idle["candidate"] is None and idle["rows"] == [] and "no candidate model in shadow" in idle["summary"]
     assert reviewer.get("/api/v1/models/compare", params={"model": "x" * 200}).status_code == 422
@@ -285,3 +286,27 @@ def test_the_source_record_carries_its_model_and_class_map(tmp_path: Path, monke
         assert any(e["msg"].startswith(f"{field}: ") and problem in e["msg"] for e in r.json()["detail"]), r.text
     env.close()
     engine.dispose()
+
+
+def test_a_confirmed_incident_the_candidate_missed_costs_it_recall(tmp_path: Path) -> None:
+    from tests.api_env import incident
+
+    env = ApiEnv(tmp_path, f"sqlite:///{tmp_path / 'r.db'}")
+    repo = env.repo
+    shadow = {"shadow": {"model": "cand"}}
+    repo.add(incident(1, box=[10, 20, 110, 90]))  # both found it; confirmed
+    repo.add(incident(2, box=[12, 21, 108, 92], extra=shadow), status="shadow")
+    repo.add(incident(3, box=[200, 20, 260, 90]))  # only the serving model; confirmed: the candidate missed it
+    repo.add(incident(4, box=[300, 20, 360, 90]))  # only the serving model; rejected: the candidate was right
+    repo.add(incident(5, box=[10, 120, 60, 200], extra=shadow), status="shadow_queue")  # its own; not decided
+    repo.add(incident(6, source="cam-02", box=[10, 20, 110, 90]))  # a camera the candidate never ran on
+    for n, decision in [(1, "confirm"), (3, "confirm"), (4, "reject"), (6, "reject")]:
+        repo.review(f"inc_{n:016x}", decision)
+    result = compare("cand", repo.list(limit=100))
+    assert list(result.cells) == [("illegal_parking", "cam-01")]
+    cell = result.cells[("illegal_parking", "cam-01")]
+    assert (cell.serving.tp, cell.serving.fp, cell.serving.missed) == (2, 1, 0)
+    assert (cell.candidate.tp, cell.candidate.fp, cell.candidate.missed) == (1, 0, 1)
+    assert (cell.matched, cell.extra_unjudged, cell.judged) == (1, 1, 3)
+    assert result.worse() == "recall 0.500 < 1.000"  # precision 1.0 >= 0.667, but it missed a confirmed one
+    env.close()

@@ -210,7 +210,7 @@ def _shadow_measurement(config: str, name: str, camera: str | None):
     from streetsight.model_assignments import Measured
 
     result = _comparison(config, name, camera)
-    if result.total().judged == 0 and not any(c.candidate.tp + c.candidate.fp for c in result.cells.values()):
+    if result.total().judged == 0:
         return None
     return Measured(result.worse(), result.summary())
 
