@@ -37,6 +37,7 @@ from .services import attach_services, lifespan
 from .settings import ApiSettings, SourceInfo
 from .source_catalog import SourceCatalog
 from .source_routes import attach_source_records
+from .model_compare_routes import ShadowStats, compare_router
 from .sources import PositionSink, sources_router
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def create_app(
     recheck_snapshot: RecheckSnapshot | None = None,
     footage: tuple[FootageJobs, FootageIntake] | None = None,
     frame_view: FrameView | None = None,
+    shadow_stats: ShadowStats | None = None,
 ) -> FastAPI:
     """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
@@ -294,6 +296,7 @@ def create_app(
 
     app.state.source_places = places  # the cameras' places (areas) for the statistics
     app.include_router(console_router(sources_provider))
+    app.include_router(compare_router(shadow_stats))  # a candidate model in shadow against the serving one
     if frame_view is not None:
         def known(source_id: str) -> bool:
             if source_catalog is not None:

@@ -127,7 +127,8 @@ class IncidentRecord(Base):
     )
 
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'confirmed', 'rejected', 'suppressed')", name="status"),
+        CheckConstraint("status IN ('pending', 'confirmed', 'rejected', 'suppressed', 'shadow', 'shadow_queue')",
+                        name="status"),
         CheckConstraint("decision IS NULL OR decision IN ('confirm', 'reject')", name="decision"),
         Index("ix_incidents_status_detected_wall", "status", "detected_wall"),
         Index("ix_incidents_source", "source"),

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from .db import CaseRecord, CaseStageRecord, IncidentRecord
 from .settings import SourceInfo
+from .schemas import SHADOW_STATUSES
 
 Dimension = Literal["type", "camera", "area", "day"]
 DIMENSIONS: tuple[Dimension, ...] = ("type", "camera", "area", "day")
@@ -154,7 +155,8 @@ def _median(values: list[float]) -> float | None:
 def load_facts(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo]) -> list[_Fact]:
     """The incidents of the query with their case (if any) and its closing time, in three queries."""
     start, end = q.wall_bounds()
-    where = [IncidentRecord.detected_wall >= start, IncidentRecord.detected_wall < end]
+    where = [IncidentRecord.detected_wall >= start, IncidentRecord.detected_wall < end,
+             IncidentRecord.status.not_in(SHADOW_STATUSES)]  # a candidate model's would-be incidents: models compare
     if q.type:
         where.append(IncidentRecord.type == q.type)
     if q.camera:

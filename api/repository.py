@@ -27,6 +27,7 @@ from .schemas import (
     EvidenceOut,
     IncidentCreate,
     IncidentOut,
+    SHADOW_STATUSES,
     ReviewOut,
     Status,
     evidence_url,
@@ -94,8 +95,9 @@ class IncidentRepository:
 
     # -- writes -----------------------------------------------------------------------------------
 
-    def add(self, incident: IncidentCreate) -> IncidentOut:
-        """Record ``incident``; if its id exists already, return the stored one unchanged."""
+    def add(self, incident: IncidentCreate, status: Status = "pending") -> IncidentOut:
+        """Record ``incident``; if its id exists already, return the stored one unchanged. ``status``: pending
+        (the review queue) or, for a candidate model's would-be incident, shadow / shadow_queue."""
         with self._sessions() as s:
             existing = s.get(IncidentRecord, incident.id)
             if existing is not None:
@@ -109,7 +111,7 @@ class IncidentRepository:
                 frame_size=list(incident.frame_size),
                 zone_polygon=[list(p) for p in incident.zone_polygon] if incident.zone_polygon else None,
                 detected_wall=incident.detected_wall or datetime.now(timezone.utc),
-                status="pending",
+                status=status,
                 plate=plate_of(incident.extra),
             )
             s.add(record)
@@ -251,13 +253,15 @@ class IncidentRepository:
         now = datetime.now(timezone.utc)
         with self._sessions() as s:
             prior = s.scalar(select(IncidentRecord.status).where(IncidentRecord.id == incident_id))  # or suppressed
+            # a shadow incident's decision measures its model; it stays shadow and never becomes a case
+            new_status = "shadow" if prior in SHADOW_STATUSES else _STATUS_OF[decision]
             # UPDATE ... WHERE decision IS NULL: of two racing reviewers exactly one wins
             won = s.execute(
                 update(IncidentRecord)
                 .where(IncidentRecord.id == incident_id, IncidentRecord.decision.is_(None))
                 .values(
                     decision=decision,
-                    status=_STATUS_OF[decision],
+                    status=new_status,
                     note=note,
                     reviewer=reviewer,
                     reviewed_at=now,
@@ -269,7 +273,7 @@ class IncidentRepository:
                 record_audit(
                     s, reviewer or "anonymous", f"incident.{decision}", incident_id=incident_id,
                     before={"status": prior},
-                    after={"status": _STATUS_OF[decision], "note": note, "reason": reason,
+                    after={"status": new_status, "note": note, "reason": reason,
                            "corrected_type": corrected_type},
                 )
             s.commit()
@@ -280,6 +284,16 @@ class IncidentRepository:
         elif out.review is not None and out.review.decision != decision:
             raise ReviewConflict(out)
         return out
+
+    def unqueue_shadow(self, incident_id: str) -> bool:
+        """A shadow incident waiting for review turned out to overlap a serving incident, whose decision will
+        judge it: take it out of the shadow review queue (unless someone decided it already)."""
+        with self._sessions() as s:
+            done = s.execute(update(IncidentRecord).where(
+                IncidentRecord.id == incident_id, IncidentRecord.status == "shadow_queue",
+                IncidentRecord.decision.is_(None)).values(status="shadow")).rowcount
+            s.commit()
+        return bool(done)
 
     def suppress(self, incident_id: str, matched: str, similarity: float) -> IncidentOut | None:
         """The verifier found that a pending incident looks like the rejected incident ``matched`` at the
@@ -555,6 +569,7 @@ def _to_out(r: IncidentRecord) -> IncidentOut:
         history=r.history,
         labels=r.labels,
         position=_position((r.extra or {}).get("position")),
+        shadow_model=((r.extra or {}).get("shadow") or {}).get("model"),
         footage_job=((r.extra or {}).get("footage") or {}).get("job"),
         vehicle=vehicle_from_extra(r.id, r.extra),
         snapshots=snapshots_from_extra(r.id, r.extra),

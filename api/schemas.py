@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Status = Literal["pending", "confirmed", "rejected", "suppressed"]
+# shadow: a candidate model's would-be incident (models compare); shadow_queue: one of them sampled for review
+Status = Literal["pending", "confirmed", "rejected", "suppressed", "shadow", "shadow_queue"]
+SHADOW_STATUSES = ("shadow", "shadow_queue")
 """``suppressed``: matched a rejected decision at the same camera and place; kept out of the review queue."""
 Decision = Literal["confirm", "reject"]
 
@@ -195,6 +197,8 @@ class IncidentOut(_Model):
     labels: dict[str, Any] | None = Field(
         None, description="event taxonomy of the type: national and local codes, zh / en labels"
     )
+    shadow_model: str | None = Field(
+        None, description="shadow incidents: the candidate model that found it (never dispatched)")
     position: dict[str, float] | None = Field(
         None, description="moving cameras: where the device was when it confirmed the finding (lng, lat, and "
                           "timestamp: unix s); null for fixed cameras and unpositioned frames")

@@ -33,7 +33,7 @@ from .jobs import BackgroundJobs
 from .metrics import ApiMetrics
 from .outbox import Outbox
 from .repository import IncidentRepository
-from .schemas import IncidentOut
+from .schemas import SHADOW_STATUSES, IncidentOut
 from .settings import ApiSettings
 from .stats_routes import stats_router
 
@@ -97,6 +97,8 @@ def _wire(services: Services, repository: IncidentRepository, metrics: ApiMetric
 
     def incident_added(incident: IncidentOut) -> None:
         events.publish("incident", incident)
+        if incident.status in SHADOW_STATUSES:  # a candidate model's would-be incident never becomes a case
+            return
         if incident.type in services.settings.cases.auto_case_min_confidence:
             cases.create_for_incident(incident.id, actor="system:auto-case")
 

@@ -108,7 +108,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     rt = Runtime.create(cfg)
     try:
         t0 = time.perf_counter()
-        analysis = analyze_source(src, cfg, rt.detector, rt.recorder)
+        from streetsight.shadow import build_shadow
+
+        shadow = build_shadow(cfg, rt.repository, rt.recorder)  # model.shadow: the candidate sees the same frames
+        analysis = analyze_source(src, cfg, rt.detector, rt.recorder, shadow=shadow)
+        if shadow is not None:
+            shadow.recorder.close()
         rt.recorder.close()  # previews still being made belong in the output
         elapsed = time.perf_counter() - t0
         log.info("analysed %d frames of %s in %.1f s", analysis.frames_analysed, args.video, elapsed)

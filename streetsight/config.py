@@ -137,6 +137,19 @@ class SourceConfig(_Strict):
     lat: float | None = Field(None, ge=-90, le=90, description="latitude of the camera's view")
     grid: str | None = Field(None, description="grid code (网格) of the camera's view")
     area: str | None = Field(None, description="area (district / street) for dispatch rules and filters")
+    model: str | None = Field(None, description="a registered model serving this camera instead of model.name "
+                                                "(a promotion for the camera overrides it)")
+    class_map: dict[str, str] = Field(
+        default_factory=dict, description="the model's class -> an event type whose rule takes it as a candidate "
+        "(e.g. a city model's tricycle: non_motor_parking)")
+
+    @field_validator("class_map")
+    @classmethod
+    def _mapped_to_known_events(cls, v: dict[str, str]) -> dict[str, str]:
+        problem = event_types.unknown_types_problem(list(v.values()))
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @model_validator(mode="after")
     def _unique_zone_ids(self) -> "SourceConfig":
@@ -145,6 +158,19 @@ class SourceConfig(_Strict):
         if dup:
             raise ValueError(f"zone ids must be unique within a source; repeated: {sorted(dup)}")
         return self
+
+
+class ShadowConfig(_Strict):
+    """A candidate model run beside the serving one; its would-be incidents are recorded as `shadow`."""
+
+    model: str = Field(min_length=1, description="the candidate, a registered model")
+    cameras: list[str] = Field(default_factory=list, description="run on these cameras' frames (empty: all)")
+    share: float = Field(1.0, gt=0, le=1, description="fraction of those frames the candidate sees")
+    max_frames_per_s: float | None = Field(None, gt=0, description="budget: candidate frames per wall second")
+    max_ms_per_s: float | None = Field(None, gt=0, le=1000 * 256,
+                                       description="budget: candidate model milliseconds per wall second")
+    review_share: float = Field(0.5, ge=0, le=1, description="fraction of the candidate's own extra incidents "
+                                                             "put in the shadow review queue")
 
 
 class ModelConfig(_Strict):
@@ -159,6 +185,7 @@ class ModelConfig(_Strict):
     max_batch: int = Field(16, ge=1, le=256, description="frames (of many sources) per model call")
     batch_linger_ms: float = Field(
         0.0, ge=0, le=1000, description="wait up to this long for a fuller batch (worth it on a GPU)")
+    shadow: ShadowConfig | None = Field(None, description="a candidate model in shadow mode (models compare)")
 
 
 class TimedSnapshotsConfig(_Strict):

@@ -33,6 +33,15 @@ EVERYWHERE = "*"
 METRIC = "map50_95"
 
 
+@dataclass(frozen=True)
+class Measured:
+    """The candidate measured in shadow against the model in service, by review decisions
+    (api/model_compare.py): ``worse`` says how it is worse, None when it is not."""
+
+    worse: str | None
+    summary: str
+
+
 class PromotionRefused(ValueError):
     """The promotion or rollback is not allowed as asked; the message says why and what would allow it."""
 
@@ -99,8 +108,14 @@ class AssignmentStore:
         return Assignments(default, {scope: s[-1] for scope, s in stacks.items() if scope != EVERYWHERE and s})
 
     def promote(self, candidate: ModelManifest, current: ModelManifest | None, camera: str | None = None, *,
-                force: bool = False, reason: str | None = None) -> dict[str, Any]:
-        allowed, why = compare(candidate, current)
+                force: bool = False, reason: str | None = None, measured: Measured | None = None) -> dict[str, Any]:
+        """``measured``: the shadow-mode measurement, which decides when given; else the manifests' evaluations."""
+        if measured is not None:
+            allowed = measured.worse is None
+            why = measured.summary if allowed else (f"{candidate.name} is worse on the measured set (shadow, "
+                                                    f"reviewed): {measured.worse}; {measured.summary}")
+        else:
+            allowed, why = compare(candidate, current)
         if not allowed and not force:
             raise PromotionRefused(f"promotion of {candidate.name} refused: {why} (--force --reason TEXT to "
                                    "promote it anyway)")
@@ -108,7 +123,8 @@ class AssignmentStore:
             raise PromotionRefused("--force needs --reason: why this model is promoted without a better measurement")
         return self._record({"action": "promote", "scope": camera or EVERYWHERE, "model": candidate.name,
                              "previous": current.name if current else None, "forced": bool(force and not allowed),
-                             "decision": why, "reason": reason})
+                             "decision": why, "reason": reason,
+                             "measured": "shadow" if measured is not None else "evaluation"})
 
     def rollback(self, camera: str | None = None, *, reason: str | None = None) -> dict[str, Any]:
         scope = camera or EVERYWHERE

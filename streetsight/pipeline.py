@@ -35,6 +35,7 @@ from streetsight.config import Config, SourceConfig
 from streetsight.latest_frames import LatestFrames
 from streetsight.pipeline_metrics import PipelineMetrics
 from streetsight.recorder import IncidentRecorder
+from streetsight.shadow import ShadowRunner
 from vision.batching import BatchQueue, SplitDetector
 from vision.detection import FrameDetector
 from vision.model_router import ModelRouter
@@ -136,13 +137,19 @@ class SourceAnalysis:
         recorder.forget(still_open)  # this process no longer follows them
 
     def run(self, reader: SourceReader, detect: Callable[[list[Frame]], list[sv.Detections]],
-            recorder: IncidentRecorder, batch: int = 4) -> None:
-        """Analyse a reader's frames to its end, detecting in small batches, then finish."""
+            recorder: IncidentRecorder, batch: int = 4, shadow: ShadowRunner | None = None) -> None:
+        """Analyse a reader's frames to its end, detecting in small batches, then finish. ``shadow``: a
+        candidate model that sees the same frames after the serving one."""
         pending: list[Frame] = []
 
         def run_batch() -> None:
-            for frame, dets in zip(pending, detect(pending)):
+            t0 = time.perf_counter()
+            detections = detect(pending)
+            ms = (time.perf_counter() - t0) * 1000 / len(pending)
+            for frame, dets in zip(pending, detections):
                 self.handle(frame, dets, recorder)
+                if shadow is not None:
+                    shadow.observe(frame, self, ms)
             pending.clear()
 
         for frame in reader.frames():
@@ -152,6 +159,8 @@ class SourceAnalysis:
         if pending:
             run_batch()
         self.finish(recorder)
+        if shadow is not None:
+            shadow.finish(self.source.id)
 
     def finish(self, recorder: IncidentRecorder) -> None:
         for rule in self.rules:
@@ -164,11 +173,11 @@ class SourceAnalysis:
 
 
 def analyze_source(src: SourceConfig, cfg: Config, detector: FrameDetector, recorder: IncidentRecorder,
-                   batch: int = 4) -> SourceAnalysis:
+                   batch: int = 4, shadow: ShadowRunner | None = None) -> SourceAnalysis:
     """Run one source to its end as fast as possible. Frames are detected in small batches."""
     analysis = SourceAnalysis.create(src, cfg)
     reader = make_reader(src, cfg, analysis.ring, realtime_default=False)
-    analysis.run(reader, lambda frames: detector.detect([f.image for f in frames]), recorder, batch)
+    analysis.run(reader, lambda frames: detector.detect([f.image for f in frames]), recorder, batch, shadow)
     if reader.health.state is SourceState.FAILED:
         analysis.failure = reader.health.last_error or "failed"
     return analysis
@@ -211,8 +220,9 @@ class LivePipeline:
                  max_batch: int | None = None, realtime_files: bool = True, *, start_sources: bool = True,
                  keep_running: bool = False,
                  event_listener: Callable[[IncidentEvent], None] | None = None,
-                 merger: Merger | None = None) -> None:
+                 merger: Merger | None = None, shadow: ShadowRunner | None = None) -> None:
         self.cfg = cfg
+        self.shadow = shadow  # a candidate model in shadow mode (model.shadow), after the serving one
         self.merger = merger
         self.detector = detector
         self.recorder = recorder
@@ -226,6 +236,7 @@ class LivePipeline:
         self.readers: dict[str, SourceReader] = {}
         self.split = SplitDetector(detector)  # pre-processing in the readers' threads, the model call here
         self.models = ModelRouter(self.split)  # per-camera model, switched at run time (models promote)
+        self._configured_models: dict[str, SplitDetector] = {cfg.model.name: self.split}
         self.queue: BatchQueue[str, tuple[Frame, Prepared]] = BatchQueue(cfg.streams.queue_frames,
                                                                          on_drop=self._dropped)
         enabled = [src for src in cfg.sources if src.enabled]
@@ -355,10 +366,25 @@ class LivePipeline:
                 self._finish(sid, leave_open=self._leave_open)
             self._process_finish_requests()
             self.recorder.collect_previews(wait_for="*")
+            if self.shadow is not None:
+                self.shadow.recorder.close()  # the candidate's incidents' previews too
 
     # --- internals ------------------------------------------------------------------------------
 
+    def _configured_model(self, src: SourceConfig) -> None:
+        """The camera's own model (its source entry's ``model``); promotions for the camera override it."""
+        if not src.model or src.model == self.cfg.model.name:
+            self.models.configure(src.id, None)
+            return
+        if src.model not in self._configured_models:
+            from streetsight.runtime import load_detector
+
+            model = self.cfg.model.model_copy(update={"name": src.model})
+            self._configured_models[src.model] = SplitDetector(load_detector(self.cfg.model_copy(update={"model": model})))
+        self.models.configure(src.id, self._configured_models[src.model])
+
     def _create(self, src: SourceConfig) -> ReaderThread:
+        self._configured_model(src)
         analysis = SourceAnalysis.create(src, self.cfg, self.merger)
         analysis.listener = self.event_listener
         reader = make_reader(src, self.cfg, analysis.ring, realtime_default=self.realtime_files)
@@ -391,7 +417,8 @@ class LivePipeline:
             self.metrics.inference_errors.inc()
             log.exception("inference failed on a batch of %d frames; dropped", len(batch))
             return
-        self.metrics.observe_batch(len(batch), time.perf_counter() - t0)
+        took_s = time.perf_counter() - t0
+        self.metrics.observe_batch(len(batch), took_s)
         for (sid, (frame, _)), dets in zip(batch, detections):
             with self._lock:
                 analysis = self.analyses.get(sid)
@@ -405,6 +432,11 @@ class LivePipeline:
                 analysis.handle(frame, dets, self.recorder)
             except Exception:  # one source's rules or evidence failing must not stop the others
                 log.exception("source %s: analysis of frame %d failed", sid, frame.index)
+            if self.shadow is not None:
+                try:
+                    self.shadow.observe(frame, analysis, took_s * 1000 / len(batch))
+                except Exception:  # the candidate failing must never touch the serving analysis
+                    log.exception("source %s: shadow model on frame %d failed", sid, frame.index)
             self.latest.put(sid, frame.image, dets, frame.time_s, frame.wall_time,
                             extras={"candidates": analysis.in_progress()})
             if frame.wall_time is not None:
@@ -440,6 +472,8 @@ class LivePipeline:
                 analysis.release(self.recorder)
             else:
                 analysis.finish(self.recorder)
+            if self.shadow is not None:
+                self.shadow.finish(source_id)
         except Exception:
             log.exception("source %s: finishing its analysis failed", source_id)
 
@@ -455,6 +489,8 @@ class LivePipeline:
                     analysis.release(self.recorder)
                 else:
                     analysis.finish(self.recorder)
+                if self.shadow is not None:
+                    self.shadow.finish(sid)
             except Exception:
                 log.exception("source %s: finishing its analysis failed", sid)
             finally:

@@ -85,7 +85,10 @@ def build_rules(src: SourceConfig, cfg: Config, merger: Merger | None = None) ->
             if z not in shared:
                 groups.append((source_rules.overridden_by(z.rules).for_type(event_type),
                                [Zone.from_points(z.id, z.events, z.polygon)]))
+        mapped = [cls for cls, to in src.class_map.items() if to == event_type]
         for rule_cfg, zones in groups:
+            if mapped and hasattr(rule_cfg, "classes"):  # the camera's model names this type's objects its own way
+                rule_cfg = rule_cfg.model_copy(update={"classes": [*rule_cfg.classes, *mapped]})
             if rule_cfg.enabled:
                 rule = _build(event_type, src, cfg, rule_cfg, zones, merger)
                 _name_shops(rule, event_type, zone_cfgs)

@@ -28,6 +28,7 @@ from streetsight.recheck_snapshots import recheck_snapshots
 from streetsight.recovery import resume
 from streetsight.rules import shared_merger
 from streetsight.runtime import Runtime
+from streetsight.shadow import build_shadow
 from streetsight.source_records import LiveSourceSync, open_source_catalog, running_sources
 from streetsight.teaching import attach_book, mount_examples
 
@@ -45,7 +46,8 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     cfg = cfg.model_copy(update={"sources": running_sources(catalog)})
     examples = ExampleStore(rt.repository.sessions)
     attach_book(cfg, examples)  # before the pipeline builds its rules: they hold their camera's examples
-    pipeline = LivePipeline(cfg, rt.detector, rt.recorder)
+    shadow = build_shadow(cfg, rt.repository, rt.recorder)  # a candidate model beside the serving one
+    pipeline = LivePipeline(cfg, rt.detector, rt.recorder, shadow=shadow)
     watch_assignments(pipeline, cfg)  # models promote/rollback apply to the running cameras (no restart)
     resume(rt.repository, rt.recorder.store, pipeline.analyses)  # what a restart or a crash left open
     sync = LiveSourceSync(pipeline, catalog)
@@ -57,6 +59,7 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
                      position_sink=pipeline.report_position, collectors=[pipeline.metrics],
                      source_catalog=catalog, frame_view=frames,
                      recheck_snapshot=recheck_snapshots(frames, rt.recorder.store, rt.repository, evidence),
+                     shadow_stats=shadow.stats if shadow is not None else None,
                      **case_app_kwargs(cfg, rt), **footage.app_kwargs())
     app.state.footage_runner = footage.runner
     mount_examples(app, examples, frames, lambda source_id: catalog.get(source_id) is not None,

@@ -37,6 +37,13 @@ def validate_source_body(body: Any) -> SourceBody:
     if not isinstance(body, dict):
         raise SourceInvalid((), f"a source is a JSON object, got {type(body).__name__}")
     model = SourceConfig.model_validate(body)
+    if model.model:  # the camera's own model must exist before a worker tries to load it
+        from models.registry import ModelNotFound, find_model
+
+        try:
+            find_model(model.model)
+        except ModelNotFound as exc:
+            raise SourceInvalid(("model",), f"no registered model {model.model!r} ({exc})") from None
     for field, name in env_references(body):
         if name not in os.environ:
             raise SourceInvalid(tuple(_split_path(field)), f"environment variable {name} is not set")

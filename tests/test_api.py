@@ -39,6 +39,7 @@ JSON_KEYS = {
     "history",  # issue 14: earlier closed offences of the same object at the same place
     "position", "footage_job",  # moving cameras: where the device was; the uploaded footage's job (issue 18)
     "vehicle", "snapshots",  # issue 15: plate read and close-up, timed pictures of the dwell
+    "shadow_model",  # issue 19: the candidate model that found a shadow incident
 }
 PASSWORD = "correct horse battery"
 

@@ -17,10 +17,20 @@ class ModelRouter:
         self._lock = threading.Lock()
         self._default = default
         self._cameras: dict[str, SplitDetector] = {}
+        self._configured: dict[str, SplitDetector] = {}  # the cameras' own models from their source entries
 
     def for_source(self, source_id: str) -> SplitDetector:
+        """A promotion for the camera, else the camera's configured model, else the model everywhere."""
         with self._lock:
-            return self._cameras.get(source_id, self._default)
+            return self._cameras.get(source_id) or self._configured.get(source_id, self._default)
+
+    def configure(self, source_id: str, detector: SplitDetector | None) -> None:
+        """The camera's own model (None: the model everywhere), below any promotion for it."""
+        with self._lock:
+            if detector is None:
+                self._configured.pop(source_id, None)
+            else:
+                self._configured[source_id] = detector
 
     def switch(self, default: SplitDetector, cameras: Mapping[str, SplitDetector]) -> None:
         """Serve every camera with `default` except those named in `cameras`, from the next frame on."""
@@ -30,5 +40,6 @@ class ModelRouter:
     def serving(self) -> dict[str, object]:
         """Model names in service: {"default": name, "cameras": {camera: name}}."""
         with self._lock:
+            cameras = {**self._configured, **self._cameras}
             return {"default": self._default.detector.manifest.name,
-                    "cameras": {cam: d.detector.manifest.name for cam, d in self._cameras.items()}}
+                    "cameras": {cam: d.detector.manifest.name for cam, d in cameras.items()}}

@@ -118,6 +118,9 @@ export const wall = () => json(request("/api/v1/wall"));
 /** Cameras, open incidents and open cases by lng/lat, and the tile layer (一张图). */
 export const cityMap = () => json(request("/api/v1/map"));
 export const incidentStats = (query) => json(request(`/api/v1/stats?${new URLSearchParams(query)}`));
+/** A candidate model in shadow against the serving one (precision, recall by review decisions; cost). */
+export const compareModels = (model) =>
+  json(request(`/api/v1/models/compare${model ? `?${new URLSearchParams({ model })}` : ""}`));
 export const statsCsvUrl = (query) => `/api/v1/stats?${new URLSearchParams({ ...query, format: "csv" })}`;
 
 /** Analysis jobs of uploaded footage, newest first. */

@@ -4,7 +4,7 @@ import { focusCase, initCases, refreshCases } from "./cases.js";
 import { CONSOLE_PAGES, initConsole } from "./console.js";
 import { initDetail, renderDetail } from "./detail.js";
 import { applyJobEvent, refreshJobs } from "./jobs.js";
-import { EVENT_LABELS, eventLabel, REJECT_REASONS } from "./labels.js";
+import { EVENT_LABELS, eventLabel, REJECT_REASONS, reviewable } from "./labels.js";
 import { LiveUpdates } from "./live.js";
 import { initPicker, isPickerOpen, pick, pickerKey } from "./picker.js";
 import { renderQueue } from "./queue.js";
@@ -80,7 +80,7 @@ function render() {
 
 function renderBatchBar() {
   const n = state.checked.size;
-  const pendingChecked = [...state.checked].filter((id) => itemById(id)?.status === "pending").length;
+  const pendingChecked = [...state.checked].filter((id) => reviewable(itemById(id))).length;
   $("batch-count").textContent = n ? `已选 ${n} / ${state.items.length} selected` : "";
   $("count").hidden = n > 0; // the bar shows either the queue's size or the selection
   $("btn-batch-confirm").disabled = pendingChecked === 0 || state.busy;
@@ -243,7 +243,7 @@ const STATUS_OF = { confirm: "confirmed", reject: "rejected" };
 /** Reviews the current incident; it leaves a queue filtered by status, and the next one is current. */
 async function decide(decision, { reason = null, correctedType = null } = {}) {
   const incident = current();
-  if (!incident || state.busy || incident.status !== "pending") return;
+  if (!incident || state.busy || !reviewable(incident)) return;
   state.busy = true;
   try {
     const updated = await api.review(incident.id, { decision, note: $("d-note").value.trim(), reason, correctedType });
@@ -299,14 +299,14 @@ async function unsuppressCurrent() {
 
 async function rejectCurrent() {
   const incident = current();
-  if (!incident || incident.status !== "pending" || state.busy) return;
+  if (!incident || !reviewable(incident) || state.busy) return;
   const reason = await pick("驳回原因 Reject: why?", REJECT_REASONS);
   if (reason) await decide("reject", { reason: reason.code });
 }
 
 async function correctType() {
   const incident = current();
-  if (!incident || incident.status !== "pending" || state.busy) return;
+  if (!incident || !reviewable(incident) || state.busy) return;
   const types = typeChoices().filter((t) => t.code !== incident.type);
   const choice = await pick("改为类型并确认 Correct the type and confirm", types);
   if (choice) await decide("confirm", { correctedType: choice.code });
@@ -319,7 +319,7 @@ function typeChoices() {
 }
 
 async function batchDecide(decision) {
-  const ids = [...state.checked].filter((id) => itemById(id)?.status === "pending");
+  const ids = [...state.checked].filter((id) => reviewable(itemById(id)));
   if (!ids.length || state.busy) return;
   let reason = null;
   if (decision === "reject") {

@@ -1,5 +1,5 @@
 // The selected incident (right column): facts, snapshot with box and zone overlay, evidence clip.
-import { eventCodes, eventLabel, reasonLabel, STATUS_LABELS } from "./labels.js";
+import { eventCodes, eventLabel, reasonLabel, reviewable, STATUS_LABELS } from "./labels.js";
 import { mediaRange, mediaTime, score, wallTime } from "./format.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -228,7 +228,7 @@ export function renderDetail(incident, { showRaw, emptyText }) {
   const info = $("d-review");
   info.hidden = !incident.review;
   if (incident.review) info.textContent = reviewText(incident);
-  const pending = incident.status === "pending";
+  const pending = reviewable(incident);
   for (const id of ["btn-confirm", "btn-correct", "btn-reject"]) $(id).disabled = !pending;
   const history = $("d-history");
   history.hidden = !incident.history;

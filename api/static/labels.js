@@ -13,7 +13,13 @@ export const STATUS_LABELS = {
   confirmed: "已确认 Confirmed",
   rejected: "已驳回 Rejected",
   suppressed: "已抑制 Suppressed",
+  shadow: "候选模型 Shadow",
+  shadow_queue: "候选模型待审 Shadow review",
 };
+
+/** Waiting for a decision: the review queue, or the shadow review queue (a candidate model's own findings,
+ * whose decisions measure its precision and never make a case). */
+export const reviewable = (incident) => incident?.status === "pending" || incident?.status === "shadow_queue";
 
 /** Stages of a case's timeline (记时). */
 export const CASE_STAGE_LABELS = {

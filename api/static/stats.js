@@ -3,6 +3,7 @@
 import { incidentStats, statsCsvUrl } from "./api.js";
 import { EVENT_LABELS, eventLabel, reasonLabel } from "./labels.js";
 import { el } from "./queue.js";
+import { initComparison, refreshComparison } from "./model_compare.js";
 
 const $ = (id) => document.getElementById(id);
 let uPlot = null;
@@ -120,10 +121,14 @@ export async function refreshStats() {
 }
 
 export function showStats(on) {
-  if (on) refreshStats().catch((err) => console.warn("stats failed", err));
+  if (on) {
+    refreshStats().catch((err) => console.warn("stats failed", err));
+    refreshComparison();
+  }
 }
 
 export function initStats({ cameras }) {
+  initComparison();
   for (const [code, label] of Object.entries(EVENT_LABELS)) $("stats-type").append(new Option(`${label.zh} ${label.en}`, code));
   $("stats-filters").addEventListener("change", () => refreshStats().catch((err) => console.warn("stats failed", err)));
   $("stats-filters").addEventListener("submit", (e) => e.preventDefault());

@@ -86,6 +86,10 @@ function build(root) {
           el("span", { class: "error ze-error", "data-error": "events" }),
           el("div", { id: "ze-rules" }),
           el("p", { class: "hint", text: "单击添加点，拖动移动，右键删除 · click adds a point, drag moves it, right-click deletes it" })),
+        // the camera's own model and class mapping (issue 19): e.g. a city model's tricycle -> non_motor_parking
+        el("form", { id: "ze-camera-form", class: "ze-form", autocomplete: "off" },
+          el("label", {}, "模型 Model ", el("input", { id: "ze-model", size: "14", placeholder: "(model.name)" })),
+          el("label", {}, "类别映射 Class map ", el("input", { id: "ze-class-map", size: "24", placeholder: "tricycle=non_motor_parking" }))),
         el("p", { id: "ze-error", class: "error", role: "alert", hidden: "" }),
         el("button", { id: "ze-save", type: "button", class: "primary" }, "保存 Save"))));
   const stage = root.querySelector("#ze-stage svg");
@@ -145,6 +149,8 @@ async function selectSource(id) {
   state.source = r.data;
   state.zones = (r.data.zones ?? []).map((z) => ({ id: z.id, events: [...z.events], polygon: z.polygon.map((p) => [...p]), rules: z.rules ?? {} }));
   state.selected = state.zones.length ? 0 : -1;
+  $("ze-model").value = r.data.model ?? "";
+  $("ze-class-map").value = Object.entries(r.data.class_map ?? {}).map(([k, v]) => `${k}=${v}`).join(", ");
   showError(null);
   renderAll();
   await refreshFrame();
@@ -336,6 +342,12 @@ async function save() {
   if (!state.source) return;
   showError(null);
   const body = { ...state.source, zones: state.zones.map((z) => ({ id: z.id, events: z.events, polygon: z.polygon, ...(Object.keys(z.rules).length ? { rules: z.rules } : {}) })) };
+  const classMap = parseClassMap($("ze-class-map").value);
+  if (classMap === null) return showError({ status: 422, data: { detail: "class_map: write model_class=event_type, separated by commas" } });
+  body.class_map = classMap;
+  const model = $("ze-model").value.trim();
+  if (model) body.model = model;
+  else delete body.model;
   // the URL goes back as GET showed it (password masked): the server keeps the stored one
   const r = await call(`/api/v1/sources/${encodeURIComponent(state.source.id)}`, { method: "PUT", body });
   if (r.ok) {
@@ -345,6 +357,17 @@ async function save() {
   }
   $("ze-status").textContent = "";
   showError(r);
+}
+
+/** "tricycle=non_motor_parking, cart=street_vending" -> an object; null when an entry has no "=". */
+function parseClassMap(text) {
+  const out = {};
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const [from, to, ...rest] = part.split("=").map((p) => p.trim());
+    if (!from || !to || rest.length) return null;
+    out[from] = to;
+  }
+  return out;
 }
 
 /** A 422 names the field (``zones[0].rules.illegal_parking.min_dwell_s``): shown next to it when that zone is

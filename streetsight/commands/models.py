@@ -60,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pro.add_argument("--registry", help="registry folder holding the assignments (default as for import)")
     pro.set_defaults(func=cmd_promote)
 
+    cmp_ = sub.add_parser("compare", help="a candidate in shadow against the serving model, by review decisions")
+    cmp_.add_argument("name", help="the candidate model")
+    cmp_.add_argument("--config", required=True, help="the deployment's YAML (its incident records)")
+    cmp_.set_defaults(func=cmd_compare)
+
     back = sub.add_parser("rollback", help="undo the last promotion, everywhere or on one camera")
     back.add_argument("--camera", help="only this camera (source id)")
     back.add_argument("--reason", help="why (recorded in the audit log)")
@@ -178,11 +183,53 @@ def cmd_promote(args: argparse.Namespace) -> int:
         current = None  # the model in service is gone from the registry: nothing to compare with
     if current is not None and current.name == candidate.name:
         raise CliError(f"{args.name} is already in service {'on ' + args.camera if args.camera else 'everywhere'}")
+    measured = _shadow_measurement(args.config, args.name, args.camera) if args.config else None
     try:
-        entry = store.promote(candidate, current, args.camera, force=args.force, reason=args.reason)
+        entry = store.promote(candidate, current, args.camera, force=args.force, reason=args.reason,
+                              measured=measured)
     except PromotionRefused as exc:
         raise CliError(str(exc)) from None
+    if args.config:  # the deployment's audit log too, beside model-assignments.jsonl
+        _audit(args.config, entry)
     print(json.dumps(entry, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _comparison(config: str, name: str, camera: str | None = None):
+    from api.model_compare import compare
+    from streetsight.config import load_config
+    from streetsight.runtime import open_records
+
+    repository, _ = open_records(load_config(config))
+    incidents = repository.list(limit=20000)
+    return compare(name, [i for i in incidents if camera is None or i.source == camera])
+
+
+def _shadow_measurement(config: str, name: str, camera: str | None):
+    """The candidate's shadow measurement when it has reviewed incidents; None: fall back to evaluations."""
+    from streetsight.model_assignments import Measured
+
+    result = _comparison(config, name, camera)
+    if result.total().judged == 0:
+        return None
+    return Measured(result.worse(), result.summary())
+
+
+def _audit(config: str, entry: dict) -> None:
+    from api.audit import record_audit
+    from streetsight.config import load_config
+    from streetsight.runtime import open_records
+
+    repository, _ = open_records(load_config(config))
+    with repository.sessions() as s:
+        record_audit(s, f"cli:{entry['by']}", f"model.{entry['action']}", source_id=None,
+                     before={"model": entry.get("previous")},
+                     after={k: entry.get(k) for k in ("model", "scope", "forced", "reason", "decision", "measured")})
+        s.commit()
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    print(json.dumps(_comparison(args.config, args.name).as_dict(), indent=2, ensure_ascii=False))
     return 0
 
 

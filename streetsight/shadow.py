@@ -1,0 +1,207 @@
+"""Shadow mode: a candidate model runs beside the serving one on the same frames, within a budget.
+
+Its would-be incidents go through the same rules and evidence path but are recorded with status ``shadow``
+(never in the review queue, never a case). Those that no serving incident overlaps are the candidate's own
+extra findings: a share of them (``review_share``) is recorded as ``shadow_queue``, the review queue marked
+shadow, so the candidate's precision is measured there too (api/model_compare.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import supervision as sv
+
+from api.model_compare import overlaps
+from api.repository import IncidentRepository
+from api.schemas import SHADOW_STATUSES, IncidentCreate, IncidentOut
+from streams.frames import Frame
+from streetsight.config import Config, ShadowConfig
+from streetsight.recorder import IncidentRecorder
+from vision.tracking import Tracker
+
+STATS_FILE = "shadow-stats.json"
+
+
+class ShadowIncidents:
+    """The repository as a candidate's rules see it: what they add is tagged with the model, kept out of the
+    review queue, and sampled into the shadow queue when the serving model has no such incident."""
+
+    def __init__(self, repository: IncidentRepository, model: str, review_share: float) -> None:
+        self._repository = repository
+        self.model = model
+        self.review_share = review_share
+        repository.on_added(self._serving_added)
+
+    def __getattr__(self, name: str) -> Any:  # evidence, ends, sightings: as for any incident
+        return getattr(self._repository, name)
+
+    def add(self, incident: IncidentCreate, status: str = "shadow") -> IncidentOut:
+        probe = SimpleNamespace(source=incident.source, type=incident.type, started_at=incident.started_at,
+                                box=incident.box)
+        recent = self._repository.list(type=incident.type, source=incident.source, limit=200)
+        twin = next((r for r in recent
+                     if r.status not in SHADOW_STATUSES and overlaps(probe, r)), None)  # type: ignore[arg-type]
+        queued = twin is None and sampled(incident.id, self.review_share)
+        tag = {"model": self.model, "serving_twin": twin.id if twin else None, "queued": queued}
+        tagged = incident.model_copy(update={"extra": {**(incident.extra or {}), "shadow": tag}})
+        return self._repository.add(tagged, status="shadow_queue" if queued else "shadow")
+
+
+    def _serving_added(self, incident: IncidentOut) -> None:
+        """The serving model found it too (perhaps after the candidate): its decision judges both."""
+        if incident.status in SHADOW_STATUSES:
+            return
+        queued = self._repository.list(status="shadow_queue", type=incident.type, source=incident.source, limit=200)
+        for mine in queued:
+            if mine.shadow_model == self.model and overlaps(incident, mine):
+                self._repository.unqueue_shadow(mine.id)
+
+
+def sampled(incident_id: str, share: float) -> bool:
+    """A stable draw (the same incident always gets the same answer)."""
+    digest = hashlib.sha256(incident_id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < share
+
+
+class Budget:
+    """Frames and model milliseconds per wall second the candidate may spend (token buckets, one second deep)."""
+
+    def __init__(self, frames_per_s: float | None, ms_per_s: float | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.frames_per_s, self.ms_per_s, self.clock = frames_per_s, ms_per_s, clock
+        self._frames = frames_per_s or 0.0
+        self._ms = ms_per_s or 0.0
+        self._at = clock()
+
+    def allow(self) -> bool:
+        now = self.clock()
+        dt, self._at = now - self._at, now
+        if self.frames_per_s:
+            self._frames = min(max(self.frames_per_s, 1.0), self._frames + dt * self.frames_per_s)
+        if self.ms_per_s:
+            self._ms = min(self.ms_per_s, self._ms + dt * self.ms_per_s)
+        return (not self.frames_per_s or self._frames >= 1.0) and (not self.ms_per_s or self._ms > 0.0)
+
+    def spend(self, ms: float) -> None:
+        self._frames -= 1.0
+        self._ms -= ms
+
+
+@dataclass
+class ModelCost:
+    frames: int = 0
+    ms: float = 0.0
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {"frames": self.frames, "ms_per_frame": round(self.ms / self.frames, 2) if self.frames else None}
+
+
+class ShadowRunner:
+    """Runs ``detect`` (the candidate) on the frames the shadow settings choose, after the serving model."""
+
+    def __init__(self, settings: ShadowConfig, cfg: Config, detect: Callable[[list[Any]], list[sv.Detections]],
+                 recorder: IncidentRecorder, stats_path: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings, self.cfg, self.detect, self.recorder = settings, cfg, detect, recorder
+        self.budget = Budget(settings.max_frames_per_s, settings.max_ms_per_s, clock)
+        self.stats_path = stats_path
+        self.analyses: dict[str, Any] = {}  # source id -> its shadow SourceAnalysis
+        self._seen: dict[str, int] = {}
+        self.candidate, self.serving = ModelCost(), ModelCost()
+        self.over_budget = 0
+        self._lock = threading.Lock()
+        self._written = 0.0
+
+    def wants(self, source_id: str) -> bool:
+        """This camera's next frame: on a chosen camera and in the share (evenly spread)."""
+        s = self.settings
+        if s.cameras and source_id not in s.cameras:
+            return False
+        n = self._seen.get(source_id, 0)
+        self._seen[source_id] = n + 1
+        return int((n + 1) * s.share) > int(n * s.share)
+
+    def observe(self, frame: Frame, serving: Any, serving_ms: float) -> None:
+        """After the serving model analysed ``frame`` (``serving``: its SourceAnalysis)."""
+        sid = serving.source.id
+        self.serving.frames += 1
+        self.serving.ms += serving_ms
+        if not self.wants(sid):
+            return
+        if not self.budget.allow():
+            self.over_budget += 1
+            return
+        t0 = time.perf_counter()
+        detections = self.detect([frame.image])[0]
+        ms = (time.perf_counter() - t0) * 1000
+        self.budget.spend(ms)
+        self.candidate.frames += 1
+        self.candidate.ms += ms
+        self._analysis(serving).handle(frame, detections, self.recorder)
+        self._write_stats()
+
+    def finish(self, source_id: str) -> None:
+        analysis = self.analyses.pop(source_id, None)
+        if analysis is not None:
+            analysis.finish(self.recorder)
+        self._write_stats(force=True)
+
+    def stats(self) -> dict[str, Any]:
+        return {"candidate": self.settings.model, "candidate_cost": self.candidate.as_dict(),
+                "serving_cost": self.serving.as_dict(), "over_budget": self.over_budget,
+                "share": self.settings.share, "cameras": self.settings.cameras}
+
+    def _analysis(self, serving: Any) -> Any:
+        from streetsight.pipeline import SourceAnalysis, build_rules
+
+        sid = serving.source.id
+        if sid not in self.analyses:  # its own rules and tracker; the camera's packets (clips) are shared
+            fps = serving.source.analysis_fps * self.settings.share
+            self.analyses[sid] = SourceAnalysis(serving.source, build_rules(serving.source, self.cfg),
+                                                Tracker(fps), serving.ring, timezone=self.cfg.timezone)
+        return self.analyses[sid]
+
+    def _write_stats(self, force: bool = False) -> None:
+        if self.stats_path is None or (not force and time.monotonic() - self._written < 5.0):
+            return
+        self._written = time.monotonic()
+        self.stats_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.stats_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.stats(), indent=2), encoding="utf-8")
+        tmp.replace(self.stats_path)
+
+
+def read_stats(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def build_shadow(cfg: Config, repository: IncidentRepository, recorder: IncidentRecorder) -> ShadowRunner | None:
+    """The configured shadow candidate (model.shadow), or None. Its incidents' evidence goes where the
+    serving model's does; its costs to ``<data_dir>/shadow-stats.json``."""
+    settings = cfg.model.shadow
+    if settings is None:
+        return None
+    from streetsight.runtime import load_detector
+
+    model = cfg.model.model_copy(update={"name": settings.model, "shadow": None})
+    detector = load_detector(cfg.model_copy(update={"model": model}))
+    shadow_recorder = IncidentRecorder(recorder.store, ShadowIncidents(repository, settings.model,  # type: ignore[arg-type]
+                                                                       settings.review_share),
+                                       recorder.cfg, keep_recorded=recorder.keep_recorded,
+                                       wall_clock=recorder.wall_clock)
+    return ShadowRunner(settings, cfg, lambda images: detector.detect(images), shadow_recorder,
+                        stats_path=stats_path(cfg))
+
+
+def stats_path(cfg: Config) -> Path:
+    return Path(cfg.storage.data_dir) / STATS_FILE
