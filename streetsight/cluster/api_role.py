@@ -16,6 +16,7 @@ from typing import Any
 
 from api.app import create_app
 from api.examples import ExampleStore
+from api.position_reports import PositionReports
 from api.repository import IncidentRepository
 from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
@@ -89,7 +90,10 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     collectors = [c for c in [getattr(consumer, "collector", None)] if c is not None]
     frames = RedisFrameView(client, cluster)
     app = create_app(repository, evidence_root, sources_provider=board.health,
-                     evidence_locator=evidence.locate, position_sink=relay.report, collectors=collectors,
+                     evidence_locator=evidence.locate,
+                     # kept in the records too: footage the device uploads later without a track uses them
+                     position_sink=PositionReports(repository.sessions).persisting(relay.report),
+                     collectors=collectors,
                      source_catalog=catalog, frame_view=frames,
                      recheck_snapshot=recheck_snapshots(frames, evidence.store, repository, evidence),
                      **case_app_kwargs(cfg, rt))

@@ -2,6 +2,10 @@
 k of n, batched detection, clips from the file's own packets, the shared `GeoMerger` so live devices' findings
 at the same place and time merge), with each frame's position interpolated from the track at its wall time.
 
+Positions come from the uploaded track; without one, from an NMEA stream embedded in the file; without that,
+from the device's live position reports kept in the records for the recording's time (`PositionReports`).
+A frame with no position near it in any of them stays unpositioned.
+
 Progress is checkpointed every ``footage.checkpoint_every_s`` media seconds. A job found ``running`` at start
 (the process died) continues from its checkpoint: earlier frames are read but not analysed, the job's open
 incidents are continued, and a finding re-confirmed after the checkpoint keeps its incident (`JobRecorder`).
@@ -19,6 +23,7 @@ from sqlalchemy import select
 
 from api.db import IncidentRecord
 from api.footage_jobs import FootageJobOut, FootageJobs
+from api.position_reports import PositionReports
 from api.repository import IncidentRepository
 from api.source_catalog import SourceCatalog
 from detectors.geo import Merger
@@ -27,7 +32,8 @@ from streams.frames import Frame
 from streams.health import SourceState
 from streetsight.config import EVENT_TYPES, Config, ConfigError, parse_source
 from streetsight.footage.recorder import JobRecorder, KnownIncident
-from streetsight.footage.tracks import Track, parse_track
+from streetsight.footage.embedded import embedded_track
+from streetsight.footage.tracks import Track, TrackPoint, parse_track
 from streetsight.pipeline import SourceAnalysis, make_reader
 from streetsight.recovery import incident_of, recover_evidence
 from vision.detection import FrameDetector
@@ -48,8 +54,9 @@ class _Counts:
 class FootageRunner:
     def __init__(self, cfg: Config, jobs: FootageJobs, catalog: SourceCatalog, repository: IncidentRepository,
                  store: EvidenceStore, detector: FrameDetector, merger: Merger | None = None,
-                 poll_s: float = 2.0, batch: int = 4) -> None:
+                 poll_s: float = 2.0, batch: int = 4, positions: PositionReports | None = None) -> None:
         self.cfg, self.jobs, self.catalog, self.repository = cfg, jobs, catalog, repository
+        self.positions = positions
         self.store, self.detector, self.merger = store, detector, merger
         self.footage = cfg.footage
         self.work_dir = self.footage.resolved_work_dir(cfg.storage.data_dir)
@@ -112,7 +119,7 @@ class FootageRunner:
         src = self._source(job)
         video, scratch = self._local_video(job)
         try:
-            track = self._track(job)
+            track = self._track(job, video)
             known = self._known_incidents(job)
             resumed_from = job.done_s if job.done_s > 0 else None
             recorder = JobRecorder(self.store, self.repository, self.cfg.evidence, job_id=job.id,
@@ -208,11 +215,35 @@ class FootageRunner:
             raise JobFailed(f"the stored video {job.video_key} could not be read: {exc}") from None
         return target, scratch
 
-    def _track(self, job: FootageJobOut) -> Track | None:
-        if job.track_key is None or job.track_format is None:
+    def _track(self, job: FootageJobOut, video: Path) -> Track | None:
+        """The uploaded track, else the file's embedded one, else the device's live reports of that time."""
+        gap = self.footage.track_max_gap_s
+        if job.track_key is not None and job.track_format is not None:
+            with self.store.open(job.track_key) as f:
+                return Track(parse_track(f.read(), job.track_format), gap)
+        points, origin = embedded_track(video), "embedded"
+        if not points:
+            points, origin = self._live_reports(job), "live reports"
+        if not points:
+            self.jobs.positions_from(job.id, None, 0)
+            log.info("footage job %s: no track, none embedded, no live reports of that time: unpositioned", job.id)
             return None
-        with self.store.open(job.track_key) as f:
-            return Track(parse_track(f.read(), job.track_format), self.footage.track_max_gap_s)
+        track = Track(points, gap)
+        t0 = job.started_at.timestamp()
+        if not track.overlaps(t0, t0 + job.duration_s):
+            log.info("footage job %s: the %s track misses the video's time: unpositioned", job.id, origin)
+            self.jobs.positions_from(job.id, None, 0)
+            return None
+        if job.track_from != origin or job.track_points != len(points):
+            self.jobs.positions_from(job.id, origin, len(points))
+        return track
+
+    def _live_reports(self, job: FootageJobOut) -> list[TrackPoint]:
+        if self.positions is None:
+            return []
+        t0, gap = job.started_at.timestamp(), self.footage.track_max_gap_s
+        reports = self.positions.between(job.source, t0 - gap, t0 + job.duration_s + gap)
+        return [TrackPoint(t, lng, lat) for t, lng, lat in reports]
 
     def _job_records(self, job: FootageJobOut) -> list[IncidentRecord]:
         with self.repository.sessions() as s:
