@@ -42,6 +42,7 @@ class JobRecorder(IncidentRecorder):
         self.known = list(known)
         self.same_within_s = same_within_s
         self.opened = {k.id for k in known}
+        self._live: dict[str, Incident] = {}  # opened (or continued) in this run: their sightings go on
 
     def handle(self, event: IncidentEvent, image: np.ndarray, ring: PacketRing | None) -> None:
         inc = event.incident
@@ -54,9 +55,20 @@ class JobRecorder(IncidentRecorder):
                 log.info("footage job %s: %s at %.1fs is incident %s of the run before the restart",
                          self.job_id, inc.type, inc.confirmed_at, same.id)
                 inc.id = same.id
+                self._live[inc.id] = inc
                 return
             self.opened.add(inc.id)
+            self._live[inc.id] = inc
         super().handle(event, image, ring)
+
+    def incidents_now(self) -> list[KnownIncident]:
+        """The job's incidents so far (of runs before and this one), for a checkpoint kept outside the records."""
+        out = {k.id: k for k in self.known}
+        for inc in self._live.values():
+            before = out.get(inc.id)
+            out[inc.id] = KnownIncident(inc.id, inc.type, inc.zone_id, before.started_at if before else inc.started_at,
+                                        max(inc.last_seen_at, inc.confirmed_at))
+        return list(out.values())
 
     def _known_as(self, inc: Incident) -> KnownIncident | None:
         for k in self.known:

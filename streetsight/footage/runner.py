@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -41,6 +42,16 @@ from vision.detection import FrameDetector
 log = logging.getLogger(__name__)
 
 
+class JobIncidents(Protocol):
+    """Where a job's incidents of the run before a restart are found, and its checkpoints keep them."""
+
+    def known(self, job: FootageJobOut) -> list[KnownIncident]: ...
+
+    def continue_open(self, job: FootageJobOut, analysis: SourceAnalysis, recorder: JobRecorder) -> None: ...
+
+    def checkpointed(self, job: FootageJobOut, recorder: JobRecorder) -> None: ...
+
+
 class JobFailed(Exception):
     """The job cannot go on; the message is the reason recorded."""
 
@@ -54,8 +65,12 @@ class _Counts:
 class FootageRunner:
     def __init__(self, cfg: Config, jobs: FootageJobs, catalog: SourceCatalog, repository: IncidentRepository,
                  store: EvidenceStore, detector: FrameDetector, merger: Merger | None = None,
-                 poll_s: float = 2.0, batch: int = 4, positions: PositionReports | None = None) -> None:
+                 poll_s: float = 2.0, batch: int = 4, positions: PositionReports | None = None,
+                 incidents: JobIncidents | None = None) -> None:
+        """``repository``: where the recorder writes (the records, or a worker's bus publisher);
+        ``incidents``: the job's incidents of a run before (default: from the records)."""
         self.cfg, self.jobs, self.catalog, self.repository = cfg, jobs, catalog, repository
+        self.incidents = incidents or RecordedJobIncidents(repository, store)
         self.positions = positions
         self.store, self.detector, self.merger = store, detector, merger
         self.footage = cfg.footage
@@ -120,7 +135,7 @@ class FootageRunner:
         video, scratch = self._local_video(job)
         try:
             track = self._track(job, video)
-            known = self._known_incidents(job)
+            known = self.incidents.known(job)
             resumed_from = job.done_s if job.done_s > 0 else None
             recorder = JobRecorder(self.store, self.repository, self.cfg.evidence, job_id=job.id,
                                    started_at=job.started_at, known=known,
@@ -128,7 +143,7 @@ class FootageRunner:
             src = src.model_copy(update={"url": str(video), "media_start": job.started_at, "realtime": False})
             analysis = SourceAnalysis.create(src, self.cfg, self.merger)
             if resumed_from is not None:
-                self._continue_open(job, analysis, recorder)
+                self.incidents.continue_open(job, analysis, recorder)
                 log.info("footage job %s: continuing from %.1f s of %.1f s", job.id, resumed_from, job.duration_s)
             reader = make_reader(src, self.cfg, analysis.ring, realtime_default=False)
             counts = _Counts(job.frames_analysed, job.unpositioned_frames)
@@ -185,6 +200,7 @@ class FootageRunner:
                 shutil.rmtree(scratch, ignore_errors=True)
 
     def _checkpoint(self, job: FootageJobOut, done_s: float, counts: _Counts, recorder: JobRecorder) -> None:
+        self.incidents.checkpointed(job, recorder)
         self.jobs.checkpoint(job.id, min(done_s, job.duration_s), counts.frames, counts.unpositioned,
                              len(recorder.opened))
 
@@ -245,22 +261,32 @@ class FootageRunner:
         reports = self.positions.between(job.source, t0 - gap, t0 + job.duration_s + gap)
         return [TrackPoint(t, lng, lat) for t, lng, lat in reports]
 
-    def _job_records(self, job: FootageJobOut) -> list[IncidentRecord]:
+
+class RecordedJobIncidents:
+    """Role ``all``: the job's incidents are in the records this process writes."""
+
+    def __init__(self, repository: IncidentRepository, store: EvidenceStore) -> None:
+        self.repository, self.store = repository, store
+
+    def _records(self, job: FootageJobOut) -> list[IncidentRecord]:
         with self.repository.sessions() as s:
             rows = s.scalars(select(IncidentRecord).where(IncidentRecord.source == job.source)).all()
         return [r for r in rows if ((r.extra or {}).get("footage") or {}).get("job") == job.id]
 
-    def _known_incidents(self, job: FootageJobOut) -> list[KnownIncident]:
+    def known(self, job: FootageJobOut) -> list[KnownIncident]:
         return [KnownIncident(r.id, r.type, r.zone or "", r.started_at,
                               r.last_seen if r.last_seen is not None else r.confirmed_at)
-                for r in self._job_records(job)]
+                for r in self._records(job)]
 
-    def _continue_open(self, job: FootageJobOut, analysis: SourceAnalysis, recorder: JobRecorder) -> None:
+    def continue_open(self, job: FootageJobOut, analysis: SourceAnalysis, recorder: JobRecorder) -> None:
         """The incidents the run before the restart left open are continued (or end at their last sighting
         when no rule takes them); those whose evidence was cut short get what exists."""
-        unfinished = [self.repository.get(r.id) for r in self._job_records(job) if r.ended_at is None]
+        unfinished = [self.repository.get(r.id) for r in self._records(job) if r.ended_at is None]
         incidents = [incident_of(out) for out in unfinished if out is not None]
         for inc in incidents:
             if not analysis.adopt(inc):
                 self.repository.mark_ended(inc.id, inc.last_seen_at)
         recover_evidence(self.repository, self.store, incidents)
+
+    def checkpointed(self, job: FootageJobOut, recorder: JobRecorder) -> None:
+        """The records hold them already."""
