@@ -124,6 +124,11 @@ class FootageJobs:
         self._notify(out)
         return out
 
+    def started(self, job_id: str, done_s: float) -> FootageJobOut:
+        """Claimed elsewhere (a cluster worker) from ``done_s``: running, and the rate of this run starts now."""
+        now = self._clock()
+        return self._update(job_id, status="running", run_started_wall=now, run_started_done_s=done_s, done_s=done_s)
+
     def checkpoint(self, job_id: str, done_s: float, frames_analysed: int, unpositioned_frames: int,
                    incidents: int) -> FootageJobOut:
         return self._update(job_id, done_s=done_s, frames_analysed=frames_analysed,

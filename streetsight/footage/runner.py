@@ -140,6 +140,7 @@ class FootageRunner:
             recorder = JobRecorder(self.store, self.repository, self.cfg.evidence, job_id=job.id,
                                    started_at=job.started_at, known=known,
                                    same_within_s=max(self.cfg.rules.for_type(t).leave_after_s for t in EVENT_TYPES))
+            recorder.on_new = lambda: self.incidents.checkpointed(job, recorder)
             src = src.model_copy(update={"url": str(video), "media_start": job.started_at, "realtime": False})
             analysis = SourceAnalysis.create(src, self.cfg, self.merger)
             if resumed_from is not None:
