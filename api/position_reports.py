@@ -4,6 +4,7 @@ positioned from these. ``persisting(sink)`` wraps the API's ``position_sink``: a
 (a known moving source, valid coordinates) is also stored."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 from sqlalchemy import delete, select
@@ -16,14 +17,24 @@ Report = tuple[float, float, float]  # (unix s, lng, lat)
 
 
 class PositionReports:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    """``keep_days``: reports older than this (by their own time) are dropped, at most once an hour, as new
+    ones come in (150 devices reporting every 5 s make 2.6 million a day)."""
+
+    PURGE_EVERY_S = 3600.0
+
+    def __init__(self, sessions: sessionmaker[Session], keep_days: float = 30.0) -> None:
         self._sessions = sessions
+        self.keep_s = keep_days * 86400
+        self._purge_at = 0.0  # monotonic
 
     def record(self, source_id: str, lng: float, lat: float, timestamp: float) -> None:
         with self._sessions() as s:
             s.add(PositionReportRecord(source=source_id, time=timestamp, lng=lng, lat=lat,
                                        received_at=datetime.now(timezone.utc)))
             s.commit()
+        if time.monotonic() >= self._purge_at:
+            self._purge_at = time.monotonic() + self.PURGE_EVERY_S
+            self.purge_before(time.time() - self.keep_s)
 
     def between(self, source_id: str, start: float, end: float) -> list[Report]:
         """The source's reports with ``start <= time <= end`` (unix s), in time order."""

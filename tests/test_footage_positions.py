@@ -134,3 +134,21 @@ def test_0012_keeps_position_reports_and_the_track_origin_and_goes_back(database
         assert "position_reports" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_reports_older_than_the_kept_days_are_dropped_as_new_ones_come(tmp_path):
+    import time
+
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'r.db'}")
+    init_db(engine)
+    try:
+        reports = PositionReports(make_session_factory(engine), keep_days=7)
+        reports._purge_at = float("inf")  # no purge while the old ones go in
+        now = time.time()
+        for days in (40, 8, 6):
+            reports.record("bodycam-1", 120.0, 30.0, now - days * 86400)
+        reports._purge_at = 0.0
+        reports.record("bodycam-1", 120.0, 30.0, now)
+        assert [round((now - t) / 86400) for t, _, _ in reports.between("bodycam-1", 0, 2e10)] == [6, 0]
+    finally:
+        engine.dispose()

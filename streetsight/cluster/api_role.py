@@ -98,7 +98,8 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     # uploaded footage: recorded and stored here (S3), analysed by a worker with room (`FootageJobBoard`)
     from streetsight.footage.intake import FootageIntake
 
-    jobs, reports = FootageJobs(repository.sessions), PositionReports(repository.sessions)
+    jobs = FootageJobs(repository.sessions)
+    reports = PositionReports(repository.sessions, cfg.footage.position_reports_keep_days)
     intake = FootageIntake(jobs, catalog, evidence.store, cfg.footage, cfg.storage.data_dir)
     rt.footage = FootageJobBoard(client, cluster, jobs, reports, cfg.footage.track_max_gap_s)
     frames = RedisFrameView(client, cluster)

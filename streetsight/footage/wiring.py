@@ -28,7 +28,7 @@ def build_footage(cfg: Config, rt, catalog: SourceCatalog, merger: Merger | None
     recording's findings merge with live sightings of the same place and time."""
     jobs = FootageJobs(rt.repository.sessions)
     intake = FootageIntake(jobs, catalog, rt.recorder.store, cfg.footage, cfg.storage.data_dir)
-    positions = PositionReports(rt.repository.sessions)
+    positions = PositionReports(rt.repository.sessions, cfg.footage.position_reports_keep_days)
     runner = FootageRunner(cfg, jobs, catalog, rt.repository, rt.recorder.store, rt.detector, merger,
                            positions=positions)
     return Footage(jobs, intake, runner, positions)
