@@ -353,11 +353,30 @@ class FootageJobRecord(Base):
     run_started_wall: Mapped[datetime | None] = mapped_column(UTCDateTime())
     run_started_done_s: Mapped[float | None] = mapped_column(Float)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # where the positions came from: "upload" (the track file), "embedded" (the file's own NMEA stream),
+    # "live reports" (the device's position reports of that time), or None (none: every frame unpositioned)
+    track_from: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
         Index("ix_footage_jobs_status", "status"),
     )
+
+
+class PositionReportRecord(Base):
+    """A moving camera's position report (``POST /api/v1/sources/{id}/position``), kept so that footage the
+    device uploads later without a track is positioned from where it said it was (issue 18)."""
+
+    __tablename__ = "position_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(128))
+    time: Mapped[float] = mapped_column(Float)  # unix seconds: when the device was there
+    lng: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_position_reports_source_time", "source", "time"),)
 
 
 class SourceRecord(Base):

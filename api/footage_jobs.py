@@ -29,6 +29,7 @@ class FootageJobCreate(BaseModel):
     track_key: str | None = None
     track_format: str | None = None
     track_points: int = 0
+    track_from: str | None = None
     started_at: datetime
     started_at_from: str = Field(description="upload (given) or container (the file's creation time)")
     duration_s: float
@@ -46,6 +47,9 @@ class FootageJobOut(BaseModel):
     track_key: str | None
     track_format: str | None
     track_points: int
+    track_from: str | None = Field(None, description="where the positions come from: upload (the track file), "
+                                   "embedded (the file's own NMEA stream), live reports (the device's reports of "
+                                   "that time); none: every frame unpositioned")
     started_at: datetime = Field(description="wall time of the first frame")
     started_at_from: str = Field(description="where started_at came from: upload (given) or container "
                                              "(the file's creation time)")
@@ -120,10 +124,19 @@ class FootageJobs:
         self._notify(out)
         return out
 
+    def started(self, job_id: str, done_s: float) -> FootageJobOut:
+        """Claimed elsewhere (a cluster worker) from ``done_s``: running, and the rate of this run starts now."""
+        now = self._clock()
+        return self._update(job_id, status="running", run_started_wall=now, run_started_done_s=done_s, done_s=done_s)
+
     def checkpoint(self, job_id: str, done_s: float, frames_analysed: int, unpositioned_frames: int,
                    incidents: int) -> FootageJobOut:
         return self._update(job_id, done_s=done_s, frames_analysed=frames_analysed,
                             unpositioned_frames=unpositioned_frames, incidents=incidents)
+
+    def positions_from(self, job_id: str, track_from: str | None, points: int) -> FootageJobOut:
+        """The track a job found when it started (embedded in the file, or the device's live reports)."""
+        return self._update(job_id, track_from=track_from, track_points=points)
 
     def finish(self, job_id: str, error: str | None = None) -> FootageJobOut:
         """``done`` (all of it analysed: progress 1), or ``failed`` with ``error``."""
@@ -158,7 +171,8 @@ class FootageJobs:
         return FootageJobOut(
             id=r.id, source=r.source, status=r.status, filename=r.filename, video_key=r.video_key,  # type: ignore[arg-type]
             video_sha256=r.video_sha256, video_size=r.video_size, track_key=r.track_key,
-            track_format=r.track_format, track_points=r.track_points, started_at=r.started_at,
+            track_format=r.track_format, track_points=r.track_points, track_from=r.track_from,
+            started_at=r.started_at,
             started_at_from=r.started_at_from, duration_s=r.duration_s, done_s=r.done_s, progress=round(progress, 4),
             eta_s=None if eta is None else round(eta, 1), rate=None if rate is None else round(rate, 3),
             frames_analysed=r.frames_analysed, unpositioned_frames=r.unpositioned_frames, incidents=r.incidents,

@@ -56,7 +56,8 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     frames = LocalFrameView(pipeline.latest)
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
                      evidence_locator=evidence.locate if evidence else None,
-                     position_sink=pipeline.report_position, collectors=[pipeline.metrics],
+                     position_sink=footage.positions.persisting(pipeline.report_position),
+                     collectors=[pipeline.metrics],
                      source_catalog=catalog, frame_view=frames,
                      recheck_snapshot=recheck_snapshots(frames, rt.recorder.store, rt.repository, evidence),
                      shadow_stats=shadow.stats if shadow is not None else None,

@@ -53,14 +53,14 @@ def upload(service: Service, *args: str, state: Path, token: str | None = None) 
     """`streetsight footage upload` as a user runs it (its own process)."""
     return subprocess.run(
         [sys.executable, "-m", "streetsight", "footage", "upload", *args, "--server", service.url,
-         "--token", token or service.token, "--state", str(state)],
+         f"--token={token or service.token}", "--state", str(state)],
         capture_output=True, text=True, timeout=900, env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
 def upload_process(service: Service, *args: str, state: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "streetsight", "footage", "upload", *args, "--server", service.url,
-         "--token", service.token, "--state", str(state)],
+         f"--token={service.token}", "--state", str(state)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 

@@ -30,6 +30,9 @@ function progressCell(job) {
   return cell;
 }
 
+// where a job's positions came from when no track was uploaded (see track_from)
+const ORIGIN = { embedded: "内嵌 NMEA embedded", "live reports": "实时上报 live reports" };
+
 function row(job) {
   const tr = el("tr");
   tr.dataset.id = job.id;
@@ -37,7 +40,9 @@ function row(job) {
   if (job.error) status.append(el("div", "job-failed", job.error));
   const positioned = job.track_format
     ? `${job.track_format.toUpperCase()} · ${job.track_points} 点 points`
-    : "无轨迹 no track";
+    : ORIGIN[job.track_from]
+      ? `${ORIGIN[job.track_from]} · ${job.track_points} 点 points`
+      : "无轨迹 no track";
   const file = el("td", "", job.filename);
   file.append(el("div", "muted", positioned));
   tr.append(file, el("td", "", job.source), el("td", "", wallTime(job.started_at)), progressCell(job), status,

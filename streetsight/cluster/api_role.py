@@ -16,11 +16,14 @@ from typing import Any
 
 from api.app import create_app
 from api.examples import ExampleStore
+from api.footage_jobs import FootageJobs
+from api.position_reports import PositionReports
 from api.repository import IncidentRepository
 from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.cluster.bus import EventConsumer
 from streetsight.cluster.connection import connect
+from streetsight.cluster.footage import FootageJobBoard
 from streetsight.cluster.frames import RedisFrameView
 from streetsight.cluster.positions import PositionRelay, board_for
 from streetsight.cluster.sources import RedisSourcePublisher
@@ -44,6 +47,7 @@ class ApiRuntime:
     repository: IncidentRepository
     evidence: EvidenceBackend
     consumer: EventConsumer
+    footage: FootageJobBoard | None = None
 
     @functools.cached_property
     def detector(self) -> Any:
@@ -54,8 +58,12 @@ class ApiRuntime:
     def start(self) -> None:
         self.evidence.start()  # spool uploads and the retention sweeper run here, not on workers
         self.consumer.start()
+        if self.footage is not None:
+            self.footage.start()
 
     def close(self) -> None:
+        if self.footage is not None:
+            self.footage.stop()
         self.consumer.stop()
         self.evidence.close()
 
@@ -87,12 +95,22 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     publisher.publish()  # the workers follow the records from now on
     catalog.on_change(publisher)
     collectors = [c for c in [getattr(consumer, "collector", None)] if c is not None]
+    # uploaded footage: recorded and stored here (S3), analysed by a worker with room (`FootageJobBoard`)
+    from streetsight.footage.intake import FootageIntake
+
+    jobs = FootageJobs(repository.sessions)
+    reports = PositionReports(repository.sessions, cfg.footage.position_reports_keep_days)
+    intake = FootageIntake(jobs, catalog, evidence.store, cfg.footage, cfg.storage.data_dir)
+    rt.footage = FootageJobBoard(client, cluster, jobs, reports, cfg.footage.track_max_gap_s)
     frames = RedisFrameView(client, cluster)
     app = create_app(repository, evidence_root, sources_provider=board.health,
-                     evidence_locator=evidence.locate, position_sink=relay.report, collectors=collectors,
+                     evidence_locator=evidence.locate,
+                     # kept in the records too: footage the device uploads later without a track uses them
+                     position_sink=reports.persisting(relay.report),
+                     collectors=collectors,
                      source_catalog=catalog, frame_view=frames,
                      recheck_snapshot=recheck_snapshots(frames, evidence.store, repository, evidence),
-                     **case_app_kwargs(cfg, rt))
+                     footage=(jobs, intake), **case_app_kwargs(cfg, rt))
     bootstrap_admin(app)
     # examples are records here too; a box is cut from the full frame a worker publishes to Redis
     mount_examples(app, ExampleStore(repository.sessions), frames,

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from streams.urls import mask_text
 from streetsight.cluster.bus import EventPublisher
 from streetsight.cluster.connection import connect, default_worker_id, fast_client
+from streetsight.cluster.footage import FootageJobTaker, JobState, ReportedPositions
 from streetsight.cluster.frames import FramePublisher
 from streetsight.cluster.geo_merge import RedisGeoMerger
 from streetsight.cluster.handover import HandoverBoard
@@ -70,12 +71,25 @@ class ClusterWorker:
             published = None  # Redis not up yet: the config's sources until the follower reads the records
         if published is not None:
             self.sources = _resolved(published)
+        # the records' bodies (footage jobs name their device by them); the config's until published
+        self.bodies = published or {s.id: s.model_dump(mode="json") for s in cfg.sources}
         self.positions = PositionFeed(self.redis, cluster, self.pipeline.positions)
         self.health = SourceHealthPublisher(self.redis, cluster, self.worker_id, self.pipeline.health)
         self.frames = FramePublisher(self.redis, cluster, self.pipeline.latest)
         self.leases = LeaseManager(fast_client(cluster), cluster, self.worker_id, list(self.sources),
                                    on_acquire=self._acquire, on_release=self._release, capacity=self.capacity)
+        # uploaded footage: one job at a time while this worker reads fewer cameras than its capacity
+        self.footage = FootageJobTaker(self.redis, cluster, self.worker_id, self._footage_runner,
+                                       lambda: not self.capacity or len(self.leases.held()) < self.capacity,
+                                       self.publisher)
         self._stopping = threading.Event()
+
+    def _footage_runner(self, state: JobState, positions: ReportedPositions):
+        from streetsight.footage.runner import FootageRunner
+
+        return FootageRunner(self.cfg, state, _Bodies(self), self.publisher, self.evidence.store,  # type: ignore[arg-type]
+                             self.pipeline.detector, self.pipeline.merger, positions=positions,  # type: ignore[arg-type]
+                             incidents=state)
 
     # lease callbacks (the lease thread) ----------------------------------------------------------
 
@@ -103,6 +117,7 @@ class ClusterWorker:
 
         new = _resolved(bodies)
         old, self.sources = self.sources, new
+        self.bodies = bodies
         held = self.leases.held()
         gone = {sid: self.pipeline.open_incidents(sid) for sid in held if sid not in new}
         for sid in sorted(held & set(new)):
@@ -139,6 +154,7 @@ class ClusterWorker:
         self.frames.start()
         self.follower.start()
         self.leases.start()
+        self.footage.start()
         try:
             self.pipeline.run()
         finally:
@@ -183,6 +199,7 @@ class ClusterWorker:
             self.pipeline.stop()
 
     def _shutdown(self) -> None:
+        self.footage.stop()  # the job going on checkpoints; another worker (or this one again) continues it
         if not self._stopping.is_set():  # a graceful stop() has released the leases already
             self.leases.stop()
         self.follower.stop()
@@ -193,6 +210,16 @@ class ClusterWorker:
         self.publisher.close(timeout_s=10.0)
         self.evidence.close()
         log.info("worker %s stopped (%d event(s) left in its outbox)", self.worker_id, self.publisher.backlog())
+
+
+class _Bodies:
+    """The source records as the footage runner looks its device up."""
+
+    def __init__(self, worker: ClusterWorker) -> None:
+        self.worker = worker
+
+    def get(self, source_id: str) -> dict | None:
+        return self.worker.bodies.get(source_id)
 
 
 def _resolved(bodies: dict) -> dict:

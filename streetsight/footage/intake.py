@@ -137,6 +137,7 @@ class FootageIntake:
                 id=job_id, source=source_id, filename=filename[:255] or f"video{ext}", video_key=video.key,
                 video_sha256=video.sha256, video_size=video.size, track_key=track_key,
                 track_format=track_path.suffix.lstrip(".") if track_path else None, track_points=points,
+                track_from="upload" if track_path is not None else None,
                 started_at=start, started_at_from=start_from, duration_s=info.duration_s, created_by=actor))
         except OSError as exc:
             self._discard(stored_keys)

@@ -3,6 +3,7 @@ time), and a re-run of frames after a restart does not record an incident twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,9 +43,16 @@ class JobRecorder(IncidentRecorder):
         self.known = list(known)
         self.same_within_s = same_within_s
         self.opened = {k.id for k in known}
+        self._live: dict[str, Incident] = {}  # opened (or continued) in this run: their sightings go on
+        # called with a new incident known, before it is recorded: a checkpoint kept outside the records (a
+        # worker's) then knows it even if the process dies right after
+        self.on_new: Callable[[], None] | None = None
+        self._ended: set[str] = set()
 
     def handle(self, event: IncidentEvent, image: np.ndarray, ring: PacketRing | None) -> None:
         inc = event.incident
+        if event.kind == "ended":
+            self._ended.add(inc.id)
         if event.kind == "opened":
             wall = self.started_at + timedelta(seconds=inc.confirmed_at)
             inc.extra["footage"] = {"job": self.job_id, "media_s": round(inc.confirmed_at, 3),
@@ -54,9 +62,26 @@ class JobRecorder(IncidentRecorder):
                 log.info("footage job %s: %s at %.1fs is incident %s of the run before the restart",
                          self.job_id, inc.type, inc.confirmed_at, same.id)
                 inc.id = same.id
+                self._live[inc.id] = inc
                 return
             self.opened.add(inc.id)
+            self._live[inc.id] = inc
+            if self.on_new is not None:
+                self.on_new()
         super().handle(event, image, ring)
+
+    def incidents_now(self) -> list[KnownIncident]:
+        """The job's incidents so far (of runs before and this one), for a checkpoint kept outside the records."""
+        out = {k.id: k for k in self.known}
+        for inc in self._live.values():
+            before = out.get(inc.id)
+            out[inc.id] = KnownIncident(inc.id, inc.type, inc.zone_id, before.started_at if before else inc.started_at,
+                                        max(inc.last_seen_at, inc.confirmed_at))
+        return list(out.values())
+
+    def open_now(self) -> list[Incident]:
+        """This run's incidents not ended yet (a worker taking the job over continues them)."""
+        return [inc for inc in self._live.values() if inc.id not in self._ended]
 
     def _known_as(self, inc: Incident) -> KnownIncident | None:
         for k in self.known:

@@ -2,6 +2,10 @@
 k of n, batched detection, clips from the file's own packets, the shared `GeoMerger` so live devices' findings
 at the same place and time merge), with each frame's position interpolated from the track at its wall time.
 
+Positions come from the uploaded track; without one, from an NMEA stream embedded in the file; without that,
+from the device's live position reports kept in the records for the recording's time (`PositionReports`).
+A frame with no position near it in any of them stays unpositioned.
+
 Progress is checkpointed every ``footage.checkpoint_every_s`` media seconds. A job found ``running`` at start
 (the process died) continues from its checkpoint: earlier frames are read but not analysed, the job's open
 incidents are continued, and a finding re-confirmed after the checkpoint keeps its incident (`JobRecorder`).
@@ -14,11 +18,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 
 from api.db import IncidentRecord
 from api.footage_jobs import FootageJobOut, FootageJobs
+from api.position_reports import PositionReports
 from api.repository import IncidentRepository
 from api.source_catalog import SourceCatalog
 from detectors.geo import Merger
@@ -27,12 +33,23 @@ from streams.frames import Frame
 from streams.health import SourceState
 from streetsight.config import EVENT_TYPES, Config, ConfigError, parse_source
 from streetsight.footage.recorder import JobRecorder, KnownIncident
-from streetsight.footage.tracks import Track, parse_track
+from streetsight.footage.embedded import embedded_track
+from streetsight.footage.tracks import Track, TrackPoint, parse_track
 from streetsight.pipeline import SourceAnalysis, make_reader
 from streetsight.recovery import incident_of, recover_evidence
 from vision.detection import FrameDetector
 
 log = logging.getLogger(__name__)
+
+
+class JobIncidents(Protocol):
+    """Where a job's incidents of the run before a restart are found, and its checkpoints keep them."""
+
+    def known(self, job: FootageJobOut) -> list[KnownIncident]: ...
+
+    def continue_open(self, job: FootageJobOut, analysis: SourceAnalysis, recorder: JobRecorder) -> None: ...
+
+    def checkpointed(self, job: FootageJobOut, recorder: JobRecorder) -> None: ...
 
 
 class JobFailed(Exception):
@@ -48,8 +65,13 @@ class _Counts:
 class FootageRunner:
     def __init__(self, cfg: Config, jobs: FootageJobs, catalog: SourceCatalog, repository: IncidentRepository,
                  store: EvidenceStore, detector: FrameDetector, merger: Merger | None = None,
-                 poll_s: float = 2.0, batch: int = 4) -> None:
+                 poll_s: float = 2.0, batch: int = 4, positions: PositionReports | None = None,
+                 incidents: JobIncidents | None = None) -> None:
+        """``repository``: where the recorder writes (the records, or a worker's bus publisher);
+        ``incidents``: the job's incidents of a run before (default: from the records)."""
         self.cfg, self.jobs, self.catalog, self.repository = cfg, jobs, catalog, repository
+        self.incidents = incidents or RecordedJobIncidents(repository, store)
+        self.positions = positions
         self.store, self.detector, self.merger = store, detector, merger
         self.footage = cfg.footage
         self.work_dir = self.footage.resolved_work_dir(cfg.storage.data_dir)
@@ -112,16 +134,17 @@ class FootageRunner:
         src = self._source(job)
         video, scratch = self._local_video(job)
         try:
-            track = self._track(job)
-            known = self._known_incidents(job)
+            track = self._track(job, video)
+            known = self.incidents.known(job)
             resumed_from = job.done_s if job.done_s > 0 else None
             recorder = JobRecorder(self.store, self.repository, self.cfg.evidence, job_id=job.id,
                                    started_at=job.started_at, known=known,
                                    same_within_s=max(self.cfg.rules.for_type(t).leave_after_s for t in EVENT_TYPES))
+            recorder.on_new = lambda: self.incidents.checkpointed(job, recorder)
             src = src.model_copy(update={"url": str(video), "media_start": job.started_at, "realtime": False})
             analysis = SourceAnalysis.create(src, self.cfg, self.merger)
             if resumed_from is not None:
-                self._continue_open(job, analysis, recorder)
+                self.incidents.continue_open(job, analysis, recorder)
                 log.info("footage job %s: continuing from %.1f s of %.1f s", job.id, resumed_from, job.duration_s)
             reader = make_reader(src, self.cfg, analysis.ring, realtime_default=False)
             counts = _Counts(job.frames_analysed, job.unpositioned_frames)
@@ -178,6 +201,7 @@ class FootageRunner:
                 shutil.rmtree(scratch, ignore_errors=True)
 
     def _checkpoint(self, job: FootageJobOut, done_s: float, counts: _Counts, recorder: JobRecorder) -> None:
+        self.incidents.checkpointed(job, recorder)
         self.jobs.checkpoint(job.id, min(done_s, job.duration_s), counts.frames, counts.unpositioned,
                              len(recorder.opened))
 
@@ -208,28 +232,62 @@ class FootageRunner:
             raise JobFailed(f"the stored video {job.video_key} could not be read: {exc}") from None
         return target, scratch
 
-    def _track(self, job: FootageJobOut) -> Track | None:
-        if job.track_key is None or job.track_format is None:
+    def _track(self, job: FootageJobOut, video: Path) -> Track | None:
+        """The uploaded track, else the file's embedded one, else the device's live reports of that time."""
+        gap = self.footage.track_max_gap_s
+        if job.track_key is not None and job.track_format is not None:
+            with self.store.open(job.track_key) as f:
+                return Track(parse_track(f.read(), job.track_format), gap)
+        points, origin = embedded_track(video), "embedded"
+        if not points:
+            points, origin = self._live_reports(job), "live reports"
+        if not points:
+            self.jobs.positions_from(job.id, None, 0)
+            log.info("footage job %s: no track, none embedded, no live reports of that time: unpositioned", job.id)
             return None
-        with self.store.open(job.track_key) as f:
-            return Track(parse_track(f.read(), job.track_format), self.footage.track_max_gap_s)
+        track = Track(points, gap)
+        t0 = job.started_at.timestamp()
+        if not track.overlaps(t0, t0 + job.duration_s):
+            log.info("footage job %s: the %s track misses the video's time: unpositioned", job.id, origin)
+            self.jobs.positions_from(job.id, None, 0)
+            return None
+        if job.track_from != origin or job.track_points != len(points):
+            self.jobs.positions_from(job.id, origin, len(points))
+        return track
 
-    def _job_records(self, job: FootageJobOut) -> list[IncidentRecord]:
+    def _live_reports(self, job: FootageJobOut) -> list[TrackPoint]:
+        if self.positions is None:
+            return []
+        t0, gap = job.started_at.timestamp(), self.footage.track_max_gap_s
+        reports = self.positions.between(job.source, t0 - gap, t0 + job.duration_s + gap)
+        return [TrackPoint(t, lng, lat) for t, lng, lat in reports]
+
+
+class RecordedJobIncidents:
+    """Role ``all``: the job's incidents are in the records this process writes."""
+
+    def __init__(self, repository: IncidentRepository, store: EvidenceStore) -> None:
+        self.repository, self.store = repository, store
+
+    def _records(self, job: FootageJobOut) -> list[IncidentRecord]:
         with self.repository.sessions() as s:
             rows = s.scalars(select(IncidentRecord).where(IncidentRecord.source == job.source)).all()
         return [r for r in rows if ((r.extra or {}).get("footage") or {}).get("job") == job.id]
 
-    def _known_incidents(self, job: FootageJobOut) -> list[KnownIncident]:
+    def known(self, job: FootageJobOut) -> list[KnownIncident]:
         return [KnownIncident(r.id, r.type, r.zone or "", r.started_at,
                               r.last_seen if r.last_seen is not None else r.confirmed_at)
-                for r in self._job_records(job)]
+                for r in self._records(job)]
 
-    def _continue_open(self, job: FootageJobOut, analysis: SourceAnalysis, recorder: JobRecorder) -> None:
+    def continue_open(self, job: FootageJobOut, analysis: SourceAnalysis, recorder: JobRecorder) -> None:
         """The incidents the run before the restart left open are continued (or end at their last sighting
         when no rule takes them); those whose evidence was cut short get what exists."""
-        unfinished = [self.repository.get(r.id) for r in self._job_records(job) if r.ended_at is None]
+        unfinished = [self.repository.get(r.id) for r in self._records(job) if r.ended_at is None]
         incidents = [incident_of(out) for out in unfinished if out is not None]
         for inc in incidents:
             if not analysis.adopt(inc):
                 self.repository.mark_ended(inc.id, inc.last_seen_at)
         recover_evidence(self.repository, self.store, incidents)
+
+    def checkpointed(self, job: FootageJobOut, recorder: JobRecorder) -> None:
+        """The records hold them already."""

@@ -20,6 +20,8 @@ class FootageConfig(BaseModel):
                                                            "no position (never guessed)")
     checkpoint_every_s: float = Field(5.0, gt=0, description="media seconds between two checkpoints of a job")
     upload_expiry_days: int = Field(2, ge=1, description="an unfinished upload is dropped after this")
+    position_reports_keep_days: float = Field(30.0, gt=0, description="moving cameras' live position reports are "
+                                              "kept this long, to position footage uploaded later without a track")
 
     def resolved_uploads_dir(self, data_dir: str) -> Path:
         return Path(self.uploads_dir or Path(data_dir) / "footage-uploads")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.footage_jobs import FootageJobs
+from api.position_reports import PositionReports
 from api.source_catalog import SourceCatalog
 from detectors.geo import Merger
 from streetsight.config import Config
@@ -16,6 +17,7 @@ class Footage:
     jobs: FootageJobs
     intake: FootageIntake
     runner: FootageRunner
+    positions: PositionReports  # live position reports kept for footage uploaded without a track
 
     def app_kwargs(self) -> dict:
         return {"footage": (self.jobs, self.intake)}
@@ -26,5 +28,7 @@ def build_footage(cfg: Config, rt, catalog: SourceCatalog, merger: Merger | None
     recording's findings merge with live sightings of the same place and time."""
     jobs = FootageJobs(rt.repository.sessions)
     intake = FootageIntake(jobs, catalog, rt.recorder.store, cfg.footage, cfg.storage.data_dir)
-    runner = FootageRunner(cfg, jobs, catalog, rt.repository, rt.recorder.store, rt.detector, merger)
-    return Footage(jobs, intake, runner)
+    positions = PositionReports(rt.repository.sessions, cfg.footage.position_reports_keep_days)
+    runner = FootageRunner(cfg, jobs, catalog, rt.repository, rt.recorder.store, rt.detector, merger,
+                           positions=positions)
+    return Footage(jobs, intake, runner, positions)
