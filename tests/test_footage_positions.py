@@ -112,11 +112,11 @@ def test_with_no_position_anywhere_every_frame_is_unpositioned(parts, tmp_path):
     assert job.unpositioned_frames == job.frames_analysed == 20
 
 
-def test_0012_keeps_position_reports_and_the_track_origin_and_goes_back(database_url: str) -> None:
+def test_0013_keeps_position_reports_and_the_track_origin_and_goes_back(database_url: str) -> None:
     engine = create_engine_for(database_url)
     try:
-        upgrade(engine, "0011")
-        upgrade(engine, "0012_footage2")
+        upgrade(engine, "0012")
+        upgrade(engine, "0013")
         assert "position_reports" in inspect(engine).get_table_names()
         assert "track_from" in {c["name"] for c in inspect(engine).get_columns("footage_jobs")}
         with engine.begin() as c:
@@ -126,7 +126,7 @@ def test_0012_keeps_position_reports_and_the_track_origin_and_goes_back(database
             if conn.dialect.name == "sqlite":
                 conn.commit()
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            command.downgrade(alembic_config(conn), "0011")
+            command.downgrade(alembic_config(conn), "0012")
             conn.commit()
         assert "position_reports" not in inspect(engine).get_table_names()
         assert "track_from" not in {c["name"] for c in inspect(engine).get_columns("footage_jobs")}

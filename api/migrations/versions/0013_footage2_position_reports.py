@@ -1,8 +1,8 @@
 """position_reports (issue 18): moving cameras' live position reports are kept, so footage uploaded later
 without a track is positioned from them; footage_jobs.track_from says where a job's positions came from
 
-Revision ID: 0012_footage2
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 from api.db import UTCDateTime
 
-revision = "0012_footage2"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
