@@ -1,4 +1,6 @@
-"""Routes of cases: the list (and the manual-assignment queue), one case, manual assignment."""
+"""Routes of cases: the list (and the manual-assignment queue), one case, manual assignment. An unknown case
+and a move its status does not allow are raised as ``CaseNotFound`` / ``CaseConflict`` and answered 404 / 409
+by ``api/domain_errors.py``."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -8,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .auth import Principal, require
 from .case_schemas import AssignIn, CaseOut, CaseStatus, InvalidateIn
-from .cases import CaseConflict, CaseNotFound, CaseService
+from .cases import CaseNotFound, CaseService
 from .params import MAX_OFFSET
 
 
@@ -23,7 +25,7 @@ def _find(cases: CaseService, case_ref: str) -> CaseOut:
     """A case by id (digits) or by number (SS-...)."""
     found = cases.get(int(case_ref)) if case_ref.isdigit() else cases.get_by_number(case_ref)
     if found is None:
-        raise HTTPException(404, f"case {case_ref!r} not found")
+        raise CaseNotFound(case_ref)
     return found
 
 
@@ -71,12 +73,7 @@ def cases_router() -> APIRouter:
         """Give a case from the manual queue to a department; it then goes to dispatch (``case.reassigned``
         when a department had returned it)."""
         case = await run_in_threadpool(_find, cases, case_ref)
-        try:
-            return await run_in_threadpool(cases.assign, case.id, body.department, principal.username, body.note)
-        except CaseNotFound:
-            raise HTTPException(404, f"case {case_ref!r} not found") from None
-        except CaseConflict as exc:
-            raise HTTPException(409, str(exc)) from None
+        return await run_in_threadpool(cases.assign, case.id, body.department, principal.username, body.note)
 
     @router.post("/cases/{case_ref}/invalidate", response_model=CaseOut,
                  responses={404: {"description": "unknown case"}, 409: {"description": "not in the manual queue"}})
@@ -86,11 +83,6 @@ def cases_router() -> APIRouter:
     ) -> CaseOut:
         """Close a case of the manual queue (e.g. returned by dispatch) as invalid, with the reason."""
         case = await run_in_threadpool(_find, cases, case_ref)
-        try:
-            return await run_in_threadpool(cases.invalidate, case.id, body.reason, principal.username)
-        except CaseNotFound:
-            raise HTTPException(404, f"case {case_ref!r} not found") from None
-        except CaseConflict as exc:
-            raise HTTPException(409, str(exc)) from None
+        return await run_in_threadpool(cases.invalidate, case.id, body.reason, principal.username)
 
     return router
