@@ -66,7 +66,7 @@ from .db import (
     IncidentRecord,
 )
 from .dispatch_rules import route
-from .outbox import OutboxMessage, enqueue
+from .dispatch_outbox import OutboxMessage, enqueue
 from .schemas import OffenceHistory
 from .settings import ApiSettings, SourceInfo
 

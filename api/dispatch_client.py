@@ -18,7 +18,7 @@ import httpx
 from common.backoff import backoff_s
 
 from .cases import CaseService
-from .outbox import Outbox, OutboxMessage
+from .dispatch_outbox import Outbox, OutboxMessage
 from .settings import DispatchSettings
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ def _repository(request: Request) -> IncidentRepository:
 
 
 Repo = Annotated[IncidentRepository, Depends(_repository)]
+Reviewer = Annotated[Principal, Depends(require("incidents:review"))]
 
 
 def incidents_router(evidence_root: Path, places: Mapping[str, SourceInfo],
@@ -119,55 +120,31 @@ def incidents_router(evidence_root: Path, places: Mapping[str, SourceInfo],
             headers={"Cache-Control": "private, no-cache"},
         )
 
-    @router.post(
-        "/incidents/{incident_id}/review",
-        response_model=IncidentOut,
-        responses={404: {"description": "unknown incident"}, 409: {"description": "already reviewed the other way"}},
-    )
-    def review_incident(
-        repository: Repo,
-        incident_id: str,
-        body: ReviewIn,
-        principal: Annotated[Principal, Depends(require("incidents:review"))],
-    ) -> IncidentOut:
+    @router.post("/incidents/{incident_id}/review", response_model=IncidentOut, responses={
+        404: {"description": "unknown incident"}, 409: {"description": "already reviewed the other way"}})
+    def review_incident(repository: Repo, incident_id: str, body: ReviewIn, principal: Reviewer) -> IncidentOut:
         """Confirm (optionally as ``corrected_type``) or reject (optionally with a ``reason`` code).
         Repeating the same decision returns the record unchanged (safe retry); the other decision on a
         reviewed incident is a 409 conflict. The reviewer is the signed-in user; a confirmed incident
         becomes a case."""
         check_corrected_type(body)
-        try:
-            return repository.review(incident_id, body.decision, body.note, reviewer=principal.username,
-                                     reason=body.reason, corrected_type=body.corrected_type)
-        except IncidentNotFound:
-            raise HTTPException(404, f"incident {incident_id!r} not found") from None
-        except ReviewConflict as exc:
-            raise HTTPException(409, str(exc)) from None
+        # an unknown incident (404) and a conflicting review (409): api/domain_errors.py
+        return repository.review(incident_id, body.decision, body.note, reviewer=principal.username,
+                                 reason=body.reason, corrected_type=body.corrected_type)
 
-    @router.post(
-        "/incidents/{incident_id}/unsuppress",
-        response_model=IncidentOut,
-        responses={404: {"description": "unknown incident"}, 409: {"description": "not suppressed"}},
-    )
-    def unsuppress_incident(
-        repository: Repo,
-        incident_id: str,
-        principal: Annotated[Principal, Depends(require("incidents:review"))],
-    ) -> IncidentOut:
+    @router.post("/incidents/{incident_id}/unsuppress", response_model=IncidentOut, responses={
+        404: {"description": "unknown incident"}, 409: {"description": "not suppressed"}})
+    def unsuppress_incident(repository: Repo, incident_id: str, principal: Reviewer) -> IncidentOut:
         """Put an incident the verifier suppressed (it looked like a rejected one at the same place) back in
         the review queue as ``pending`` (audited). Repeating it on a pending incident returns it unchanged;
         a reviewed one is a 409."""
-        try:
-            out = repository.unsuppress(incident_id, actor=principal.username)
-        except IncidentNotFound:
-            raise HTTPException(404, f"incident {incident_id!r} not found") from None
+        out = repository.unsuppress(incident_id, actor=principal.username)  # unknown: 404 (domain_errors)
         if out.status != "pending":
             raise HTTPException(409, f"incident {incident_id!r} is {out.status}, not suppressed")
         return out
 
     @router.post("/incidents/review-batch", response_model=ReviewBatchOut)
-    def review_batch(
-        repository: Repo, body: ReviewBatchIn, principal: Annotated[Principal, Depends(require("incidents:review"))]
-    ) -> ReviewBatchOut:
+    def review_batch(repository: Repo, body: ReviewBatchIn, principal: Reviewer) -> ReviewBatchOut:
         """The same decision for many incidents; a result per id (200, 404 or 409), never all-or-nothing."""
         check_corrected_type(body)
         results = []

@@ -17,7 +17,7 @@ from api.db import create_engine_for, init_db
 from api.repository import IncidentRepository
 from api.schemas import EvidenceItemIn, IncidentCreate
 from streetsight.cluster.bus import EventConsumer, EventPublisher
-from streetsight.cluster.events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
+from streetsight.cluster.bus_events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
 from streetsight.config import ClusterConfig
 from tests.redis_server import RedisServer
 

@@ -18,7 +18,7 @@ from streetsight.config import ClusterConfig
 from .bus_link import Outage, client_for
 from .bus_metrics import ConsumerCollector
 from .connection import redis_text
-from .events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
+from .bus_events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
 
 log = logging.getLogger("streetsight.cluster.bus")
 

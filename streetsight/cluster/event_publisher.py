@@ -15,8 +15,8 @@ from streetsight.config import ClusterConfig
 
 from .bus_link import Outage, client_for
 from .bus_metrics import PublisherCollector
-from .events import BusEvent
-from .outbox import EventOutbox
+from .bus_events import BusEvent
+from .event_outbox import EventOutbox
 
 log = logging.getLogger("streetsight.cluster.bus")
 

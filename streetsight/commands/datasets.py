@@ -117,7 +117,7 @@ def open_records(config_path: str) -> tuple[object, object]:
     from api.db import create_engine_for, make_session_factory
     from api.repository import IncidentRepository
     from streetsight.config import load_config
-    from streetsight.storage import build_evidence_backend
+    from streetsight.evidence_backend import build_evidence_backend
 
     from sqlalchemy.exc import SQLAlchemyError
 

@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _backend(args: argparse.Namespace):
     from streetsight.config import load_config
-    from streetsight.storage import build_evidence_backend
+    from streetsight.evidence_backend import build_evidence_backend
 
     return build_evidence_backend(load_config(args.config).storage)
 
