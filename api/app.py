@@ -7,31 +7,28 @@ import hmac
 import logging
 import math
 from pathlib import Path
-from typing import Annotated, Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from datetime import datetime
-
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.registry import Collector
 
 from streams.urls import mask_credentials  # stdlib only: the one masking, as FFmpeg parses URLs
 
-from .auth import Principal, current_principal, request_token, require
+from .auth import current_principal, request_token, require
 from .cases import Clock, EventLabelsProvider, EvidenceLinker, ProtectEvidence, RecheckSnapshot
 from .console_routes import console_router
 from .docs_pages import add_docs_pages
+from .domain_errors import install_domain_error_handlers
 from .error_handlers import install_error_handlers
 from .footage_jobs import FootageJobs
 from .footage_routes import FootageIntake, attach_footage
 from .frame_routes import FrameView, frame_router
+from .incident_routes import Repo, incidents_router
 from .metrics import ApiMetrics
-from .params import MAX_OFFSET, PLATE_QUERY, UtcDatetime
-from .repository import IncidentNotFound, IncidentRepository, ReviewConflict
+from .repository import IncidentRepository
 from .request_guard import RequestGuard
-from .schemas import IncidentOut, ReviewBatchIn, ReviewBatchItemOut, ReviewBatchOut, ReviewIn, Status
 from .security_headers import SecurityHeaders
 from .services import attach_services, lifespan
 from .settings import ApiSettings, SourceInfo
@@ -44,13 +41,6 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 SourcesProvider = Callable[[], list[dict[str, Any]]]
-
-
-def _repository(request: Request) -> IncidentRepository:
-    return request.app.state.repository
-
-
-Repo = Annotated[IncidentRepository, Depends(_repository)]
 
 
 def create_app(
@@ -112,27 +102,11 @@ def create_app(
                                evidence_linker, clock=clock, recheck_snapshot=recheck_snapshot)
     http = services.settings.http
     install_error_handlers(app)
+    install_domain_error_handlers(app)
     add_docs_pages(app, http.media_origins)
     app.add_middleware(RequestGuard, max_body_bytes=http.max_body_bytes,
                        body_read_timeout_s=http.body_read_timeout_s)
     app.add_middleware(SecurityHeaders, media_origins=http.media_origins)  # outermost: 413s get the headers too
-    read_incidents = [Depends(require("incidents:read"))]
-
-    def check_corrected_type(body: ReviewIn) -> None:
-        """A correction must name an event type of the taxonomy: an unknown one would make a case without
-        codes. 422 naming the field, like any other malformed body (no taxonomy given: not checked)."""
-        if body.corrected_type is None or event_labels is None or event_labels(body.corrected_type) is not None:
-            return
-        raise RequestValidationError([{
-            "type": "value_error", "loc": ("body", "corrected_type"), "input": body.corrected_type,
-            "msg": f"corrected_type: {body.corrected_type!r} is not a configured event type"}])
-
-    def incident_or_404(repository: IncidentRepository, incident_id: str) -> IncidentOut:
-        incident = repository.get(incident_id)
-        if incident is None:
-            raise HTTPException(404, f"incident {incident_id!r} not found")
-        return incident
-
     @app.get("/healthz", tags=["ops"])
     def healthz(repository: Repo) -> JSONResponse:
         try:
@@ -152,137 +126,7 @@ def create_app(
             raise HTTPException(403, "metrics are for admins or the auth.metrics_token (auth.metrics_public is off)")
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
-    @app.get("/api/v1/incidents", response_model=list[IncidentOut], tags=["incidents"], dependencies=read_incidents)
-    def list_incidents(
-        repository: Repo,
-        response: Response,
-        status: Status | None = None,
-        type: str | None = None,
-        source: str | None = None,
-        area: Annotated[str | None, Query(description="the sources configured with this area")] = None,
-        since: Annotated[UtcDatetime | None, Query(description="detected at or after (wall time, ISO 8601)")] = None,
-        until: Annotated[UtcDatetime | None, Query(description="detected before (wall time, ISO 8601)")] = None,
-        plate: Annotated[str | None, Query(min_length=1, max_length=16, pattern=PLATE_QUERY,
-                                           description="licence plates containing this text (e.g. 鄂A12 or "
-                                                       "a12; case and separators ignored)")] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    ) -> list[IncidentOut]:
-        """Newest first. The total matching the filters is in the ``X-Total-Count`` header. ``since`` /
-        ``until`` compare the wall-clock time of detection (``detected_wall``; no zone means UTC)."""
-        sources = [sid for sid, info in places.items() if info.area == area] if area else None
-        filters = dict(status=status, type=type, source=source, sources=sources, since=since, until=until,
-                       plate=plate)
-        response.headers["X-Total-Count"] = str(repository.count(**filters))
-        return repository.list(**filters, limit=limit, offset=offset)
-
-    @app.get("/api/v1/incidents/{incident_id}", response_model=IncidentOut, tags=["incidents"],
-             dependencies=read_incidents)
-    def get_incident(repository: Repo, incident_id: str) -> IncidentOut:
-        return incident_or_404(repository, incident_id)
-
-    evidence_path = "/api/v1/incidents/{incident_id}/evidence/{kind}"
-
-    @app.head(evidence_path, include_in_schema=False, dependencies=read_incidents)
-    @app.get(
-        evidence_path,
-        tags=["incidents"],
-        dependencies=read_incidents,
-        response_class=FileResponse,
-        responses={200: {"description": "the file; HTTP Range requests get 206"}},
-    )
-    def get_evidence(repository: Repo, incident_id: str, kind: str) -> FileResponse:
-        item = repository.evidence_item(incident_id, kind)
-        if item is None:
-            incident_or_404(repository, incident_id)
-            raise HTTPException(404, f"incident {incident_id!r} has no {kind!r} evidence")
-        key = item.key
-        if evidence_locator is not None:
-            where = evidence_locator(key)
-            if isinstance(where, str):  # object storage: the client fetches it with an expiring URL
-                return RedirectResponse(where, status_code=307, headers={"Cache-Control": "no-store"})
-            path = where or root / key  # None: not found, answered below
-        else:
-            path = (root / key).resolve()
-            if not path.is_relative_to(root):
-                log.warning("refused evidence key escaping the store: %s/%s -> %r", incident_id, kind, key)
-                raise HTTPException(403, "evidence key outside the evidence store")
-        if not path.is_file():
-            raise HTTPException(404, f"{kind!r} evidence of {incident_id!r} is missing from the store")
-        # FileResponse answers Range requests (206, Content-Range), which <video> needs to seek
-        return FileResponse(
-            path,
-            media_type=item.content_type,
-            filename=f"{incident_id}_{kind}{Path(key).suffix}",
-            content_disposition_type="inline",
-            headers={"Cache-Control": "private, no-cache"},
-        )
-
-    @app.post(
-        "/api/v1/incidents/{incident_id}/review",
-        response_model=IncidentOut,
-        tags=["incidents"],
-        responses={404: {"description": "unknown incident"}, 409: {"description": "already reviewed the other way"}},
-    )
-    def review_incident(
-        repository: Repo,
-        incident_id: str,
-        body: ReviewIn,
-        principal: Annotated[Principal, Depends(require("incidents:review"))],
-    ) -> IncidentOut:
-        """Confirm (optionally as ``corrected_type``) or reject (optionally with a ``reason`` code).
-        Repeating the same decision returns the record unchanged (safe retry); the other decision on a
-        reviewed incident is a 409 conflict. The reviewer is the signed-in user; a confirmed incident
-        becomes a case."""
-        check_corrected_type(body)
-        try:
-            return repository.review(incident_id, body.decision, body.note, reviewer=principal.username,
-                                     reason=body.reason, corrected_type=body.corrected_type)
-        except IncidentNotFound:
-            raise HTTPException(404, f"incident {incident_id!r} not found") from None
-        except ReviewConflict as exc:
-            raise HTTPException(409, str(exc)) from None
-
-    @app.post(
-        "/api/v1/incidents/{incident_id}/unsuppress",
-        response_model=IncidentOut,
-        tags=["incidents"],
-        responses={404: {"description": "unknown incident"}, 409: {"description": "not suppressed"}},
-    )
-    def unsuppress_incident(
-        repository: Repo,
-        incident_id: str,
-        principal: Annotated[Principal, Depends(require("incidents:review"))],
-    ) -> IncidentOut:
-        """Put an incident the verifier suppressed (it looked like a rejected one at the same place) back in
-        the review queue as ``pending`` (audited). Repeating it on a pending incident returns it unchanged;
-        a reviewed one is a 409."""
-        try:
-            out = repository.unsuppress(incident_id, actor=principal.username)
-        except IncidentNotFound:
-            raise HTTPException(404, f"incident {incident_id!r} not found") from None
-        if out.status != "pending":
-            raise HTTPException(409, f"incident {incident_id!r} is {out.status}, not suppressed")
-        return out
-
-    @app.post("/api/v1/incidents/review-batch", response_model=ReviewBatchOut, tags=["incidents"])
-    def review_batch(
-        repository: Repo, body: ReviewBatchIn, principal: Annotated[Principal, Depends(require("incidents:review"))]
-    ) -> ReviewBatchOut:
-        """The same decision for many incidents; a result per id (200, 404 or 409), never all-or-nothing."""
-        check_corrected_type(body)
-        results = []
-        for incident_id in body.ids:
-            try:
-                out = repository.review(incident_id, body.decision, body.note, reviewer=principal.username,
-                                        reason=body.reason, corrected_type=body.corrected_type)
-                results.append(ReviewBatchItemOut(id=incident_id, status_code=200, incident=out))
-            except IncidentNotFound:
-                results.append(ReviewBatchItemOut(id=incident_id, status_code=404, detail="incident not found"))
-            except ReviewConflict as exc:
-                results.append(ReviewBatchItemOut(id=incident_id, status_code=409, detail=str(exc),
-                                                  incident=exc.incident))
-        return ReviewBatchOut(results=results)
+    app.include_router(incidents_router(root, places, evidence_locator, event_labels))
 
     if source_catalog is not None:
         attach_source_records(app, source_catalog, sources_provider, places)

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from .auth import Principal, require
 from .case_schemas import CallbackIn, CallbackOut
-from .cases import CaseConflict, CaseNotFound, CaseService
+from .cases import CaseNotFound, CaseService
 
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
@@ -93,10 +93,8 @@ def callbacks_router() -> APIRouter:
 
         try:
             case, duplicate = await run_in_threadpool(cases.apply_callback, callback, principal.username)
-        except CaseNotFound:
+        except CaseNotFound:  # the number is in the body, not the path: its own message
             raise HTTPException(404, f"no case {callback.case_number!r}") from None
-        except CaseConflict as exc:
-            raise HTTPException(409, str(exc)) from None
         return CallbackOut(case=case, duplicate=duplicate)
 
     return router

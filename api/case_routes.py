@@ -1,4 +1,6 @@
-"""Routes of cases: the list (and the manual-assignment queue), one case, manual assignment."""
+"""Routes of cases: the list (and the manual-assignment queue), one case, manual assignment. An unknown case
+and a move its status does not allow are raised as ``CaseNotFound`` / ``CaseConflict`` and answered 404 / 409
+by ``api/domain_errors.py``."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -8,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from .auth import Principal, require
 from .case_schemas import AssignIn, CaseOut, CaseStatus, InvalidateIn
-from .cases import CaseConflict, CaseNotFound, CaseService
+from .case_queries import CaseQueries
+from .cases import CaseNotFound, CaseService
 from .params import MAX_OFFSET
 
 
@@ -16,14 +19,19 @@ def _cases(request: Request) -> CaseService:
     return request.app.state.cases
 
 
-Cases = Annotated[CaseService, Depends(_cases)]
+def _case_queries(request: Request) -> CaseQueries:
+    return request.app.state.cases.queries
 
 
-def _find(cases: CaseService, case_ref: str) -> CaseOut:
+Cases = Annotated[CaseService, Depends(_cases)]  # commands
+Queries = Annotated[CaseQueries, Depends(_case_queries)]  # reads
+
+
+def _find(cases: CaseQueries, case_ref: str) -> CaseOut:
     """A case by id (digits) or by number (SS-...)."""
     found = cases.get(int(case_ref)) if case_ref.isdigit() else cases.get_by_number(case_ref)
     if found is None:
-        raise HTTPException(404, f"case {case_ref!r} not found")
+        raise CaseNotFound(case_ref)
     return found
 
 
@@ -32,7 +40,7 @@ def cases_router() -> APIRouter:
 
     @router.get("/cases", response_model=list[CaseOut], dependencies=[Depends(require("cases:read"))])
     def list_cases(
-        cases: Cases,
+        cases: Queries,
         response: Response,
         queue: Annotated[str | None, Query(pattern="^manual$", description="manual: waiting for assignment")] = None,
         status: CaseStatus | None = None,
@@ -51,13 +59,13 @@ def cases_router() -> APIRouter:
         return items
 
     @router.get("/cases/{case_ref}", response_model=CaseOut, dependencies=[Depends(require("cases:read"))])
-    def get_case(cases: Cases, case_ref: str) -> CaseOut:
+    def get_case(cases: Queries, case_ref: str) -> CaseOut:
         """By id or by case number."""
         return _find(cases, case_ref)
 
     @router.get("/incidents/{incident_id}/case", response_model=CaseOut,
                 dependencies=[Depends(require("cases:read"))])
-    def get_incident_case(cases: Cases, incident_id: str) -> CaseOut:
+    def get_incident_case(cases: Queries, incident_id: str) -> CaseOut:
         found = cases.get_for_incident(incident_id)
         if found is None:
             raise HTTPException(404, f"incident {incident_id!r} has no case")
@@ -70,13 +78,8 @@ def cases_router() -> APIRouter:
     ) -> CaseOut:
         """Give a case from the manual queue to a department; it then goes to dispatch (``case.reassigned``
         when a department had returned it)."""
-        case = await run_in_threadpool(_find, cases, case_ref)
-        try:
-            return await run_in_threadpool(cases.assign, case.id, body.department, principal.username, body.note)
-        except CaseNotFound:
-            raise HTTPException(404, f"case {case_ref!r} not found") from None
-        except CaseConflict as exc:
-            raise HTTPException(409, str(exc)) from None
+        case = await run_in_threadpool(_find, cases.queries, case_ref)
+        return await run_in_threadpool(cases.assign, case.id, body.department, principal.username, body.note)
 
     @router.post("/cases/{case_ref}/invalidate", response_model=CaseOut,
                  responses={404: {"description": "unknown case"}, 409: {"description": "not in the manual queue"}})
@@ -85,12 +88,7 @@ def cases_router() -> APIRouter:
         principal: Annotated[Principal, Depends(require("cases:assign"))],
     ) -> CaseOut:
         """Close a case of the manual queue (e.g. returned by dispatch) as invalid, with the reason."""
-        case = await run_in_threadpool(_find, cases, case_ref)
-        try:
-            return await run_in_threadpool(cases.invalidate, case.id, body.reason, principal.username)
-        except CaseNotFound:
-            raise HTTPException(404, f"case {case_ref!r} not found") from None
-        except CaseConflict as exc:
-            raise HTTPException(409, str(exc)) from None
+        case = await run_in_threadpool(_find, cases.queries, case_ref)
+        return await run_in_threadpool(cases.invalidate, case.id, body.reason, principal.username)
 
     return router

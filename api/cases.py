@@ -13,6 +13,9 @@ with the lifecycle of ``api/case_lifecycle.py`` around it: ``dispatched --accept
 ``dispatched|accepted --returned--> manual`` (回退; a reviewer reassigns it, which sends ``case.reassigned``,
 or closes it as invalid), reminders and overdue alarms of each round, and a time-stamped stage for each step.
 Times come from ``clock`` (injectable, so tests need no waiting).
+
+Every status change goes through the table of ``api/case_states.py`` (a move it lacks is a ``CaseConflict``);
+reads and the way a case is shown live in ``api/case_queries.py``; ``render`` only reads.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -33,16 +36,12 @@ from .case_schemas import (
     CASE_SCHEMA,
     CallbackIn,
     CaseEvidence,
-    CaseLocation,
     CaseMessage,
     CaseOut,
-    CaseSnapshot,
-    CaseShop,
-    CaseVehicle,
+    CaseStatus,
     Recheck,
     Reminder,
     Reopen,
-    StageOut,
     case_event,
 )
 from .case_lifecycle import (
@@ -50,13 +49,14 @@ from .case_lifecycle import (
     OPEN_STATUSES,
     add_stage,
     blocked_departments,
-    is_overdue,
     reminder_pending,
     reminders_due,
     return_counts,
-    stages_of,
     start_round,
 )
+from .case_queries import CaseQueries, Clock, EvidenceLinker
+from .case_states import CALLBACK_MOVES, INITIAL, advance, can, sources_of
+from .case_states import CaseConflict  # noqa: F401  (re-exported: callers have always found it here)
 from .db import (
     CaseCounterRecord,
     CaseRecord,
@@ -66,8 +66,8 @@ from .db import (
     IncidentRecord,
 )
 from .dispatch_rules import route
-from .outbox import OutboxMessage, enqueue
-from .schemas import OffenceHistory, evidence_url
+from .dispatch_outbox import OutboxMessage, enqueue
+from .schemas import OffenceHistory
 from .settings import ApiSettings, SourceInfo
 
 log = logging.getLogger(__name__)
@@ -75,30 +75,17 @@ log = logging.getLogger(__name__)
 SourceInfoProvider = Callable[[str], SourceInfo | None]
 EventLabelsProvider = Callable[[str], dict[str, Any] | None]
 ProtectEvidence = Callable[[str], Any]
-EvidenceLinker = Callable[[str, str, str], str]  # (incident_id, kind, key) -> URL, e.g. presigned
 CaseListener = Callable[[CaseOut], None]
-Clock = Callable[[], datetime]
 # (incident_id, source, at) -> an evidence item (kind, key, sha256, size, content_type) of the spot at ``at``
 RecheckSnapshot = Callable[[str, str, datetime], dict[str, Any] | None]
 
-# legal moves by a dispatch callback: new status -> statuses it may come from
-CALLBACK_FROM: dict[str, tuple[str, ...]] = {
-    # "queued"/"reopened": the dispatch system may answer before we recorded our own delivery
-    "accepted": ("dispatched", "queued", "reopened"),
-    "handled": ("dispatched", "accepted", "queued", "reopened"),
-    "returned": ("dispatched", "accepted", "queued", "reopened"),
-    "verified": ("handled",),
-    "closed": ("verified",),
-}
+# legal moves by a dispatch callback: new status -> statuses it may come from (from the one table)
+CALLBACK_FROM: dict[str, tuple[str, ...]] = {move: sources_of(move) for move in CALLBACK_MOVES}
 EVIDENCE_KINDS = ("snapshot", "snapshot_raw", "clip", "clip_preview", "manifest")
 
 
 class CaseNotFound(LookupError):
     pass
-
-
-class CaseConflict(Exception):
-    """The change does not fit the case's current status (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +114,7 @@ class CaseService:
         self._event_labels = event_labels or (lambda _type: None)
         self._protect = protect_evidence
         self._linker = evidence_linker
+        self.queries = CaseQueries(session_factory, self.settings, evidence_linker, lambda: self.now())
         self._listeners: list[CaseListener] = []
         self._reminded: list[CaseListener] = []
         self._changed: dict[int, CaseOut] = {}  # delivered message id -> the case it moved (for listeners)
@@ -194,7 +182,7 @@ class CaseService:
                         self.settings.dispatch.min_confidence)
         number = self._next_number(s, now)
         return CaseRecord(
-            number=number, incident_id=incident.id, status="manual" if routing.manual else "queued",
+            number=number, incident_id=incident.id, status=INITIAL[0] if routing.manual else INITIAL[1],
             type=case_type, department=routing.department, queue_reason=routing.reason,
             rule_index=routing.rule_index if not routing.manual else None, dispatch_round=0,
             national_code=event.national_code, local_code=event.local_code, labels=labels or None,
@@ -306,14 +294,14 @@ class CaseService:
     def assign(self, case_id: int, department: str, actor: str, note: str = "") -> CaseOut:
         with self._sessions() as s:
             record = self._require(s, case_id, lock=True)
-            if record.status != "manual":
-                raise CaseConflict(f"case {record.number} is {record.status}, not waiting for assignment")
+            status = advance(record.number, record.status, "assign",
+                             f"case {record.number} is {record.status}, not waiting for assignment")
             before = _case_state(record)
             returns = return_counts(s, record.id)
             previous = (s.scalars(select(CaseStageRecord.department).where(
                 CaseStageRecord.case_id == record.id, CaseStageRecord.stage == "returned")
                 .order_by(CaseStageRecord.id.desc()).limit(1)).first() if returns else None)
-            record.department, record.status, record.queue_reason = department, "queued", None
+            record.department, record.status, record.queue_reason = department, status, None
             record.updated_at = self.now()
             record_audit(s, actor, "case.reassigned" if returns else "case.assigned", incident_id=record.incident_id,
                          case_id=record.id, before=before, after={**_case_state(record), "note": note})
@@ -352,29 +340,6 @@ class CaseService:
             time_limit_h=limit, **extra,
         )
 
-    def _vehicle_evidence(self, record: CaseRecord, extra: dict[str, Any] | None) -> dict[str, Any]:
-        """``vehicle`` and ``snapshots`` of the message, from the incident's ``extra`` and the case's evidence
-        (links made as for the evidence list)."""
-        items = {e["kind"]: e for e in record.evidence or []}
-
-        def link(kind: str) -> CaseEvidence | None:
-            return self._evidence_item(record.incident_id, items[kind], True) if kind in items else None
-
-        vehicle = None
-        v = (extra or {}).get("vehicle")
-        if isinstance(v, dict):
-            vehicle = CaseVehicle(plate=v.get("plate"), plate_confidence=v.get("plate_confidence"),
-                                  plate_valid=v.get("plate_valid"), plate_uncertain=v.get("plate_uncertain"),
-                                  crop=link("vehicle_crop"))
-        snapshots = []
-        for shot in (extra or {}).get("snapshots") or []:
-            item = link(shot.get("kind", "")) if isinstance(shot, dict) else None
-            if item is not None:
-                snapshots.append(CaseSnapshot(at=shot["at"], taken_at=shot.get("taken_at"), snapshot=item))
-        shop = (extra or {}).get("shop")
-        shop_out = CaseShop.model_validate(shop) if isinstance(shop, dict) and shop.get("source") else None
-        return {"vehicle": vehicle, "snapshots": snapshots, "shop": shop_out}
-
     def _limit_hours(self, record: CaseRecord) -> float:
         from .time_limits import limit_hours
 
@@ -382,7 +347,9 @@ class CaseService:
 
     def render(self, message: OutboxMessage) -> dict[str, Any]:
         """The body to send now: the stored message, with evidence links made fresh when the store
-        presigns them (presigned links expire; a message may wait in the outbox for a long time)."""
+        presigns them (presigned links expire; a message may wait in the outbox for a long time) and with
+        evidence that arrived after it was queued. A query: it writes nothing (``attach_late_evidence``
+        records that evidence on the case)."""
         body = dict(message.payload)
         if body.get("schema") != CASE_SCHEMA:
             return body
@@ -390,10 +357,12 @@ class CaseService:
             record = s.get(CaseRecord, message.case_id)
             if record is None:
                 return body
-            if self._add_late_evidence(s, record) or self._linker is not None:
-                body["evidence"] = [e.model_dump(mode="json") for e in self._evidence(record, True)]
+            items = [*(record.evidence or []), *_late_evidence(s, record)]
+            queued_kinds = {e.get("kind") for e in body.get("evidence") or []}
+            if self._linker is not None or {e["kind"] for e in items} != queued_kinds:
+                body["evidence"] = [e.model_dump(mode="json") for e in self._evidence(record, True, items)]
                 incident = s.get(IncidentRecord, record.incident_id)
-                fresh = self._vehicle_evidence(record, incident.extra if incident is not None else None)
+                fresh = self._vehicle_evidence(record, incident.extra if incident is not None else None, items)
                 if fresh["vehicle"] is not None:
                     body["vehicle"] = fresh["vehicle"].model_dump(mode="json")
                 body["snapshots"] = [snap.model_dump(mode="json") for snap in fresh["snapshots"]]
@@ -403,20 +372,16 @@ class CaseService:
                     body["history"] = history.model_dump(mode="json")
         return body
 
-    @staticmethod
-    def _add_late_evidence(s: Session, record: CaseRecord) -> bool:
-        """Evidence that arrived after the case was made (a clip still recording when an incident
-        became a case by confidence) joins the case before it is sent. Returns whether any did."""
-        have = {e["kind"] for e in record.evidence or []}
-        kinds = set(s.scalars(select(EvidenceRecord.kind).where(EvidenceRecord.incident_id == record.incident_id)))
-        if kinds <= have:
-            return False
-        late = list(s.scalars(select(EvidenceRecord).where(EvidenceRecord.incident_id == record.incident_id,
-                                                           EvidenceRecord.kind.not_in(have))))
-        record.evidence = [*(record.evidence or []), *({"kind": e.kind, "key": e.key, "sha256": e.sha256,
-                                                        "size": e.size, "content_type": e.content_type}
-                                                       for e in sorted(late, key=lambda e: e.kind))]
-        s.commit()
+    def attach_late_evidence(self, message: OutboxMessage) -> bool:
+        """Evidence that arrived after the case was made (a clip still recording when an incident became a
+        case by confidence) joins the case before its message is sent. Returns whether any did."""
+        with self._sessions() as s:
+            record = s.get(CaseRecord, message.case_id)
+            late = _late_evidence(s, record) if record is not None else []
+            if not late:
+                return False
+            record.evidence = [*(record.evidence or []), *late]
+            s.commit()
         return True
 
     def delivered(self, message: OutboxMessage) -> Callable[[Session], None]:
@@ -425,12 +390,12 @@ class CaseService:
 
         def apply(s: Session) -> None:
             record = s.get(CaseRecord, message.case_id)
-            if message.kind not in DISPATCHING_KINDS or record is None or record.status not in ("queued", "reopened"):
+            if message.kind not in DISPATCHING_KINDS or record is None or not can("deliver", record.status):
                 return  # a callback may have moved it on already; reminders and results move nothing
             before = _case_state(record)
             now = self.now()
             start_round(s, self.settings.dispatch, record, now, message.key)
-            record.status, record.updated_at = "dispatched", now
+            record.status, record.updated_at = advance(record.number, record.status, "deliver"), now
             record_audit(s, "system:dispatch", "case.dispatched", incident_id=record.incident_id,
                          case_id=record.id, before=before, after={**_case_state(record), "message": message.key})
             s.flush()
@@ -457,14 +422,11 @@ class CaseService:
                                .with_for_update()).one_or_none()
             if record is None:
                 raise CaseNotFound(callback.case_number)
-            allowed = CALLBACK_FROM[callback.status]
-            if record.status not in allowed:
-                raise CaseConflict(f"case {record.number} is {record.status}; {callback.status!r} needs one of "
-                                   f"{list(allowed)}")
+            after = advance(record.number, record.status, callback.status)
             before = _case_state(record)
-            if record.status in ("queued", "reopened"):  # it answered before we recorded our delivery
+            if can("deliver", record.status):  # it answered before we recorded our delivery
                 start_round(s, self.settings.dispatch, record, now, f"callback {callback.event_id}")
-            self._apply_status(s, record, callback, now)
+            self._apply_status(s, record, callback, after, now)
             if callback.dispatch_ref:
                 record.dispatch_ref = callback.dispatch_ref
             s.add(DispatchCallbackRecord(event_id=callback.event_id, case_id=record.id, status=callback.status,
@@ -484,7 +446,8 @@ class CaseService:
         self._notify(out)
         return out, False
 
-    def _apply_status(self, s: Session, record: CaseRecord, callback: CallbackIn, now: datetime) -> None:
+    def _apply_status(self, s: Session, record: CaseRecord, callback: CallbackIn, after: CaseStatus,
+                      now: datetime) -> None:
         detail: dict[str, Any] = {"event_id": callback.event_id}
         if callback.at is not None:
             detail["reported_at"] = callback.at.isoformat()
@@ -495,11 +458,11 @@ class CaseService:
             department = record.department
             detail.update(reason=callback.reason, rule_index=record.rule_index if record.dispatch_round == 1 else None)
             add_stage(s, record, "returned", now, detail)
-            record.status, record.department = "manual", None
+            record.status, record.department = after, None
             record.queue_reason = f"returned by {department}: {callback.reason}"[:255]
             record.recheck_due_at = None
             return
-        record.status = callback.status
+        record.status = after
         record.recheck_due_at = (now + timedelta(seconds=self.settings.dispatch.recheck_after_s)
                                  if callback.status == "handled" else None)
         if callback.status == "accepted":
@@ -514,11 +477,11 @@ class CaseService:
         """Close a case of the manual queue as invalid (e.g. a returned false alarm), with the reason."""
         with self._sessions() as s:
             record = self._require(s, case_id, lock=True)
-            if record.status != "manual":
-                raise CaseConflict(f"case {record.number} is {record.status}; only the manual queue closes as invalid")
+            status = advance(record.number, record.status, "invalidate",
+                             f"case {record.number} is {record.status}; only the manual queue closes as invalid")
             before = _case_state(record)
             now = self.now()
-            record.status, record.closed_reason, record.updated_at = "closed", reason, now
+            record.status, record.closed_reason, record.updated_at = status, reason, now
             record_audit(s, actor, "case.invalidated", incident_id=record.incident_id, case_id=record.id,
                          before=before, after={**_case_state(record), "reason": reason})
             add_stage(s, record, "closed", now, {"invalid": True, "reason": reason, "by": actor})
@@ -557,16 +520,6 @@ class CaseService:
             log.info("case %s: %s", out.number, ", ".join(w.reason for w in wanted))
             self._notify(out, self._reminded)
         return keys
-
-    def overdue_by_department(self, now: datetime | None = None) -> dict[str, int]:
-        now = now or self.now()
-        with self._sessions() as s:
-            rows = s.execute(select(CaseRecord.department, func.count())
-                             .where(CaseRecord.status.in_(OPEN_STATUSES), CaseRecord.deadline_at <= now)
-                             .group_by(CaseRecord.department))
-            counts = {rule.department: 0 for rule in self.settings.dispatch.rules}  # a series from the start
-            counts.update({department or "": int(n) for department, n in rows})
-            return counts
 
     # -- re-check (核查) ---------------------------------------------------------------------------
 
@@ -619,7 +572,8 @@ class CaseService:
                     log.info("re-check of case %s: not judged (%s)", record.number, why)
                     outcomes.append(RecheckOutcome(record.number, verdict))
                     continue
-                record.status, record.updated_at, record.recheck_due_at = verdict, now, None
+                record.status = advance(record.number, record.status, verdict)
+                record.updated_at, record.recheck_due_at = now, None
                 recheck = Recheck(verdict=verdict, reason=why, deadline=deadline, last_seen_at=seen, ended_at=ended,
                                   evidence=self._recheck_evidence(record, deadline))
                 add_stage(s, record, "checked", now, {"verdict": verdict, "why": why, "by": "camera"})
@@ -629,7 +583,7 @@ class CaseService:
                     add_stage(s, record, "reopened", now, {"count": record.reopen_count})
                     blocked = blocked_departments(s, record.id)
                     if record.department in blocked:  # it returned the case twice: a person decides
-                        record.status = "manual"
+                        record.status = advance(record.number, record.status, "escalate")
                         record.queue_reason = f"reopened; {record.department} returned it twice before"[:255]
                         record.department = None
                     else:
@@ -657,45 +611,42 @@ class CaseService:
             return []
         return [self._evidence_item(record.incident_id, item, True)] if item else []
 
-    # -- reads ------------------------------------------------------------------------------------
+    # -- reads: api/case_queries.py (kept here for the service's callers) ------------------------
 
     def get(self, case_id: int) -> CaseOut | None:
-        with self._sessions() as s:
-            record = s.get(CaseRecord, case_id)
-            return self._out(record, stages_of(s, [record.id])[record.id]) if record is not None else None
+        return self.queries.get(case_id)
 
     def get_by_number(self, number: str) -> CaseOut | None:
-        with self._sessions() as s:
-            record = s.scalars(select(CaseRecord).where(CaseRecord.number == number)).one_or_none()
-            return self._out(record, stages_of(s, [record.id])[record.id]) if record is not None else None
+        return self.queries.get_by_number(number)
 
     def get_for_incident(self, incident_id: str) -> CaseOut | None:
-        with self._sessions() as s:
-            record = s.scalars(select(CaseRecord).where(CaseRecord.incident_id == incident_id)).one_or_none()
-            return self._out(record, stages_of(s, [record.id])[record.id]) if record is not None else None
+        return self.queries.get_for_incident(incident_id)
 
     def list(self, status: str | None = None, department: str | None = None, limit: int = 100,
              offset: int = 0, overdue: bool = False) -> tuple[list[CaseOut], int]:
-        """Newest first, and the total matching; ``overdue``: only cases past their deadline."""
-        query = select(CaseRecord)
-        if status is not None:
-            query = query.where(CaseRecord.status == status)
-        if overdue:
-            query = query.where(CaseRecord.status.in_(OPEN_STATUSES), CaseRecord.deadline_at <= self.now())
-        if department is not None:
-            query = query.where(CaseRecord.department == department)
-        with self._sessions() as s:
-            total = int(s.scalar(select(func.count()).select_from(query.subquery())) or 0)
-            records = s.scalars(query.order_by(CaseRecord.id.desc()).limit(limit).offset(offset)).all()
-            stages = stages_of(s, [r.id for r in records])
-            return [self._out(r, stages[r.id]) for r in records], total
+        return self.queries.list(status, department, limit, offset, overdue)
 
     def count_by_status(self) -> dict[str, int]:
-        with self._sessions() as s:
-            return {status: int(n) for status, n in
-                    s.execute(select(CaseRecord.status, func.count()).group_by(CaseRecord.status))}
+        return self.queries.count_by_status()
+
+    def overdue_by_department(self, now: datetime | None = None) -> dict[str, int]:
+        return self.queries.overdue_by_department(now)
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    def _out(self, r: CaseRecord, stages: list[CaseStageRecord] | None = None) -> CaseOut:
+        return self.queries.out(r, stages)
+
+    def _evidence(self, r: CaseRecord, for_dispatch: bool = False,
+                  items: list[dict[str, Any]] | None = None) -> list[CaseEvidence]:
+        return self.queries.evidence(r, for_dispatch, items)
+
+    def _evidence_item(self, incident_id: str, e: dict[str, Any], for_dispatch: bool) -> CaseEvidence:
+        return self.queries.evidence_item(incident_id, e, for_dispatch)
+
+    def _vehicle_evidence(self, record: CaseRecord, extra: dict[str, Any] | None,
+                          evidence: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return self.queries.vehicle_evidence(record, extra, evidence)
 
     @staticmethod
     def _require(s: Session, case_id: int, lock: bool = False) -> CaseRecord:
@@ -704,47 +655,6 @@ class CaseService:
         if record is None:
             raise CaseNotFound(str(case_id))
         return record
-
-    def _evidence(self, r: CaseRecord, for_dispatch: bool = False) -> list[CaseEvidence]:
-        return [self._evidence_item(r.incident_id, e, for_dispatch) for e in r.evidence or []]
-
-    def _evidence_item(self, incident_id: str, e: dict[str, Any], for_dispatch: bool) -> CaseEvidence:
-        """The item as the API shows it (a link of ours), or as dispatch gets it. The linker may return a URL, or an object with ``url`` and, for a
-        shared copy that differs from the original (faces blurred), its own ``sha256``/``size``."""
-        item = CaseEvidence(kind=e["kind"], url="", sha256=e["sha256"], size=e["size"],
-                            content_type=e["content_type"])
-        link: Any = None
-        if for_dispatch and self._linker is not None:
-            try:
-                link = self._linker(incident_id, e["kind"], e["key"])
-            except Exception:  # a link is not worth losing the case over: fall back to the API's
-                log.exception("presigning %s/%s failed; sending the API link", incident_id, e["kind"])
-        url = link if isinstance(link, str) else getattr(link, "url", None)
-        if url and link is not None and not isinstance(link, str):
-            for field in ("sha256", "size", "content_type"):
-                if getattr(link, field, None) is not None:
-                    setattr(item, field, getattr(link, field))
-        url = url or evidence_url(incident_id, e["kind"])
-        if for_dispatch and url.startswith("/"):  # a link of our own API: absolute for the dispatch system
-            url = (self.settings.cases.public_base_url or "").rstrip("/") + url
-        item.url = url
-        return item
-
-    def _out(self, r: CaseRecord, stages: list[CaseStageRecord] | None = None) -> CaseOut:
-        event = case_event(r.type, r.labels)
-        event.national_code, event.local_code = r.national_code, r.local_code
-        return CaseOut(
-            id=r.id, number=r.number, incident_id=r.incident_id, status=r.status, department=r.department,
-            queue_reason=r.queue_reason, event=event, description=r.description,
-            location=CaseLocation(source=r.source, address=r.address, lng=r.lng, lat=r.lat, grid=r.grid,
-                                  area=r.area),
-            occurred_at=r.occurred_at, confidence=r.confidence, reviewer=r.reviewer, evidence=self._evidence(r),
-            dispatch_ref=r.dispatch_ref, reopen_count=r.reopen_count, recheck_due_at=r.recheck_due_at,
-            created_at=r.created_at, updated_at=r.updated_at, time_limit_h=r.time_limit_h, deadline_at=r.deadline_at,
-            overdue=is_overdue(r, self.now()), closed_reason=r.closed_reason,
-            timeline=[StageOut(stage=t.stage, at=t.at, round=t.round, department=t.department, detail=t.detail)
-                      for t in stages or []],
-        )
 
     def _notify(self, out: CaseOut, listeners: list[CaseListener] | None = None) -> None:
         for listener in self._listeners if listeners is None else listeners:
@@ -758,6 +668,15 @@ def _history(s: Session, incident_id: str) -> OffenceHistory | None:
     """The incident's earlier offences (a repeat offender), for the dispatch message."""
     raw = s.scalar(select(IncidentRecord.history).where(IncidentRecord.id == incident_id))
     return OffenceHistory.model_validate(raw) if raw else None
+
+
+def _late_evidence(s: Session, record: CaseRecord) -> list[dict[str, Any]]:
+    """The incident's evidence the case does not hold yet (items as ``CaseRecord.evidence`` keeps them)."""
+    have = {e["kind"] for e in record.evidence or []}
+    late = s.scalars(select(EvidenceRecord).where(EvidenceRecord.incident_id == record.incident_id,
+                                                  EvidenceRecord.kind.not_in(have)))
+    return [{"kind": e.kind, "key": e.key, "sha256": e.sha256, "size": e.size, "content_type": e.content_type}
+            for e in sorted(late, key=lambda e: e.kind)]
 
 
 def _case_state(r: CaseRecord) -> dict[str, Any]:

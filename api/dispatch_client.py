@@ -18,7 +18,7 @@ import httpx
 from common.backoff import backoff_s
 
 from .cases import CaseService
-from .outbox import Outbox, OutboxMessage
+from .dispatch_outbox import Outbox, OutboxMessage
 from .settings import DispatchSettings
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ class DispatchClient:
             headers["Authorization"] = f"Bearer {token}"
         error: str | None = None
         try:
+            self.cases.attach_late_evidence(message)  # the case keeps what its message carries
             body = json.dumps(self.cases.render(message), ensure_ascii=False).encode()
             response = self._client.post(url, content=body, headers=headers)
             if response.is_success or response.status_code == 409:

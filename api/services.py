@@ -28,10 +28,10 @@ from .cases import (
     SourceInfoProvider,
 )
 from .dispatch_client import DispatchClient
-from .events import EventBroker, events_router
+from .live_events import EventBroker, events_router
 from .jobs import BackgroundJobs
 from .metrics import ApiMetrics
-from .outbox import Outbox
+from .dispatch_outbox import Outbox
 from .repository import IncidentRepository
 from .schemas import SHADOW_STATUSES, IncidentOut
 from .settings import ApiSettings

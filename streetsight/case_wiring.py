@@ -65,7 +65,7 @@ def case_app_kwargs(cfg: Config, rt: Any) -> dict[str, Any]:
             if not sharers:  # made on first use: blurring needs the person detector
                 find_people = None
                 if evidence.blur_faces_in_shared:
-                    from streetsight.storage import people_finder
+                    from streetsight.evidence_backend import people_finder
 
                     find_people = people_finder(rt.detector)
                 sharers.append(evidence.sharer(find_people))

@@ -23,7 +23,7 @@ from streetsight import event_types
 from streetsight.rule_settings import RuleConfig
 from streetsight.rule_settings import Strict as _Strict
 from streetsight.footage.settings import FootageConfig
-from streetsight.storage_config import S3Config, check_retention_days
+from streetsight.object_storage_config import S3Config, check_retention_days
 
 EVENT_TYPES = event_types.names()
 """The registered event types (streetsight/event_types.py), as this module saw them when imported."""
@@ -271,7 +271,7 @@ class StorageConfig(_Strict):
     data_dir: str = Field("var", description="root for the database and evidence when not set otherwise")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/streetsight.db")
     evidence_dir: str | None = Field(None, description="default <data_dir>/evidence")
-    # object storage (issue 5): see streetsight/storage_config.py for the YAML
+    # object storage (issue 5): see streetsight/object_storage_config.py for the YAML
     backend: Literal["local", "s3"] = Field("local", description="where evidence goes")
     s3: S3Config | None = Field(None, description="required when backend is s3")
     spool_dir: str | None = Field(None, description="evidence waiting for S3; default <data_dir>/spool")

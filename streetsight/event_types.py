@@ -4,7 +4,7 @@ the zone, dispatch, auto-case and retention key validators and the rule builders
 
 Adding a type is one ``register(EventType(...))`` here (before streetsight.config is imported, as the
 sections are built then) plus its rule in streetsight/rules.py when the dwell/sighting core alone is not
-enough. Standard library and the settings models only: config.py and storage_config.py import this.
+enough. Standard library and the settings models only: config.py and object_storage_config.py import this.
 """
 from __future__ import annotations
 

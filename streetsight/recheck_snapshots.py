@@ -61,6 +61,6 @@ class RecheckSnapshots:
 
 def recheck_snapshots(frames: FrameView, store: EvidenceStore, repository: IncidentRepository,
                       evidence: Any | None) -> RecheckSnapshots:
-    """The hook as `serve` wires it; ``evidence`` (a `streetsight.storage.EvidenceBackend`, if any) protects
+    """The hook as `serve` wires it; ``evidence`` (a `streetsight.evidence_backend.EvidenceBackend`, if any) protects
     the picture like the rest of the case's evidence."""
     return RecheckSnapshots(frames, store, repository, protect=evidence.protect if evidence is not None else None)

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from api.repository import IncidentRepository
+from api.record_sink import RecordSink
 from api.schemas import EvidenceItemIn, IncidentCreate
 from detectors.incidents import Incident, IncidentEvent
 from detectors.timed_shots import TimedShot
@@ -62,7 +62,8 @@ class RecordedIncident:
 
 
 class IncidentRecorder:
-    """Writes each incident's evidence and hands its records to ``repository`` (a database or the bus).
+    """Writes each incident's evidence and hands its records to ``repository``, a ``RecordSink`` (the
+    database's repository, or the publisher of the cluster's bus).
 
     ``recorded`` holds every incident with its evidence for callers that print or score them (``analyze``,
     evaluation); a live service (``keep_recorded=False``) drops each once its manifest is written, so a
@@ -72,7 +73,7 @@ class IncidentRecorder:
     incident's manifest is written once the preview is stored (collected by ``poll``/``flush`` on the
     analysis thread, which alone touches the store and the records). Call ``close`` at the end."""
 
-    def __init__(self, store: EvidenceStore, repository: IncidentRepository | None, cfg: EvidenceConfig,
+    def __init__(self, store: EvidenceStore, repository: RecordSink | None, cfg: EvidenceConfig,
                  *, keep_recorded: bool = True, embedder: IncidentEmbedder | None = None,
                  wall_clock: Callable[[float], datetime] | None = None) -> None:
         self.store = store
@@ -122,8 +123,7 @@ class IncidentRecorder:
     def seen(self, incidents: list[Incident], force: bool = False) -> None:
         """Record that open ``incidents`` are still seen (at most every ``SEEN_EVERY_S`` per incident unless
         ``force``): the re-check of a handled case and the continuation after a restart rely on it."""
-        mark_seen = getattr(self.repository, "mark_seen", None)
-        if mark_seen is None:
+        if self.repository is None:
             return
         now = time.time()
         for inc in incidents:
@@ -134,7 +134,7 @@ class IncidentRecorder:
             if last[0] == inc.last_seen_at or not force and now - last[1] < SEEN_EVERY_S:
                 continue
             try:
-                mark_seen(inc.id, inc.last_seen_at)
+                self.repository.mark_seen(inc.id, inc.last_seen_at)
             except LookupError:  # not stored (yet): the next call tries again
                 continue
             self._seen[inc.id] = (inc.last_seen_at, now)

@@ -12,7 +12,7 @@ from streetsight.config import Config
 from streetsight.incident_embedding import load_incident_embedder
 from streetsight.recorder import IncidentRecorder
 from streetsight.repeat_offenders import RepeatOffenders, attach_repeat_offenders
-from streetsight.storage import EvidenceBackend, build_evidence_backend
+from streetsight.evidence_backend import EvidenceBackend, build_evidence_backend
 from streetsight.verification import RecordVerification, attach_verification
 from vision.detection import FrameDetector
 

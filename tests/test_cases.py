@@ -293,3 +293,29 @@ def test_case_numbers_are_unique_per_day_under_concurrency(env: ApiEnv) -> None:
     assert len(numbers) == 24
     # numbers lost to a lost race are allowed (gaps), duplicates are not
     assert len(set(numbers)) == 24 and all(re.fullmatch(r"SS-\d{8}-\d{6}", n) for n in numbers)
+
+
+def test_render_reads_late_evidence_without_writing_and_attach_records_it(tmp_path: Path, database_url: str) -> None:
+    """A case by confidence is made before its clip is stored. Rendering its message (what is sent) shows the
+    clip but writes nothing; ``attach_late_evidence``, the command the dispatch client runs before sending,
+    records it on the case."""
+    env = ApiEnv(tmp_path, database_url, {**RULES, "cases": {"auto_case_min_confidence": {"illegal_parking": 0.9}}})
+    try:
+        inc = env.repo.add(incident(1, score=0.95))
+        case = env.cases.get_for_incident(inc.id)
+        assert case is not None and [e.kind for e in case.evidence] == []
+        env.repo.attach_evidence(inc.id, EvidenceItemIn(kind="clip", key=f"{inc.id}/clip.mp4", sha256="c" * 64,
+                                                        size=10, content_type="video/mp4"))
+        [message] = outbox_rows(env)
+        assert message.payload["evidence"] == []
+        body = env.cases.render(message)
+        assert [e["kind"] for e in body["evidence"]] == ["clip"]
+        assert [e.kind for e in env.cases.get(case.id).evidence] == []  # render wrote nothing
+        assert env.cases.render(message) == body  # and says the same again
+
+        assert env.cases.attach_late_evidence(message) is True
+        assert [e.kind for e in env.cases.get(case.id).evidence] == ["clip"]
+        assert env.cases.attach_late_evidence(message) is False  # nothing new
+        assert env.cases.render(message) == body
+    finally:
+        env.close()

@@ -124,7 +124,7 @@ def test_evidence_link_lives_as_long_as_asked(tmp_path):
     expires_at = int(re.search(r"expires=(\d+)", done.stdout).group(1))
     assert expires_at - time.time() < 600  # 60 s asked; the default would be 3600
     from streetsight.config import load_config
-    from streetsight.storage import build_evidence_backend
+    from streetsight.evidence_backend import build_evidence_backend
 
     backend = build_evidence_backend(load_config(cfg).storage)
     with pytest.raises(ValueError, match="expires_s"):

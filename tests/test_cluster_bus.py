@@ -17,7 +17,7 @@ from api.db import create_engine_for, init_db
 from api.repository import IncidentRepository
 from api.schemas import EvidenceItemIn, IncidentCreate
 from streetsight.cluster.bus import EventConsumer, EventPublisher
-from streetsight.cluster.events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
+from streetsight.cluster.bus_events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
 from streetsight.config import ClusterConfig
 from tests.redis_server import RedisServer
 
@@ -265,6 +265,35 @@ def test_evidence_before_its_incident_is_stored_once_the_incident_exists(
     assert out is not None and set(out.evidence) == {"clip"} and out.ended_at == 99.0
     assert consumer.redelivered >= 2 and consumer.dead_lettered == 0
     assert pending_count(client, cluster) == 0 and seen.evidence["inc_0007"] == 1
+
+
+def test_a_retry_that_fails_otherwise_is_logged_and_left_pending(
+        repo, cluster, client, make_consumer, caplog) -> None:
+    """Evidence read before its incident is retried after the batch; when that retry fails for another
+    reason (here the first write of evidence fails once), it is said in the log and stays pending (it used
+    to be swallowed by a bare ``except Exception: pass``), and is stored on its next delivery."""
+    failures = ["disk I/O error"]
+    attach = repo.attach_evidence
+
+    def attach_once_failing(incident_id: str, item: EvidenceItemIn):
+        if failures and repo.get(incident_id) is not None:  # on the retry, once the incident is stored
+            raise RuntimeError(failures.pop())
+        return attach(incident_id, item)
+
+    repo.attach_evidence = attach_once_failing  # the real repository, with one write failing
+    stream = cluster.key(cluster.events_stream)
+    consumer = make_consumer()
+    consumer.run_once(block_ms=1)
+    client.xadd(stream, BusEvent.evidence("inc_0008", evidence("clip", 8), "w1").encode())
+    client.xadd(stream, BusEvent.opened(incident(8), "w1").encode())
+    with caplog.at_level("WARNING", logger="streetsight.cluster.bus"):
+        consumer.run_once(block_ms=50)
+    assert "disk I/O error" in caplog.text and "failed on delivery 1" in caplog.text
+    assert repo.get("inc_0008") is not None and repo.get("inc_0008").evidence == {}
+    assert pending_count(client, cluster) == 1  # the evidence, not lost
+
+    until(lambda: consumer.applied >= 2, step=lambda: consumer.run_once(block_ms=50))
+    assert set(repo.get("inc_0008").evidence) == {"clip"} and pending_count(client, cluster) == 0
 
 
 def test_evidence_whose_incident_never_comes_is_dead_lettered_after_max_deliveries(

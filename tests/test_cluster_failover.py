@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from streetsight.cluster.events import BusEvent
+from streetsight.cluster.bus_events import BusEvent
 from tests.cluster_procs import ApiClient, ServeProcess, write_config
 from tests.conftest import RtspServer, free_port, rtsp_server_unavailable
 from tests.real_parts import missing_real_part

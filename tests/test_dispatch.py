@@ -19,7 +19,7 @@ from api.callbacks import signed_headers
 from api.cases import CaseService
 from api.db import CaseRecord, OutboxRecord
 from api.dispatch_client import DispatchClient
-from api.outbox import Outbox
+from api.dispatch_outbox import Outbox
 from common.backoff import backoff_s
 from api.settings import ApiSettings
 from tests.api_env import ApiEnv, incident

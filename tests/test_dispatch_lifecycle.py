@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from api.case_schemas import CallbackIn
 from api.db import DispatchCallbackRecord, IncidentRecord, OutboxRecord
-from api.outbox import Outbox
+from api.dispatch_outbox import Outbox
 from api.settings import ApiSettings, DispatchSettings
 from api.time_limits import WorkingCalendar, due_at, limit_hours
 from tests.api_env import PASSWORD, ApiEnv, incident

@@ -63,10 +63,10 @@ def test_a_type_registered_once_is_configured_validated_labelled_and_built_every
 
 def test_config_and_storage_config_import_without_a_cycle() -> None:
     # each module imported first in its own interpreter: a cycle shows as a partially initialised module
-    for module in ("streetsight.storage_config", "streetsight.config_checks", "streetsight.event_types",
+    for module in ("streetsight.object_storage_config", "streetsight.config_checks", "streetsight.event_types",
                    "streetsight.config"):
         subprocess.run([sys.executable, "-c", f"import {module}"], check=True, timeout=60)
-    for path in ("streetsight/storage_config.py", "streetsight/config_checks.py"):  # no late import back
+    for path in ("streetsight/object_storage_config.py", "streetsight/config_checks.py"):  # no late import back
         tree = ast.parse(open(path, encoding="utf-8").read())
         late = [n.lineno for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for n in ast.walk(f)
                 if isinstance(n, ast.ImportFrom) and n.module == "streetsight.config"]

@@ -25,7 +25,7 @@ from evidence.store import LocalEvidenceStore, incident_key_prefix
 from streetsight.cli import main
 from streetsight.config import ConfigError, parse_config
 from streetsight.runtime import Runtime
-from streetsight.storage import build_evidence_backend
+from streetsight.evidence_backend import build_evidence_backend
 from tests.evidence_helpers import (
     S3_ACCESS_ENV,
     S3_SECRET_ENV,

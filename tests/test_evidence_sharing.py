@@ -16,7 +16,7 @@ from evidence.s3 import S3EvidenceStore, S3Settings
 from evidence.sharing import DERIVED_FROM, FACES_BLURRED, EvidenceSharer
 from evidence.snapshot import encode_jpeg
 from models.detector import OnnxDetector
-from streetsight.storage import people_finder
+from streetsight.evidence_backend import people_finder
 from tests.media import encode_h264
 from tests.s3_server import SeaweedS3, new_bucket_name
 from vision.detection import FrameDetector

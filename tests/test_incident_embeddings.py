@@ -19,7 +19,7 @@ from api.repository import IncidentNotFound, IncidentRepository
 from api.schemas import EmbeddingIn, IncidentCreate
 from detectors.incidents import Incident, IncidentEvent
 from evidence.store import LocalEvidenceStore
-from streetsight.cluster.events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
+from streetsight.cluster.bus_events import BadEvent, BusEvent, IncidentNotYetKnown, apply_event
 from streetsight.config import ConfigError, LearningConfig, parse_config
 from streetsight.incident_embedding import EmbeddingWriter, IncidentEmbedder, load_incident_embedder
 from streetsight.recorder import IncidentRecorder

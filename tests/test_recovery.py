@@ -140,7 +140,7 @@ def test_recheck_does_not_judge_an_end_lost_to_a_crash(tmp_path: Path) -> None:
 def test_bus_events_carry_the_end_reason_sightings_and_missing_evidence(tmp_path: Path) -> None:
     import pytest
 
-    from streetsight.cluster.events import BadEvent, BusEvent, apply_event
+    from streetsight.cluster.bus_events import BadEvent, BusEvent, apply_event
 
     env = ApiEnv(tmp_path, f"sqlite:///{tmp_path / 'r.db'}")
     try:

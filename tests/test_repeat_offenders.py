@@ -146,7 +146,7 @@ def test_only_confirmed_offences_that_are_over_count(env: ApiEnv) -> None:
 
 
 def test_in_a_cluster_the_api_role_links_a_workers_incident_when_its_vectors_arrive(env: ApiEnv) -> None:
-    from streetsight.cluster.events import BusEvent, apply_event
+    from streetsight.cluster.bus_events import BusEvent, apply_event
 
     stall = unit(1)
     first = offence(env, 1, T0, STALL, stall)

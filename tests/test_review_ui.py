@@ -423,7 +423,7 @@ def test_cases_view_shows_the_timeline_and_overdue_cases(served: Served, tmp_pat
     from sqlalchemy import select
 
     from api.db import CaseRecord, CaseStageRecord
-    from api.outbox import Outbox
+    from api.dispatch_outbox import Outbox
 
     served.repo.review(PARKED, "confirm", reviewer="someone")  # routed by rule, queued for dispatch
     outbox = Outbox(served.repo.sessions)

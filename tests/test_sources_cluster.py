@@ -95,7 +95,7 @@ def test_a_camera_added_through_the_api_process_is_read_by_a_worker(rtsp_urls, r
 def test_an_end_reason_crosses_the_bus_to_the_records(tmp_path: Path) -> None:
     """A worker ends the open incidents of a removed zone or camera with a reason; the API process stores it."""
     from api import IncidentRepository, create_engine_for, init_db, make_session_factory
-    from streetsight.cluster.events import BadEvent, BusEvent, apply_event
+    from streetsight.cluster.bus_events import BadEvent, BusEvent, apply_event
     from tests.api_env import incident
 
     engine = create_engine_for(f"sqlite:///{tmp_path / 'records.sqlite'}")

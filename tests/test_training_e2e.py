@@ -49,7 +49,7 @@ def trained(train_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
                 "--frames-per-video", "12", "--videos", str(SAMPLES / "vtest.mp4"), str(SAMPLES / "bikes.mp4")]) == 0
     env = {**os.environ, "STREETSIGHT_TRAIN_PYTHON": str(train_python), "YOLO_CONFIG_DIR": str(tmp / "ultralytics")}
     env.pop("STREETSIGHT_MODEL_DIRS", None)
-    cmd = [sys.executable, "-m", "streetsight.cli", "train", "train", str(data), "--name", NAME, "--epochs", "2",
+    cmd = [sys.executable, "-m", "streetsight.cli", "train", "run", str(data), "--name", NAME, "--epochs", "2",
            "--imgsz", str(IMGSZ), "--batch", "8", "--workers", "0", "--cache", "none",
            "--versions-dir", str(tmp / "models"), "--project", str(tmp / "runs")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)

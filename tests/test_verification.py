@@ -14,7 +14,7 @@ from api.db import AuditRecord, create_engine_for, init_db, make_session_factory
 from api.embeddings import encode_vector
 from api.repository import IncidentRepository
 from api.schemas import EmbeddingIn, IncidentCreate
-from streetsight.cluster.events import BusEvent, apply_event
+from streetsight.cluster.bus_events import BusEvent, apply_event
 from streetsight.verification import RecordVerification
 from tests.api_env import ApiEnv
 from vision.verifier import VerifierParams

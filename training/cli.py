@@ -1,12 +1,15 @@
 """`python -m training ...` (what `streetsight train ...` runs in the training venv).
 
-    train     dataset -> trained, exported, evaluated, registered (and promoted if better) model
+    run       dataset -> trained, exported, evaluated, registered (and promoted if better) model
     evaluate  a model (file or registered name) on a dataset split: mAP, per-class P/R, confusion matrix
     export    .pt -> .onnx
     register  an ONNX file as a new version of a model
     promote   a registered version, if it beats the model in service on the same split (or --force)
     loop      reviews -> new dataset version -> train -> compare -> promote
     doctor    the training environment: versions, offline set-up
+
+Each prints its result as JSON with ``--json`` (run, promote and doctor print JSON anyway). `train train`
+and `--force-promote` are the old spellings of `run` and `--force`: they work for one more release.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from datasets.yolo import DatasetError
+from streetsight.commands import add_deprecated_option, add_json_option, deprecated, print_json
 from streetsight.commands.datasets import parse_mapping
 
 
@@ -38,6 +42,16 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fraction", type=float, default=1.0, help="use this share of the training images")
 
 
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="YOLO dataset (folder or data.yaml) with train and val (and test) splits")
+    _train_options(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--no-promote", action="store_true", help="register the version only")
+    g.add_argument("--force", action="store_true", help="promote even if not better")
+    add_deprecated_option(g, "--force-promote", "--force", dest="force", flag=True)
+    add_json_option(p)
+
+
 def _train_kwargs(args: argparse.Namespace) -> dict:
     return dict(name=args.name, version=args.version, versions_dir=args.versions_dir, promote_to=args.promote_to,
                 model_yaml=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=args.workers,
@@ -48,9 +62,9 @@ def _train_kwargs(args: argparse.Namespace) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     from training.run import train_and_register
 
-    promote = "force" if args.force_promote else ("never" if args.no_promote else "if-better")
+    promote = "force" if args.force else ("never" if args.no_promote else "if-better")
     summary = train_and_register(args.data, promote_mode=promote, **_train_kwargs(args))
-    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    print_json(summary)
     return 0
 
 
@@ -59,14 +73,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     out = args.out or f"var/training/eval/{Path(str(args.model)).stem}-{args.split}"
     report = evaluate(args.model, args.data, out, split=args.split, imgsz=args.imgsz)
-    print(Path(out, "evaluation.md").read_text(encoding="utf-8"))
+    if args.json:
+        print_json(report)
+    else:
+        print(Path(out, "evaluation.md").read_text(encoding="utf-8"))
     return 0 if report else 1
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from training.export import export_onnx
 
-    print(export_onnx(args.weights, args.imgsz))
+    onnx = export_onnx(args.weights, args.imgsz)
+    print_json({"onnx": str(onnx)}) if args.json else print(onnx)
     return 0
 
 
@@ -79,7 +97,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     entry = register_version(args.onnx, name=args.name, version=args.version, versions_dir=args.versions_dir,
                              class_names=ds["classes"], imgsz=args.imgsz, dataset=ds, evaluation=evaluation,
                              conversion={"tool": "registered by `training register`", "file": str(args.onnx)})
-    print(entry.directory)
+    print_json({"directory": str(entry.directory)}) if args.json else print(entry.directory)
     return 0
 
 
@@ -90,7 +108,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     out = Path(args.out or f"var/training/promotions/{args.name}.{args.version}")
     record = compare_and_promote(version, args.name, args.data, args.promote_to or args.versions_dir, out,
                                  split=args.split, min_gain=args.min_gain, force=args.force)
-    print(json.dumps(record, indent=2, ensure_ascii=False))
+    print_json(record)
     return 0 if record["promoted"] else 3
 
 
@@ -123,15 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streetsight train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.split("\n\n")[1:]))
-    sub = p.add_subparsers(dest="command", required=True)
+    # the metavar lists the current names only: the deprecated `train` stays out of --help
+    sub = p.add_subparsers(dest="command", required=True,
+                           metavar="{run,evaluate,export,register,promote,loop,doctor}")
 
-    t = sub.add_parser("train", help="train, export, evaluate, register and promote if better")
-    t.add_argument("data", help="YOLO dataset (folder or data.yaml) with train and val (and test) splits")
-    _train_options(t)
-    g = t.add_mutually_exclusive_group()
-    g.add_argument("--no-promote", action="store_true", help="register the version only")
-    g.add_argument("--force-promote", action="store_true", help="promote even if not better")
+    t = sub.add_parser("run", help="train, export, evaluate, register and promote if better")
+    _run_options(t)
     t.set_defaults(func=cmd_train)
+    old = sub.add_parser("train")  # the old, repeating name (`streetsight train train`)
+    _run_options(old)
+    old.set_defaults(func=deprecated(cmd_train, "streetsight train train", "streetsight train run"))
 
     e = sub.add_parser("evaluate", help="mAP, per-class precision/recall and confusion matrix on a split")
     e.add_argument("model", help="model file (.onnx/.pt) or registered name")
@@ -139,11 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test")
     e.add_argument("--imgsz", type=int, help="input size (registered models carry theirs)")
     e.add_argument("--out", help="report folder")
+    add_json_option(e)
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("export", help=".pt -> .onnx for serving")
     x.add_argument("weights")
     x.add_argument("--imgsz", type=int, required=True)
+    add_json_option(x)
     x.set_defaults(func=cmd_export)
 
     r = sub.add_parser("register", help="register an ONNX export as a new version")
@@ -154,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--imgsz", type=int, required=True)
     r.add_argument("--versions-dir", default="var/models")
     r.add_argument("--evaluation", help="evaluation.json to record in the manifest")
+    add_json_option(r)
     r.set_defaults(func=cmd_register)
 
     pr = sub.add_parser("promote", help="promote a version if it beats the model in service on the same split")
@@ -166,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--min-gain", type=float, default=0.0)
     pr.add_argument("--force", action="store_true", help="promote even if not better (roll back)")
     pr.add_argument("--out")
+    add_json_option(pr)
     pr.set_defaults(func=cmd_promote)
 
     lp = sub.add_parser("loop", help="reviews -> new dataset version -> train -> compare -> promote if better")
@@ -175,9 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--class-map", nargs="*", help="incident class -> dataset class, OLD=NEW")
     lp.add_argument("--types", nargs="*", help="only these incident types")
     _train_options(lp)
+    add_json_option(lp)
     lp.set_defaults(func=cmd_loop)
 
     d = sub.add_parser("doctor", help="show the training environment")
+    add_json_option(d)
     d.set_defaults(func=cmd_doctor)
     return p
 

@@ -32,7 +32,7 @@ def run_bus_bench(events: int = 5000, log: Callable[[str], None] = lambda _: Non
     from api.schemas import EvidenceItemIn, IncidentCreate
     from streetsight.cluster.bus import EventConsumer, EventPublisher
     from streetsight.cluster.connection import bus_client
-    from streetsight.cluster.events import BusEvent
+    from streetsight.cluster.bus_events import BusEvent
     from streetsight.config import ClusterConfig
 
     limit_s = timeout_s if timeout_s is not None else max(60.0, events / 20)

@@ -32,7 +32,7 @@ from streetsight.config import Config
 from streetsight.recheck_snapshots import recheck_snapshots
 from streetsight.runtime import open_records
 from streetsight.source_records import described, open_source_catalog
-from streetsight.storage import EvidenceBackend, build_evidence_backend
+from streetsight.evidence_backend import EvidenceBackend, build_evidence_backend
 from streetsight.repeat_offenders import attach_repeat_offenders
 from streetsight.teaching import mount_examples
 from streetsight.verification import attach_verification

@@ -36,7 +36,7 @@ from streetsight.pipeline import LivePipeline
 from streetsight.recovery import CLIP_LOST
 from streetsight.recorder import IncidentRecorder
 from streetsight.runtime import load_detector
-from streetsight.storage import build_evidence_backend
+from streetsight.evidence_backend import build_evidence_backend
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from streetsight.commands import add_json_option, print_json
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--hwaccel", help="our side decodes analysed frames on this hardware device type "
                                          "(streams.hwaccel: cuda, vaapi...; default: the CPU)")
         p.add_argument("--out", type=Path, default=Path("var/bench"), help="results and cached media/models")
-        p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+        add_json_option(p)
 
     streams = sub.add_parser("streams", help="our pipeline vs Ultralytics' streaming predictor on N RTSP streams")
     streams.add_argument("--sources", type=_positive(int), default=16)
@@ -74,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bus.add_argument("--events", type=_positive(int), default=5000, help="events published (half incidents, "
                      "half evidence)")
     bus.add_argument("--out", type=Path, default=Path("var/bench"), help="folder of the result file")
-    bus.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_json_option(bus)
     bus.set_defaults(func=cmd_bus)
 
     plates = sub.add_parser("plates", help="exact plate reads by plate height on rendered plates")
@@ -83,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plates.add_argument("--per-height", type=_positive(int), default=40, help="plates read per height")
     plates.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     plates.add_argument("--out", type=Path, default=Path("var/bench"), help="folder of the result file")
-    plates.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_json_option(plates)
     plates.set_defaults(func=cmd_plates)
 
 
@@ -105,10 +106,7 @@ def _finish(result: dict, args: argparse.Namespace, kind: str) -> int:
     from streetsight.bench.streams import write_result
 
     path = write_result(result, args.out, kind)
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        print(json.dumps(result, ensure_ascii=False, indent=2))
+    print_json(result)  # the result is JSON with or without --json
     _say(f"written to {path}")
     return 0
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from streetsight.commands import add_json_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     config = subparsers.add_parser("config", help="the configuration reference (JSON Schema, defaults)")
     sub = config.add_subparsers(dest="config_command", required=True)
-    sub.add_parser("schema", help="print the JSON Schema of the configuration file").set_defaults(func=cmd_schema)
+    schema = sub.add_parser("schema", help="print the JSON Schema of the configuration file (JSON anyway)")
+    add_json_option(schema)
+    schema.set_defaults(func=cmd_schema)
     sub.add_parser("defaults", help="print every setting at its default as commented YAML").set_defaults(
         func=cmd_defaults)
 

@@ -7,12 +7,16 @@
     import    labelme | coco | tianchi -> unsplit YOLO dataset
     export-reviews  confirmed incidents (positives) and rejected ones (hard negatives) from the records
     synth     synthetic street scenes with the urban classes
+
+Every step prints its result as JSON (validate and stats print text unless ``--json``). DEST, the new
+dataset folder, is positional everywhere (merge: SOURCE... DEST; ``--dest`` is deprecated).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from streetsight.commands import add_deprecated_option, add_json_option, print_json
 
 
 def parse_mapping(items: list[str] | None) -> dict[str, str | None]:
@@ -26,10 +30,6 @@ def parse_mapping(items: list[str] | None) -> dict[str, str | None]:
     return out
 
 
-def _print(obj: object) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False))
-
-
 def _summary(manifest: dict) -> dict:
     keep = ("name", "version", "classes", "splits", "content_sha256", "imported_images", "imported_boxes",
             "skipped", "positives", "negatives", "skipped_incidents")
@@ -41,7 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     report = validate_dataset(args.data, check_pixels=not args.headers_only, require_splits=args.require_splits)
     if args.json:
-        _print(report.to_dict())
+        print_json(report.to_dict())
     else:
         for e in report.errors:
             print(f"error: {e}")
@@ -57,7 +57,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     stats = dataset_stats(args.data)
     if args.json:
-        _print(stats)
+        print_json(stats)
     else:
         print(format_stats(stats))
     return 0
@@ -66,7 +66,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_split(args: argparse.Namespace) -> int:
     from datasets.split import parse_ratios, split_dataset
 
-    _print(_summary(split_dataset(args.data, args.dest, parse_ratios(args.ratios), seed=args.seed,
+    print_json(_summary(split_dataset(args.data, args.dest, parse_ratios(args.ratios), seed=args.seed,
                                   group_pattern=args.group, name=args.name, version=args.version)))
     return 0
 
@@ -74,9 +74,19 @@ def cmd_split(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from datasets.merge import merge_datasets
 
-    _print(_summary(merge_datasets(args.sources, args.dest, names=args.names, rename=parse_mapping(args.rename),
+    sources, dest = merge_paths(args)
+    print_json(_summary(merge_datasets(sources, dest, names=args.names, rename=parse_mapping(args.rename),
                                    drop_unknown=args.drop_unknown, name=args.name, version=args.version)))
     return 0
+
+
+def merge_paths(args: argparse.Namespace) -> tuple[list[str], str]:
+    """(SOURCES, DEST): DEST is the last positional, as in `cp`; the deprecated ``--dest`` names it instead."""
+    if args.dest is not None:
+        return list(args.paths), args.dest
+    if len(args.paths) < 2:
+        raise ValueError("merge: give the datasets to merge and then DEST, the new dataset folder")
+    return list(args.paths[:-1]), args.paths[-1]
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -98,7 +108,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         manifest = import_tianchi(args.src, args.dest, every=args.every, negatives=args.negatives,
                                   frame_base=args.frame_base, seed=args.seed, **common)
-    _print(_summary(manifest))
+    print_json(_summary(manifest))
     return 0
 
 
@@ -107,7 +117,7 @@ def open_records(config_path: str) -> tuple[object, object]:
     from api.db import create_engine_for, make_session_factory
     from api.repository import IncidentRepository
     from streetsight.config import load_config
-    from streetsight.storage import build_evidence_backend
+    from streetsight.evidence_backend import build_evidence_backend
 
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -132,7 +142,7 @@ def cmd_export_reviews(args: argparse.Namespace) -> int:
     manifest = export_reviews(repository, store, args.dest, names=args.names, class_map=class_map,
                               label_from=args.label_from, types=args.types, negatives=not args.no_negatives,
                               name=args.name, version=args.version)
-    _print(_summary(manifest))
+    print_json(_summary(manifest))
     return 0
 
 
@@ -153,12 +163,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("data", help="dataset folder or its data.yaml")
     v.add_argument("--headers-only", action="store_true", help="read image headers only (faster)")
     v.add_argument("--require-splits", action="store_true", help="train and val must exist")
-    v.add_argument("--json", action="store_true")
+    add_json_option(v)
     v.set_defaults(func=_wrap(cmd_validate))
 
     st = sub.add_parser("stats", help="counts per class and split, box sizes")
     st.add_argument("data")
-    st.add_argument("--json", action="store_true")
+    add_json_option(st)
     st.set_defaults(func=_wrap(cmd_stats))
 
     sp = sub.add_parser("split", help="train/val/test split into a new dataset folder")
@@ -170,16 +180,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     r"e.g. '^(.+)_f\d+$' (frames of a video), '^(.+?)__' (camera of exported reviews)")
     sp.add_argument("--name")
     sp.add_argument("--version", default="1")
+    add_json_option(sp)
     sp.set_defaults(func=_wrap(cmd_split))
 
     mg = sub.add_parser("merge", help="merge datasets, classes unified by name")
-    mg.add_argument("sources", nargs="+")
-    mg.add_argument("--dest", required=True)
+    mg.add_argument("paths", nargs="+", metavar="PATH", help="SOURCE... DEST: the datasets, then the new folder")
+    add_deprecated_option(mg, "--dest", "the last positional argument (DEST)", dest="dest")
     mg.add_argument("--names", nargs="+", help="the merged class list (default: all, in order of appearance)")
     mg.add_argument("--rename", nargs="*", help="OLD=NEW class renames; OLD= drops the class")
     mg.add_argument("--drop-unknown", action="store_true", help="drop classes not in --names instead of failing")
     mg.add_argument("--name")
     mg.add_argument("--version", default="1")
+    add_json_option(mg)
     mg.set_defaults(func=_wrap(cmd_merge))
 
     im = sub.add_parser("import", help="labelme / COCO / Tianchi annotations -> unsplit YOLO dataset")
@@ -196,6 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     im.add_argument("--seed", type=int, default=0)
     im.add_argument("--name")
     im.add_argument("--version", default="1")
+    add_json_option(im)
     im.set_defaults(func=_wrap(cmd_import))
 
     ex = sub.add_parser("export-reviews", help="reviewed incidents -> dataset (confirmed: boxes; rejected: negatives)")
@@ -208,6 +221,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--no-negatives", action="store_true", help="leave rejected incidents out")
     ex.add_argument("--name")
     ex.add_argument("--version", default="1")
+    add_json_option(ex)
     ex.set_defaults(func=_wrap(cmd_export_reviews))
 
     sy = sub.add_parser("synth", help="synthetic street scenes with vendor stalls, parasols, bins, overflowing bins, "
@@ -215,6 +229,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from datasets.synthetic.generate import build_parser
 
     build_parser(sy)
+    add_json_option(sy)
     sy.set_defaults(func=_wrap(cmd_synth))
 
 

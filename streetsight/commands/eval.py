@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from streetsight.commands import add_json_option, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder (default ./eval-report)")
     p.add_argument("--detections", type=Path,
                    help="replay <video>.detections.json from this folder instead of running the model")
-    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    add_json_option(p)
     p.add_argument("--learning", action="store_true",
                    help="learning mode: replay the incidents in time order, feed the first K review decisions "
                         "(from the labels) to the per-camera verifier, report precision and recall after each "
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"streetsight eval: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=1))
+        print_json(report)
     elif args.learning:
         print_learning(report, args.out)
     else:

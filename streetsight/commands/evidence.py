@@ -5,7 +5,7 @@
     streetsight evidence protect PREFIX_OR_KEY... --config FILE
     streetsight evidence link KEY --config FILE [--expires S]
 
-Each prints JSON. Secrets (S3 keys) never appear in the output.
+Each prints JSON (``link`` prints the bare URL without ``--json``). Secrets (S3 keys) never appear in the output.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import argparse
 import json
 
 from evidence.signing import MAX_EXPIRY_S as MAX_LINK_EXPIRY_S  # standard library only: --help stays fast
-from streetsight.commands import CliError, bounded_number
+from streetsight.commands import CliError, add_json_option, bounded_number, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,16 +23,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep = sub.add_parser("sweep", help="delete evidence older than its retention, unless protected")
     sweep.add_argument("--config", required=True)
     sweep.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+    add_json_option(sweep)
     sweep.set_defaults(func=cmd_sweep)
 
     drain = sub.add_parser("drain", help="upload the evidence spooled while object storage was down")
     drain.add_argument("--config", required=True)
     drain.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    add_json_option(drain)
     drain.set_defaults(func=cmd_drain)
 
     protect = sub.add_parser("protect", help="keep evidence from retention (an incident prefix or keys)")
     protect.add_argument("targets", nargs="+", help="YYYY/MM/DD/<source>/<incident> prefix, or object keys")
     protect.add_argument("--config", required=True)
+    add_json_option(protect)
     protect.set_defaults(func=cmd_protect)
 
     link = sub.add_parser("link", help="an expiring URL for one evidence object")
@@ -40,12 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     link.add_argument("--config", required=True)
     link.add_argument("--expires", type=bounded_number(MAX_LINK_EXPIRY_S, "s", int),
                       help=f"seconds, at most {MAX_LINK_EXPIRY_S} (default storage.presign_expiry_s)")
+    add_json_option(link)
     link.set_defaults(func=cmd_link)
 
 
 def _backend(args: argparse.Namespace):
     from streetsight.config import load_config
-    from streetsight.storage import build_evidence_backend
+    from streetsight.evidence_backend import build_evidence_backend
 
     return build_evidence_backend(load_config(args.config).storage)
 
@@ -91,5 +95,6 @@ def cmd_protect(args: argparse.Namespace) -> int:
 
 def cmd_link(args: argparse.Namespace) -> int:
     key = _checked_key(args.key)
-    print(_backend(args).presign(key, args.expires))
+    url = _backend(args).presign(key, args.expires)
+    print_json({"key": key, "url": url}) if args.json else print(url)
     return 0

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streetsight.commands import CliError, bounded_number
+from streetsight.commands import CliError, add_json_option, bounded_number
 
 TOKEN_ENV = "STREETSIGHT_TOKEN"
 UPLOADS_PATH = "/api/v1/footage/uploads"
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--track", type=Path, help="position track: GPX, NMEA or CSV (time,lng,lat)")
     up.add_argument("--server", required=True, help="the API's base URL, e.g. http://127.0.0.1:8080")
     up.add_argument("--token", help=f"API token (default ${TOKEN_ENV})")
-    up.add_argument("--json", action="store_true", help='print {"job_id": ...} (with --wait: the final job)')
+    add_json_option(up)  # {"job_id": ...}; with --wait: the final job
     up.add_argument("--wait", action="store_true", help="follow the job to its end with a progress bar")
     up.add_argument("--chunk-mb", type=bounded_number(1024, "MiB"), default=1.0,
                     help="upload chunk size in MiB (at most the server's api.max_body_bytes; default 1)")

@@ -11,6 +11,8 @@ metadata where the exporter stored them, runs the model once on a sample frame (
 var/samples/vtest.mp4 unless --frame) and registers it with a manifest it writes itself. The registry
 folder is --registry, else the first of $STREETSIGHT_MODEL_DIRS, else the built-in models/registry.
 
+Each prints its result as JSON (``--json`` is accepted and changes nothing).
+
 `promote` puts a registered model in service everywhere or on one camera; a running `serve` switches within
 a second or so (streetsight/model_assignments.py). It is refused unless the model is measured at least as
 good as the one in service on the same set, or forced with a reason; `rollback` undoes the last promotion
@@ -23,7 +25,7 @@ import json
 import os
 from pathlib import Path
 
-from streetsight.commands import CliError
+from streetsight.commands import CliError, add_json_option
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FRAME = ROOT / "var" / "samples" / "vtest.mp4"
@@ -46,9 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      f"(default {DEFAULT_FRAME.relative_to(ROOT)})")
     imp.add_argument("--registry", help="registry folder to write to")
     imp.add_argument("--force", action="store_true", help="replace a model already registered under NAME")
+    add_json_option(imp)
     imp.set_defaults(func=cmd_import)
 
     ls = sub.add_parser("list", help="registered models (JSON)")
+    add_json_option(ls)
     ls.set_defaults(func=cmd_list)
 
     pro = sub.add_parser("promote", help="put a registered model in service, everywhere or on one camera")
@@ -58,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pro.add_argument("--reason", help="why (recorded in the audit log; required with --force)")
     pro.add_argument("--config", help="the deployment's YAML: its model.name is the model in service by default")
     pro.add_argument("--registry", help="registry folder holding the assignments (default as for import)")
+    add_json_option(pro)
     pro.set_defaults(func=cmd_promote)
 
     cmp_ = sub.add_parser("compare", help="a candidate in shadow against the serving model, by review decisions")
@@ -69,10 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     back.add_argument("--camera", help="only this camera (source id)")
     back.add_argument("--reason", help="why (recorded in the audit log)")
     back.add_argument("--registry", help="registry folder holding the assignments (default as for import)")
+    add_json_option(back)
     back.set_defaults(func=cmd_rollback)
 
     show = sub.add_parser("assignments", help="models in service and the promotion audit log (JSON)")
     show.add_argument("--registry", help="registry folder holding the assignments (default as for import)")
+    add_json_option(show)
     show.set_defaults(func=cmd_assignments)
 
 

@@ -1,4 +1,6 @@
-"""`streetsight sources import|export`: the camera records in bulk.
+"""`streetsight sources check|import|export`: try the configured sources; the camera records in bulk.
+
+    streetsight sources check --config FILE [--timeout S]  (validate the config and try every source; JSON)
 
     streetsight sources import cameras.csv --config FILE    (a platform's catalogue: id, name, url, lng, lat,
                                                             address, grid, area; optional kind, analysis_fps,
@@ -23,22 +25,39 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streetsight.commands import CliError, add_database_options, database_url
+from streetsight.commands import CliError, add_database_options, add_json_option, database_url, print_json
 
 CSV_COLUMNS = ("id", "name", "url", "lng", "lat", "address", "grid", "area", "kind", "analysis_fps", "enabled")
 
 
-def register(sources_subparsers: argparse._SubParsersAction) -> None:
-    """Adds ``import`` and ``export`` to the ``sources`` command's sub-commands."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    src = subparsers.add_parser("sources", help="source tools")
+    sources_subparsers = src.add_subparsers(dest="sources_command", required=True)
+    chk = sources_subparsers.add_parser("check", help="validate the config and try every source")
+    chk.add_argument("--config", required=True)
+    chk.add_argument("--timeout", type=float, default=10.0)
+    add_json_option(chk)
+    chk.set_defaults(func=cmd_check)
 
     imp = add_database_options(sources_subparsers.add_parser(
         "import", help="add or update camera records from a catalogue (.csv) or a sources list (.yaml)"))
     imp.add_argument("file", metavar="FILE", help="cameras.csv or sources.yaml")
+    add_json_option(imp)
     imp.set_defaults(func=cmd_import)
 
     exp = add_database_options(sources_subparsers.add_parser("export", help="write the camera records as YAML"))
     exp.add_argument("dest", metavar="DEST", nargs="?", default="-", help="a .yaml file (default: stdout)")
     exp.set_defaults(func=cmd_export)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The report is JSON with or without ``--json``; exit 1 when a source failed."""
+    from streetsight.config import load_config
+    from streetsight.sources_check import check_sources
+
+    report = check_sources(load_config(args.config), timeout_s=args.timeout)
+    print_json(report)
+    return 0 if all(r["ok"] for r in report) else 1
 
 
 def _catalog(args: argparse.Namespace):
@@ -126,7 +145,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                        "nothing imported") from None
     finally:
         engine.dispose()
-    print(f"{path}: {added} added, {updated} updated, {unchanged} unchanged")
+    if args.json:
+        print_json({"file": str(path), "added": added, "updated": updated, "unchanged": unchanged})
+    else:
+        print(f"{path}: {added} added, {updated} updated, {unchanged} unchanged")
     return 0
 
 

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from streetsight.commands import add_database_options, bounded_number, database_url
+from streetsight.commands import add_database_options, add_json_option, bounded_number, database_url, print_json
 
 PASSWORD_ENV = "STREETSIGHT_PASSWORD"
 MAX_TOKEN_DAYS = 3650  # api.auth.MAX_TOKEN_TTL_S, without importing the API for --help
@@ -31,9 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--update", action="store_true", help="reset the password and role of an existing user")
+    add_json_option(add)
     add.set_defaults(func=cmd_add)
 
     ls = add_database_options(sub.add_parser("list", help="list users (JSON)"))
+    add_json_option(ls)
     ls.set_defaults(func=cmd_list)
 
     token = add_database_options(
@@ -41,10 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     token.add_argument("name")
     token.add_argument("--days", type=bounded_number(MAX_TOKEN_DAYS, "days"), default=365.0,
                        help=f"lifetime in days, at most {MAX_TOKEN_DAYS} (default 365)")
+    add_json_option(token)
     token.set_defaults(func=cmd_token)
 
     disable = add_database_options(sub.add_parser("disable", help="disable a user and end its sessions"))
     disable.add_argument("name")
+    add_json_option(disable)
     disable.set_defaults(func=cmd_disable)
 
 
@@ -98,7 +102,10 @@ def _run(args: argparse.Namespace, action) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     def action(auth) -> int:
         user = auth.add_user(args.name, _read_password(), args.role, update=args.update)
-        print(f"{'updated' if args.update else 'added'} user {user.username} ({user.role})")
+        if args.json:
+            print_json({"user": user.username, "role": user.role, "updated": bool(args.update)})
+        else:
+            print(f"{'updated' if args.update else 'added'} user {user.username} ({user.role})")
         return 0
 
     return _run(args, action)
@@ -114,7 +121,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     def action(auth) -> int:
-        print(auth.issue_token(args.name, kind="api", ttl_s=args.days * 86400))
+        token = auth.issue_token(args.name, kind="api", ttl_s=args.days * 86400)
+        print_json({"user": args.name, "token": token}) if args.json else print(token)
         return 0
 
     return _run(args, action)
@@ -123,7 +131,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_disable(args: argparse.Namespace) -> int:
     def action(auth) -> int:
         auth.set_disabled(args.name, True)
-        print(f"disabled user {args.name}")
+        print_json({"user": args.name, "disabled": True}) if args.json else print(f"disabled user {args.name}")
         return 0
 
     return _run(args, action)

@@ -29,7 +29,7 @@ CLASSES=$(.venv/bin/python -c "from datasets.yolo import load_dataset; print(' '
 
 # 4. train, evaluate on $NEXT's test split, register as $NAME.v<N>, then compare with the model in service
 #    on that same split and promote only if mAP50-95 is higher (the decision lands in $MODELS/promotions.jsonl)
-STREETSIGHT_MODEL_DIRS=$MODELS bin/streetsight train train "$NEXT" --name "$NAME" --versions-dir "$MODELS" \
+STREETSIGHT_MODEL_DIRS=$MODELS bin/streetsight train run "$NEXT" --name "$NAME" --versions-dir "$MODELS" \
     --epochs 15 --imgsz 320
 
 # Roll back: bin/streetsight train promote --name $NAME --version v<K> --data $NEXT --versions-dir $MODELS --force

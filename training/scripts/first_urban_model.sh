@@ -24,7 +24,7 @@ bin/streetsight --help >/dev/null   # bootstraps .venv (the serving install)
 
 # 4. train from the model YAML (no pretrained weights), export ONNX, evaluate on the test split,
 #    register as urban-yolo.synth-v1 in var/models, promote to models/registry/urban-yolo (none was there)
-bin/streetsight train train "$DATA" --name urban-yolo --version synth-v1 --epochs "$EPOCHS" --imgsz "$IMGSZ" \
+bin/streetsight train run "$DATA" --name urban-yolo --version synth-v1 --epochs "$EPOCHS" --imgsz "$IMGSZ" \
     --batch 16 --workers 2 --versions-dir var/models --promote-to models/registry
 
 # 5. serving uses it by name: `model: {name: urban-yolo}` in the config, or

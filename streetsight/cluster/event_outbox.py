@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .events import BusEvent
+from .bus_events import BusEvent
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Incident records as bus events: what a worker hands over and how the API side applies it.
 
-A ``RecordSink`` is whatever takes the recorder's three calls: the ``IncidentRepository`` itself (role
+A ``RecordSink`` (api/record_sink.py) is whatever takes the recorder's calls: the ``IncidentRepository`` itself (role
 ``all``: the in-process bus) or an ``EventPublisher`` (role ``worker``: Redis Streams). On the API side
 ``apply_event`` replays an event on the repository; it is idempotent, because the bus delivers at least once.
 """
@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -30,21 +30,6 @@ _REASON = re.compile(r"^[a-z_]{1,32}$")
 FORMAT_VERSION = "1"
 _ID = re.compile(ID_PATTERN)
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
-
-
-class RecordSink(Protocol):
-    """The recorder's view of the records (return values are not used)."""
-
-    def add(self, incident: IncidentCreate) -> Any: ...
-
-    def attach_evidence(self, incident_id: str, item: EvidenceItemIn) -> Any: ...
-
-    def mark_ended(self, incident_id: str, ended_at: float, ended_reason: str | None = None) -> Any: ...
-
-    # optional: ``mark_seen(incident_id, media_time)`` (open incidents still seen, every few seconds) and
-    # ``mark_evidence_missing(incident_id, kind, reason)`` (evidence lost with a dead process)
-
-    def attach_embedding(self, incident_id: str, embedding: EmbeddingIn) -> Any: ...
 
 
 class BadEvent(ValueError):
