@@ -23,7 +23,7 @@ CLASSES=$(.venv/bin/python -c "from datasets.yolo import load_dataset; print(' '
     --ratios 0.7,0.15,0.15 --group '^(.+?)__'
 
 # 3. the new version = the base version + the reviews (each split kept apart)
-.venv/bin/streetsight datasets merge "$BASE" "$ROOT/reviews/$STAMP/split" --dest "$NEXT" --names $CLASSES \
+.venv/bin/streetsight datasets merge "$BASE" "$ROOT/reviews/$STAMP/split" "$NEXT" --names $CLASSES \
     --version "$(basename "$NEXT")"
 .venv/bin/streetsight datasets validate "$NEXT" --require-splits
 
