@@ -30,6 +30,10 @@ class DebrisParams:
     ignore_classes: tuple[str, ...]  # tracked objects whose regions are not debris
     min_score: float = 0.35
     aspect: tuple[float, float] = (0.0, float("inf"))  # static objects: allowed width / height (shape)
+    # mask people and vehicles by the detector's untracked boxes (a fast walker ByteTrack never confirms still covers
+    # the goods); off for debris on open ground, where a stray untracked box over a still object (the vtest plaza
+    # sign) would hide that object for good
+    mask_untracked: bool = False
 
 
 class DebrisRule(CandidateRule):
@@ -72,7 +76,7 @@ class DebrisRule(CandidateRule):
         before tracking when the frame has it: a walker crossing fast at 2 fps is not tracked (ByteTrack does
         not confirm a track whose boxes barely overlap), yet still covers the ground."""
         p = self.params
-        dets = frame.detections if frame.detections is not None else tracked
+        dets = frame.detections if p.mask_untracked and frame.detections is not None else tracked
         if not len(dets):
             return np.zeros((0, 4), np.float64)
         names = dets.data.get("class_name")

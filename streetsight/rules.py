@@ -28,7 +28,7 @@ from detectors.vending import VendingParams, VendingRule
 from streetsight import event_types
 from streetsight.config import Config, ConfigError, SourceConfig
 from streetsight.scene_rules import build_scene_rule
-from streetsight.rule_settings import (IllegalUmbrellaConfig, OutsideShopBusinessConfig,
+from streetsight.rule_settings import (DebrisSpillConfig, IllegalUmbrellaConfig, OutsideShopBusinessConfig,
                                        OverflowingBinConfig, RuleConfig, StaticObjectsConfig, StreetVendingConfig)
 from vision.bin_state import BinStateClassifier
 from vision.embedding import shared_embedder
@@ -167,7 +167,8 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
                 baseline=rc.baseline, min_area=rc.min_area, max_area=rc.max_area,
                 static_after_s=rc.static_after_s, long_term_s=rc.long_term_s, fps=src.analysis_fps))
         return DebrisRule(core, DebrisParams(classes=tuple(rc.classes), ignore_classes=tuple(rc.ignore_classes),
-                                             min_score=rc.min_score, aspect=(rc.min_aspect, rc.max_aspect)),
+                                             min_score=rc.min_score, aspect=(rc.min_aspect, rc.max_aspect),
+                                             mask_untracked=not isinstance(rc, DebrisSpillConfig)),
                           static)
     if isinstance(rc, OverflowingBinConfig):
         classifiers = {}

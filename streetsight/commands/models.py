@@ -68,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmp_ = sub.add_parser("compare", help="a candidate in shadow against the serving model, by review decisions")
     cmp_.add_argument("name", help="the candidate model")
     cmp_.add_argument("--config", required=True, help="the deployment's YAML (its incident records)")
+    add_json_option(cmp_)  # the comparison is JSON either way
     cmp_.set_defaults(func=cmd_compare)
 
     back = sub.add_parser("rollback", help="undo the last promotion, everywhere or on one camera")
