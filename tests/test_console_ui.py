@@ -170,7 +170,8 @@ def test_the_map_plots_cameras_incidents_and_cases_and_clicks_through(page_of, t
     assert page.locator("path.mk-incident").count() == 0 and page.locator("path.mk-case").count() == 3
     case_marker = page.locator("path.mk-case").last  # drawn last: on top of the overlapping rings
     case_marker.click()
-    popup = page.locator(".leaflet-popup")
+    # the case's popup (under load the incident's earlier popup may still be fading out beside it)
+    popup = page.locator(".leaflet-popup", has_text="案件 Case")
     number = popup.locator("strong").inner_text().split(" · ")[1]
     screenshot(page, tmp_path, "console_map_popup.png")
     popup.locator("a.map-open").click()
