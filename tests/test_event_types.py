@@ -71,3 +71,18 @@ def test_config_and_storage_config_import_without_a_cycle() -> None:
         late = [n.lineno for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for n in ast.walk(f)
                 if isinstance(n, ast.ImportFrom) and n.module == "streetsight.config"]
         assert late == [], f"{path} imports streetsight.config inside functions at lines {late}"
+
+
+def test_the_browser_offers_every_registered_type_with_its_chinese_label() -> None:
+    """The zone editor's event-type boxes and the review filters come from api/static/labels.js: a type missing
+    there cannot be chosen in the browser (the eight scenes of issue 15 were, until this test)."""
+    import re
+    from pathlib import Path
+
+    from streetsight import event_types
+
+    text = (Path(__file__).resolve().parents[1] / "api" / "static" / "labels.js").read_text(encoding="utf-8")
+    block = text.split("export const EVENT_LABELS = {", 1)[1].split("};", 1)[0]
+    listed = dict(re.findall(r'^\s*(\w+): \{ zh: "([^"]+)"', block, flags=re.M))
+    expected = {name: event_types.get(name).labels["zh"] for name in event_types.names()}
+    assert listed == expected
