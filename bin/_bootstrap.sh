@@ -79,6 +79,9 @@ ensure_train_venv() {
   # torch for PyPI's CUDA build of the same version.
   "$TRAIN_VENV/bin/python" -m pip install -q "${torch_pins[0]}" >&2
   "$TRAIN_VENV/bin/python" -m pip install -q --no-deps "${torch_pins[1]}" >&2
+  # ...so its own dependencies by hand: the CPU torch wheel does not bring numpy, and torchvision's
+  # import (checked below) needs it.
+  "$TRAIN_VENV/bin/python" -m pip install -q numpy pillow >&2
   _torchvision_cuda_stubs
   local pins; pins="$(mktemp)"; printf '%s\n' "${torch_pins[@]}" >"$pins"
   "$TRAIN_VENV/bin/python" -m pip install -q -c "$pins" -e "$ROOT[train]" >&2
