@@ -1,6 +1,6 @@
-"""Issue 15: the shop responsible for a shop front (门前三包) is a typed field of the incident (``IncidentOut.shop``),
-from the ``extra.shop`` the rules (zone name) or the sign reader put there; other incidents have none. The
-whole path (analyze -> record -> API -> case) is in tests/test_scenes_shop_piles.py."""
+"""Issue 15: the shop responsible for a shop front (门前三包) is a typed field of the incident
+(``IncidentOut.shop``), from the ``extra.shop`` the rules (zone name) or the sign reader put there; other incidents
+have none. The whole path (analyze -> record -> API -> case) is in tests/test_scenes_shop_piles.py."""
 from __future__ import annotations
 
 from pathlib import Path

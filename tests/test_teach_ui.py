@@ -115,6 +115,30 @@ def snapshot_loaded(page) -> None:
                            " return i.complete && i.naturalWidth > 0; }")
 
 
+def mark_states(served: Served, source: str, event_type: str, box: list[float], moments: list[tuple[np.ndarray, str]],
+                tmp_path: Path, shot: str) -> tuple[tuple[str, str], str]:
+    """On /teach, the reviewer marks ``box`` on each moment's snapshot of the camera with its label (a region's
+    state) and saves it; returns the form's texts of the two labels and the list of examples as shown."""
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        sign_in(page, served.url)
+        page.goto(served.url + "/teach")
+        page.locator("#teach").wait_for()
+        page.select_option("#t-source", source)
+        for n, (frame, label) in enumerate(moments, 1):
+            served.latest.put(source, frame, sv.Detections.empty(), 0.0)
+            page.click("#t-reload")
+            snapshot_loaded(page)
+            page.select_option("#t-type", event_type)
+            page.check(f"input[name=label][value={label}]")
+            draw(page, box)
+            page.click("#t-save")
+            page.wait_for_function(f"() => document.querySelectorAll('#t-examples li').length === {n}")
+        screenshot(page, tmp_path, shot)
+        texts = (page.locator("#t-pos-text").inner_text(), page.locator("#t-neg-text").inner_text())
+        return texts, page.locator("#t-examples").inner_text()
+
+
 def test_a_box_drawn_with_the_mouse_becomes_the_cameras_example_and_can_be_deleted(served: Served,
                                                                                   tmp_path: Path) -> None:
     with chromium() as browser:
@@ -159,24 +183,10 @@ def test_bin_states_marked_on_snapshots_train_the_cameras_state_classifier_at_on
                                                                                    tmp_path: Path) -> None:
     zone_frame = street_with_bin(True, seed=1, light=1.0)
     region = bin_region(zone_frame)
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        sign_in(page, served.url)
-        page.goto(served.url + "/teach")
-        page.locator("#teach").wait_for()
-        page.select_option("#t-source", "bins")
-        for full, seed, light in ((True, 1, 1.0), (False, 2, 0.8)):  # the camera at two moments
-            served.latest.put("bins", street_with_bin(full, seed, light), sv.Detections.empty(), 0.0)
-            page.click("#t-reload")
-            snapshot_loaded(page)
-            page.select_option("#t-type", "overflowing_bin")
-            assert page.locator("#t-pos-text").inner_text() == "满溢 Full"
-            page.check(f"input[name=label][value={'positive' if full else 'negative'}]")
-            draw(page, region)
-            page.click("#t-save")
-            page.wait_for_function(f"() => document.querySelectorAll('#t-examples li').length === {1 if full else 2}")
-        screenshot(page, tmp_path, "teach-bin-states.png")
-        assert "未满 Not full" in page.locator("#t-examples").inner_text()
+    moments = [(street_with_bin(full, seed, light), "positive" if full else "negative")  # the camera at two moments
+               for full, seed, light in ((True, 1, 1.0), (False, 2, 0.8))]
+    texts, listed = mark_states(served, "bins", "overflowing_bin", region, moments, tmp_path, "teach-bin-states.png")
+    assert texts == ("满溢 Full", "未满 Not full") and "未满 Not full" in listed
 
     camera = served.book.camera("bins")
     t0 = time.perf_counter()
@@ -214,6 +224,7 @@ def test_an_incident_becomes_an_example_through_the_api_and_bad_input_names_the_
                         json={"event_type": "overflowing_bin", "incident_id": "inc_bin", "label": "negative"})
         assert r.status_code == 201, r.text
         assert np.allclose(r.json()["box"], bin_region(frame), atol=1e-4) and r.json()["frame_size"] == [fw, fh]
+        assert r.json()["thumbnail_url"] is None  # only the crop's vectors: no picture of its own
         taught = served.book.camera("bins").examples("overflowing_bin")
         assert [e.label for e in taught] == ["negative"] and float(taught[0].crop @ vector) > 0.999
 
@@ -242,26 +253,11 @@ def test_vending_spot_states_marked_on_snapshots_judge_the_spot_at_once(served: 
     """Stall present on one snapshot, absent on another: the camera's vending rule judges its spot by that state
     from the next frame on (frames it was not taught with: other noise and light)."""
     vtest = str(vtest_mp4)
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        sign_in(page, served.url)
-        page.goto(served.url + "/teach")
-        page.locator("#teach").wait_for()
-        page.select_option("#t-source", "spot")
-        for n, (kind, label) in enumerate((("stall", "positive"), ("empty", "negative")), 1):  # two moments
-            served.latest.put("spot", spot_frame(vtest, kind, seed=n), sv.Detections.empty(), 0.0)
-            page.click("#t-reload")
-            snapshot_loaded(page)
-            page.select_option("#t-type", "street_vending")
-            assert page.locator("#t-pos-text").inner_text() == "有摊 Stall present"
-            assert page.locator("#t-neg-text").inner_text() == "无摊 Absent"
-            page.check(f"input[name=label][value={label}]")
-            draw(page, list(SPOT))
-            page.click("#t-save")
-            page.wait_for_function(f"() => document.querySelectorAll('#t-examples li').length === {n}")
-        screenshot(page, tmp_path, "teach-vending-states.png")
-        listed = page.locator("#t-examples").inner_text()
-        assert "有摊 Stall present" in listed and "无摊 Absent" in listed
+    moments = [(spot_frame(vtest, "stall", seed=1), "positive"), (spot_frame(vtest, "empty", seed=2), "negative")]
+    texts, listed = mark_states(served, "spot", "street_vending", list(SPOT), moments, tmp_path,
+                                "teach-vending-states.png")
+    assert texts == ("有摊 Stall present", "无摊 Absent")
+    assert "有摊 Stall present" in listed and "无摊 Absent" in listed
 
     stored = served.store.list("spot")
     assert sorted(e.label for e in stored) == ["negative", "positive"]
@@ -335,4 +331,13 @@ def test_teach_from_this_incident_on_the_review_page(served: Served, vtest_mp4: 
         assert page.locator("#d-shop").inner_text() == "李记小吃 · 区域设定 set on the zone"
         assert page.locator("#d-shop-uncertain").is_hidden()
         screenshot(page, tmp_path, "incident-shop.png")
+
+        # the teaching page lists the example made from the incident (it has no picture of its own)
+        served.latest.put("spot", frame, sv.Detections.empty(), 0.0)
+        page.goto(served.url + "/teach")
+        page.locator("#teach").wait_for()
+        page.select_option("#t-source", "spot")
+        page.locator("#t-examples li").first.wait_for()
+        assert "无摊 Absent" in page.locator("#t-examples li").first.inner_text()
+        assert page.locator("#t-examples li .t-no-thumb").is_visible()
         assert log.unexpected("401", "422") == []  # 401: before signing in; 422: the bin incident without a crop

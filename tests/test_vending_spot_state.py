@@ -27,7 +27,7 @@ from tests.scenarios.fixtures import vtest_mp4  # noqa: F401 (fixture)
 from tests.scenarios.vending_spot import SIZE, SPOT_POLYGON, SPOT_PX, Kind, spot_frame, spot_scene
 from vision.detection import FrameDetector
 from vision.embedding import object_crop, shared_embedder
-from vision.examples import ExampleBook, TaughtExample
+from vision.examples import ExampleBook, Label, TaughtExample
 
 pytestmark = pytest.mark.samples
 FPS = 2
@@ -46,7 +46,8 @@ def detector() -> FrameDetector:
     return FrameDetector(OnnxDetector.from_registry("nanodet-coco", min_score=0.25))
 
 
-def run_day(cfg, vtest: str, detector: FrameDetector, kind: Kind, day: int, light: float) -> tuple[list[Incident], VendingRule]:
+def run_day(cfg, vtest: str, detector: FrameDetector, kind: Kind, day: int,
+            light: float) -> tuple[list[Incident], VendingRule]:
     """One day of the camera: ``kind`` on the spot from APPEARS_S on; a rule built afresh (as after a restart)."""
     [rule] = build_rules(cfg.sources[0], cfg)
     assert isinstance(rule, VendingRule)
@@ -60,11 +61,11 @@ def run_day(cfg, vtest: str, detector: FrameDetector, kind: Kind, day: int, ligh
     return [e.incident for e in events if e.kind == "opened"], rule
 
 
-def example(vtest: str, kind: Kind, label: str, seed: int, light: float) -> TaughtExample:
+def example(vtest: str, kind: Kind, label: Label, seed: int, light: float) -> TaughtExample:
     """A reviewer's box around the spot on one snapshot, kept as the API keeps it (float16 embedding)."""
     crop = object_crop(spot_frame(vtest, kind, seed, light), SPOT_PX)
     vector = decode_vector(encode_vector_bytes(shared_embedder().embed([crop])[0]))
-    return TaughtExample(id=f"ex-{kind}", event_type="street_vending", label=label, crop=vector,  # type: ignore[arg-type]
+    return TaughtExample(id=f"ex-{kind}", event_type="street_vending", label=label, crop=vector,
                          box=(SPOT_PX[0] / SIZE[0], SPOT_PX[1] / SIZE[1], SPOT_PX[2] / SIZE[0], SPOT_PX[3] / SIZE[1]))
 
 

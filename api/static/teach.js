@@ -128,9 +128,15 @@ async function refreshList() {
     const li = document.createElement("li");
     li.className = "t-item";
     li.dataset.id = ex.id;
-    const img = document.createElement("img");
-    img.src = ex.thumbnail_url;
-    img.alt = "example crop";
+    // an example made from an incident keeps only its crop's vectors: no picture of its own
+    const img = document.createElement(ex.thumbnail_url ? "img" : "div");
+    if (ex.thumbnail_url) {
+      img.src = ex.thumbnail_url;
+      img.alt = "example crop";
+    } else {
+      img.className = "t-no-thumb";
+      img.textContent = "来自事件 from an incident";
+    }
     const meta = document.createElement("div");
     meta.className = "t-meta";
     const type = document.createElement("div");

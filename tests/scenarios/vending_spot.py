@@ -35,7 +35,8 @@ def spot_scene(vtest: str, kind: Kind, seed: int, light: float = 1.0, t0: float 
     elif kind == "tricycle":
         tricycle = delivery_tricycle_sprite([205, 262, 305, 322])
         h, w = tricycle.mask.shape
-        actors = [Actor(tricycle, still(205, 322 - h), t0, t1), Actor(people[0].scaled(0.85), still(205 + w, 230), t0, t1)]
+        actors = [Actor(tricycle, still(205, 322 - h), t0, t1),
+                  Actor(people[0].scaled(0.85), still(205 + w, 230), t0, t1)]
     return Scene(plate(vtest), actors, seed=seed, gain=lambda t: light)
 
 
