@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from .case_lifecycle import OPEN_STATUSES, is_overdue, stages_of
 from .case_schemas import (
@@ -21,8 +21,8 @@ from .case_schemas import (
     StageOut,
     case_event,
 )
-from .db import CaseRecord, CaseStageRecord
-from .schemas import evidence_url
+from .db import CaseRecord, CaseStageRecord, IncidentRecord
+from .schemas import OffenceHistory, evidence_url, shop_from_extra
 from .settings import ApiSettings
 
 log = logging.getLogger("api.cases")
@@ -68,7 +68,8 @@ class CaseQueries:
             total = int(s.scalar(select(func.count()).select_from(query.subquery())) or 0)
             records = s.scalars(query.order_by(CaseRecord.id.desc()).limit(limit).offset(offset)).all()
             stages = stages_of(s, [r.id for r in records])
-            return [self.out(r, stages[r.id]) for r in records], total
+            histories = histories_of(s, [r.incident_id for r in records])
+            return [self.out(r, stages[r.id], histories.get(r.incident_id)) for r in records], total
 
     def count_by_status(self) -> dict[str, int]:
         with self._sessions() as s:
@@ -107,8 +108,8 @@ class CaseQueries:
             item = link(shot.get("kind", "")) if isinstance(shot, dict) else None
             if item is not None:
                 snapshots.append(CaseSnapshot(at=shot["at"], taken_at=shot.get("taken_at"), snapshot=item))
-        shop = (extra or {}).get("shop")
-        shop_out = CaseShop.model_validate(shop) if isinstance(shop, dict) and shop.get("source") else None
+        shop = shop_from_extra(extra)
+        shop_out = CaseShop.model_validate(shop.model_dump()) if shop is not None else None
         return {"vehicle": vehicle, "snapshots": snapshots, "shop": shop_out}
 
     def evidence(self, r: CaseRecord, for_dispatch: bool = False,
@@ -138,7 +139,13 @@ class CaseQueries:
         item.url = url
         return item
 
-    def out(self, r: CaseRecord, stages: list[CaseStageRecord] | None = None) -> CaseOut:
+    def out(self, r: CaseRecord, stages: list[CaseStageRecord] | None = None,
+            history: OffenceHistory | None | Literal["read"] = "read") -> CaseOut:
+        """``history``: the incident's repeat-offence history when the caller read it (lists read them at once);
+        by default it is read in the record's own session."""
+        if history == "read":
+            s = object_session(r)
+            history = history_of(s, r.incident_id) if s is not None else None
         event = case_event(r.type, r.labels)
         event.national_code, event.local_code = r.national_code, r.local_code
         return CaseOut(
@@ -152,4 +159,19 @@ class CaseQueries:
             overdue=is_overdue(r, self.now()), closed_reason=r.closed_reason,
             timeline=[StageOut(stage=t.stage, at=t.at, round=t.round, department=t.department, detail=t.detail)
                       for t in stages or []],
+            history=history,
         )
+
+
+def history_of(s: Session, incident_id: str) -> OffenceHistory | None:
+    """The incident's earlier offences (a repeat offender), for the case and its dispatch message."""
+    raw = s.scalar(select(IncidentRecord.history).where(IncidentRecord.id == incident_id))
+    return OffenceHistory.model_validate(raw) if raw else None
+
+
+def histories_of(s: Session, incident_ids: list[str]) -> dict[str, OffenceHistory]:
+    """``history_of`` for many incidents in one query (those without a history are left out)."""
+    if not incident_ids:
+        return {}
+    rows = s.execute(select(IncidentRecord.id, IncidentRecord.history).where(IncidentRecord.id.in_(incident_ids)))
+    return {incident_id: OffenceHistory.model_validate(raw) for incident_id, raw in rows if raw}

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .schemas import OffenceHistory
+from .schemas import OffenceHistory, ShopOut
 
 CaseStatus = Literal["manual", "queued", "dispatched", "accepted", "handled", "verified", "closed", "reopened"]
 CallbackStatus = Literal["accepted", "handled", "returned", "verified", "closed"]
@@ -40,14 +40,9 @@ class CaseVehicle(BaseModel):
     crop: CaseEvidence | None = None
 
 
-class CaseShop(BaseModel):
+class CaseShop(ShopOut):
     """The shop responsible for the frontage of a shop-front case (门前三包): named by the zone, or read from its
     sign (``uncertain``: a person must check the name against the snapshot)."""
-
-    name: str | None = None
-    source: str = Field(description='"zone": configured for the zone; "sign": read from the shop sign')
-    confidence: float | None = None
-    uncertain: bool | None = None
 
 
 class CaseSnapshot(BaseModel):
@@ -109,6 +104,9 @@ class CaseOut(BaseModel):
     overdue: bool = Field(False, description="past its deadline and not handled yet")
     closed_reason: str | None = Field(None, description="closed as invalid: why")
     timeline: list[StageOut] = Field(default_factory=list, description="every stage with its time, oldest first")
+    history: OffenceHistory | None = Field(
+        None, description="a repeat offence: the earlier, closed offences of the same object at the same camera "
+                          "and place, as the incident and the dispatch message carry it; null for a first offence")
 
 
 class AssignIn(BaseModel):

@@ -54,7 +54,7 @@ from .case_lifecycle import (
     return_counts,
     start_round,
 )
-from .case_queries import CaseQueries, Clock, EvidenceLinker
+from .case_queries import CaseQueries, Clock, EvidenceLinker, history_of
 from .case_states import CALLBACK_MOVES, INITIAL, advance, can, sources_of
 from .case_states import CaseConflict  # noqa: F401  (re-exported: callers have always found it here)
 from .db import (
@@ -67,7 +67,6 @@ from .db import (
 )
 from .dispatch_rules import route
 from .dispatch_outbox import OutboxMessage, enqueue
-from .schemas import OffenceHistory
 from .settings import ApiSettings, SourceInfo
 
 log = logging.getLogger(__name__)
@@ -323,7 +322,7 @@ class CaseService:
         the same message computed twice is the same key and the outbox's unique key keeps one."""
         if key is None:
             key = record.number if kind == "case.created" else f"{record.number}.reopen-{record.reopen_count}"
-        extra.setdefault("history", _history(s, record.incident_id))
+        extra.setdefault("history", history_of(s, record.incident_id))
         incident = s.get(IncidentRecord, record.incident_id)
         extra.update(self._vehicle_evidence(record, incident.extra if incident is not None else None))
         enqueue(s, record.id, kind, key, self._message(record, kind, key, reopen, **extra).model_dump(mode="json"))
@@ -367,7 +366,7 @@ class CaseService:
                     body["vehicle"] = fresh["vehicle"].model_dump(mode="json")
                 body["snapshots"] = [snap.model_dump(mode="json") for snap in fresh["snapshots"]]
             if body.get("history") is None:  # linked after the message was queued (e.g. a case by confidence)
-                history = _history(s, record.incident_id)
+                history = history_of(s, record.incident_id)
                 if history is not None:
                     body["history"] = history.model_dump(mode="json")
         return body
@@ -662,12 +661,6 @@ class CaseService:
                 listener(out)
             except Exception:
                 log.exception("case listener %r failed", listener)
-
-
-def _history(s: Session, incident_id: str) -> OffenceHistory | None:
-    """The incident's earlier offences (a repeat offender), for the dispatch message."""
-    raw = s.scalar(select(IncidentRecord.history).where(IncidentRecord.id == incident_id))
-    return OffenceHistory.model_validate(raw) if raw else None
 
 
 def _late_evidence(s: Session, record: CaseRecord) -> list[dict[str, Any]]:

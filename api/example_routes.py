@@ -71,13 +71,15 @@ class ExampleOut(BaseModel):
     model: str
     created_by: str | None
     created_at: datetime
-    thumbnail_url: str
+    thumbnail_url: str | None = Field(description="JPEG of the drawn crop; null for an example made from an incident "
+                                                  "(its evidence shows the crop)")
 
 
 def _out(e: StoredExample) -> ExampleOut:
+    thumbnail = f"/api/v1/sources/{e.source}/examples/{e.id}/thumbnail" if e.has_thumbnail else None
     return ExampleOut(id=e.id, source=e.source, event_type=e.event_type, label=e.label, box=list(e.box),
                       frame_size=list(e.frame_size), model=e.model, created_by=e.created_by, created_at=e.created_at,
-                      thumbnail_url=f"/api/v1/sources/{e.source}/examples/{e.id}/thumbnail")
+                      thumbnail_url=thumbnail)
 
 
 def examples_router(store: ExampleStore, cut: ExampleCutter, event_types: Sequence[str],

@@ -45,13 +45,14 @@ class StoredExample:
     crop: np.ndarray  # float32 [dim]
     created_by: str | None
     created_at: datetime
+    has_thumbnail: bool = True  # False for an example made from an incident (its crop's vectors only)
 
 
 def _stored(r: TaughtExampleRecord) -> StoredExample:
     return StoredExample(id=r.id, source=r.source, event_type=r.event_type, label=r.label,  # type: ignore[arg-type]
                          box=tuple(float(v) for v in r.box), frame_size=(int(r.frame_size[0]), int(r.frame_size[1])),
                          model=r.model, crop=decode_vector(r.crop), created_by=r.created_by,
-                         created_at=r.created_at)
+                         created_at=r.created_at, has_thumbnail=r.thumbnail is not None)
 
 
 class ExampleStore:

@@ -31,6 +31,7 @@ from .schemas import (
     ReviewOut,
     Status,
     evidence_url,
+    shop_from_extra,
     snapshots_from_extra,
     vehicle_from_extra,
 )
@@ -573,6 +574,7 @@ def _to_out(r: IncidentRecord) -> IncidentOut:
         footage_job=((r.extra or {}).get("footage") or {}).get("job"),
         vehicle=vehicle_from_extra(r.id, r.extra),
         snapshots=snapshots_from_extra(r.id, r.extra),
+        shop=shop_from_extra(r.extra),
     )
 
 

@@ -145,6 +145,25 @@ class TimedSnapshotOut(_Model):
     snapshot: str = Field(description="URL of the picture (evidence kind snapshot_N)")
 
 
+class ShopOut(_Model):
+    """The shop responsible for the frontage of a shop-front incident (门前三包): named by the zone, or read from its
+    sign (``uncertain``: a person must check the name against the snapshot)."""
+
+    name: str | None = None
+    source: str = Field(description='"zone": configured for the zone; "sign": read from the shop sign')
+    confidence: float | None = None
+    uncertain: bool | None = None
+
+
+def shop_from_extra(extra: dict[str, Any] | None) -> ShopOut | None:
+    """The shop an incident's ``extra.shop`` carries (where the rules and the sign reader put it), typed."""
+    shop = (extra or {}).get("shop")
+    if not isinstance(shop, dict) or not shop.get("source"):
+        return None
+    return ShopOut(name=shop.get("name"), source=str(shop["source"]), confidence=shop.get("confidence"),
+                   uncertain=shop.get("uncertain"))
+
+
 def vehicle_from_extra(incident_id: str, extra: dict[str, Any] | None) -> VehicleOut | None:
     v = (extra or {}).get("vehicle")
     if not isinstance(v, dict):
@@ -206,6 +225,7 @@ class IncidentOut(_Model):
     vehicle: VehicleOut | None = Field(None, description="motor vehicles: close-up and licence plate read")
     snapshots: list[TimedSnapshotOut] = Field(
         default_factory=list, description="dwell incidents: timed pictures from first sighting to confirmation")
+    shop: ShopOut | None = Field(None, description="shop-front incidents: the shop responsible (门前三包)")
 
 
 class ReviewIn(_Model):

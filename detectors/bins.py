@@ -16,6 +16,7 @@ import supervision as sv
 
 from detectors.candidates import BoxTracker, candidate_detections
 from detectors.context import FrameContext
+from detectors.region_state import judge_regions
 from detectors.rule import CandidateRule, Core
 from vision.bin_state import BinStateClassifier
 from vision.examples import ExampleClassifier
@@ -29,13 +30,6 @@ class BinParams:
     occluder_classes: tuple[str, ...]
     min_score: float = 0.6
     max_occlusion: float = 0.2  # fraction of the region covered before a frame is not judged
-
-
-def _overlap_fraction(region: np.ndarray, box: np.ndarray) -> float:
-    w = max(0.0, min(region[2], box[2]) - max(region[0], box[0]))
-    h = max(0.0, min(region[3], box[3]) - max(region[1], box[1]))
-    area = (region[2] - region[0]) * (region[3] - region[1])
-    return float(w * h / area) if area > 0 else 0.0
 
 
 class BinRule(CandidateRule):
@@ -63,21 +57,10 @@ class BinRule(CandidateRule):
         self.last_probabilities = {}
         taught = self.learned.state_classifier(self.event_type) if self.learned is not None else None
         if frame.image is not None:
-            for zone in self.zones:
-                clf = self.classifiers.get(zone.id, taught)
-                if clf is None:
-                    continue
-                poly = zone.pixel_polygon(frame.width, frame.height)
-                x1, y1 = np.clip(poly.min(axis=0), 0, [frame.width - 1, frame.height - 1])
-                x2, y2 = np.clip(poly.max(axis=0), 1, [frame.width, frame.height])
-                region = np.array([x1, y1, x2, y2], dtype=np.float64)
-                if any(_overlap_fraction(region, b) > p.max_occlusion for b in occluders):
-                    continue  # someone stands in front of the bin: this frame says nothing
-                prob = clf.probability_full(frame.image[int(y1):int(y2), int(x1):int(x2)])
-                self.last_probabilities[zone.id] = prob
-                # Shrink the box a little so its bottom-centre anchor lies inside the region's polygon.
-                inset = 0.05 * (y2 - y1)
-                boxes.append([x1, y1, x2, y2 - inset])
-                scores.append(prob)
+            for state in judge_regions(frame.image, self.zones, lambda zone_id: self.classifiers.get(zone_id, taught),
+                                       occluders, p.max_occlusion):
+                self.last_probabilities[state.zone_id] = state.probability
+                boxes.append(state.candidate_box())
+                scores.append(state.probability)
                 labels.append(FULL_CLASS)
         return self._ids.track(candidate_detections(boxes, scores, labels))

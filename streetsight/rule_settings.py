@@ -99,6 +99,12 @@ class StreetVendingConfig(RuleConfig):
     min_score: float = Field(0.3, ge=0, le=1)
     min_dwell_s: float = Field(120.0, ge=0)
     stationary_tolerance: float = Field(0.5, gt=0)
+    state_min_probability: float = Field(
+        0.6, ge=0, le=1, description="a vending spot judged by its taught state (stall present / absent examples "
+        "of the camera): probability of 'present' that makes it a candidate")
+    occluder_classes: list[str] = Field(
+        default_factory=lambda: ["car", "bus", "truck"],
+        description="a spot judged by its state: frames where these cover the spot are not judged")
 
 
 class OverflowingBinConfig(RuleConfig):

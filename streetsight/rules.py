@@ -5,8 +5,9 @@ zone with settings of its own gets a rule of its own. Fixed cameras judge by dwe
 (moving) sources by k-of-n sightings merged across devices by a shared `GeoMerger`.
 
 When the wiring has registered an `ExampleBook` for the configuration (`use_examples`), fixed cameras' class
-rules (parking) are taught by example (`TaughtRule`) and bin regions take the state classifier of the camera's
-examples; each rule holds its camera's classifier, which changes in place as examples are added.
+rules (parking) are taught by example (`TaughtRule`), and bin regions and vending spots take the state
+classifier of the camera's examples of their type; each rule holds its camera's classifier, which changes in
+place as examples are added.
 """
 from __future__ import annotations
 
@@ -156,7 +157,8 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
     if isinstance(rc, StreetVendingConfig):
         return VendingRule(core, VendingParams(
             item_classes=tuple(rc.classes), person_classes=tuple(rc.person_classes), min_items=rc.min_items,
-            cluster_gap=rc.cluster_gap, min_score=rc.min_score))
+            cluster_gap=rc.cluster_gap, min_score=rc.min_score, state_min_probability=rc.state_min_probability,
+            occluder_classes=tuple(rc.occluder_classes)), book.camera(src.id) if book is not None else None)
     if isinstance(rc, IllegalUmbrellaConfig):
         return SizedClassRule(core, SizedParams(classes=tuple(rc.classes), min_score=rc.min_score,
                                                 min_area=rc.min_area))

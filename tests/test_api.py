@@ -38,7 +38,7 @@ JSON_KEYS = {
     "ended_reason", "last_seen_at", "last_seen_wall", "ended_wall", "evidence_missing", "suppressed_by", "priority",
     "history",  # issue 14: earlier closed offences of the same object at the same place
     "position", "footage_job",  # moving cameras: where the device was; the uploaded footage's job (issue 18)
-    "vehicle", "snapshots",  # issue 15: plate read and close-up, timed pictures of the dwell
+    "vehicle", "snapshots", "shop",  # issue 15: plate read and close-up, timed pictures, the shop (门前三包)
     "shadow_model",  # issue 19: the candidate model that found a shadow incident
 }
 PASSWORD = "correct horse battery"

@@ -96,6 +96,13 @@ def test_the_same_object_at_the_same_place_after_closure_is_linked_to_its_histor
     assert payloads[first_case.number]["history"] is None
     sent = payloads[second_case.number]["history"]
     assert sent["count"] == 1 and [p["case_number"] for p in sent["previous"]] == [first_case.number]
+    # the case API carries it too: one case, the list, and by incident; a first offence's case has none
+    assert second_case.history is not None and second_case.history.model_dump(mode="json") == sent
+    assert first_case.history is None
+    shown_case = reviewer.get(f"/api/v1/cases/{second_case.id}").json()
+    assert shown_case["history"] == sent
+    listed = {c["number"]: c["history"] for c in reviewer.get("/api/v1/cases").json()}
+    assert listed == {first_case.number: None, second_case.number: sent}
 
     # a third time, once the second is over too: both earlier offences, oldest first
     env.repo.mark_ended(second, 3600.0)

@@ -118,6 +118,8 @@ def test_analyze_and_the_case_carry_the_shop(scenes: Path, tmp_path: Path) -> No
     env = ApiEnv(data, f"sqlite:///{data / 'streetsight.db'}", dispatch)
     try:
         reviewer = env.client()
+        # the reviewer's API has it as a typed field (``extra.shop`` stays in the record and analyze's JSON)
+        assert reviewer.get(f"/api/v1/incidents/{inc['id']}").json()["shop"] == {**inc["shop"], "uncertain": False}
         assert reviewer.post(f"/api/v1/incidents/{inc['id']}/review", json={"decision": "confirm"}).status_code == 200
         with env.sessions() as s:
             [message] = s.scalars(select(OutboxRecord)).all()

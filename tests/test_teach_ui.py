@@ -2,9 +2,13 @@
 camera, draws a box on its latest snapshot with the mouse, names the type and the label, saves; the example is a
 record and the camera's classifier has it at once; the list shows it and deletes it.
 
-For a state rule (a bin region full / not full) the reviewer marks one snapshot of each state: the per-camera
-state classifier is trained from them and judges the bin region at once. The bin is rendered (no footage of
-street bins exists in the reachable registries), pasted on the real vtest street."""
+For a state rule (a bin region full / not full, a vending spot with a stall or without) the reviewer marks one
+snapshot of each state: the per-camera state classifier is trained from them and judges the region at once. The
+bin is rendered (no footage of street bins exists in the reachable registries), pasted on the real vtest street;
+the vending spot is rendered on the vtest plate (tests/scenarios/vending_spot.py).
+
+From the review page, a reviewer teaches the camera from an incident ("teach from this incident"): the
+incident's stored crop becomes a positive or negative example of its type with one click."""
 from __future__ import annotations
 
 import time
@@ -30,7 +34,10 @@ from streetsight.latest_frames import LatestFrames
 from streetsight.teaching import RecordExamples, model_id, mount_examples
 from tests.browser import PageLog, UvicornThread, chromium, needs_chromium, screenshot
 from tests.conftest import free_port
+from detectors.vending import VendingParams, VendingRule
+from tests.scenarios.fixtures import vtest_mp4  # noqa: F401 (fixture)
 from tests.scenarios.render import bin_image
+from tests.scenarios.vending_spot import SPOT, SPOT_POLYGON, SPOT_PX, spot_frame
 from tests.teach_scene import BICYCLE, shot_frames
 from tests.test_review_ui import PASSWORD, REVIEWER, sign_in
 from vision.embedding import object_crop, shared_embedder
@@ -73,7 +80,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     engine = create_engine_for(f"sqlite:///{tmp_path / 'db' / 'streetsight.db'}")
     init_db(engine)
     repo = IncidentRepository(make_session_factory(engine))
-    cameras = [{"id": "bikes", "name": "parked bicycle"}, {"id": "bins", "name": "street bin"}]
+    cameras = [{"id": "bikes", "name": "parked bicycle"}, {"id": "bins", "name": "street bin"},
+               {"id": "spot", "name": "vending spot"}]
     latest = LatestFrames()
     latest.put("bikes", shot_frames()[43], sv.Detections.empty(), 0.0)
     frames = LocalFrameView(latest)
@@ -83,7 +91,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     store = ExampleStore(repo.sessions)
     book = ExampleBook()
     RecordExamples(store, book, model_id(shared_embedder())).attach(poll=False)
-    mount_examples(app, store, frames, lambda source_id: source_id in ("bikes", "bins"), repo.embedding)
+    mount_examples(app, store, frames, lambda source_id: source_id in ("bikes", "bins", "spot"), repo.embedding)
     server = UvicornThread(app, free_port()).start()
     yield Served(server.url, store, book, latest, repo)
     server.stop()
@@ -105,6 +113,30 @@ def draw(page, box: list[float]) -> None:
 def snapshot_loaded(page) -> None:
     page.wait_for_function("() => { const i = document.getElementById('t-snapshot');"
                            " return i.complete && i.naturalWidth > 0; }")
+
+
+def mark_states(served: Served, source: str, event_type: str, box: list[float], moments: list[tuple[np.ndarray, str]],
+                tmp_path: Path, shot: str) -> tuple[tuple[str, str], str]:
+    """On /teach, the reviewer marks ``box`` on each moment's snapshot of the camera with its label (a region's
+    state) and saves it; returns the form's texts of the two labels and the list of examples as shown."""
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        sign_in(page, served.url)
+        page.goto(served.url + "/teach")
+        page.locator("#teach").wait_for()
+        page.select_option("#t-source", source)
+        for n, (frame, label) in enumerate(moments, 1):
+            served.latest.put(source, frame, sv.Detections.empty(), 0.0)
+            page.click("#t-reload")
+            snapshot_loaded(page)
+            page.select_option("#t-type", event_type)
+            page.check(f"input[name=label][value={label}]")
+            draw(page, box)
+            page.click("#t-save")
+            page.wait_for_function(f"() => document.querySelectorAll('#t-examples li').length === {n}")
+        screenshot(page, tmp_path, shot)
+        texts = (page.locator("#t-pos-text").inner_text(), page.locator("#t-neg-text").inner_text())
+        return texts, page.locator("#t-examples").inner_text()
 
 
 def test_a_box_drawn_with_the_mouse_becomes_the_cameras_example_and_can_be_deleted(served: Served,
@@ -151,24 +183,10 @@ def test_bin_states_marked_on_snapshots_train_the_cameras_state_classifier_at_on
                                                                                    tmp_path: Path) -> None:
     zone_frame = street_with_bin(True, seed=1, light=1.0)
     region = bin_region(zone_frame)
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        sign_in(page, served.url)
-        page.goto(served.url + "/teach")
-        page.locator("#teach").wait_for()
-        page.select_option("#t-source", "bins")
-        for full, seed, light in ((True, 1, 1.0), (False, 2, 0.8)):  # the camera at two moments
-            served.latest.put("bins", street_with_bin(full, seed, light), sv.Detections.empty(), 0.0)
-            page.click("#t-reload")
-            snapshot_loaded(page)
-            page.select_option("#t-type", "overflowing_bin")
-            assert page.locator("#t-pos-text").inner_text() == "满溢 Full"
-            page.check(f"input[name=label][value={'positive' if full else 'negative'}]")
-            draw(page, region)
-            page.click("#t-save")
-            page.wait_for_function(f"() => document.querySelectorAll('#t-examples li').length === {1 if full else 2}")
-        screenshot(page, tmp_path, "teach-bin-states.png")
-        assert "未满 Not full" in page.locator("#t-examples").inner_text()
+    moments = [(street_with_bin(full, seed, light), "positive" if full else "negative")  # the camera at two moments
+               for full, seed, light in ((True, 1, 1.0), (False, 2, 0.8))]
+    texts, listed = mark_states(served, "bins", "overflowing_bin", region, moments, tmp_path, "teach-bin-states.png")
+    assert texts == ("满溢 Full", "未满 Not full") and "未满 Not full" in listed
 
     camera = served.book.camera("bins")
     t0 = time.perf_counter()
@@ -206,6 +224,7 @@ def test_an_incident_becomes_an_example_through_the_api_and_bad_input_names_the_
                         json={"event_type": "overflowing_bin", "incident_id": "inc_bin", "label": "negative"})
         assert r.status_code == 201, r.text
         assert np.allclose(r.json()["box"], bin_region(frame), atol=1e-4) and r.json()["frame_size"] == [fw, fh]
+        assert r.json()["thumbnail_url"] is None  # only the crop's vectors: no picture of its own
         taught = served.book.camera("bins").examples("overflowing_bin")
         assert [e.label for e in taught] == ["negative"] and float(taught[0].crop @ vector) > 0.999
 
@@ -227,3 +246,98 @@ def test_an_incident_becomes_an_example_through_the_api_and_bad_input_names_the_
         assert cv2.imdecode(np.frombuffer(snap.content, np.uint8), cv2.IMREAD_COLOR).shape[1] == 320
     with httpx.Client(base_url=served.url, timeout=30) as anonymous:
         assert anonymous.get("/api/v1/sources/bins/examples").status_code == 401
+
+
+def test_vending_spot_states_marked_on_snapshots_judge_the_spot_at_once(served: Served, vtest_mp4: Path,
+                                                                        tmp_path: Path) -> None:
+    """Stall present on one snapshot, absent on another: the camera's vending rule judges its spot by that state
+    from the next frame on (frames it was not taught with: other noise and light)."""
+    vtest = str(vtest_mp4)
+    moments = [(spot_frame(vtest, "stall", seed=1), "positive"), (spot_frame(vtest, "empty", seed=2), "negative")]
+    texts, listed = mark_states(served, "spot", "street_vending", list(SPOT), moments, tmp_path,
+                                "teach-vending-states.png")
+    assert texts == ("有摊 Stall present", "无摊 Absent")
+    assert "有摊 Stall present" in listed and "无摊 Absent" in listed
+
+    stored = served.store.list("spot")
+    assert sorted(e.label for e in stored) == ["negative", "positive"]
+    assert all(np.allclose(e.box, SPOT, atol=0.01) for e in stored)  # the drawn box, normalised
+    camera = served.book.camera("spot")
+    assert camera.state_classifier("street_vending") is not None
+
+    zone = Zone.from_points("spot", ["street_vending"], SPOT_POLYGON)
+    rule = VendingRule(DwellRule("street_vending", "spot", [zone], DwellParams(classes=None)),
+                       VendingParams(item_classes=("dining table",)), camera)
+    judged = {}
+    for kind, seed, light in (("stall", 11, 0.85), ("empty", 12, 1.1), ("stall", 13, 1.15), ("empty", 14, 0.8)):
+        frame = spot_frame(vtest, kind, seed, light)
+        rule.observe(FrameContext(0.0, frame.shape[1], frame.shape[0], image=frame), sv.Detections.empty())
+        judged[(kind, seed)] = rule.last_probabilities["spot"]
+    assert all((p > 0.5) == (kind == "stall") for (kind, _), p in judged.items()), judged
+
+
+def test_teach_from_this_incident_on_the_review_page(served: Served, vtest_mp4: Path, tmp_path: Path) -> None:
+    """The vending rule took a delivery tricycle on the spot for a stall: the reviewer clicks "无摊 Absent" in the
+    incident's detail, and the camera has the incident's crop as a negative example at once. A bin incident
+    offers its own states; a shop-front incident shows its shop (issue 15)."""
+    vtest = str(vtest_mp4)
+    frame = spot_frame(vtest, "tricycle", seed=5)
+    fh, fw = frame.shape[:2]
+    vector = shared_embedder().embed([object_crop(frame, SPOT_PX)])[0]
+    embedding = EmbeddingIn(model=model_id(shared_embedder()), dim=len(vector), crop=encode_vector(vector))
+    common = dict(source="spot", zone="spot", started_at=1.0, confirmed_at=31.0, score=0.6, frame_size=(fw, fh))
+    served.repo.add(IncidentCreate(id="inc_tricycle", type="street_vending", class_name="chair+person",
+                                   box=SPOT_PX, embedding=embedding, **common))
+    served.repo.add(IncidentCreate(id="inc_no_crop", type="overflowing_bin", class_name="bin_full",
+                                   box=(10, 10, 60, 90), **common))
+    served.repo.add(IncidentCreate(id="inc_shop", type="outside_shop_business", class_name="goods",
+                                   box=(10, 10, 60, 90), extra={"shop": {"name": "李记小吃", "source": "zone",
+                                                                         "confidence": 1.0}}, **common))
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        log = PageLog(page)
+        sign_in(page, served.url)
+        page.goto(served.url + "/")
+        item = page.locator('#queue-list li[data-id="inc_tricycle"]')
+        item.wait_for()
+        item.click()
+        page.wait_for_function("() => document.getElementById('d-id').textContent === 'inc_tricycle'")
+        assert page.locator("#d-shop-row").is_hidden()
+        assert page.locator("#btn-teach-positive").inner_text() == "有摊 Stall present"
+        page.locator("#btn-teach-negative").click()
+        page.wait_for_function("() => document.getElementById('d-taught').textContent.includes('无摊 Absent')")
+        screenshot(page, tmp_path, "teach-from-incident.png")
+
+        [taught] = served.store.list("spot")
+        assert (taught.event_type, taught.label, taught.created_by) == ("street_vending", "negative", REVIEWER)
+        assert np.allclose(taught.box, (SPOT_PX[0] / fw, SPOT_PX[1] / fh, SPOT_PX[2] / fw, SPOT_PX[3] / fh), atol=1e-4)
+        [example] = served.book.camera("spot").examples("street_vending")  # the running camera has it now
+        assert example.label == "negative" and float(example.crop @ vector) > 0.999
+
+        # a bin incident: the buttons speak of its states; without a stored crop the page says why, nothing stored
+        page.locator('#queue-list li[data-id="inc_no_crop"]').click()
+        page.wait_for_function("() => document.getElementById('d-id').textContent === 'inc_no_crop'")
+        assert page.locator("#d-taught").inner_text() == ""  # "taught" belonged to the other incident
+        assert page.locator("#btn-teach-positive").inner_text() == "满溢 Full"
+        page.locator("#btn-teach-positive").click()
+        page.wait_for_function("() => document.getElementById('toast').textContent.includes('incident_id')")
+        assert "Not taught" in page.locator("#toast").inner_text()
+        assert len(served.store.list("spot")) == 1
+
+        # the shop-front incident shows the shop responsible (门前三包) as a field of its own
+        page.locator('#queue-list li[data-id="inc_shop"]').click()
+        page.wait_for_function("() => document.getElementById('d-id').textContent === 'inc_shop'")
+        assert page.locator("#d-shop-row").is_visible()
+        assert page.locator("#d-shop").inner_text() == "李记小吃 · 区域设定 set on the zone"
+        assert page.locator("#d-shop-uncertain").is_hidden()
+        screenshot(page, tmp_path, "incident-shop.png")
+
+        # the teaching page lists the example made from the incident (it has no picture of its own)
+        served.latest.put("spot", frame, sv.Detections.empty(), 0.0)
+        page.goto(served.url + "/teach")
+        page.locator("#teach").wait_for()
+        page.select_option("#t-source", "spot")
+        page.locator("#t-examples li").first.wait_for()
+        assert "无摊 Absent" in page.locator("#t-examples li").first.inner_text()
+        assert page.locator("#t-examples li .t-no-thumb").is_visible()
+        assert log.unexpected("401", "422") == []  # 401: before signing in; 422: the bin incident without a crop

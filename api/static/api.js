@@ -77,6 +77,12 @@ export function unsuppress(id) {
   return json(request(`/api/v1/incidents/${encodeURIComponent(id)}/unsuppress`, { method: "POST" }));
 }
 
+/** The incident's stored crop as a taught example of its camera: label "positive" | "negative". */
+export function teachFromIncident(incident, label) {
+  const body = { event_type: incident.type, incident_id: incident.id, label };
+  return json(request(`/api/v1/sources/${encodeURIComponent(incident.source)}/examples`, { method: "POST", body }));
+}
+
 export function reviewBatch(ids, { decision, note = "", reason = null }) {
   const body = { ids, decision, note };
   if (reason) body.reason = reason;

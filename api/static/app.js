@@ -297,6 +297,21 @@ async function unsuppressCurrent() {
   }
 }
 
+/** Makes the current incident's crop an example of its type for its camera (label "positive" | "negative"):
+ * the camera uses it within seconds. */
+async function teachCurrent(label) {
+  const incident = current();
+  if (!incident) return;
+  try {
+    await api.teachFromIncident(incident, label);
+    const text = `已教给 ${incident.source} Taught: ${$(`btn-teach-${label}`).textContent}`;
+    if (current()?.id === incident.id) $("d-taught").textContent = text;
+    toast(text, "confirm");
+  } catch (err) {
+    toast(`未能教学 Not taught: ${err.message}`, "error");
+  }
+}
+
 async function rejectCurrent() {
   const incident = current();
   if (!incident || !reviewable(incident) || state.busy) return;
@@ -555,6 +570,8 @@ function start() {
   $("btn-confirm").addEventListener("click", () => decide("confirm"));
   $("btn-reject").addEventListener("click", rejectCurrent);
   $("btn-unsuppress").addEventListener("click", unsuppressCurrent);
+  $("btn-teach-positive").addEventListener("click", () => teachCurrent("positive"));
+  $("btn-teach-negative").addEventListener("click", () => teachCurrent("negative"));
   $("btn-correct").addEventListener("click", correctType);
   $("btn-raw").addEventListener("click", toggleRaw);
   $("btn-batch-confirm").addEventListener("click", () => batchDecide("confirm"));

@@ -1,5 +1,5 @@
 // The selected incident (right column): facts, snapshot with box and zone overlay, evidence clip.
-import { eventCodes, eventLabel, reasonLabel, reviewable, STATUS_LABELS } from "./labels.js";
+import { eventCodes, eventLabel, exampleLabels, reasonLabel, reviewable, STATUS_LABELS } from "./labels.js";
 import { mediaRange, mediaTime, score, wallTime } from "./format.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -121,6 +121,25 @@ function renderVehicle(incident) {
   }
 }
 
+/** The shop responsible for a shop front (门前三包): named by the zone, or read from its sign (then it may be
+ * uncertain, or not read at all: shown so, for a person to check). */
+function renderShop(incident) {
+  const shop = incident.shop;
+  $("d-shop-row").hidden = !shop;
+  if (!shop) return;
+  const from = shop.source === "zone" ? "区域设定 set on the zone" : "招牌识别 read from the sign";
+  $("d-shop").textContent = `${shop.name ?? "未识别 not read"} · ${from}`;
+  $("d-shop-uncertain").hidden = !(shop.name && shop.uncertain);
+}
+
+/** The buttons that make this incident's crop an example of its type for its camera (texts of the type). */
+function renderTeach(incident, changed) {
+  const [positive, negative] = exampleLabels(incident.type);
+  $("btn-teach-positive").textContent = positive;
+  $("btn-teach-negative").textContent = negative;
+  if (changed) $("d-taught").textContent = ""; // "taught" belongs to one incident
+}
+
 /** Timed pictures of the dwell, first sighting to confirmation, with their time after the first. */
 function renderTimed(incident) {
   const shots = incident.snapshots ?? [];
@@ -216,6 +235,8 @@ export function renderDetail(incident, { showRaw, emptyText }) {
     renderTimed(incident);
     $("d-evidence-strip").dataset.key = stripKey;
   }
+  renderShop(incident);
+  renderTeach(incident, incident.id !== shownId);
   if (incident.id !== shownId) $("d-note").value = ""; // the note belongs to one incident
   shownId = incident.id;
   const ev = incident.evidence ?? {};

@@ -18,6 +18,18 @@ export const EVENT_LABELS = {
   uncovered_muck_truck: { zh: "渣土车未苫盖", en: "Uncovered muck truck" },
 };
 
+// What "positive" and "negative" examples mean: a region's two states for state rules, else "is one / is not".
+const STATE_EXAMPLE_LABELS = {
+  overflowing_bin: ["满溢 Full", "未满 Not full"],
+  street_vending: ["有摊 Stall present", "无摊 Absent"],
+};
+const OBJECT_EXAMPLE_LABELS = ["是 This is one", "不是 Not one"];
+
+/** [positive, negative] texts of a type's taught examples. */
+export function exampleLabels(type) {
+  return STATE_EXAMPLE_LABELS[type] ?? OBJECT_EXAMPLE_LABELS;
+}
+
 export const STATUS_LABELS = {
   pending: "待审核 Pending",
   confirmed: "已确认 Confirmed",

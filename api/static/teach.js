@@ -1,14 +1,8 @@
 // Teach a camera by example: draw a box on its latest snapshot, name the type and the label, save;
 // list and delete the camera's examples. The running camera uses a saved example within seconds.
-import { EVENT_LABELS, eventLabel } from "./labels.js";
+import { EVENT_LABELS, eventLabel, exampleLabels } from "./labels.js";
 
 const MIN_BOX = 0.005; // as the API: a smaller box is a slip of the mouse
-// what "positive" and "negative" mean for state rules (a region's state) and for object rules
-const LABEL_TEXT = {
-  overflowing_bin: ["满溢 Full", "未满 Not full"],
-  street_vending: ["有摊 Stall present", "无摊 Absent"],
-};
-const OBJECT_TEXT = ["是 This is one", "不是 Not one"];
 
 const $ = (id) => document.getElementById(id);
 const typeText = (type) => {
@@ -100,7 +94,7 @@ function initDrawing() {
 // -- the form and the list -----------------------------------------------------------------------
 
 function labelTexts() {
-  const [pos, neg] = LABEL_TEXT[$("t-type").value] ?? OBJECT_TEXT;
+  const [pos, neg] = exampleLabels($("t-type").value);
   $("t-pos-text").textContent = pos;
   $("t-neg-text").textContent = neg;
 }
@@ -122,7 +116,7 @@ async function save(event) {
 }
 
 function labelOf(example) {
-  const [pos, neg] = LABEL_TEXT[example.event_type] ?? OBJECT_TEXT;
+  const [pos, neg] = exampleLabels(example.event_type);
   return example.label === "positive" ? pos : neg;
 }
 
@@ -134,9 +128,15 @@ async function refreshList() {
     const li = document.createElement("li");
     li.className = "t-item";
     li.dataset.id = ex.id;
-    const img = document.createElement("img");
-    img.src = ex.thumbnail_url;
-    img.alt = "example crop";
+    // an example made from an incident keeps only its crop's vectors: no picture of its own
+    const img = document.createElement(ex.thumbnail_url ? "img" : "div");
+    if (ex.thumbnail_url) {
+      img.src = ex.thumbnail_url;
+      img.alt = "example crop";
+    } else {
+      img.className = "t-no-thumb";
+      img.textContent = "来自事件 from an incident";
+    }
     const meta = document.createElement("div");
     meta.className = "t-meta";
     const type = document.createElement("div");

@@ -81,6 +81,10 @@ function build(root) {
         el("form", { id: "ze-zone-form", class: "ze-form", autocomplete: "off" },
           el("label", {}, "编号 Zone id ", el("input", { id: "ze-zone-id", "data-field": "id", size: "12" })),
           el("span", { class: "error ze-error", "data-error": "id" }),
+          // shop-front zones name the shop responsible for the frontage (门前三包); empty: the sign above is read
+          el("label", {}, "责任商户 Shop ", el("input", { id: "ze-zone-shop", "data-field": "shop", size: "18",
+            maxlength: "120", placeholder: "(读招牌 read the sign)" })),
+          el("span", { class: "error ze-error", "data-error": "shop" }),
           el("span", { class: "error ze-error", "data-error": "polygon" }),
           el("div", { class: "ze-label", text: "事件类型 Event types" }), events,
           el("span", { class: "error ze-error", "data-error": "events" }),
@@ -106,6 +110,10 @@ function build(root) {
     const zone = currentZone();
     if (zone) zone.id = $("ze-zone-id").value.trim();
     renderZoneList();
+  });
+  $("ze-zone-shop").addEventListener("input", () => {
+    const zone = currentZone();
+    if (zone) zone.shop = $("ze-zone-shop").value.trim();
   });
   events.addEventListener("change", () => {
     const zone = currentZone();
@@ -147,7 +155,8 @@ async function selectSource(id) {
   const r = await call(`/api/v1/sources/${encodeURIComponent(id)}`);
   if (!r.ok) return showError(r);
   state.source = r.data;
-  state.zones = (r.data.zones ?? []).map((z) => ({ id: z.id, events: [...z.events], polygon: z.polygon.map((p) => [...p]), rules: z.rules ?? {} }));
+  state.zones = (r.data.zones ?? []).map((z) => ({ id: z.id, events: [...z.events], polygon: z.polygon.map((p) => [...p]),
+                                                  rules: z.rules ?? {}, shop: z.shop ?? "" }));
   state.selected = state.zones.length ? 0 : -1;
   $("ze-model").value = r.data.model ?? "";
   $("ze-class-map").value = Object.entries(r.data.class_map ?? {}).map(([k, v]) => `${k}=${v}`).join(", ");
@@ -189,7 +198,7 @@ const currentZone = () => state.zones[state.selected] ?? null;
 function addZone() {
   let n = state.zones.length + 1;
   while (state.zones.some((z) => z.id === `zone-${n}`)) n += 1;
-  state.zones.push({ id: `zone-${n}`, events: [], polygon: [], rules: {} });
+  state.zones.push({ id: `zone-${n}`, events: [], polygon: [], rules: {}, shop: "" });
   state.selected = state.zones.length - 1;
   renderAll();
 }
@@ -256,6 +265,7 @@ function renderZoneForm() {
   $("ze-delete-zone").disabled = !zone;
   if (!zone) return;
   $("ze-zone-id").value = zone.id;
+  $("ze-zone-shop").value = zone.shop ?? "";
   for (const box of $("ze-events").querySelectorAll("input")) box.checked = zone.events.includes(box.value);
   renderRules();
 }
@@ -341,7 +351,7 @@ function rect([x1, y1, x2, y2], cls) {
 async function save() {
   if (!state.source) return;
   showError(null);
-  const body = { ...state.source, zones: state.zones.map((z) => ({ id: z.id, events: z.events, polygon: z.polygon, ...(Object.keys(z.rules).length ? { rules: z.rules } : {}) })) };
+  const body = { ...state.source, zones: state.zones.map(zoneBody) };
   const classMap = parseClassMap($("ze-class-map").value);
   if (classMap === null) return showError({ status: 422, data: { detail: "class_map: write model_class=event_type, separated by commas" } });
   body.class_map = classMap;
@@ -357,6 +367,12 @@ async function save() {
   }
   $("ze-status").textContent = "";
   showError(r);
+}
+
+/** A zone as the API takes it: only the settings it has (no empty rules, no empty shop). */
+function zoneBody(z) {
+  return { id: z.id, events: z.events, polygon: z.polygon, ...(Object.keys(z.rules).length ? { rules: z.rules } : {}),
+           ...(z.shop ? { shop: z.shop } : {}) };
 }
 
 /** "tricycle=non_motor_parking, cart=street_vending" -> an object; null when an entry has no "=". */
