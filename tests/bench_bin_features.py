@@ -8,9 +8,8 @@ Prints one JSON object, {shots per state: {feature set: accuracy}}, and writes i
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
+from tests.bench_report import report
 from tests.scenarios.render import bin_crops
 from vision.bin_state import compare_features
 
@@ -23,10 +22,7 @@ def main() -> None:
     args = parser.parse_args()
     crops, full = bin_crops(args.crops, seed=args.seed)
     result = {shots: compare_features(crops, full, shots=shots, repeats=args.repeats) for shots in (3, 5, 10)}
-    out = Path("var/bench/bin-features.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    report("bin-features", result)
 
 
 if __name__ == "__main__":
