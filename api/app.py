@@ -26,6 +26,7 @@ from .footage_jobs import FootageJobs
 from .footage_routes import FootageIntake, attach_footage
 from .frame_routes import FrameView, frame_router
 from .incident_routes import Repo, incidents_router
+from .label_routes import EventTypeLabels, labels_router
 from .metrics import ApiMetrics
 from .repository import IncidentRepository
 from .request_guard import RequestGuard
@@ -63,6 +64,7 @@ def create_app(
     footage: tuple[FootageJobs, FootageIntake] | None = None,
     frame_view: FrameView | None = None,
     shadow_stats: ShadowStats | None = None,
+    event_types: EventTypeLabels | None = None,
 ) -> FastAPI:
     """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
@@ -78,7 +80,9 @@ def create_app(
     what ``sources_provider`` gives. ``footage``: the jobs of uploaded recordings and the intake that turns a
     complete upload into one (``/api/v1/footage``, see ``api/footage_routes.py``). ``frame_view``: each camera's
     latest analysed frame, served as ``/api/v1/sources/{id}/snapshot`` and ``/preview``;
-    ``recheck_snapshot(incident_id, source, deadline)`` stores the picture of the spot a re-check (核查) sends to dispatch."""
+    ``recheck_snapshot(incident_id, source, deadline)`` stores the picture of the spot a re-check (核查) sends to dispatch.
+    ``event_types``: every event type with its labels (the taxonomy), served to the pages as
+    ``/ui/event-types.js`` (``api/label_routes.py``)."""
     app = FastAPI(
         title="StreetSight",
         version="0.1.0",
@@ -148,6 +152,8 @@ def create_app(
             return any(s.get("id") == source_id for s in (sources_provider() if sources_provider else []))
 
         app.include_router(frame_router(frame_view, known))
+
+    app.include_router(labels_router(event_types or {}))
 
     @app.get("/", include_in_schema=False)
     def review_page() -> FileResponse:

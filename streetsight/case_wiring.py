@@ -43,6 +43,11 @@ def source_places(cfg: Config) -> dict[str, SourceInfo]:
             for s in cfg.sources}
 
 
+def event_type_labels(cfg: Config) -> dict[str, dict[str, Any]]:
+    """Every registered event type with its configured labels, for the pages (``create_app(event_types=)``)."""
+    return {name: cfg.taxonomy.for_type(name).model_dump() for name in event_types.names()}
+
+
 def case_app_kwargs(cfg: Config, rt: Any) -> dict[str, Any]:
     """Keyword arguments for ``create_app`` from the config and the runtime (``streetsight.runtime.Runtime``)."""
 
@@ -50,7 +55,7 @@ def case_app_kwargs(cfg: Config, rt: Any) -> dict[str, Any]:
         return cfg.taxonomy.for_type(event_type).model_dump() if event_type in event_types.names() else None
 
     kwargs: dict[str, Any] = {"settings": api_settings(cfg), "source_info": source_places(cfg),
-                              "event_labels": event_labels}
+                              "event_labels": event_labels, "event_types": event_type_labels(cfg)}
     evidence = getattr(rt, "evidence", None)
     if evidence is not None:
         expiry = cfg.cases.presign_expiry_s

@@ -122,10 +122,11 @@ class OverflowingBinConfig(RuleConfig):
 
 
 class StaticObjectsConfig(RuleConfig):
-    """Model classes combined with class-agnostic static objects (vision/static_objects), with size and shape
-    constraints: the shared settings of debris, piled material, bagged garbage and shop-front goods."""
+    """Model classes combined with class-agnostic static objects (vision/static_objects) that appeared in the zone
+    and fit its size and shape: the one settings base of every static-object type (debris, piled material, bagged
+    garbage, shop-front goods; the scenes of `StaticSceneConfig` add colour and fill)."""
 
-    static_objects: bool = Field(True, description="find debris as new static objects (no class needed)")
+    static_objects: bool = Field(True, description="find the objects as new static objects (no class needed)")
     baseline: Literal["scene", "surface"] = Field(
         "scene", description="scene: long-term background learned from the stream (finds what appears); "
         "surface: the zone's clean ground (also finds what already lay there at start)")
@@ -219,25 +220,15 @@ class MobileVendingConfig(RuleConfig):
     leave_after_s: float = Field(10.0, ge=0, description="the incident ends when the vendor is gone this long")
 
 
-class StaticSceneConfig(RuleConfig):
-    """A class-agnostic static object (vision/static_objects, the scene baseline) that appeared in the zone,
-    kept when its shape and colour fit the scene; model classes in ``classes`` count too."""
+class StaticSceneConfig(StaticObjectsConfig):
+    """Static objects kept when their colour and fill fit the scene (streetsight/scene_rules.py: drying, ads)."""
 
-    static_objects: bool = Field(True, description="find the objects as new static objects (no class needed)")
-    min_area: float = Field(0.001, gt=0, le=1, description="smallest object, fraction of the frame")
-    max_area: float = Field(0.08, gt=0, le=1, description="largest object, fraction of the frame")
-    min_aspect: float = Field(0.0, ge=0, description="smallest width / height of the object's box")
-    max_aspect: float = Field(100.0, gt=0, description="largest width / height of the object's box")
+    min_area: float = Field(0.001, gt=0, le=1)
+    max_area: float = Field(0.08, gt=0, le=1)
     min_fill: float = Field(0.0, ge=0, le=1, description="object pixels / box area (1 = a solid rectangle)")
     max_fill: float = Field(1.0, ge=0, le=1)
     min_saturation: float = Field(0.0, ge=0, le=255, description="median HSV saturation of the object's pixels")
-    static_after_s: float = Field(4.0, gt=0, description="unchanged this long -> static (short-term model)")
-    long_term_s: float = Field(600.0, gt=0, description="memory of the long-term background")
-    ignore_classes: list[str] = Field(
-        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
-        description="regions covered by these tracked objects are not static objects")
     min_dwell_s: float = Field(60.0, ge=0)
-    stationary_tolerance: float = Field(0.25, gt=0)
 
 
 class StreetDryingConfig(StaticSceneConfig):

@@ -112,6 +112,16 @@ def shot_plan(cfg: Config) -> ShotPlan | None:
     return ShotPlan(sc.count, sc.every_s, sc.max_width, sc.quality) if sc.enabled else None
 
 
+def static_objects_of(rc: StaticObjectsConfig, zones: list[Zone], src: SourceConfig) -> StaticObjectDetector | None:
+    """The class-agnostic static objects of a static-object type's zones; None when turned off or on a moving
+    (``enforcement``) camera: background models need a camera that stands still."""
+    if not rc.static_objects or src.kind == "enforcement":
+        return None
+    return StaticObjectDetector([z.polygon for z in zones], StaticObjectParams(
+        baseline=rc.baseline, min_area=rc.min_area, max_area=rc.max_area, static_after_s=rc.static_after_s,
+        long_term_s=rc.long_term_s, fps=src.analysis_fps))
+
+
 def sighting_core(event_type: str, src: SourceConfig, rc: RuleConfig, zones: list[Zone],
                   classes: tuple[str, ...] | None, merger: Merger, labels: dict) -> SightingRule:
     """The k-of-n core: moving cameras' rules, and rules that judge objects as they pass (any camera)."""
@@ -162,16 +172,12 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
     if isinstance(rc, IllegalUmbrellaConfig):
         return SizedClassRule(core, SizedParams(classes=tuple(rc.classes), min_score=rc.min_score,
                                                 min_area=rc.min_area))
-    if isinstance(rc, StaticObjectsConfig):  # debris, piled material, bagged garbage, shop-front goods
-        static = None
-        if rc.static_objects and not moving:  # background models need a camera that stands still
-            static = StaticObjectDetector([z.polygon for z in zones], StaticObjectParams(
-                baseline=rc.baseline, min_area=rc.min_area, max_area=rc.max_area,
-                static_after_s=rc.static_after_s, long_term_s=rc.long_term_s, fps=src.analysis_fps))
+    # debris, piled material, bagged garbage, shop-front goods (the scenes' StaticSceneConfig returned above)
+    if isinstance(rc, StaticObjectsConfig):
         return DebrisRule(core, DebrisParams(classes=tuple(rc.classes), ignore_classes=tuple(rc.ignore_classes),
                                              min_score=rc.min_score, aspect=(rc.min_aspect, rc.max_aspect),
                                              mask_untracked=not isinstance(rc, DebrisSpillConfig)),
-                          static)
+                          static_objects_of(rc, zones, src))
     if isinstance(rc, OverflowingBinConfig):
         classifiers = {}
         if rc.examples_dir and not moving:

@@ -21,17 +21,15 @@ from streetsight.rule_settings import (MobileVendingConfig, RuleConfig, StaticSc
                                        UncoveredMuckTruckConfig)
 from vision.bin_state import BinStateClassifier
 from vision.examples import ExampleBook
-from vision.static_objects import StaticObjectDetector, StaticObjectParams
 from vision.static_shapes import ShapedStaticObjects, ShapeFilter
 from vision.zones import Zone
 
 
 def build_scene_rule(src: SourceConfig, rc: RuleConfig, zones: list[Zone], core: Core, merger: Merger,
                      labels: dict, book: ExampleBook | None) -> Rule | None:
-    from streetsight.rules import sighting_core  # the shared core builder (rules.py imports this module)
+    from streetsight.rules import sighting_core, static_objects_of  # shared builders (rules.py imports this)
 
     event_type = core.event_type
-    moving = src.kind == "enforcement"
     if isinstance(rc, MobileVendingConfig):
         return MobileVendingRule(sighting_core(event_type, src, rc, zones, None, merger, labels), MobileVendingParams(
             carrier_classes=tuple(rc.classes), person_classes=tuple(rc.person_classes), cluster_gap=rc.cluster_gap,
@@ -39,13 +37,10 @@ def build_scene_rule(src: SourceConfig, rc: RuleConfig, zones: list[Zone], core:
             min_dwell_s=rc.min_dwell_s, stationary_tolerance=rc.stationary_tolerance,
             motion_window_s=rc.motion_window_s))
     if isinstance(rc, StaticSceneConfig):
-        static = None
-        if rc.static_objects and not moving:  # background models need a camera that stands still
-            static = ShapedStaticObjects(StaticObjectDetector([z.polygon for z in zones], StaticObjectParams(
-                baseline="scene", min_area=rc.min_area, max_area=rc.max_area, static_after_s=rc.static_after_s,
-                long_term_s=rc.long_term_s, fps=src.analysis_fps)), ShapeFilter(
-                min_aspect=rc.min_aspect, max_aspect=rc.max_aspect, min_fill=rc.min_fill, max_fill=rc.max_fill,
-                min_saturation=rc.min_saturation))
+        found = static_objects_of(rc, zones, src)
+        static = None if found is None else ShapedStaticObjects(found, ShapeFilter(
+            min_aspect=rc.min_aspect, max_aspect=rc.max_aspect, min_fill=rc.min_fill, max_fill=rc.max_fill,
+            min_saturation=rc.min_saturation))
         return DebrisRule(core, DebrisParams(classes=tuple(rc.classes), ignore_classes=tuple(rc.ignore_classes),
                                              min_score=rc.min_score), static)  # type: ignore[arg-type]
     if isinstance(rc, UncoveredMuckTruckConfig):

@@ -9,7 +9,6 @@ Prints one JSON object and writes it to var/bench/console.json. Wall times depen
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import tempfile
@@ -21,6 +20,7 @@ import httpx
 from sqlalchemy import insert
 
 from api.db import IncidentRecord
+from tests.bench_report import report
 from tests.browser import UvicornThread, chromium
 from tests.conftest import free_port
 from tests.console_env import ADMIN, PASSWORD, console_app
@@ -111,10 +111,7 @@ def main() -> None:
                       "wall_page": wall_loads(server.url, args.page_loads) if args.page_loads else []}
         finally:
             server.stop()
-    out = Path("var/bench/console.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    report("console", result)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ load (reported); CPU milliseconds per case of the sending process are the steadi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -20,6 +19,7 @@ from sqlalchemy import select
 
 from api import IncidentRepository
 from api.db import OutboxRecord
+from tests.bench_report import report
 from tests.api_env import ApiEnv, incident
 from tests.dispatch_receiver import ReceiverProcess
 
@@ -95,10 +95,7 @@ def main() -> None:
     result = {"load_average_1m_start": round(os.getloadavg()[0], 1), "cpu_count": os.cpu_count(),
               "runs": [run(args.cases, args.rate, f, args.database_url) for f in (0.0, 0.3)]}
     result["load_average_1m_end"] = round(os.getloadavg()[0], 1)
-    out = Path("var/bench/dispatch.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    report("dispatch", result)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ SCRIPT = textwrap.dedent('''
             cfg(**{section: value})
         except ConfigError as exc:
             out["refused"][section] = str(exc)
+    from api.label_routes import event_labels_module
+    from streetsight.case_wiring import event_type_labels
+    out["browser"] = event_labels_module(event_type_labels(good))  # what the pages import
     print(json.dumps(out, ensure_ascii=False))
 ''')
 
@@ -59,6 +62,7 @@ def test_a_type_registered_once_is_configured_validated_labelled_and_built_every
     assert set(out["refused"]) == {"rules", "taxonomy", "dispatch", "cases", "storage"}
     assert "dispatch.rules[0].event_types: unknown event type(s) ['littering']" in out["refused"]["dispatch"]
     assert "'litter'" in out["refused"]["storage"]  # the message lists the registered type among the known
+    assert '"litter": {' in out["browser"] and '"zh": "乱扔垃圾"' in out["browser"]  # the pages offer it
 
 
 def test_config_and_storage_config_import_without_a_cycle() -> None:
@@ -73,16 +77,30 @@ def test_config_and_storage_config_import_without_a_cycle() -> None:
         assert late == [], f"{path} imports streetsight.config inside functions at lines {late}"
 
 
-def test_the_browser_offers_every_registered_type_with_its_chinese_label() -> None:
-    """The zone editor's event-type boxes and the review filters come from api/static/labels.js: a type missing
-    there cannot be chosen in the browser (the eight scenes of issue 15 were, until this test)."""
-    import re
+def test_the_browser_offers_every_registered_type_with_the_configured_labels(tmp_path) -> None:
+    """The zone editor's event-type boxes and the review filters come from ``/ui/event-types.js``, which the API
+    makes from the registry and the taxonomy: no copy in api/static can miss a type (the eight scenes of issue 15
+    once could not be chosen) or a city's own label."""
     from pathlib import Path
 
-    from streetsight import event_types
+    from fastapi.testclient import TestClient
 
-    text = (Path(__file__).resolve().parents[1] / "api" / "static" / "labels.js").read_text(encoding="utf-8")
-    block = text.split("export const EVENT_LABELS = {", 1)[1].split("};", 1)[0]
-    listed = dict(re.findall(r'^\s*(\w+): \{ zh: "([^"]+)"', block, flags=re.M))
-    expected = {name: event_types.get(name).labels["zh"] for name in event_types.names()}
-    assert listed == expected
+    from api import IncidentRepository, create_app, create_engine_for, init_db, make_session_factory
+    from streetsight import event_types
+    from streetsight.case_wiring import event_type_labels
+    from streetsight.config import parse_config
+
+    cfg = parse_config({"sources": [{"id": "cam", "url": "x.mp4"}],
+                        "taxonomy": {"street_vending": {"zh": "店外占道", "local_code": "0512"}}})
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'x.db'}")
+    init_db(engine)
+    app = create_app(IncidentRepository(make_session_factory(engine)), tmp_path, run_workers=False,
+                     event_types=event_type_labels(cfg))
+    served = TestClient(app).get("/ui/event-types.js")  # public, as /static: no login
+    assert served.status_code == 200 and served.headers["content-type"].startswith("text/javascript")
+    table = json.loads(served.text.split("Object.freeze(", 1)[1].rsplit(");", 1)[0])
+    assert list(table) == list(event_types.names())  # every type, in the registry's order
+    assert table["street_vending"]["zh"] == "店外占道" and table["street_vending"]["local_code"] == "0512"
+    assert table["uncovered_muck_truck"]["zh"] == event_types.get("uncovered_muck_truck").labels["zh"]
+    static = (Path(__file__).resolve().parents[1] / "api" / "static" / "labels.js").read_text(encoding="utf-8")
+    assert "EVENT_LABELS = {" not in static and 'from "/ui/event-types.js"' in static  # no copy kept there

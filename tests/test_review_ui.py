@@ -20,6 +20,8 @@ import pytest
 from api import EvidenceItemIn, IncidentCreate, IncidentRepository, create_app, create_engine_for, init_db
 from api import make_session_factory
 from api.settings import ApiSettings, DispatchRule, DispatchSettings, SourceInfo
+from streetsight.case_wiring import event_type_labels
+from streetsight.config import Config
 from tests.browser import PageLog, UvicornThread, chromium, needs_chromium, screenshot
 from tests.conftest import free_port
 from tests.media import encode_h264
@@ -104,7 +106,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
         "cam-gate-01": SourceInfo(address="东门路 12 号", grid="EG-0101", area="east", lng=116.40, lat=39.91),
         "cam-market-03": SourceInfo(address="菜市场北口", grid="WG-0307", area="west"),
     }
-    app = create_app(repo, root, settings=settings, source_info=places, run_workers=False)
+    app = create_app(repo, root, settings=settings, source_info=places, run_workers=False,
+                     event_types=event_type_labels(Config()))  # the registry's labels, as `serve` wires them
     app.state.auth.add_user(REVIEWER, PASSWORD, "reviewer")
     app.state.auth.add_user(TRAINER, PASSWORD, "trainer")
     app.state.events_heartbeat_s = 1.0  # a closed page is noticed quickly, so the server stops quickly

@@ -177,3 +177,25 @@ def test_live_recorder_forgets_incidents_once_their_evidence_is_out(tmp_path):
         assert any((tmp_path / f"ev-{keep}").rglob("manifest.json"))
         kept[keep] = len(recorder.recorded)
     assert kept == {True: 1, False: 0}
+
+
+def test_every_static_object_type_shares_one_settings_base_and_one_detector_builder():
+    """Debris, piles, bags, shop-front goods and the scenes (drying, ads) are one settings family: the scenes
+    add colour and fill to it, and the configured baseline reaches their detector (it was fixed to `scene`)."""
+    from streetsight import event_types
+    from streetsight.rule_settings import StaticObjectsConfig, StaticSceneConfig
+    from vision.static_shapes import ShapedStaticObjects
+
+    static_types = {t.name for t in event_types.all_types() if issubclass(t.settings, StaticObjectsConfig)}
+    assert {"debris_spill", "material_piling", "bagged_garbage", "outside_shop_business", "street_drying",
+            "illegal_advertising"} <= static_types
+    assert issubclass(StaticSceneConfig, StaticObjectsConfig)
+    cfg = parse_config({"sources": [{"id": "cam", "url": "x.mp4", "zones": [
+        {"id": "rail", "events": ["street_drying", "debris_spill"], "polygon": FULL,
+         "rules": {"street_drying": {"baseline": "surface", "min_area": 0.003},
+                   "debris_spill": {"baseline": "surface"}}}]}]})
+    rules = {r.event_type: r for r in build_rules(cfg.sources[0], cfg)}
+    drying, debris = rules["street_drying"].static, rules["debris_spill"].static
+    assert isinstance(drying, ShapedStaticObjects) and drying.shape.min_saturation == 60.0
+    assert drying.detector.params.baseline == "surface" and drying.detector.params.min_area == 0.003
+    assert debris.params.baseline == "surface"

@@ -29,6 +29,8 @@ from api.schemas import EmbeddingIn, IncidentCreate
 from detectors.bins import BinParams, BinRule
 from detectors.context import FrameContext
 from detectors.dwell import DwellParams, DwellRule
+from streetsight.case_wiring import event_type_labels
+from streetsight.config import Config
 from streetsight.frame_views import LocalFrameView
 from streetsight.latest_frames import LatestFrames
 from streetsight.teaching import RecordExamples, model_id, mount_examples
@@ -86,7 +88,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     latest.put("bikes", shot_frames()[43], sv.Detections.empty(), 0.0)
     frames = LocalFrameView(latest)
     app = create_app(repo, tmp_path / "evidence", sources_provider=lambda: cameras, run_workers=False,
-                     frame_view=frames)
+                     frame_view=frames, event_types=event_type_labels(Config()))  # as `serve` wires it
     app.state.auth.add_user(REVIEWER, PASSWORD, "reviewer")
     store = ExampleStore(repo.sessions)
     book = ExampleBook()

@@ -28,6 +28,7 @@ from typing import Iterable, Literal
 import numpy as np
 
 from vision.bin_state import BinStateClassifier
+from vision.lazy_index import LazyTypeIndex, PerCamera
 
 Label = Literal["positive", "negative"]
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 normalised to the frame (0..1)
@@ -53,6 +54,9 @@ class Match:
     similarity: float
 
 
+ExampleIndex = tuple[list[TaughtExample], np.ndarray, np.ndarray]  # examples, crops [E, D], positive [E]
+
+
 class ExampleClassifier:
     """The taught examples of one camera and the nearest-neighbour judgement of candidates."""
 
@@ -61,7 +65,7 @@ class ExampleClassifier:
             raise ValueError("min_similarity must be within -1..1")
         self.min_similarity = min_similarity
         self._examples: dict[str, TaughtExample] = {}
-        self._index: dict[str, tuple[list[TaughtExample], np.ndarray, np.ndarray]] = {}
+        self._index: LazyTypeIndex[TaughtExample, ExampleIndex] = LazyTypeIndex(_example_index)
         self._states: dict[str, BinStateClassifier | None] = {}
         self._lock = threading.Lock()  # examples arrive from API threads while the pipeline judges
         self.version = 0
@@ -84,7 +88,7 @@ class ExampleClassifier:
             return old is not None
 
     def _changed(self, event_type: str) -> None:
-        self._index.pop(event_type, None)
+        self._index.drop(event_type)
         self._states.pop(event_type, None)
         self.version += 1
 
@@ -137,17 +141,14 @@ class ExampleClassifier:
             self._states[event_type] = clf
             return clf
 
-    def _type_index(self, event_type: str) -> tuple[list[TaughtExample], np.ndarray, np.ndarray] | None:
+    def _type_index(self, event_type: str) -> ExampleIndex | None:
         with self._lock:
-            index = self._index.get(event_type)
-            if index is None:
-                examples = [e for e in self._examples.values() if e.event_type == event_type]
-                if not examples:
-                    return None
-                vectors = np.stack([np.asarray(e.crop, np.float32) for e in examples])
-                positive = np.array([e.label == "positive" for e in examples], dtype=bool)
-                index = self._index[event_type] = (examples, vectors, positive)
-            return index
+            return self._index.get(event_type, self._examples.values())
+
+
+def _example_index(examples: list[TaughtExample]) -> ExampleIndex:
+    vectors = np.stack([np.asarray(e.crop, np.float32) for e in examples])
+    return examples, vectors, np.array([e.label == "positive" for e in examples], dtype=bool)
 
 
 class ExampleBook:
@@ -155,15 +156,10 @@ class ExampleBook:
 
     def __init__(self, min_similarity: float = DEFAULT_MIN_SIMILARITY) -> None:
         self.min_similarity = min_similarity
-        self._cameras: dict[str, ExampleClassifier] = {}
-        self._lock = threading.Lock()
+        self._cameras = PerCamera(lambda: ExampleClassifier(min_similarity=self.min_similarity))
 
     def camera(self, source: str) -> ExampleClassifier:
-        with self._lock:
-            clf = self._cameras.get(source)
-            if clf is None:
-                clf = self._cameras[source] = ExampleClassifier(min_similarity=self.min_similarity)
-            return clf
+        return self._cameras.get(source)
 
     def add(self, source: str, example: TaughtExample) -> None:
         self.camera(source).add(example)
@@ -174,8 +170,7 @@ class ExampleBook:
     def replace(self, examples: dict[str, list[TaughtExample]]) -> None:
         """Make every camera's examples exactly ``examples`` (source -> examples), keeping the classifier
         objects that rules hold."""
-        with self._lock:
-            sources = set(self._cameras) | set(examples)
+        sources = {source for source, _ in self._cameras.items()} | set(examples)
         for source in sources:
             clf = self.camera(source)
             wanted = {e.id: e for e in examples.get(source, [])}
@@ -188,5 +183,4 @@ class ExampleBook:
                     clf.add(e)
 
     def __len__(self) -> int:
-        with self._lock:
-            return sum(len(c) for c in self._cameras.values())
+        return sum(len(c) for _, c in self._cameras.items())

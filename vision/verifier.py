@@ -33,6 +33,7 @@ from typing import Iterable, Literal
 import numpy as np
 
 from models.nms import box_iou_one
+from vision.lazy_index import LazyTypeIndex, PerCamera
 
 Verdict = Literal["confirmed", "rejected"]
 Action = Literal["suppress", "boost", "keep"]
@@ -101,13 +102,16 @@ def normalised_box(box: Iterable[float], width: int, height: int) -> Box:
     return x1 / width, y1 / height, x2 / width, y2 / height
 
 
+VerifierIndex = tuple[list[Example], np.ndarray, np.ndarray]  # examples, crops [E, D], boxes [E, 4]
+
+
 class CameraVerifier:
     """The examples of one camera, by event type, and the nearest-neighbour judgement of candidates."""
 
     def __init__(self, params: VerifierParams | None = None, examples: Iterable[Example] = ()) -> None:
         self.params = params or VerifierParams()
         self._examples: dict[str, Example] = {}
-        self._index: dict[str, tuple[list[Example], np.ndarray, np.ndarray]] = {}  # type -> examples, crops, boxes
+        self._index: LazyTypeIndex[Example, VerifierIndex] = LazyTypeIndex(_verifier_index)
         self._lock = threading.Lock()  # decisions arrive from API threads while the pipeline judges
         for e in examples:
             self.add(e)
@@ -126,7 +130,7 @@ class CameraVerifier:
             if not self.is_example(example):
                 return False
             self._examples[example.incident_id] = example
-            self._index.pop(example.event_type, None)
+            self._index.drop(example.event_type)
             return True
 
     def remove(self, incident_id: str) -> bool:
@@ -137,7 +141,7 @@ class CameraVerifier:
     def _forget(self, incident_id: str) -> bool:
         old = self._examples.pop(incident_id, None)
         if old is not None:
-            self._index.pop(old.event_type, None)
+            self._index.drop(old.event_type)
         return old is not None
 
     def judge(self, candidate: Candidate) -> Judgement:
@@ -173,17 +177,14 @@ class CameraVerifier:
         best = int(np.argmax(np.where(eligible, similarity, -np.inf)))
         return Judgement("boost", examples[best], float(similarity[best]), 0.0)
 
-    def _type_index(self, event_type: str) -> tuple[list[Example], np.ndarray, np.ndarray] | None:
+    def _type_index(self, event_type: str) -> VerifierIndex | None:
         with self._lock:
-            index = self._index.get(event_type)
-            if index is None:
-                examples = [e for e in self._examples.values() if e.event_type == event_type]
-                if not examples:
-                    return None
-                crops = np.stack([np.asarray(e.crop, np.float32) for e in examples])
-                boxes = np.asarray([e.box for e in examples], np.float64)
-                index = self._index[event_type] = (examples, crops, boxes)
-            return index
+            return self._index.get(event_type, self._examples.values())
+
+
+def _verifier_index(examples: list[Example]) -> VerifierIndex:
+    crops = np.stack([np.asarray(e.crop, np.float32) for e in examples])
+    return examples, crops, np.asarray([e.box for e in examples], np.float64)
 
 
 class VerifierBook:
@@ -191,15 +192,10 @@ class VerifierBook:
 
     def __init__(self, params: VerifierParams | None = None) -> None:
         self.params = params or VerifierParams()
-        self._cameras: dict[str, CameraVerifier] = {}
-        self._lock = threading.Lock()
+        self._cameras = PerCamera(lambda: CameraVerifier(self.params))
 
     def camera(self, source: str) -> CameraVerifier:
-        with self._lock:
-            verifier = self._cameras.get(source)
-            if verifier is None:
-                verifier = self._cameras[source] = CameraVerifier(self.params)
-            return verifier
+        return self._cameras.get(source)
 
     def add(self, source: str, example: Example) -> bool:
         return self.camera(source).add(example)
@@ -208,15 +204,13 @@ class VerifierBook:
         return self.camera(source).remove(incident_id)
 
     def __len__(self) -> int:
-        with self._lock:
-            return sum(len(v) for v in self._cameras.values())
+        return sum(len(v) for _, v in self._cameras.items())
 
     def judge(self, source: str, candidate: Candidate) -> Judgement:
         own = self.camera(source)
         judgement = own.judge(candidate)
         if judgement.action != "keep" or own.count(candidate.event_type) >= self.params.min_camera_examples:
             return judgement
-        with self._lock:
-            others = [v for s, v in self._cameras.items() if s != source]
+        others = [v for s, v in self._cameras.items() if s != source]
         boosts = [j for j in (v.resembles_confirmed(candidate) for v in others) if j.action == "boost"]
         return max(boosts, key=lambda j: j.similarity) if boosts else judgement

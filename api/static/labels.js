@@ -1,22 +1,10 @@
 // Display names (中文 + English) of event types, statuses and reject reasons. Unknown codes show as is.
-// EVENT_LABELS lists every type of streetsight/event_types.py (tests/test_event_types.py checks it): the zone
-// editor and the filters offer exactly these.
+// EVENT_LABELS is not kept here: the API generates it from the event-type registry and the configured taxonomy
+// (api/label_routes.py), so the zone editor and the filters offer exactly the types the deployment knows.
 
-export const EVENT_LABELS = {
-  street_vending: { zh: "占道经营", en: "Street vending" },
-  illegal_parking: { zh: "机动车乱停放", en: "Illegal parking" },
-  non_motor_parking: { zh: "非机动车乱停放", en: "Non-motor vehicle parking" },
-  overflowing_bin: { zh: "垃圾箱满溢", en: "Overflowing bin" },
-  debris_spill: { zh: "道路遗撒", en: "Debris spill" },
-  outside_shop_business: { zh: "店外经营", en: "Business outside the shop" },
-  illegal_umbrella: { zh: "违规撑伞", en: "Illegal umbrella" },
-  material_piling: { zh: "乱堆物料", en: "Material piling" },
-  bagged_garbage: { zh: "打包垃圾", en: "Bagged garbage" },
-  mobile_vending: { zh: "无照游商", en: "Mobile vending" },
-  street_drying: { zh: "沿街晾晒", en: "Street drying" },
-  illegal_advertising: { zh: "违规户外广告", en: "Illegal outdoor advertising" },
-  uncovered_muck_truck: { zh: "渣土车未苫盖", en: "Uncovered muck truck" },
-};
+import { EVENT_LABELS } from "/ui/event-types.js";
+
+export { EVENT_LABELS };
 
 // What "positive" and "negative" examples mean: a region's two states for state rules, else "is one / is not".
 const STATE_EXAMPLE_LABELS = {
