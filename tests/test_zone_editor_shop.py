@@ -11,6 +11,8 @@ import cv2
 import pytest
 import supervision as sv
 
+from streetsight.case_wiring import event_type_labels
+from streetsight.config import Config
 from api import IncidentRepository, create_app, create_engine_for, init_db, make_session_factory
 from api.source_catalog import SourceCatalog
 from streetsight.frame_views import LocalFrameView
@@ -36,7 +38,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, SourceCatalog]]:
     latest = LatestFrames()
     latest.put("shop-cam", cv2.imread(str(STREET), cv2.IMREAD_COLOR), sv.Detections.empty(), 0.0)
     app = create_app(IncidentRepository(sessions), tmp_path / "evidence", sources_provider=lambda: [{"id": "shop-cam"}],
-                     source_catalog=catalog, run_workers=False, frame_view=LocalFrameView(latest))
+                     source_catalog=catalog, run_workers=False, frame_view=LocalFrameView(latest),
+                     event_types=event_type_labels(Config()))  # the registry's labels, as `serve` wires them
     app.state.auth.add_user(ADMIN, PASSWORD, "admin")
     server = UvicornThread(app, free_port()).start()
     yield server.url, catalog
