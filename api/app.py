@@ -35,6 +35,7 @@ from .settings import ApiSettings, SourceInfo
 from .source_catalog import SourceCatalog
 from .source_routes import attach_source_records
 from .model_compare_routes import ShadowStats, compare_router
+from .model_routes import ModelActions, models_router
 from .sources import PositionSink, sources_router
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def create_app(
     footage: tuple[FootageJobs, FootageIntake] | None = None,
     frame_view: FrameView | None = None,
     shadow_stats: ShadowStats | None = None,
+    model_actions: ModelActions | None = None,
 ) -> FastAPI:
     """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
@@ -78,7 +80,8 @@ def create_app(
     what ``sources_provider`` gives. ``footage``: the jobs of uploaded recordings and the intake that turns a
     complete upload into one (``/api/v1/footage``, see ``api/footage_routes.py``). ``frame_view``: each camera's
     latest analysed frame, served as ``/api/v1/sources/{id}/snapshot`` and ``/preview``;
-    ``recheck_snapshot(incident_id, source, deadline)`` stores the picture of the spot a re-check (核查) sends to dispatch."""
+    ``recheck_snapshot(incident_id, source, deadline)`` stores the picture of the spot a re-check (核查) sends to dispatch.
+    ``model_actions``: the registered models, promotion and rollback (``/api/v1/models``, api/model_routes.py)."""
     app = FastAPI(
         title="StreetSight",
         version="0.1.0",
@@ -141,6 +144,8 @@ def create_app(
     app.state.source_places = places  # the cameras' places (areas) for the statistics
     app.include_router(console_router(sources_provider))
     app.include_router(compare_router(shadow_stats))  # a candidate model in shadow against the serving one
+    if model_actions is not None:
+        app.include_router(models_router(model_actions))
     if frame_view is not None:
         def known(source_id: str) -> bool:
             if source_catalog is not None:

@@ -108,8 +108,10 @@ class AssignmentStore:
         return Assignments(default, {scope: s[-1] for scope, s in stacks.items() if scope != EVERYWHERE and s})
 
     def promote(self, candidate: ModelManifest, current: ModelManifest | None, camera: str | None = None, *,
-                force: bool = False, reason: str | None = None, measured: Measured | None = None) -> dict[str, Any]:
-        """``measured``: the shadow-mode measurement, which decides when given; else the manifests' evaluations."""
+                force: bool = False, reason: str | None = None, measured: Measured | None = None,
+                actor: str | None = None) -> dict[str, Any]:
+        """``measured``: the shadow-mode measurement, which decides when given; else the manifests' evaluations.
+        ``actor``: who asks (a signed-in user of the UI); default: this process's user."""
         if measured is not None:
             allowed = measured.worse is None
             why = measured.summary if allowed else (f"{candidate.name} is worse on the measured set (shadow, "
@@ -124,9 +126,10 @@ class AssignmentStore:
         return self._record({"action": "promote", "scope": camera or EVERYWHERE, "model": candidate.name,
                              "previous": current.name if current else None, "forced": bool(force and not allowed),
                              "decision": why, "reason": reason,
-                             "measured": "shadow" if measured is not None else "evaluation"})
+                             "measured": "shadow" if measured is not None else "evaluation"}, actor)
 
-    def rollback(self, camera: str | None = None, *, reason: str | None = None) -> dict[str, Any]:
+    def rollback(self, camera: str | None = None, *, reason: str | None = None,
+                 actor: str | None = None) -> dict[str, Any]:
         scope = camera or EVERYWHERE
         stack = self.stacks().get(scope, [])
         if not stack:
@@ -134,11 +137,11 @@ class AssignmentStore:
             raise PromotionRefused(f"nothing to roll back {where}: no promotion in force there")
         back_to = stack[-2] if len(stack) > 1 else None
         return self._record({"action": "rollback", "scope": scope, "model": back_to, "previous": stack[-1],
-                             "reason": reason})
+                             "reason": reason}, actor)
 
-    def _record(self, entry: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, entry: dict[str, Any], actor: str | None = None) -> dict[str, Any]:
         self.dir.mkdir(parents=True, exist_ok=True)
-        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": _actor(), **entry}
+        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": actor or _actor(), **entry}
         with open(self.audit_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
         state = self.current()

@@ -22,6 +22,7 @@ from streetsight.config import Config
 from streetsight.footage.wiring import build_footage
 from streetsight.frame_views import LocalFrameView
 from streetsight.http_server import uvicorn_config
+from streetsight.model_promotion import ModelPromotions
 from streetsight.model_switching import watch_assignments
 from streetsight.pipeline import LivePipeline
 from streetsight.recheck_snapshots import recheck_snapshots
@@ -61,6 +62,7 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
                      source_catalog=catalog, frame_view=frames,
                      recheck_snapshot=recheck_snapshots(frames, rt.recorder.store, rt.repository, evidence),
                      shadow_stats=shadow.stats if shadow is not None else None,
+                     model_actions=ModelPromotions(cfg.model.name, rt.repository),
                      **case_app_kwargs(cfg, rt), **footage.app_kwargs())
     app.state.footage_runner = footage.runner
     mount_examples(app, examples, frames, lambda source_id: catalog.get(source_id) is not None,

@@ -110,7 +110,8 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
                      collectors=collectors,
                      source_catalog=catalog, frame_view=frames,
                      recheck_snapshot=recheck_snapshots(frames, evidence.store, repository, evidence),
-                     footage=(jobs, intake), **case_app_kwargs(cfg, rt))
+                     footage=(jobs, intake), model_actions=_model_actions(cfg, repository),
+                     **case_app_kwargs(cfg, rt))
     bootstrap_admin(app)
     # examples are records here too; a box is cut from the full frame a worker publishes to Redis
     mount_examples(app, ExampleStore(repository.sessions), frames,
@@ -118,3 +119,10 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     if evidence.signer is not None:
         mount_signed_evidence(app, evidence.locate, evidence.signer.verify)
     return rt, app
+
+
+def _model_actions(cfg: Any, repository: IncidentRepository) -> Any:
+    """Promotions from the UI, written to the registry folder the workers share and watch."""
+    from streetsight.model_promotion import ModelPromotions
+
+    return ModelPromotions(cfg.model.name, repository)
