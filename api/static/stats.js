@@ -4,6 +4,7 @@ import { incidentStats, statsCsvUrl } from "./api.js";
 import { EVENT_LABELS, eventLabel, reasonLabel } from "./labels.js";
 import { el } from "./queue.js";
 import { initComparison, refreshComparison } from "./model_compare.js";
+import { initModels, refreshModels } from "./model_promote.js";
 
 const $ = (id) => document.getElementById(id);
 let uPlot = null;
@@ -124,11 +125,13 @@ export function showStats(on) {
   if (on) {
     refreshStats().catch((err) => console.warn("stats failed", err));
     refreshComparison();
+    refreshModels();
   }
 }
 
 export function initStats({ cameras }) {
   initComparison();
+  initModels();
   for (const [code, label] of Object.entries(EVENT_LABELS)) $("stats-type").append(new Option(`${label.zh} ${label.en}`, code));
   $("stats-filters").addEventListener("change", () => refreshStats().catch((err) => console.warn("stats failed", err)));
   $("stats-filters").addEventListener("submit", (e) => e.preventDefault());
