@@ -203,5 +203,21 @@ def build_shadow(cfg: Config, repository: IncidentRepository, recorder: Incident
                         stats_path=stats_path(cfg))
 
 
+def enter_shadow(pipeline: Any, cfg: Config, repository: IncidentRepository, recorder: IncidentRecorder,
+                 model: str) -> ShadowRunner:
+    """Put ``model`` in shadow mode in a running pipeline (a model retrained from the UI): with the configured
+    shadow settings (cameras, share, budget) when there are some, else on every frame of every camera. The
+    previous candidate stops; its open would-be incidents are finished."""
+    settings = cfg.model.shadow.model_copy(update={"model": model}) if cfg.model.shadow else ShadowConfig(model=model)
+    runner = build_shadow(cfg.model_copy(update={"model": cfg.model.model_copy(update={"shadow": settings})}),
+                          repository, recorder)
+    assert runner is not None
+    previous, pipeline.shadow = pipeline.shadow, runner  # the pipeline reads its shadow anew on every frame
+    if previous is not None:
+        for source_id in list(previous.analyses):
+            previous.finish(source_id)
+    return runner
+
+
 def stats_path(cfg: Config) -> Path:
     return Path(cfg.storage.data_dir) / STATS_FILE

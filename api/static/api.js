@@ -127,6 +127,11 @@ export const listModels = () => json(request("/api/v1/models"));
 export const promoteModel = (name, body) =>
   json(request(`/api/v1/models/${encodeURIComponent(name)}/promote`, { method: "POST", body }));
 export const rollbackModel = (body) => json(request("/api/v1/models/rollback", { method: "POST", body }));
+/** Retraining (admins, trainers): whether it can run here, the datasets, the latest jobs. */
+export const trainingOverview = () => json(request("/api/v1/training"));
+export const startTraining = (body) => json(request("/api/v1/training/jobs", { method: "POST", body }));
+export const cancelTraining = (id) =>
+  json(request(`/api/v1/training/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" }));
 export const statsCsvUrl = (query) => `/api/v1/stats?${new URLSearchParams({ ...query, format: "csv" })}`;
 
 /** Analysis jobs of uploaded footage, newest first. */
