@@ -68,5 +68,8 @@ def run_loop(*, config: str | Path, base: str | Path, dataset_root: str | Path, 
     summary = train_and_register(new_version, name=name, versions_dir=versions_dir, promote_to=promote_to,
                                  promote_mode="if-better" if promote else "never", min_gain=min_gain, **train_args)
     summary["dataset"] = str(new_version)
+    run_dir = Path(summary["run_dir"])
+    run_dir = run_dir if run_dir.is_absolute() else Path(__file__).resolve().parent.parent / run_dir
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     return summary

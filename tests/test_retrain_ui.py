@@ -1,0 +1,178 @@
+"""Retraining from the UI, end to end (issue 19 item 4) in real Chromium against a running `serve`: a trainer
+starts the export -> train -> evaluate loop on the reviews in the records, follows its stage and epochs, cancels a
+run (its processes end), starts again; the result is registered and enters shadow mode in the running pipeline,
+where it analyses a camera's frames beside the serving model. Tiny: 40 synthetic images, 1 epoch at 160 px
+(as tests/test_training_e2e.py). Screenshot: var/test-artifacts/models_retrain.png."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from api.schemas import EvidenceItemIn, IncidentCreate
+from datasets.manifest import read_manifest
+from datasets.yolo import label_path_for, load_dataset, read_labels
+from evidence.store import LocalEvidenceStore
+from models.registry import ENV_DIRS
+from streetsight.cli import main
+from streetsight.commands.train import ENV_PYTHON, INSTALL_HINT, find_train_python
+from streetsight.config import parse_config
+from streetsight.runtime import open_records
+from tests.browser import PageLog, chromium, needs_chromium, screenshot
+from tests.real_parts import missing_real_part
+from tests.serve_thread import served_all
+
+pytestmark = [*needs_chromium, pytest.mark.samples]
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "var" / "samples"
+ADMIN_PASSWORD = "retrain-ui-admin"
+PASSWORD = "retrain-ui-pass"
+
+
+def wait_for(what: str, probe, timeout_s: float = 120.0):
+    deadline = time.monotonic() + timeout_s  # bounds a hung test on a slow machine; not a speed goal
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def reviewed_records(cfg, data: Path) -> None:
+    """Six reviewed incidents of the dataset's images in the records, their snapshots in the evidence store:
+    what the loop exports as the new dataset version's reviews."""
+    repo, root = open_records(cfg)
+    store = LocalEvidenceStore(root)
+    names = read_manifest(data)["classes"]
+    for n, image in enumerate(load_dataset(data).images("train")[:6]):
+        img = cv2.imread(str(image))
+        h, w = img.shape[:2]
+        boxes = read_labels(label_path_for(image))
+        decision, cls, xyxy = ("confirm", names[boxes[0].class_id], boxes[0].to_xyxy(w, h)) if boxes else \
+            ("reject", names[0], (0, 0, 20, 20))
+        inc = f"inc_{n:016x}"
+        repo.add(IncidentCreate(id=inc, type="street_vending", source=f"cam-{n % 3}", started_at=0, confirmed_at=1,
+                                **{"class": cls}, box=xyxy, score=0.9, frame_size=(w, h)))
+        obj = store.put_bytes(f"2026/01/01/cam/{inc}/snapshot_raw.jpg", image.read_bytes(), "image/jpeg")
+        repo.attach_evidence(inc, EvidenceItemIn(kind="snapshot_raw", key=obj.key, sha256=obj.sha256, size=obj.size,
+                                                 content_type="image/jpeg"))
+        repo.review(inc, decision, reason="false_detection" if decision == "reject" else None)
+
+
+def test_a_trainer_retrains_from_the_ui_and_the_result_runs_in_shadow(tmp_path: Path, monkeypatch) -> None:
+    python = find_train_python()
+    if python is None:
+        missing_real_part("no training venv (.venv-train); bin/test builds it (ensure_train_venv)\n" + INSTALL_HINT)
+    if not (SAMPLES / "vtest.mp4").exists():
+        missing_real_part("sample footage missing: python -m datasets.samples")
+    data = tmp_path / "data"
+    base = data / "datasets" / "urban" / "v1"
+    assert main(["datasets", "synth", str(base), "--count", "40", "--size", "256", "--seed", "7",
+                 "--frames-per-video", "12", "--videos", str(SAMPLES / "vtest.mp4"), str(SAMPLES / "bikes.mp4")]) == 0
+    monkeypatch.setenv(ENV_PYTHON, str(python))
+    monkeypatch.setenv(ENV_DIRS, str(tmp_path / "models"))  # where the result is registered, and found
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ultralytics"))
+    monkeypatch.setenv("STREETSIGHT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    monkeypatch.setenv("STREETSIGHT_PASSWORD", PASSWORD)
+    cfg = parse_config({"storage": {"data_dir": str(data)}, "evidence": {"vehicle": {"plates": False}}})
+    reviewed_records(cfg, base)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"storage: {{data_dir: {data}}}\n")
+
+    with served_all(cfg, ADMIN_PASSWORD, wait_for) as (admin, pipeline, worker):
+        assert main(["users", "add", "trainer1", "--role", "trainer", "--config", str(config)]) == 0
+        base_url = str(admin.base_url).rstrip("/")
+        jobs = lambda: admin.get("/api/v1/training").json()["jobs"]  # noqa: E731
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            log = PageLog(page)
+            page.goto(base_url + "/")
+            page.click("#login-username")
+            page.keyboard.type("trainer1")
+            page.click("#login-password")
+            page.keyboard.type(PASSWORD)
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#nav:not([hidden])")
+            page.click("#tab-stats")
+            page.wait_for_selector("#models-retrain:not([hidden])")
+            assert page.locator("#retrain-dataset").input_value() == "urban"
+            assert page.locator("#retrain-start").is_enabled() and page.locator("#retrain-reason").inner_text() == ""
+            page.fill("#retrain-name", "")
+            page.click("#retrain-name")
+            page.keyboard.type("urban")
+            page.fill("#retrain-epochs", "")
+            page.click("#retrain-epochs")
+            page.keyboard.type("1")
+            page.fill("#retrain-imgsz", "")
+            page.click("#retrain-imgsz")
+            page.keyboard.type("160")
+
+            # the first run is cancelled once it trains: its whole process group ends
+            page.click("#retrain-start")
+            page.wait_for_function("() => document.getElementById('retrain-status').textContent.includes('Started')")
+            first = wait_for("the first job", lambda: jobs())[0]
+            wait_for("the first run training", lambda: jobs()[0]["stage"] == "train", 300)
+            pid = _pid_of(cfg, first["id"])  # (kept out of the API)
+            assert pid is not None and os.getpgid(pid) == pid  # its own process group
+            row = page.locator(f"#retrain-body tr[data-id='{first['id']}']")
+            row.locator("button.retrain-cancel").click()
+            page.wait_for_selector(f"#retrain-body tr[data-id='{first['id']}'][data-status='cancelled']", timeout=60000)
+            wait_for("the cancelled run's processes to end", lambda: not _alive(pid), 60)
+            assert jobs()[0]["error"] == "cancelled by a trainer"
+
+            page.click("#retrain-start")  # again, to the end
+            second = wait_for("the second job", lambda: [j for j in jobs() if j["id"] != first["id"]])[0]
+            done = f"#retrain-body tr[data-id='{second['id']}'][data-status='succeeded']"
+            seen_stages: set[str] = set()
+
+            def finished() -> bool:
+                job = next(j for j in jobs() if j["id"] == second["id"])
+                seen_stages.add(job["stage"])
+                assert job["status"] not in ("failed", "cancelled"), job["error"] + "\n" + (job["log_tail"] or "")
+                return job["status"] == "succeeded"
+
+            wait_for("the retraining to finish", finished, 1500)
+            page.wait_for_selector(done, timeout=30000)
+            job = next(j for j in jobs() if j["id"] == second["id"])
+            assert job["candidate"] == "urban.v1" and job["epoch"] == job["epochs"] == 1 and job["progress"] == 1.0
+            assert {"train", "shadow"} <= seen_stages | {job["stage"]}
+            assert set(job["result"]["evaluation"]) >= {"split", "map50", "map50_95", "precision", "recall"}
+            # the reviews became the dataset's next version (v2 was made by the cancelled run before it trained)
+            assert job["result"]["dataset"].endswith("urban/v3") and (tmp_path / "data/datasets/urban/v2").is_dir()
+            cell = page.locator(f"{done} td").nth(6).inner_text()
+            assert cell == "urban.v1 · 影子运行 in shadow"
+            assert "mAP50-95" in page.locator("#retrain-log").inner_text()
+            screenshot(page, tmp_path, "models_retrain.png")
+            assert log.unexpected("401", "403") == []  # the login; a trainer's role sees no cases or footage
+
+        # in shadow mode in the running pipeline: a camera added now is analysed by both models
+        assert pipeline.shadow is not None and pipeline.shadow.settings.model == "urban.v1"
+        assert worker.is_alive()
+        camera = {"id": "cam-new", "url": str(SAMPLES / "vtest.mp4"), "analysis_fps": 2}
+        assert admin.post("/api/v1/sources", json=camera).status_code == 201
+        wait_for("the candidate on the new camera's frames", lambda: pipeline.shadow.candidate.frames > 0, 120)
+        assert admin.get("/api/v1/models/compare").json()["candidate"] == "urban.v1"
+        assert "urban.v1" in {m["name"] for m in admin.get("/api/v1/models").json()["models"]}
+
+
+def _pid_of(cfg, job_id: str) -> int | None:
+    from api.db import create_engine_for, make_session_factory
+    from api.training_jobs import TrainingJobs
+
+    engine = create_engine_for(cfg.storage.resolved_database_url())
+    try:
+        return TrainingJobs(make_session_factory(engine)).pid_of(job_id)
+    finally:
+        engine.dispose()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
