@@ -7,23 +7,21 @@ shadow, so the candidate's precision is measured there too (api/model_compare.py
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable
 
 import supervision as sv
 
-from api.model_compare import overlaps
 from api.repository import IncidentRepository
-from api.schemas import SHADOW_STATUSES, IncidentCreate, IncidentOut
+from api.schemas import IncidentCreate, IncidentOut
 from streams.frames import Frame
 from streetsight.config import Config, ShadowConfig
 from streetsight.recorder import IncidentRecorder
+from streetsight.shadow_records import ShadowTagger, record_shadow, sampled, unqueue_twins  # noqa: F401 - sampled
 from vision.tracking import Tracker
 
 STATS_FILE = "shadow-stats.json"
@@ -43,31 +41,11 @@ class ShadowIncidents:
         return getattr(self._repository, name)
 
     def add(self, incident: IncidentCreate, status: str = "shadow") -> IncidentOut:
-        probe = SimpleNamespace(source=incident.source, type=incident.type, started_at=incident.started_at,
-                                box=incident.box)
-        recent = self._repository.list(type=incident.type, source=incident.source, limit=200)
-        twin = next((r for r in recent
-                     if r.status not in SHADOW_STATUSES and overlaps(probe, r)), None)  # type: ignore[arg-type]
-        queued = twin is None and sampled(incident.id, self.review_share)
-        tag = {"model": self.model, "serving_twin": twin.id if twin else None, "queued": queued}
-        tagged = incident.model_copy(update={"extra": {**(incident.extra or {}), "shadow": tag}})
-        return self._repository.add(tagged, status="shadow_queue" if queued else "shadow")
-
+        return record_shadow(self._repository, incident, self.model, self.review_share)
 
     def _serving_added(self, incident: IncidentOut) -> None:
         """The serving model found it too (perhaps after the candidate): its decision judges both."""
-        if incident.status in SHADOW_STATUSES:
-            return
-        queued = self._repository.list(status="shadow_queue", type=incident.type, source=incident.source, limit=200)
-        for mine in queued:
-            if mine.shadow_model == self.model and overlaps(incident, mine):
-                self._repository.unqueue_shadow(mine.id)
-
-
-def sampled(incident_id: str, share: float) -> bool:
-    """A stable draw (the same incident always gets the same answer)."""
-    digest = hashlib.sha256(incident_id.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < share
+        unqueue_twins(self._repository, incident, self.model)
 
 
 class Budget:
@@ -185,9 +163,11 @@ def read_stats(path: Path) -> dict[str, Any]:
         return {}
 
 
-def build_shadow(cfg: Config, repository: IncidentRepository, recorder: IncidentRecorder) -> ShadowRunner | None:
+def build_shadow(cfg: Config, repository: IncidentRepository | None, recorder: IncidentRecorder,
+                 bus: Any = None) -> ShadowRunner | None:
     """The configured shadow candidate (model.shadow), or None. Its incidents' evidence goes where the
-    serving model's does; its costs to ``<data_dir>/shadow-stats.json``."""
+    serving model's does; its costs to ``<data_dir>/shadow-stats.json``. On a cluster worker (``bus``: its event
+    publisher, no ``repository``) the incidents go on the bus tagged with the model; the API records them."""
     settings = cfg.model.shadow
     if settings is None:
         return None
@@ -195,8 +175,9 @@ def build_shadow(cfg: Config, repository: IncidentRepository, recorder: Incident
 
     model = cfg.model.model_copy(update={"name": settings.model, "shadow": None})
     detector = load_detector(cfg.model_copy(update={"model": model}))
-    shadow_recorder = IncidentRecorder(recorder.store, ShadowIncidents(repository, settings.model,  # type: ignore[arg-type]
-                                                                       settings.review_share),
+    sink = ShadowTagger(bus, settings.model, settings.review_share) if bus is not None else \
+        ShadowIncidents(repository, settings.model, settings.review_share)  # type: ignore[arg-type]
+    shadow_recorder = IncidentRecorder(recorder.store, sink,  # type: ignore[arg-type]
                                        recorder.cfg, keep_recorded=recorder.keep_recorded,
                                        wall_clock=recorder.wall_clock)
     return ShadowRunner(settings, cfg, lambda images: detector.detect(images), shadow_recorder,

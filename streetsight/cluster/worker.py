@@ -55,7 +55,11 @@ class ClusterWorker:
         self.recorder = IncidentRecorder(self.evidence.store, self.publisher, cfg.evidence, keep_recorded=False,
                                          embedder=load_incident_embedder(cfg.learning))
         self.handover = HandoverBoard(self.redis, cluster)
-        self.pipeline = LivePipeline(cfg, load_detector(cfg), self.recorder, start_sources=False,
+        from streetsight.shadow import build_shadow
+
+        # a candidate model in shadow mode (model.shadow): its incidents go on the bus tagged with the model
+        shadow = build_shadow(cfg, None, self.recorder, bus=self.publisher)
+        self.pipeline = LivePipeline(cfg, load_detector(cfg), self.recorder, start_sources=False, shadow=shadow,
                                      keep_running=True, event_listener=self.handover.on_event,
                                      # fails fast: a confirmation during an outage must not stall analysis
                                      merger=RedisGeoMerger(fast_client(cluster), cluster))
