@@ -49,6 +49,12 @@ def unqueue_twins(repository: IncidentRepository, incident: IncidentOut, model: 
             repository.unqueue_shadow(mine.id)
 
 
+def follow_serving(repository: IncidentRepository) -> None:
+    """Where candidates' incidents arrive over the bus (the API role): each serving incident recorded takes the
+    shadow-queued ones it overlaps out of the shadow review queue."""
+    repository.on_added(lambda incident: unqueue_twins(repository, incident))
+
+
 def record_tagged(repository: IncidentRepository, incident: IncidentCreate) -> IncidentOut | None:
     """An incident from the bus: recorded as shadow when a worker's candidate found it (None: a serving one)."""
     tag = (incident.extra or {}).get(WORKER_TAG)

@@ -218,10 +218,12 @@ class TrainingRunner:
     def _follow(self, job_id: str, proc: subprocess.Popen[str]) -> deque[str]:
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         flushed = 0.0
+        summary = False  # the run's closing JSON summary: the job's result, kept out of its log
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = mask_text(raw.rstrip())
-            if not line.strip():
+            summary = summary or line == "{"
+            if not line.strip() or summary:
                 continue
             tail.append(line)
             fields = parse_line(line)

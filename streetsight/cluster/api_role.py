@@ -77,10 +77,9 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     attach_repeat_offenders(repository, cfg.learning)
     evidence = build_evidence_backend(cfg.storage)
     name = consumer_name or f"api-{socket.gethostname()}-{os.getpid()}"
-    from streetsight.shadow_records import unqueue_twins
+    from streetsight.shadow_records import follow_serving
 
-    # workers' candidate models in shadow mode: a serving incident takes the shadow-queued ones it overlaps out
-    repository.on_added(lambda incident: unqueue_twins(repository, incident))
+    follow_serving(repository)  # workers' candidates in shadow mode: a serving incident judges the ones it overlaps
     consumer = EventConsumer(cluster, repository, name)
     rt = ApiRuntime(cfg, repository, evidence, consumer)
     catalog = open_source_catalog(cfg, repository.sessions)
