@@ -44,6 +44,13 @@ def _field_error(field: str, message: str) -> HTTPException:
     return HTTPException(422, [{"type": "value_error", "loc": ["body", field], "msg": message}])
 
 
+def _found(jobs: TrainingJobs, job_id: str) -> TrainingJobOut:
+    job = jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"training job {job_id!r} not found")
+    return job
+
+
 def training_router(jobs: TrainingJobs, launcher: TrainingLauncher) -> APIRouter:
     router = APIRouter(prefix="/api/v1/training", tags=["training"])
     trainer = Depends(require("models:train"))
@@ -74,16 +81,11 @@ def training_router(jobs: TrainingJobs, launcher: TrainingLauncher) -> APIRouter
 
     @router.get("/jobs/{job_id}", dependencies=[trainer])
     def get_job(job_id: Annotated[str, PathParam(max_length=32)]) -> TrainingJobOut:
-        job = jobs.get(job_id)
-        if job is None:
-            raise HTTPException(404, f"training job {job_id!r} not found")
-        return job
+        return _found(jobs, job_id)
 
     @router.post("/jobs/{job_id}/cancel", dependencies=[trainer])
     def cancel(job_id: Annotated[str, PathParam(max_length=32)]) -> TrainingJobOut:
-        job = jobs.get(job_id)
-        if job is None:
-            raise HTTPException(404, f"training job {job_id!r} not found")
+        job = _found(jobs, job_id)
         if not launcher.cancel(job_id):
             raise HTTPException(409, f"training job {job_id} is {job.status}: nothing to cancel")
         return jobs.get(job_id)  # type: ignore[return-value]

@@ -6,24 +6,21 @@ where it analyses a camera's frames beside the serving model. Tiny: 40 synthetic
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-import cv2
 import pytest
 
-from api.schemas import EvidenceItemIn, IncidentCreate
-from datasets.manifest import read_manifest
-from datasets.yolo import label_path_for, load_dataset, read_labels
 from evidence.store import LocalEvidenceStore
 from models.registry import ENV_DIRS
 from streetsight.cli import main
 from streetsight.commands.train import ENV_PYTHON, INSTALL_HINT, find_train_python
 from streetsight.config import parse_config
 from streetsight.runtime import open_records
-from tests.browser import PageLog, chromium, needs_chromium, screenshot
+from tests.browser import PageLog, chromium, needs_chromium, screenshot, sign_in_by_keyboard
 from tests.real_parts import missing_real_part
+from tests.reviewed_records import add_reviewed_incidents
 from tests.serve_thread import served_all
+from tests.test_sources_live import wait_for
 
 pytestmark = [*needs_chromium, pytest.mark.samples]
 REPO = Path(__file__).resolve().parents[1]
@@ -32,35 +29,10 @@ ADMIN_PASSWORD = "retrain-ui-admin"
 PASSWORD = "retrain-ui-pass"
 
 
-def wait_for(what: str, probe, timeout_s: float = 120.0):
-    deadline = time.monotonic() + timeout_s  # bounds a hung test on a slow machine; not a speed goal
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def reviewed_records(cfg, data: Path) -> None:
-    """Six reviewed incidents of the dataset's images in the records, their snapshots in the evidence store:
-    what the loop exports as the new dataset version's reviews."""
+    """Six reviewed incidents of the dataset's images in the deployment's records, snapshots in its evidence."""
     repo, root = open_records(cfg)
-    store = LocalEvidenceStore(root)
-    names = read_manifest(data)["classes"]
-    for n, image in enumerate(load_dataset(data).images("train")[:6]):
-        img = cv2.imread(str(image))
-        h, w = img.shape[:2]
-        boxes = read_labels(label_path_for(image))
-        decision, cls, xyxy = ("confirm", names[boxes[0].class_id], boxes[0].to_xyxy(w, h)) if boxes else \
-            ("reject", names[0], (0, 0, 20, 20))
-        inc = f"inc_{n:016x}"
-        repo.add(IncidentCreate(id=inc, type="street_vending", source=f"cam-{n % 3}", started_at=0, confirmed_at=1,
-                                **{"class": cls}, box=xyxy, score=0.9, frame_size=(w, h)))
-        obj = store.put_bytes(f"2026/01/01/cam/{inc}/snapshot_raw.jpg", image.read_bytes(), "image/jpeg")
-        repo.attach_evidence(inc, EvidenceItemIn(kind="snapshot_raw", key=obj.key, sha256=obj.sha256, size=obj.size,
-                                                 content_type="image/jpeg"))
-        repo.review(inc, decision, reason="false_detection" if decision == "reject" else None)
+    add_reviewed_incidents(repo, LocalEvidenceStore(root), data, id_format="inc_{n:016x}")
 
 
 def test_a_trainer_retrains_from_the_ui_and_the_result_runs_in_shadow(tmp_path: Path, monkeypatch) -> None:
@@ -90,13 +62,7 @@ def test_a_trainer_retrains_from_the_ui_and_the_result_runs_in_shadow(tmp_path: 
         with chromium() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             log = PageLog(page)
-            page.goto(base_url + "/")
-            page.click("#login-username")
-            page.keyboard.type("trainer1")
-            page.click("#login-password")
-            page.keyboard.type(PASSWORD)
-            page.keyboard.press("Enter")
-            page.wait_for_selector("#nav:not([hidden])")
+            sign_in_by_keyboard(page, base_url, "trainer1", PASSWORD)
             page.click("#tab-stats")
             page.wait_for_selector("#models-retrain:not([hidden])")
             assert page.locator("#retrain-dataset").input_value() == "urban"
