@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from .audit import record_audit
 from .db import TrainingJobRecord
 
 TrainingStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -75,8 +76,15 @@ class TrainingJobs:
                                        params=params, epoch=0, epochs=int(params.get("epochs", 0)),
                                        created_by=created_by, created_at=now, updated_at=now)
             s.add(record)
+            record_audit(s, created_by or "unknown", "training.start",
+                         after={"job": record.id, "dataset": dataset, "name": name, **params})
             s.commit()
             return _out(record)
+
+    def audit(self, actor: str, action: str, job_id: str) -> None:
+        with self._sessions() as s:
+            record_audit(s, actor, action, after={"job": job_id})
+            s.commit()
 
     def get(self, job_id: str) -> TrainingJobOut | None:
         with self._sessions() as s:

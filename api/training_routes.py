@@ -83,11 +83,13 @@ def training_router(jobs: TrainingJobs, launcher: TrainingLauncher) -> APIRouter
     def get_job(job_id: Annotated[str, PathParam(max_length=32)]) -> TrainingJobOut:
         return _found(jobs, job_id)
 
-    @router.post("/jobs/{job_id}/cancel", dependencies=[trainer])
-    def cancel(job_id: Annotated[str, PathParam(max_length=32)]) -> TrainingJobOut:
+    @router.post("/jobs/{job_id}/cancel")
+    def cancel(job_id: Annotated[str, PathParam(max_length=32)],
+               principal: Annotated[Principal, Depends(require("models:train"))]) -> TrainingJobOut:
         job = _found(jobs, job_id)
         if not launcher.cancel(job_id):
             raise HTTPException(409, f"training job {job_id} is {job.status}: nothing to cancel")
-        return jobs.get(job_id)  # type: ignore[return-value]
+        jobs.audit(principal.username, "training.cancel", job_id)
+        return _found(jobs, job_id)
 
     return router

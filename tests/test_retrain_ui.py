@@ -123,6 +123,10 @@ def test_a_trainer_retrains_from_the_ui_and_the_result_runs_in_shadow(tmp_path: 
         wait_for("the candidate on the new camera's frames", lambda: pipeline.shadow.candidate.frames > 0, 120)
         assert admin.get("/api/v1/models/compare").json()["candidate"] == "urban.v1"
         assert "urban.v1" in {m["name"] for m in admin.get("/api/v1/models").json()["models"]}
+        audit = [(a["actor"], a["action"], a["after"]["job"]) for a in admin.get("/api/v1/audit").json()[::-1]
+                 if a["action"].startswith("training.")]
+        assert audit == [("trainer1", "training.start", first["id"]), ("trainer1", "training.cancel", first["id"]),
+                         ("trainer1", "training.start", second["id"])]
 
 
 def _pid_of(cfg, job_id: str) -> int | None:
