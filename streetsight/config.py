@@ -169,6 +169,10 @@ class ShadowConfig(_Strict):
     max_frames_per_s: float | None = Field(None, gt=0, description="budget: candidate frames per wall second")
     max_ms_per_s: float | None = Field(None, gt=0, le=1000 * 256,
                                        description="budget: candidate model milliseconds per wall second")
+    camera_max_frames_per_s: float | None = Field(
+        None, gt=0, description="each camera's own budget within the shared one: candidate frames per wall second")
+    camera_max_ms_per_s: float | None = Field(
+        None, gt=0, le=1000 * 256, description="each camera's own budget: candidate model milliseconds per wall second")
     review_share: float = Field(0.5, ge=0, le=1, description="fraction of the candidate's own extra incidents "
                                                              "put in the shadow review queue")
 

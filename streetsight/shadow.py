@@ -88,7 +88,10 @@ class ShadowRunner:
                  recorder: IncidentRecorder, stats_path: Path | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings, self.cfg, self.detect, self.recorder = settings, cfg, detect, recorder
+        self.clock = clock
         self.budget = Budget(settings.max_frames_per_s, settings.max_ms_per_s, clock)
+        self.camera_budgets: dict[str, Budget] = {}  # each camera's own share of it (camera_max_*)
+        self.over_budget_by_camera: dict[str, int] = {}
         self.stats_path = stats_path
         self.analyses: dict[str, Any] = {}  # source id -> its shadow SourceAnalysis
         self._seen: dict[str, int] = {}
@@ -111,19 +114,43 @@ class ShadowRunner:
         sid = serving.source.id
         self.serving.frames += 1
         self.serving.ms += serving_ms
-        if not self.wants(sid):
-            return
-        if not self.budget.allow():
-            self.over_budget += 1
+        if not self.admit(sid):
             return
         t0 = time.perf_counter()
         detections = self.detect([frame.image])[0]
         ms = (time.perf_counter() - t0) * 1000
-        self.budget.spend(ms)
+        self.spend(sid, ms)
         self.candidate.frames += 1
         self.candidate.ms += ms
         self._analysis(serving).handle(frame, detections, self.recorder)
         self._write_stats()
+
+    def admit(self, source_id: str) -> bool:
+        """Whether the candidate runs on this camera's next frame: chosen (camera, share), and within both the
+        shared budget and the camera's own (so one busy camera cannot take the whole budget)."""
+        if not self.wants(source_id):
+            return False
+        mine = self._camera_budget(source_id)
+        shared_ok, own_ok = self.budget.allow(), mine is None or mine.allow()  # both refill, whatever the other says
+        if shared_ok and own_ok:
+            return True
+        self.over_budget += 1
+        self.over_budget_by_camera[source_id] = self.over_budget_by_camera.get(source_id, 0) + 1
+        return False
+
+    def spend(self, source_id: str, ms: float) -> None:
+        self.budget.spend(ms)
+        mine = self._camera_budget(source_id)
+        if mine is not None:
+            mine.spend(ms)
+
+    def _camera_budget(self, source_id: str) -> Budget | None:
+        s = self.settings
+        if not (s.camera_max_frames_per_s or s.camera_max_ms_per_s):
+            return None
+        if source_id not in self.camera_budgets:
+            self.camera_budgets[source_id] = Budget(s.camera_max_frames_per_s, s.camera_max_ms_per_s, self.clock)
+        return self.camera_budgets[source_id]
 
     def finish(self, source_id: str) -> None:
         analysis = self.analyses.pop(source_id, None)
@@ -134,6 +161,7 @@ class ShadowRunner:
     def stats(self) -> dict[str, Any]:
         return {"candidate": self.settings.model, "candidate_cost": self.candidate.as_dict(),
                 "serving_cost": self.serving.as_dict(), "over_budget": self.over_budget,
+                "over_budget_by_camera": dict(self.over_budget_by_camera),
                 "share": self.settings.share, "cameras": self.settings.cameras}
 
     def _analysis(self, serving: Any) -> Any:

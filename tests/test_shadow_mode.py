@@ -310,3 +310,30 @@ def test_a_confirmed_incident_the_candidate_missed_costs_it_recall(tmp_path: Pat
     assert (cell.matched, cell.extra_unjudged, cell.judged) == (1, 1, 3)
     assert result.worse() == "recall 0.500 < 1.000"  # precision 1.0 >= 0.667, but it missed a confirmed one
     env.close()
+
+
+def test_a_per_camera_budget_keeps_one_busy_camera_from_taking_the_whole_budget() -> None:
+    now = [0.0]
+    shadow = {"model": "x", "max_frames_per_s": 4}
+    cfg = parse_config({"sources": [{"id": "busy", "url": "a.mp4"}, {"id": "quiet", "url": "b.mp4"}],
+                        "model": {"shadow": shadow}})
+
+    def run(settings) -> dict[str, int]:
+        runner = ShadowRunner(settings, cfg, lambda images: [], None, clock=lambda: now[0])  # type: ignore[arg-type]
+        taken = {"busy": 0, "quiet": 0}
+        for i in range(100):  # 10 s: the busy camera sends 10 frames a second, the quiet one 1, after it
+            now[0] = i / 10
+            for cam in ("busy",) + (("quiet",) if i % 10 == 9 else ()):
+                if runner.admit(cam):
+                    runner.spend(cam, 5.0)
+                    taken[cam] += 1
+        return taken
+
+    shared_only = run(cfg.model.shadow)
+    assert shared_only["quiet"] <= 2 and shared_only["busy"] >= 38  # the busy camera takes nearly all of it
+    settings = cfg.model.shadow.model_copy(update={"camera_max_frames_per_s": 2})
+    now[0] = 0.0
+    both = run(settings)
+    assert both["quiet"] == 10 and both["busy"] <= 22  # each camera at most 2 a second: the quiet one gets all of its
+    with pytest.raises(Exception, match="camera_max_frames_per_s"):
+        parse_config({"model": {"shadow": {**shadow, "camera_max_frames_per_s": 0}}})
