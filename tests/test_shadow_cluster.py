@@ -1,14 +1,26 @@
 """Shadow mode on cluster workers (issue 19): a worker's candidate incidents travel the real Redis event bus tagged
 with their model, and the API process records them as shadow (never in the review queue, never a case): sampled
 into the shadow review queue when no serving incident overlaps them, taken out when a serving one arrives that
-does; the comparison then counts them as in a single-process deployment."""
+does; the comparison then counts them as in a single-process deployment. Then a real worker process on the rendered
+parked van does the same."""
 from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
 
 from api.model_compare import compare
 from api.schemas import IncidentCreate
+from models.registry import ENV_DIRS
+from streetsight.cluster.bus import EventConsumer
+from streetsight.config import parse_config
 from streetsight.shadow_records import ShadowTagger, follow_serving
+from tests.cluster_procs import ServeProcess, write_config
+from tests.scenarios.fixtures import vtest_mp4  # noqa: F401 - a fixture
 from tests.test_cluster_bus import (client, cluster, make_consumer, make_publisher, repo,  # noqa: F401 - fixtures
                                     until)
+from tests.test_shadow_mode import GHOST, VAN, _config, _net, _register, _to_network, van_video  # noqa: F401
 
 
 def _incident(n: int, box: tuple[float, float, float, float], started: float, source: str = "plaza") -> IncidentCreate:
@@ -47,3 +59,42 @@ def test_a_workers_candidate_incidents_are_recorded_as_shadow_by_the_api(
     result = compare("noisy", repo.list(limit=100)).total()
     assert (result.matched, result.candidate.tp, result.candidate.fp) == (2, 1, 1)  # the van and the late one
     assert repo.get(own.id).status == "shadow"  # decided, still shadow: never a case
+
+
+@pytest.mark.samples
+def test_a_worker_process_runs_its_candidate_in_shadow_and_the_api_records_it(
+        van_video: Path, tmp_path: Path, redis_server, repo, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """`serve --role worker` on the rendered parked van with NanoDet serving and `noisy` in shadow (the van and a
+    truck that is not there): its events, consumed from Redis as the API role does, become a pending serving
+    incident, the candidate's twin as shadow and its phantom in the shadow review queue."""
+    registry = tmp_path / "models"
+    monkeypatch.setenv(ENV_DIRS, str(registry / "registry"))  # the worker process inherits it
+    data = tmp_path / "data"
+    probe = _config(van_video, data, "plaza", "noisy")
+    t = _to_network(registry, probe)
+    _register(registry, "noisy", [_net(VAN, t), _net(GHOST, t)])
+    body = probe.model_dump(mode="json", exclude_unset=True)
+    body["cluster"] = {"redis_url": redis_server.url, "lease_s": 2, "heartbeat_s": 0.5}
+    config = write_config(tmp_path / "worker.yaml", body)
+    cfg = parse_config(body)
+    follow_serving(repo)
+    consumer = EventConsumer(cfg.cluster, repo, "api1", block_ms=200)
+    consumer.run_once(block_ms=1)
+    worker = ServeProcess("w1", config, ["--role", "worker", "--worker-id", "w1"], tmp_path).start()
+    try:
+        def recorded() -> bool:
+            consumer.run_once(block_ms=200)
+            statuses = {(i.status, i.shadow_model) for i in repo.list(limit=100)}
+            return {("pending", None), ("shadow", "noisy"), ("shadow_queue", "noisy")} <= statuses
+
+        deadline = time.monotonic() + 300  # bounds a hung test; not a speed goal
+        while not recorded():
+            assert worker.alive, worker.log_tail()
+            assert time.monotonic() < deadline, worker.log_tail()
+    finally:
+        worker.stop()
+        consumer.stop(timeout_s=5.0)
+    pending = repo.list(status="pending", limit=100)
+    assert [(i.source, i.class_name) for i in pending] == [("plaza", "truck")]  # NanoDet's van, for review
+    assert [i.box[0] > VAN[2] for i in repo.list(status="shadow_queue", limit=100)] == [True]  # the phantom
+    assert all(i.shadow_model == "noisy" for i in repo.list(status="shadow", limit=100))
