@@ -35,7 +35,7 @@ def reviewed_records(cfg, data: Path) -> None:
     add_reviewed_incidents(repo, LocalEvidenceStore(root), data, id_format="inc_{n:016x}")
 
 
-def test_a_trainer_retrains_from_the_ui_and_the_result_runs_in_shadow(tmp_path: Path, monkeypatch) -> None:
+def test_a_trainer_retrains_from_the_ui_and_the_result_runs_in_shadow(tmp_path: Path, monkeypatch, capsys) -> None:
     python = find_train_python()
     if python is None:
         missing_real_part("no training venv (.venv-train); bin/test builds it (ensure_train_venv)\n" + INSTALL_HINT)
@@ -104,6 +104,9 @@ def test_a_trainer_retrains_from_the_ui_and_the_result_runs_in_shadow(tmp_path: 
             wait_for("the retraining to finish", finished, 1500)
             page.wait_for_selector(done, timeout=30000)
             job = next(j for j in jobs() if j["id"] == second["id"])
+            with capsys.disabled():  # printed, never asserted
+                print(f"\nretraining job (1 epoch, 160 px, 40 synthetic images + 6 reviews): queued {job['created_at']}, started "
+                      f"{job['started_at']}, finished {job['finished_at']}")
             assert job["candidate"] == "urban.v1" and job["epoch"] == job["epochs"] == 1 and job["progress"] == 1.0
             assert {"train", "shadow"} <= seen_stages | {job["stage"]}
             assert set(job["result"]["evaluation"]) >= {"split", "map50", "map50_95", "precision", "recall"}
