@@ -225,6 +225,7 @@ def enter_shadow(pipeline: Any, cfg: Config, repository: IncidentRepository, rec
     if previous is not None:
         for source_id in list(previous.analyses):
             previous.finish(source_id)
+        previous.recorder.close()  # its incidents' previews are stored before it goes
     return runner
 
 

@@ -337,3 +337,58 @@ def test_a_per_camera_budget_keeps_one_busy_camera_from_taking_the_whole_budget(
     assert both["quiet"] == 10 and both["busy"] <= 22  # each camera at most 2 a second: the quiet one gets all of its
     with pytest.raises(Exception, match="camera_max_frames_per_s"):
         parse_config({"model": {"shadow": {**shadow, "camera_max_frames_per_s": 0}}})
+
+
+def test_a_retrained_model_replaces_the_candidate_in_a_running_pipeline(tmp_path: Path, monkeypatch) -> None:
+    """What a retraining from the UI does when it ends (streetsight.shadow.enter_shadow): the running pipeline's
+    candidate is replaced without a restart; the previous candidate's open would-be incidents are ended."""
+    import threading
+    import time
+
+    from streetsight.pipeline import LivePipeline
+    from streetsight.shadow import enter_shadow
+
+    video = Path(__file__).resolve().parents[1] / "var" / "samples" / "vtest.mp4"
+    if not video.is_file():
+        from tests.real_parts import missing_real_part
+
+        missing_real_part(f"{video} (the sample footage: python -m datasets.samples)")
+    folder = tmp_path / "models"
+    monkeypatch.setenv(ENV_DIRS, str(folder / "registry"))
+    _register(folder, "tiny-truck", [(100, 100, 160, 140)])
+    _register(folder, "tiny-truck-2", [(100, 100, 160, 140)])
+    zone = [{"id": "all", "events": ["illegal_parking"], "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}]
+    cfg = parse_config({
+        "sources": [{"id": "gate", "url": str(video), "analysis_fps": 4, "zones": zone}],
+        "rules": {"illegal_parking": {"min_dwell_s": 2}},
+        "model": {"name": "nanodet-coco", "shadow": {"model": "tiny-truck", "review_share": 1.0}},
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "evidence": {"vehicle": {"plates": False}},
+    })
+    rt = Runtime.create(cfg)
+    first = build_shadow(cfg, rt.repository, rt.recorder)
+    pipeline = LivePipeline(cfg, rt.detector, rt.recorder, shadow=first)  # files at media speed, as serve reads them
+    runner = threading.Thread(target=pipeline.run, daemon=True)
+    runner.start()
+
+    def wait_until(condition, what: str) -> None:
+        deadline = time.monotonic() + 90  # bounds a hung test; not a speed goal
+        while not condition():
+            assert time.monotonic() < deadline and runner.is_alive(), f"timed out waiting for {what}"
+            time.sleep(0.1)
+
+    def open_shadow(model: str) -> list:
+        return [i for i in rt.repository.list(limit=100) if i.shadow_model == model and i.ended_at is None]
+
+    try:
+        wait_until(lambda: open_shadow("tiny-truck"), "the first candidate's would-be incident")
+        second = enter_shadow(pipeline, cfg, rt.repository, rt.recorder, "tiny-truck-2")
+        assert pipeline.shadow is second and second.settings.model == "tiny-truck-2"
+        assert second.settings.review_share == 1.0  # the configured shadow settings, another model
+        assert first.analyses == {} and open_shadow("tiny-truck") == []  # ended when it was replaced
+        wait_until(lambda: open_shadow("tiny-truck-2"), "the new candidate's would-be incident")
+        assert runner.is_alive()  # never restarted
+    finally:
+        pipeline.stop()
+        runner.join(20)
+        rt.close()
