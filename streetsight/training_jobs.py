@@ -171,7 +171,8 @@ class TrainingRunner:
 
     def _command(self, job: TrainingJobOut, records: Path) -> list[str]:
         python = find_train_python()
-        assert python is not None
+        if python is None:  # the environment went away after the job was queued
+            raise RuntimeError(self._check_environment() or "no training environment")
         root = self.datasets_dir / job.dataset
         base = self._newest_version(root)
         if base is None:

@@ -29,6 +29,7 @@ from streetsight.cluster.positions import PositionRelay, board_for
 from streetsight.cluster.sources import RedisSourcePublisher
 from streetsight.cluster.source_board import ClusterSourceBoard
 from streetsight.config import Config
+from streetsight.model_promotion import ModelPromotions
 from streetsight.recheck_snapshots import recheck_snapshots
 from streetsight.runtime import open_records
 from streetsight.source_records import described, open_source_catalog
@@ -124,8 +125,6 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     return rt, app
 
 
-def _model_actions(cfg: Any, repository: IncidentRepository) -> Any:
+def _model_actions(cfg: Config, repository: IncidentRepository) -> ModelPromotions:
     """Promotions from the UI, written to the registry folder the workers share and watch."""
-    from streetsight.model_promotion import ModelPromotions
-
     return ModelPromotions(cfg.model.name, repository)
