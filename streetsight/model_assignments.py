@@ -50,6 +50,7 @@ class PromotionRefused(ValueError):
 class Assignments:
     default: str | None = None  # None: the configured model
     cameras: dict[str, str] = field(default_factory=dict)
+    shadow: str | None = None  # the candidate in shadow mode put there at run time (a retraining); None: configured
 
     def model_for(self, camera: str, configured: str) -> str:
         return self.cameras.get(camera, self.default or configured)
@@ -105,7 +106,15 @@ class AssignmentStore:
     def current(self) -> Assignments:
         stacks = self.stacks()
         default = (stacks.get(EVERYWHERE) or [None])[-1]
-        return Assignments(default, {scope: s[-1] for scope, s in stacks.items() if scope != EVERYWHERE and s})
+        shadow = next((e["model"] for e in reversed(self.history()) if e["action"] == "shadow"), None)
+        return Assignments(default, {scope: s[-1] for scope, s in stacks.items() if scope != EVERYWHERE and s},
+                           shadow)
+
+    def set_shadow(self, model: str, *, reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
+        """Run ``model`` in shadow mode from now on (every serve and worker following this folder; kept across
+        restarts), in place of the configured candidate's model."""
+        return self._record({"action": "shadow", "scope": EVERYWHERE, "model": model,
+                             "previous": self.current().shadow, "reason": reason}, actor)
 
     def promote(self, candidate: ModelManifest, current: ModelManifest | None, camera: str | None = None, *,
                 force: bool = False, reason: str | None = None, measured: Measured | None = None,
@@ -146,7 +155,8 @@ class AssignmentStore:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
         state = self.current()
         with tempfile.NamedTemporaryFile("w", dir=self.dir, delete=False, suffix=".tmp", encoding="utf-8") as f:
-            json.dump({"default": state.default, "cameras": state.cameras}, f, indent=2, ensure_ascii=False)
+            json.dump({"default": state.default, "cameras": state.cameras, "shadow": state.shadow}, f, indent=2,
+                      ensure_ascii=False)
         os.chmod(f.name, 0o644)
         os.replace(f.name, self.state_path)  # a watcher never reads half a file
         return entry
@@ -161,7 +171,7 @@ def _actor() -> str:
 
 def read_state(path: Path) -> Assignments:
     data = json.loads(path.read_text(encoding="utf-8"))
-    return Assignments(data.get("default"), dict(data.get("cameras") or {}))
+    return Assignments(data.get("default"), dict(data.get("cameras") or {}), data.get("shadow"))
 
 
 class AssignmentWatcher:

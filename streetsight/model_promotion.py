@@ -43,7 +43,7 @@ class ModelPromotions:
                 models.append({"name": name, "version": manifest.version, "classes": len(manifest.class_names),
                                "evaluation": (manifest.source.get("evaluation") or {}).get("metrics")})
         return {"configured": self.configured, "default": state.default or self.configured, "cameras": state.cameras,
-                "models": models, "history": self.store.history()[-HISTORY:]}
+                "shadow": state.shadow, "models": models, "history": self.store.history()[-HISTORY:]}
 
     def promote(self, name: str, camera: str | None, *, force: bool = False, reason: str | None = None,
                 actor: str | None = None) -> dict[str, Any]:
@@ -101,3 +101,10 @@ class ModelPromotions:
                          before={"model": entry.get("previous")},
                          after={k: entry.get(k) for k in ("model", "scope", "forced", "reason", "decision", "measured")})
             s.commit()
+
+
+def shadow_candidate(model: str, directory: Path | None = None) -> None:
+    """A retrained model enters shadow mode: recorded in the assignments, which every serve and worker following
+    that folder applies within its poll (and again after a restart)."""
+    AssignmentStore(directory or assignments_dir()).set_shadow(model, reason="retrained from the UI",
+                                                                actor="training")

@@ -23,7 +23,7 @@ from streetsight.config import Config
 from streetsight.footage.wiring import build_footage
 from streetsight.frame_views import LocalFrameView
 from streetsight.http_server import uvicorn_config
-from streetsight.model_promotion import ModelPromotions
+from streetsight.model_promotion import ModelPromotions, shadow_candidate
 from streetsight.model_switching import watch_assignments
 from streetsight.pipeline import LivePipeline
 from streetsight.recheck_snapshots import recheck_snapshots
@@ -51,16 +51,17 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     attach_book(cfg, examples)  # before the pipeline builds its rules: they hold their camera's examples
     shadow = build_shadow(cfg, rt.repository, rt.recorder)  # a candidate model beside the serving one
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder, shadow=shadow)
-    watch_assignments(pipeline, cfg)  # models promote/rollback apply to the running cameras (no restart)
+    # models promote/rollback apply to the running cameras (no restart), and a retrained candidate enters shadow
+    watch_assignments(pipeline, cfg, enter_shadow=lambda model: enter_shadow(pipeline, cfg, rt.repository,
+                                                                             rt.recorder, model))
     resume(rt.repository, rt.recorder.store, pipeline.analyses)  # what a restart or a crash left open
     sync = LiveSourceSync(pipeline, catalog)
     evidence = rt.evidence
     footage = build_footage(cfg, rt, catalog, shared_merger(pipeline.cfg))
     frames = LocalFrameView(pipeline.latest)
     training_jobs = TrainingJobs(rt.repository.sessions)
-    # a model retrained from the UI enters shadow mode in this pipeline (the candidate may change at run time)
-    training = TrainingRunner(training_jobs, cfg,
-                              lambda model: enter_shadow(pipeline, cfg, rt.repository, rt.recorder, model))
+    # a model retrained from the UI enters shadow mode through the assignments (kept across restarts)
+    training = TrainingRunner(training_jobs, cfg, shadow_candidate)
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
                      evidence_locator=evidence.locate if evidence else None,
                      position_sink=footage.positions.persisting(pipeline.report_position),

@@ -212,14 +212,15 @@ def build_shadow(cfg: Config, repository: IncidentRepository | None, recorder: I
                         stats_path=stats_path(cfg))
 
 
-def enter_shadow(pipeline: Any, cfg: Config, repository: IncidentRepository, recorder: IncidentRecorder,
-                 model: str) -> ShadowRunner:
-    """Put ``model`` in shadow mode in a running pipeline (a model retrained from the UI): with the configured
+def enter_shadow(pipeline: Any, cfg: Config, repository: IncidentRepository | None, recorder: IncidentRecorder,
+                 model: str, bus: Any = None) -> ShadowRunner:
+    """Put ``model`` in shadow mode in a running pipeline (a model retrained from the UI; ``bus``: a cluster
+    worker's event publisher, as for `build_shadow`): with the configured
     shadow settings (cameras, share, budget) when there are some, else on every frame of every camera. The
     previous candidate stops; its open would-be incidents are finished."""
     settings = cfg.model.shadow.model_copy(update={"model": model}) if cfg.model.shadow else ShadowConfig(model=model)
     runner = build_shadow(cfg.model_copy(update={"model": cfg.model.model_copy(update={"shadow": settings})}),
-                          repository, recorder)
+                          repository, recorder, bus)
     assert runner is not None
     previous, pipeline.shadow = pipeline.shadow, runner  # the pipeline reads its shadow anew on every frame
     if previous is not None:

@@ -119,7 +119,8 @@ def test_a_trainer_retrains_from_the_ui_and_the_result_runs_in_shadow(tmp_path: 
             assert log.unexpected("401", "403") == []  # the login; a trainer's role sees no cases or footage
 
         # in shadow mode in the running pipeline: a camera added now is analysed by both models
-        assert pipeline.shadow is not None and pipeline.shadow.settings.model == "urban.v1"
+        wait_for("the pipeline to follow", lambda: pipeline.shadow is not None and pipeline.shadow.settings.model == "urban.v1")
+        assert admin.get("/api/v1/models").json()["shadow"] == "urban.v1"  # recorded: kept across restarts
         assert worker.is_alive()
         camera = {"id": "cam-new", "url": str(SAMPLES / "vtest.mp4"), "analysis_fps": 2}
         assert admin.post("/api/v1/sources", json=camera).status_code == 201

@@ -15,6 +15,7 @@ from api.schemas import IncidentCreate
 from models.registry import ENV_DIRS
 from streetsight.cluster.bus import EventConsumer
 from streetsight.config import parse_config
+from streetsight.model_promotion import shadow_candidate
 from streetsight.shadow_records import ShadowTagger, follow_serving
 from tests.cluster_procs import ServeProcess, write_config
 from tests.scenarios.fixtures import vtest_mp4  # noqa: F401 - a fixture
@@ -62,11 +63,15 @@ def test_a_workers_candidate_incidents_are_recorded_as_shadow_by_the_api(
 
 
 @pytest.mark.samples
+@pytest.mark.parametrize("how", ["configured", "retrained"])
 def test_a_worker_process_runs_its_candidate_in_shadow_and_the_api_records_it(
-        van_video: Path, tmp_path: Path, redis_server, repo, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        how: str, van_video: Path, tmp_path: Path, redis_server, repo,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """`serve --role worker` on the rendered parked van with NanoDet serving and `noisy` in shadow (the van and a
     truck that is not there): its events, consumed from Redis as the API role does, become a pending serving
-    incident, the candidate's twin as shadow and its phantom in the shadow review queue."""
+    incident, the candidate's twin as shadow and its phantom in the shadow review queue. The candidate is either
+    configured (model.shadow) or set while the worker runs, in place of the configured one, as a retraining from
+    the UI does (the assignments)."""
     registry = tmp_path / "models"
     monkeypatch.setenv(ENV_DIRS, str(registry / "registry"))  # the worker process inherits it
     data = tmp_path / "data"
@@ -74,6 +79,8 @@ def test_a_worker_process_runs_its_candidate_in_shadow_and_the_api_records_it(
     t = _to_network(registry, probe)
     _register(registry, "noisy", [_net(VAN, t), _net(GHOST, t)])
     body = probe.model_dump(mode="json", exclude_unset=True)
+    if how == "retrained":  # another candidate first (the probe); the shadow settings (review_share 1) stay
+        body["model"]["shadow"]["model"] = "probe"
     body["cluster"] = {"redis_url": redis_server.url, "lease_s": 2, "heartbeat_s": 0.5}
     config = write_config(tmp_path / "worker.yaml", body)
     cfg = parse_config(body)
@@ -82,6 +89,8 @@ def test_a_worker_process_runs_its_candidate_in_shadow_and_the_api_records_it(
     consumer.run_once(block_ms=1)
     worker = ServeProcess("w1", config, ["--role", "worker", "--worker-id", "w1"], tmp_path).start()
     try:
+        if how == "retrained":
+            shadow_candidate("noisy", registry / "registry")  # what the training runner does with its result
         def recorded() -> bool:
             consumer.run_once(block_ms=200)
             statuses = {(i.status, i.shadow_model) for i in repo.list(limit=100)}

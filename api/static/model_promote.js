@@ -15,7 +15,8 @@ function status(text, error = false) {
 
 function historyLine(h) {
   const where = h.scope === "*" ? "全部 everywhere" : h.scope;
-  const what = h.action === "promote" ? `上线 promoted ${h.model}` : `回退 rolled back to ${h.model ?? "(configured)"}`;
+  const what = h.action === "promote" ? `上线 promoted ${h.model}`
+    : h.action === "shadow" ? `影子运行 in shadow ${h.model}` : `回退 rolled back to ${h.model ?? "(configured)"}`;
   return `${h.at} · ${h.by} · ${where} · ${what}${h.forced ? " · 强制 forced" : ""}${h.reason ? ` · ${h.reason}` : ""}`;
 }
 
@@ -28,7 +29,8 @@ export async function refreshModels() {
     return;
   }
   const cams = Object.entries(overview.cameras).map(([cam, name]) => `${cam}: ${name}`).join(", ");
-  $("promote-serving").textContent = `全部 Everywhere: ${overview.default}` + (cams ? ` · 点位 Per camera: ${cams}` : "");
+  $("promote-serving").textContent = `全部 Everywhere: ${overview.default}` + (cams ? ` · 点位 Per camera: ${cams}` : "")
+    + (overview.shadow ? ` · 影子运行 In shadow: ${overview.shadow}` : "");
   const select = $("promote-model");
   const chosen = select.value;
   select.replaceChildren(...overview.models.map((m) => new Option(`${m.name} (${m.version})`, m.name)));

@@ -65,7 +65,11 @@ class ClusterWorker:
                                      merger=RedisGeoMerger(fast_client(cluster), cluster))
         from streetsight.model_switching import watch_assignments
 
-        watch_assignments(self.pipeline, cfg)  # models promote/rollback, on this node's shared registry folder
+        from streetsight.shadow import enter_shadow
+
+        # models promote/rollback and a retrained shadow candidate, on this node's shared registry folder
+        watch_assignments(self.pipeline, cfg, enter_shadow=lambda model: enter_shadow(
+            self.pipeline, cfg, None, self.recorder, model, bus=self.publisher))
         self.sources = {s.id: s for s in cfg.sources if s.enabled}
         # camera records published by the API processes replace the config's sources, here and as they change
         self.follower = RedisSourceFollower(self.redis, cluster, self._sources_changed, cluster.resolved_heartbeat_s())
