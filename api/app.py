@@ -36,6 +36,9 @@ from .settings import ApiSettings, SourceInfo
 from .source_catalog import SourceCatalog
 from .source_routes import attach_source_records
 from .model_compare_routes import ShadowStats, compare_router
+from .model_routes import ModelActions, models_router
+from .training_jobs import TrainingJobs
+from .training_routes import TrainingLauncher, training_router
 from .sources import PositionSink, sources_router
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,8 @@ def create_app(
     frame_view: FrameView | None = None,
     shadow_stats: ShadowStats | None = None,
     event_types: EventTypeLabels | None = None,
+    model_actions: ModelActions | None = None,
+    training: tuple[TrainingJobs, TrainingLauncher] | None = None,
 ) -> FastAPI:
     """``evidence_locator(key)``, when given, says where evidence is: a local file to serve, or a URL
     (presigned, on S3) to redirect to; without it evidence is read from ``evidence_root``.
@@ -82,7 +87,9 @@ def create_app(
     latest analysed frame, served as ``/api/v1/sources/{id}/snapshot`` and ``/preview``;
     ``recheck_snapshot(incident_id, source, deadline)`` stores the picture of the spot a re-check (核查) sends to dispatch.
     ``event_types``: every event type with its labels (the taxonomy), served to the pages as
-    ``/ui/event-types.js`` (``api/label_routes.py``)."""
+    ``/ui/event-types.js`` (``api/label_routes.py``).
+    ``model_actions``: the registered models, promotion and rollback (``/api/v1/models``, api/model_routes.py).
+    ``training``: retraining jobs started from the UI and what runs them (``/api/v1/training``)."""
     app = FastAPI(
         title="StreetSight",
         version="0.1.0",
@@ -145,6 +152,10 @@ def create_app(
     app.state.source_places = places  # the cameras' places (areas) for the statistics
     app.include_router(console_router(sources_provider))
     app.include_router(compare_router(shadow_stats))  # a candidate model in shadow against the serving one
+    if model_actions is not None:
+        app.include_router(models_router(model_actions))
+    if training is not None:
+        app.include_router(training_router(*training))
     if frame_view is not None:
         def known(source_id: str) -> bool:
             if source_catalog is not None:

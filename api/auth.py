@@ -51,6 +51,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # recorded footage of enforcement devices (issue 18): reviewers, admins and docking stations' machine accounts
     "footage:upload": frozenset({"reviewer", "admin", "docking-station"}),
     "footage:read": frozenset({"reviewer", "admin", "docking-station"}),
+    # models a city brings (issue 19): who puts a model in service, who retrains one
+    "models:promote": frozenset({"admin", "trainer"}),
+    "models:train": frozenset({"admin", "trainer"}),
 }
 
 

@@ -363,6 +363,39 @@ class FootageJobRecord(Base):
     )
 
 
+class TrainingJobRecord(Base):
+    """A retraining started from the UI (issue 19 item 4): the export -> train -> evaluate loop run in the training
+    environment, queued -> running -> succeeded | failed | cancelled. ``pid`` is the process group of the run, so
+    a restarted API finds a run it did not start and ends it (marked failed, never silently lost)."""
+
+    __tablename__ = "training_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    dataset: Mapped[str] = mapped_column(String(128))  # a dataset folder under training.datasets_dir
+    name: Mapped[str] = mapped_column(String(128))  # the model name; the result registers as <name>.v<N>
+    params: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)  # epochs, imgsz, batch
+    stage: Mapped[str | None] = mapped_column(String(32))  # dataset, train, export, evaluate, register, shadow
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    epochs: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JsonType)  # the last epoch's validation
+    log_tail: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JsonType)  # the run's summary (evaluation, version)
+    candidate: Mapped[str | None] = mapped_column(String(160))  # the registered version put in shadow mode
+    error: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="status"),
+        Index("ix_training_jobs_status", "status"),
+    )
+
+
 class PositionReportRecord(Base):
     """A moving camera's position report (``POST /api/v1/sources/{id}/position``), kept so that footage the
     device uploads later without a track is positioned from where it said it was (issue 18)."""

@@ -169,8 +169,28 @@ class ShadowConfig(_Strict):
     max_frames_per_s: float | None = Field(None, gt=0, description="budget: candidate frames per wall second")
     max_ms_per_s: float | None = Field(None, gt=0, le=1000 * 256,
                                        description="budget: candidate model milliseconds per wall second")
+    camera_max_frames_per_s: float | None = Field(
+        None, gt=0, description="each camera's own budget within the shared one: candidate frames per wall second")
+    camera_max_ms_per_s: float | None = Field(
+        None, gt=0, le=1000 * 256, description="each camera's own budget: candidate model milliseconds per wall second")
     review_share: float = Field(0.5, ge=0, le=1, description="fraction of the candidate's own extra incidents "
                                                              "put in the shadow review queue")
+
+
+class TrainingConfig(_Strict):
+    """Retraining from the UI (issue 19 item 4): which datasets a trainer may start from, where runs go."""
+
+    datasets_dir: str | None = Field(None, description="folder of datasets a trainer may retrain from in the UI, "
+                                     "each a folder of versions v1, v2, ... (the reviews become the next version); "
+                                     "default <data_dir>/datasets")
+    runs_dir: str | None = Field(None, description="training runs started from the UI; default <data_dir>/training")
+    workers: int = Field(0, ge=0, le=64, description="dataloader worker processes of a run (0: in the run's own)")
+
+    def resolved_datasets_dir(self, data_dir: str) -> Path:
+        return Path(self.datasets_dir) if self.datasets_dir else Path(data_dir) / "datasets"
+
+    def resolved_runs_dir(self, data_dir: str) -> Path:
+        return Path(self.runs_dir) if self.runs_dir else Path(data_dir) / "training"
 
 
 class ModelConfig(_Strict):
@@ -393,6 +413,7 @@ class Config(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)  # retraining from the UI (issue 19)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)

@@ -50,6 +50,7 @@ class PromotionRefused(ValueError):
 class Assignments:
     default: str | None = None  # None: the configured model
     cameras: dict[str, str] = field(default_factory=dict)
+    shadow: str | None = None  # the candidate in shadow mode put there at run time (a retraining); None: configured
 
     def model_for(self, camera: str, configured: str) -> str:
         return self.cameras.get(camera, self.default or configured)
@@ -105,11 +106,21 @@ class AssignmentStore:
     def current(self) -> Assignments:
         stacks = self.stacks()
         default = (stacks.get(EVERYWHERE) or [None])[-1]
-        return Assignments(default, {scope: s[-1] for scope, s in stacks.items() if scope != EVERYWHERE and s})
+        shadow = next((e["model"] for e in reversed(self.history()) if e["action"] == "shadow"), None)
+        return Assignments(default, {scope: s[-1] for scope, s in stacks.items() if scope != EVERYWHERE and s},
+                           shadow)
+
+    def set_shadow(self, model: str, *, reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
+        """Run ``model`` in shadow mode from now on (every serve and worker following this folder; kept across
+        restarts), in place of the configured candidate's model."""
+        return self._record({"action": "shadow", "scope": EVERYWHERE, "model": model,
+                             "previous": self.current().shadow, "reason": reason}, actor)
 
     def promote(self, candidate: ModelManifest, current: ModelManifest | None, camera: str | None = None, *,
-                force: bool = False, reason: str | None = None, measured: Measured | None = None) -> dict[str, Any]:
-        """``measured``: the shadow-mode measurement, which decides when given; else the manifests' evaluations."""
+                force: bool = False, reason: str | None = None, measured: Measured | None = None,
+                actor: str | None = None) -> dict[str, Any]:
+        """``measured``: the shadow-mode measurement, which decides when given; else the manifests' evaluations.
+        ``actor``: who asks (a signed-in user of the UI); default: this process's user."""
         if measured is not None:
             allowed = measured.worse is None
             why = measured.summary if allowed else (f"{candidate.name} is worse on the measured set (shadow, "
@@ -124,9 +135,10 @@ class AssignmentStore:
         return self._record({"action": "promote", "scope": camera or EVERYWHERE, "model": candidate.name,
                              "previous": current.name if current else None, "forced": bool(force and not allowed),
                              "decision": why, "reason": reason,
-                             "measured": "shadow" if measured is not None else "evaluation"})
+                             "measured": "shadow" if measured is not None else "evaluation"}, actor)
 
-    def rollback(self, camera: str | None = None, *, reason: str | None = None) -> dict[str, Any]:
+    def rollback(self, camera: str | None = None, *, reason: str | None = None,
+                 actor: str | None = None) -> dict[str, Any]:
         scope = camera or EVERYWHERE
         stack = self.stacks().get(scope, [])
         if not stack:
@@ -134,16 +146,17 @@ class AssignmentStore:
             raise PromotionRefused(f"nothing to roll back {where}: no promotion in force there")
         back_to = stack[-2] if len(stack) > 1 else None
         return self._record({"action": "rollback", "scope": scope, "model": back_to, "previous": stack[-1],
-                             "reason": reason})
+                             "reason": reason}, actor)
 
-    def _record(self, entry: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, entry: dict[str, Any], actor: str | None = None) -> dict[str, Any]:
         self.dir.mkdir(parents=True, exist_ok=True)
-        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": _actor(), **entry}
+        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": actor or _actor(), **entry}
         with open(self.audit_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
         state = self.current()
         with tempfile.NamedTemporaryFile("w", dir=self.dir, delete=False, suffix=".tmp", encoding="utf-8") as f:
-            json.dump({"default": state.default, "cameras": state.cameras}, f, indent=2, ensure_ascii=False)
+            json.dump({"default": state.default, "cameras": state.cameras, "shadow": state.shadow}, f, indent=2,
+                      ensure_ascii=False)
         os.chmod(f.name, 0o644)
         os.replace(f.name, self.state_path)  # a watcher never reads half a file
         return entry
@@ -158,7 +171,7 @@ def _actor() -> str:
 
 def read_state(path: Path) -> Assignments:
     data = json.loads(path.read_text(encoding="utf-8"))
-    return Assignments(data.get("default"), dict(data.get("cameras") or {}))
+    return Assignments(data.get("default"), dict(data.get("cameras") or {}), data.get("shadow"))
 
 
 class AssignmentWatcher:

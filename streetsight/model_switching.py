@@ -1,6 +1,7 @@
 """Wiring: a running pipeline follows `streetsight models promote/rollback` without a restart."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from streetsight.config import Config
@@ -11,9 +12,10 @@ from vision.batching import SplitDetector
 
 
 def watch_assignments(pipeline: LivePipeline, cfg: Config, directory: Path | None = None,
-                      interval_s: float = 1.0) -> AssignmentWatcher:
+                      interval_s: float = 1.0, enter_shadow: Callable[[str], object] | None = None) -> AssignmentWatcher:
     """Start polling the assignments; each change loads the models it names (with the configured providers,
-    threads and thresholds) and switches the pipeline's cameras to them from their next frame."""
+    threads and thresholds) and switches the pipeline's cameras to them from their next frame. A candidate set
+    for shadow mode (a retrained model) is handed to ``enter_shadow`` when it changes."""
     loaded: dict[str, SplitDetector] = {cfg.model.name: pipeline.split}
 
     def load(name: str) -> SplitDetector:
@@ -26,6 +28,9 @@ def watch_assignments(pipeline: LivePipeline, cfg: Config, directory: Path | Non
         default = load(state.default or cfg.model.name)  # all loads first: a missing model changes nothing
         cameras = {cam: load(name) for cam, name in state.cameras.items()}
         pipeline.models.switch(default, cameras)
+        shadowing = pipeline.shadow.settings.model if pipeline.shadow is not None else None
+        if enter_shadow is not None and state.shadow and state.shadow != shadowing:
+            enter_shadow(state.shadow)
         in_use = {cfg.model.name, state.default, *state.cameras.values()}
         for name in [n for n in loaded if n not in in_use]:  # models no camera uses any more are let go
             del loaded[name]

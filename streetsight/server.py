@@ -17,20 +17,23 @@ import uvicorn
 from api.app import create_app
 from api.examples import ExampleStore
 from api.signed_evidence import mount_signed_evidence
+from api.training_jobs import TrainingJobs
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.config import Config
 from streetsight.footage.wiring import build_footage
 from streetsight.frame_views import LocalFrameView
 from streetsight.http_server import uvicorn_config
+from streetsight.model_promotion import ModelPromotions, shadow_candidate
 from streetsight.model_switching import watch_assignments
 from streetsight.pipeline import LivePipeline
 from streetsight.recheck_snapshots import recheck_snapshots
 from streetsight.recovery import resume
 from streetsight.rules import shared_merger
 from streetsight.runtime import Runtime
-from streetsight.shadow import build_shadow
+from streetsight.shadow import build_shadow, enter_shadow
 from streetsight.source_records import LiveSourceSync, open_source_catalog, running_sources
 from streetsight.teaching import attach_book, mount_examples
+from streetsight.training_jobs import TrainingRunner
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +51,29 @@ def build(cfg: Config) -> tuple[Runtime, LivePipeline, "object"]:
     attach_book(cfg, examples)  # before the pipeline builds its rules: they hold their camera's examples
     shadow = build_shadow(cfg, rt.repository, rt.recorder)  # a candidate model beside the serving one
     pipeline = LivePipeline(cfg, rt.detector, rt.recorder, shadow=shadow)
-    watch_assignments(pipeline, cfg)  # models promote/rollback apply to the running cameras (no restart)
+    # models promote/rollback apply to the running cameras (no restart), and a retrained candidate enters shadow
+    watch_assignments(pipeline, cfg, enter_shadow=lambda model: enter_shadow(pipeline, cfg, rt.repository,
+                                                                             rt.recorder, model))
     resume(rt.repository, rt.recorder.store, pipeline.analyses)  # what a restart or a crash left open
     sync = LiveSourceSync(pipeline, catalog)
     evidence = rt.evidence
     footage = build_footage(cfg, rt, catalog, shared_merger(pipeline.cfg))
     frames = LocalFrameView(pipeline.latest)
+    training_jobs = TrainingJobs(rt.repository.sessions)
+    # a model retrained from the UI enters shadow mode through the assignments (kept across restarts)
+    training = TrainingRunner(training_jobs, cfg, shadow_candidate)
     app = create_app(rt.repository, rt.evidence_root, sources_provider=pipeline.health,
                      evidence_locator=evidence.locate if evidence else None,
                      position_sink=footage.positions.persisting(pipeline.report_position),
                      collectors=[pipeline.metrics],
                      source_catalog=catalog, frame_view=frames,
                      recheck_snapshot=recheck_snapshots(frames, rt.recorder.store, rt.repository, evidence),
-                     shadow_stats=shadow.stats if shadow is not None else None,
+                     shadow_stats=lambda: pipeline.shadow.stats() if pipeline.shadow is not None else {},
+                     training=(training_jobs, training),
+                     model_actions=ModelPromotions(cfg.model.name, rt.repository),
                      **case_app_kwargs(cfg, rt), **footage.app_kwargs())
     app.state.footage_runner = footage.runner
+    app.state.training_runner = training
     mount_examples(app, examples, frames, lambda source_id: catalog.get(source_id) is not None,
                    rt.repository.embedding)
     sync.places = app.state.source_places
@@ -106,9 +117,11 @@ def serve_all(cfg: Config, host: str | None = None, port: int | None = None, on_
     worker = threading.Thread(target=run_pipeline, name="pipeline", daemon=True)
     worker.start()
     footage_runner = app.state.footage_runner.start()
+    training_runner = app.state.training_runner.start()  # a run a previous process left is ended, marked failed
 
     def cleanup() -> None:
         footage_runner.stop()  # the job going on continues from its checkpoint at the next start
+        training_runner.stop()  # the run going on is ended and its job marked failed
         pipeline.stop(leave_open=True)  # a restart continues the open incidents
         worker.join(timeout=10)
         rt.close()

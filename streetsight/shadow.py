@@ -7,23 +7,21 @@ shadow, so the candidate's precision is measured there too (api/model_compare.py
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable
 
 import supervision as sv
 
-from api.model_compare import overlaps
 from api.repository import IncidentRepository
-from api.schemas import SHADOW_STATUSES, IncidentCreate, IncidentOut
+from api.schemas import IncidentCreate, IncidentOut
 from streams.frames import Frame
 from streetsight.config import Config, ShadowConfig
 from streetsight.recorder import IncidentRecorder
+from streetsight.shadow_records import ShadowTagger, record_shadow, sampled, unqueue_twins  # noqa: F401 - sampled
 from vision.tracking import Tracker
 
 STATS_FILE = "shadow-stats.json"
@@ -43,31 +41,11 @@ class ShadowIncidents:
         return getattr(self._repository, name)
 
     def add(self, incident: IncidentCreate, status: str = "shadow") -> IncidentOut:
-        probe = SimpleNamespace(source=incident.source, type=incident.type, started_at=incident.started_at,
-                                box=incident.box)
-        recent = self._repository.list(type=incident.type, source=incident.source, limit=200)
-        twin = next((r for r in recent
-                     if r.status not in SHADOW_STATUSES and overlaps(probe, r)), None)  # type: ignore[arg-type]
-        queued = twin is None and sampled(incident.id, self.review_share)
-        tag = {"model": self.model, "serving_twin": twin.id if twin else None, "queued": queued}
-        tagged = incident.model_copy(update={"extra": {**(incident.extra or {}), "shadow": tag}})
-        return self._repository.add(tagged, status="shadow_queue" if queued else "shadow")
-
+        return record_shadow(self._repository, incident, self.model, self.review_share)
 
     def _serving_added(self, incident: IncidentOut) -> None:
         """The serving model found it too (perhaps after the candidate): its decision judges both."""
-        if incident.status in SHADOW_STATUSES:
-            return
-        queued = self._repository.list(status="shadow_queue", type=incident.type, source=incident.source, limit=200)
-        for mine in queued:
-            if mine.shadow_model == self.model and overlaps(incident, mine):
-                self._repository.unqueue_shadow(mine.id)
-
-
-def sampled(incident_id: str, share: float) -> bool:
-    """A stable draw (the same incident always gets the same answer)."""
-    digest = hashlib.sha256(incident_id.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < share
+        unqueue_twins(self._repository, incident, self.model)
 
 
 class Budget:
@@ -110,7 +88,10 @@ class ShadowRunner:
                  recorder: IncidentRecorder, stats_path: Path | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings, self.cfg, self.detect, self.recorder = settings, cfg, detect, recorder
+        self.clock = clock
         self.budget = Budget(settings.max_frames_per_s, settings.max_ms_per_s, clock)
+        self.camera_budgets: dict[str, Budget] = {}  # each camera's own share of it (camera_max_*)
+        self.over_budget_by_camera: dict[str, int] = {}
         self.stats_path = stats_path
         self.analyses: dict[str, Any] = {}  # source id -> its shadow SourceAnalysis
         self._seen: dict[str, int] = {}
@@ -133,19 +114,43 @@ class ShadowRunner:
         sid = serving.source.id
         self.serving.frames += 1
         self.serving.ms += serving_ms
-        if not self.wants(sid):
-            return
-        if not self.budget.allow():
-            self.over_budget += 1
+        if not self.admit(sid):
             return
         t0 = time.perf_counter()
         detections = self.detect([frame.image])[0]
         ms = (time.perf_counter() - t0) * 1000
-        self.budget.spend(ms)
+        self.spend(sid, ms)
         self.candidate.frames += 1
         self.candidate.ms += ms
         self._analysis(serving).handle(frame, detections, self.recorder)
         self._write_stats()
+
+    def admit(self, source_id: str) -> bool:
+        """Whether the candidate runs on this camera's next frame: chosen (camera, share), and within both the
+        shared budget and the camera's own (so one busy camera cannot take the whole budget)."""
+        if not self.wants(source_id):
+            return False
+        mine = self._camera_budget(source_id)
+        shared_ok, own_ok = self.budget.allow(), mine is None or mine.allow()  # both refill, whatever the other says
+        if shared_ok and own_ok:
+            return True
+        self.over_budget += 1
+        self.over_budget_by_camera[source_id] = self.over_budget_by_camera.get(source_id, 0) + 1
+        return False
+
+    def spend(self, source_id: str, ms: float) -> None:
+        self.budget.spend(ms)
+        mine = self._camera_budget(source_id)
+        if mine is not None:
+            mine.spend(ms)
+
+    def _camera_budget(self, source_id: str) -> Budget | None:
+        s = self.settings
+        if not (s.camera_max_frames_per_s or s.camera_max_ms_per_s):
+            return None
+        if source_id not in self.camera_budgets:
+            self.camera_budgets[source_id] = Budget(s.camera_max_frames_per_s, s.camera_max_ms_per_s, self.clock)
+        return self.camera_budgets[source_id]
 
     def finish(self, source_id: str) -> None:
         analysis = self.analyses.pop(source_id, None)
@@ -156,6 +161,7 @@ class ShadowRunner:
     def stats(self) -> dict[str, Any]:
         return {"candidate": self.settings.model, "candidate_cost": self.candidate.as_dict(),
                 "serving_cost": self.serving.as_dict(), "over_budget": self.over_budget,
+                "over_budget_by_camera": dict(self.over_budget_by_camera),
                 "share": self.settings.share, "cameras": self.settings.cameras}
 
     def _analysis(self, serving: Any) -> Any:
@@ -185,9 +191,11 @@ def read_stats(path: Path) -> dict[str, Any]:
         return {}
 
 
-def build_shadow(cfg: Config, repository: IncidentRepository, recorder: IncidentRecorder) -> ShadowRunner | None:
+def build_shadow(cfg: Config, repository: IncidentRepository | None, recorder: IncidentRecorder,
+                 bus: Any = None) -> ShadowRunner | None:
     """The configured shadow candidate (model.shadow), or None. Its incidents' evidence goes where the
-    serving model's does; its costs to ``<data_dir>/shadow-stats.json``."""
+    serving model's does; its costs to ``<data_dir>/shadow-stats.json``. On a cluster worker (``bus``: its event
+    publisher, no ``repository``) the incidents go on the bus tagged with the model; the API records them."""
     settings = cfg.model.shadow
     if settings is None:
         return None
@@ -195,12 +203,31 @@ def build_shadow(cfg: Config, repository: IncidentRepository, recorder: Incident
 
     model = cfg.model.model_copy(update={"name": settings.model, "shadow": None})
     detector = load_detector(cfg.model_copy(update={"model": model}))
-    shadow_recorder = IncidentRecorder(recorder.store, ShadowIncidents(repository, settings.model,  # type: ignore[arg-type]
-                                                                       settings.review_share),
+    sink = ShadowTagger(bus, settings.model, settings.review_share) if bus is not None else \
+        ShadowIncidents(repository, settings.model, settings.review_share)  # type: ignore[arg-type]
+    shadow_recorder = IncidentRecorder(recorder.store, sink,  # type: ignore[arg-type]
                                        recorder.cfg, keep_recorded=recorder.keep_recorded,
                                        wall_clock=recorder.wall_clock)
     return ShadowRunner(settings, cfg, lambda images: detector.detect(images), shadow_recorder,
                         stats_path=stats_path(cfg))
+
+
+def enter_shadow(pipeline: Any, cfg: Config, repository: IncidentRepository | None, recorder: IncidentRecorder,
+                 model: str, bus: Any = None) -> ShadowRunner:
+    """Put ``model`` in shadow mode in a running pipeline (a model retrained from the UI; ``bus``: a cluster
+    worker's event publisher, as for `build_shadow`): with the configured
+    shadow settings (cameras, share, budget) when there are some, else on every frame of every camera. The
+    previous candidate stops; its open would-be incidents are finished."""
+    settings = cfg.model.shadow.model_copy(update={"model": model}) if cfg.model.shadow else ShadowConfig(model=model)
+    runner = build_shadow(cfg.model_copy(update={"model": cfg.model.model_copy(update={"shadow": settings})}),
+                          repository, recorder, bus)
+    assert runner is not None
+    previous, pipeline.shadow = pipeline.shadow, runner  # the pipeline reads its shadow anew on every frame
+    if previous is not None:
+        for source_id in list(previous.analyses):
+            previous.finish(source_id)
+        previous.recorder.close()  # its incidents' previews are stored before it goes
+    return runner
 
 
 def stats_path(cfg: Config) -> Path:

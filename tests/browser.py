@@ -52,6 +52,17 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
+def sign_in_by_keyboard(page, base_url: str, username: str, password: str) -> None:
+    """The login form, typed as a user types it (real mouse clicks and key presses); returns once signed in."""
+    page.goto(base_url)
+    page.click("#login-username")
+    page.keyboard.type(username)
+    page.click("#login-password")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#nav:not([hidden])")
+
+
 def screenshot(page, tmp_path: Path, name: str) -> Path:
     path = tmp_path / name
     page.screenshot(path=str(path), full_page=True)

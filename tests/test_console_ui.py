@@ -17,7 +17,7 @@ import pytest
 
 from api.settings import MapSettings, UiSettings
 
-from tests.browser import PageLog, UvicornThread, chromium, needs_chromium, screenshot
+from tests.browser import PageLog, UvicornThread, chromium, needs_chromium, screenshot, sign_in_by_keyboard
 from tests.conftest import free_port
 from tests.console_env import ADMIN, GOOD, LOW, OPEN, PASSWORD, Console, console_app
 from tests.test_sources_cli import N_CAMERAS
@@ -69,13 +69,7 @@ def signed_in(served: Console) -> Iterator[tuple[object, PageLog, list[str]]]:
             log = PageLog(page)
             requests: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
-            page.goto(server.url)
-            page.click("#login-username")
-            page.keyboard.type(ADMIN)
-            page.click("#login-password")
-            page.keyboard.type(PASSWORD)
-            page.keyboard.press("Enter")
-            page.wait_for_selector("#nav:not([hidden])")
+            sign_in_by_keyboard(page, server.url, ADMIN, PASSWORD)
             yield page, log, requests
     finally:
         server.stop()

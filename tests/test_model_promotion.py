@@ -102,6 +102,17 @@ def wait_until(condition, timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def classes(pipeline: LivePipeline, cam: str) -> set[str]:
+    """The classes in the camera's latest analysed frame: which model analysed it."""
+    latest = pipeline.latest.get(cam)
+    return set(latest.detections.data["class_name"]) if latest is not None and len(latest.detections) else set()
+
+
+def served_by(pipeline: LivePipeline, cam: str, names: set[str]) -> bool:
+    found = classes(pipeline, cam)
+    return bool(found) and found <= names
+
+
 def test_running_pipeline_follows_promotion_and_rollback(registry: Path, tmp_path: Path) -> None:
     video = Path(__file__).resolve().parents[1] / "var" / "samples" / "vtest.mp4"
     if not video.is_file():
@@ -119,23 +130,15 @@ def test_running_pipeline_follows_promotion_and_rollback(registry: Path, tmp_pat
     runner = threading.Thread(target=pipeline.run, daemon=True)
     runner.start()
 
-    def classes(cam: str) -> set[str]:
-        latest = pipeline.latest.get(cam)
-        return set(latest.detections.data["class_name"]) if latest is not None and len(latest.detections) else set()
-
-    def served_by(cam: str, names: set[str]) -> bool:
-        found = classes(cam)
-        return bool(found) and found <= names
-
     try:
         tiny = set(TINY_CLASSES)  # the tiny graph always answers "truck"
-        wait_until(lambda: served_by("gate", tiny) and served_by("plaza", tiny), 60, "the configured model")
+        wait_until(lambda: served_by(pipeline, "gate", tiny) and served_by(pipeline, "plaza", tiny), 60, "the configured model")
         assert main(["models", "promote", "city-yolo11", "--camera", "plaza", "--force", "--reason", "trial"]) == 0
-        wait_until(lambda: served_by("plaza", CITY_NAMES) and "truck" not in classes("plaza"), 60,
+        wait_until(lambda: served_by(pipeline, "plaza", CITY_NAMES) and "truck" not in classes(pipeline, "plaza"), 60,
                    "plaza on the city model")
-        assert served_by("gate", tiny)  # the other camera keeps its model
+        assert served_by(pipeline, "gate", tiny)  # the other camera keeps its model
         assert main(["models", "rollback", "--camera", "plaza"]) == 0
-        wait_until(lambda: served_by("plaza", tiny), 60, "plaza back on the configured model")
+        wait_until(lambda: served_by(pipeline, "plaza", tiny), 60, "plaza back on the configured model")
         assert pipeline.models.serving() == {"default": "tiny-yolo", "cameras": {}}
         assert runner.is_alive()  # never restarted
     finally:

@@ -310,3 +310,85 @@ def test_a_confirmed_incident_the_candidate_missed_costs_it_recall(tmp_path: Pat
     assert (cell.matched, cell.extra_unjudged, cell.judged) == (1, 1, 3)
     assert result.worse() == "recall 0.500 < 1.000"  # precision 1.0 >= 0.667, but it missed a confirmed one
     env.close()
+
+
+def test_a_per_camera_budget_keeps_one_busy_camera_from_taking_the_whole_budget() -> None:
+    now = [0.0]
+    shadow = {"model": "x", "max_frames_per_s": 4}
+    cfg = parse_config({"sources": [{"id": "busy", "url": "a.mp4"}, {"id": "quiet", "url": "b.mp4"}],
+                        "model": {"shadow": shadow}})
+
+    def run(settings) -> dict[str, int]:
+        runner = ShadowRunner(settings, cfg, lambda images: [], None, clock=lambda: now[0])  # type: ignore[arg-type]
+        taken = {"busy": 0, "quiet": 0}
+        for i in range(100):  # 10 s: the busy camera sends 10 frames a second, the quiet one 1, after it
+            now[0] = i / 10
+            for cam in ("busy",) + (("quiet",) if i % 10 == 9 else ()):
+                if runner.admit(cam):
+                    runner.spend(cam, 5.0)
+                    taken[cam] += 1
+        return taken
+
+    shared_only = run(cfg.model.shadow)
+    assert shared_only["quiet"] <= 2 and shared_only["busy"] >= 38  # the busy camera takes nearly all of it
+    settings = cfg.model.shadow.model_copy(update={"camera_max_frames_per_s": 2})
+    now[0] = 0.0
+    both = run(settings)
+    assert both["quiet"] == 10 and both["busy"] <= 22  # each camera at most 2 a second: the quiet one gets all of its
+    with pytest.raises(Exception, match="camera_max_frames_per_s"):
+        parse_config({"model": {"shadow": {**shadow, "camera_max_frames_per_s": 0}}})
+
+
+def test_a_retrained_model_replaces_the_candidate_in_a_running_pipeline(tmp_path: Path, monkeypatch) -> None:
+    """What a retraining from the UI does when it ends (streetsight.shadow.enter_shadow): the running pipeline's
+    candidate is replaced without a restart; the previous candidate's open would-be incidents are ended."""
+    import threading
+    import time
+
+    from streetsight.pipeline import LivePipeline
+    from streetsight.shadow import enter_shadow
+
+    video = Path(__file__).resolve().parents[1] / "var" / "samples" / "vtest.mp4"
+    if not video.is_file():
+        from tests.real_parts import missing_real_part
+
+        missing_real_part(f"{video} (the sample footage: python -m datasets.samples)")
+    folder = tmp_path / "models"
+    monkeypatch.setenv(ENV_DIRS, str(folder / "registry"))
+    _register(folder, "tiny-truck", [(100, 100, 160, 140)])
+    _register(folder, "tiny-truck-2", [(100, 100, 160, 140)])
+    zone = [{"id": "all", "events": ["illegal_parking"], "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}]
+    cfg = parse_config({
+        "sources": [{"id": "gate", "url": str(video), "analysis_fps": 4, "zones": zone}],
+        "rules": {"illegal_parking": {"min_dwell_s": 2}},
+        "model": {"name": "nanodet-coco", "shadow": {"model": "tiny-truck", "review_share": 1.0}},
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "evidence": {"vehicle": {"plates": False}},
+    })
+    rt = Runtime.create(cfg)
+    first = build_shadow(cfg, rt.repository, rt.recorder)
+    pipeline = LivePipeline(cfg, rt.detector, rt.recorder, shadow=first)  # files at media speed, as serve reads them
+    runner = threading.Thread(target=pipeline.run, daemon=True)
+    runner.start()
+
+    def wait_until(condition, what: str) -> None:
+        deadline = time.monotonic() + 90  # bounds a hung test; not a speed goal
+        while not condition():
+            assert time.monotonic() < deadline and runner.is_alive(), f"timed out waiting for {what}"
+            time.sleep(0.1)
+
+    def open_shadow(model: str) -> list:
+        return [i for i in rt.repository.list(limit=100) if i.shadow_model == model and i.ended_at is None]
+
+    try:
+        wait_until(lambda: open_shadow("tiny-truck"), "the first candidate's would-be incident")
+        second = enter_shadow(pipeline, cfg, rt.repository, rt.recorder, "tiny-truck-2")
+        assert pipeline.shadow is second and second.settings.model == "tiny-truck-2"
+        assert second.settings.review_share == 1.0  # the configured shadow settings, another model
+        assert first.analyses == {} and open_shadow("tiny-truck") == []  # ended when it was replaced
+        wait_until(lambda: open_shadow("tiny-truck-2"), "the new candidate's would-be incident")
+        assert runner.is_alive()  # never restarted
+    finally:
+        pipeline.stop()
+        runner.join(20)
+        rt.close()

@@ -167,13 +167,10 @@ def test_promotion_only_when_better(trained: dict) -> None:
 def test_feedback_loop_reviews_to_a_compared_candidate(trained: dict) -> None:
     """Review decisions in real records -> dataset v1 beside the base -> 1 epoch -> compared with e2e-urban
     (in service) on the new version's test split -> the decision is logged either way."""
-    import cv2
-
     from api.db import create_engine_for, init_db, make_session_factory
     from api.repository import IncidentRepository
-    from api.schemas import EvidenceItemIn, IncidentCreate
-    from datasets.yolo import label_path_for, load_dataset, read_labels
     from evidence.store import LocalEvidenceStore
+    from tests.reviewed_records import add_reviewed_incidents
 
     tmp, names = trained["tmp"], read_manifest(trained["data"])["classes"]
     data_dir = tmp / "records"
@@ -181,20 +178,7 @@ def test_feedback_loop_reviews_to_a_compared_candidate(trained: dict) -> None:
     init_db(engine)
     repo = IncidentRepository(make_session_factory(engine))
     store = LocalEvidenceStore(data_dir / "evidence")
-    ds = load_dataset(trained["data"])
-    for n, image in enumerate(ds.images("train")[:6]):
-        img = cv2.imread(str(image))
-        h, w = img.shape[:2]
-        boxes = read_labels(label_path_for(image))
-        decision, cls, xyxy = ("confirm", names[boxes[0].class_id], boxes[0].to_xyxy(w, h)) if boxes else \
-            ("reject", names[0], (0, 0, 20, 20))
-        inc = f"inc-{n}"
-        repo.add(IncidentCreate(id=inc, type="street_vending", source=f"cam-{n % 3}", started_at=0, confirmed_at=1,
-                                **{"class": cls}, box=xyxy, score=0.9, frame_size=(w, h)))
-        obj = store.put_bytes(f"2026/01/01/cam/{inc}/snapshot_raw.jpg", image.read_bytes(), "image/jpeg")
-        repo.attach_evidence(inc, EvidenceItemIn(kind="snapshot_raw", key=obj.key, sha256=obj.sha256, size=obj.size,
-                                                 content_type="image/jpeg"))
-        repo.review(inc, decision, reason="false_detection" if decision == "reject" else None)
+    add_reviewed_incidents(repo, store, trained["data"])
     config = tmp / "loop.yaml"
     config.write_text(f"storage:\n  data_dir: {data_dir}\n")
     cmd = [sys.executable, "-m", "streetsight.cli", "train", "loop", "--config", str(config),

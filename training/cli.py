@@ -117,7 +117,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
 
     kwargs = _train_kwargs(args)
     kwargs.pop("version")
-    run_loop(config=args.config, base=args.base, dataset_root=args.dataset_root,
+    run_loop(config=args.config, base=args.base, dataset_root=args.dataset_root, promote=not args.no_promote,
              class_map={k: v for k, v in parse_mapping(args.class_map).items() if v}, types=args.types, **kwargs)
     return 0
 
@@ -197,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--dataset-root", required=True, help="folder of dataset versions (v1, v2, ...)")
     lp.add_argument("--class-map", nargs="*", help="incident class -> dataset class, OLD=NEW")
     lp.add_argument("--types", nargs="*", help="only these incident types")
+    lp.add_argument("--no-promote", action="store_true", help="register the candidate only (e.g. for shadow mode)")
     _train_options(lp)
     add_json_option(lp)
     lp.set_defaults(func=cmd_loop)

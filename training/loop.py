@@ -52,18 +52,24 @@ def build_dataset_version(base: str | Path, dataset_root: str | Path, repository
 
 def run_loop(*, config: str | Path, base: str | Path, dataset_root: str | Path, name: str,
              versions_dir: str | Path, promote_to: str | Path | None = None, class_map: Mapping[str, str] | None = None,
-             types: Sequence[str] | None = None, min_gain: float = 0.0, **train_args: Any) -> dict[str, Any]:
-    from training.run import train_and_register
+             types: Sequence[str] | None = None, min_gain: float = 0.0, promote: bool = True,
+             **train_args: Any) -> dict[str, Any]:
+    """``promote`` off: the candidate is registered only (retraining from the UI puts it in shadow mode)."""
+    from training.run import stage, train_and_register
 
     from streetsight.commands.datasets import open_records
 
+    stage("dataset")
     repository, store = open_records(str(config))
     try:
         new_version = build_dataset_version(base, dataset_root, repository, store, class_map=class_map, types=types)
     except DatasetError as err:
         raise DatasetError(f"no new dataset version: {err}") from None
     summary = train_and_register(new_version, name=name, versions_dir=versions_dir, promote_to=promote_to,
-                                 promote_mode="if-better", min_gain=min_gain, **train_args)
+                                 promote_mode="if-better" if promote else "never", min_gain=min_gain, **train_args)
     summary["dataset"] = str(new_version)
+    run_dir = Path(summary["run_dir"])
+    run_dir = run_dir if run_dir.is_absolute() else Path(__file__).resolve().parent.parent / run_dir
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     return summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,11 @@ from training.evaluate import evaluate
 from training.export import export_onnx
 from training.fit import train
 from training.publish import compare_and_promote, register_version
+
+
+def stage(name: str) -> None:
+    """One line per step on stderr, beside the per-epoch lines: what a job runner shows as the run's stage."""
+    print(f"[train] stage: {name}", file=sys.stderr, flush=True)
 
 
 def held_out_split(data: str | Path) -> str:
@@ -35,15 +41,19 @@ def train_and_register(data: str | Path, *, name: str, versions_dir: str | Path 
     versions_dir = Path(versions_dir)
     version = version or next_version(versions_dir, name)
     run_name = run_name or f"{name}.{version}"
+    stage("train")
     result = train(data, model_yaml=model_yaml, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
                    project=project, run_name=run_name, seed=seed, **overrides)
+    stage("export")
     onnx = export_onnx(result.best, imgsz)
     split = held_out_split(data)
+    stage("evaluate")
     evaluation = evaluate(onnx, data, result.run_dir / f"eval-{split}", split=split, imgsz=imgsz)
     import onnx as onnx_lib
 
     opset = max((o.version for o in onnx_lib.load(str(onnx), load_external_data=False).opset_import
                  if o.domain in ("", "ai.onnx")), default=None)
+    stage("register")
     entry = register_version(
         onnx, name=name, version=version, versions_dir=versions_dir, class_names=result.class_names, imgsz=imgsz,
         dataset=dataset_identity(data),

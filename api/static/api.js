@@ -127,6 +127,17 @@ export const incidentStats = (query) => json(request(`/api/v1/stats?${new URLSea
 /** A candidate model in shadow against the serving one (precision, recall by review decisions; cost). */
 export const compareModels = (model) =>
   json(request(`/api/v1/models/compare${model ? `?${new URLSearchParams({ model })}` : ""}`));
+/** The registered detectors, the model in service everywhere and per camera, the latest promotions. */
+export const listModels = () => json(request("/api/v1/models"));
+/** Promote a model (admins, trainers): {camera?, force, reason?}; a refusal is a 409 with the measured reason. */
+export const promoteModel = (name, body) =>
+  json(request(`/api/v1/models/${encodeURIComponent(name)}/promote`, { method: "POST", body }));
+export const rollbackModel = (body) => json(request("/api/v1/models/rollback", { method: "POST", body }));
+/** Retraining (admins, trainers): whether it can run here, the datasets, the latest jobs. */
+export const trainingOverview = () => json(request("/api/v1/training"));
+export const startTraining = (body) => json(request("/api/v1/training/jobs", { method: "POST", body }));
+export const cancelTraining = (id) =>
+  json(request(`/api/v1/training/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" }));
 export const statsCsvUrl = (query) => `/api/v1/stats?${new URLSearchParams({ ...query, format: "csv" })}`;
 
 /** Analysis jobs of uploaded footage, newest first. */

@@ -4,6 +4,8 @@ import { incidentStats, statsCsvUrl } from "./api.js";
 import { EVENT_LABELS, eventLabel, reasonLabel } from "./labels.js";
 import { el } from "./queue.js";
 import { initComparison, refreshComparison } from "./model_compare.js";
+import { initModels, refreshModels } from "./model_promote.js";
+import { initTraining, refreshTraining } from "./model_retrain.js";
 
 const $ = (id) => document.getElementById(id);
 let uPlot = null;
@@ -124,11 +126,15 @@ export function showStats(on) {
   if (on) {
     refreshStats().catch((err) => console.warn("stats failed", err));
     refreshComparison();
+    refreshModels();
+    refreshTraining();
   }
 }
 
 export function initStats({ cameras }) {
   initComparison();
+  initModels();
+  initTraining();
   for (const [code, label] of Object.entries(EVENT_LABELS)) $("stats-type").append(new Option(`${label.zh} ${label.en}`, code));
   $("stats-filters").addEventListener("change", () => refreshStats().catch((err) => console.warn("stats failed", err)));
   $("stats-filters").addEventListener("submit", (e) => e.preventDefault());

@@ -19,6 +19,7 @@ from api.examples import ExampleStore
 from api.footage_jobs import FootageJobs
 from api.position_reports import PositionReports
 from api.repository import IncidentRepository
+from api.training_jobs import TrainingJobs
 from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.cluster.bus import EventConsumer
@@ -29,6 +30,8 @@ from streetsight.cluster.positions import PositionRelay, board_for
 from streetsight.cluster.sources import RedisSourcePublisher
 from streetsight.cluster.source_board import ClusterSourceBoard
 from streetsight.config import Config
+from streetsight.model_promotion import ModelPromotions, shadow_candidate
+from streetsight.training_jobs import TrainingRunner
 from streetsight.recheck_snapshots import recheck_snapshots
 from streetsight.runtime import open_records
 from streetsight.source_records import described, open_source_catalog
@@ -48,6 +51,7 @@ class ApiRuntime:
     evidence: EvidenceBackend
     consumer: EventConsumer
     footage: FootageJobBoard | None = None
+    training: TrainingRunner | None = None  # retraining from the UI; its result goes to the workers' shadow mode
 
     @functools.cached_property
     def detector(self) -> Any:
@@ -60,8 +64,12 @@ class ApiRuntime:
         self.consumer.start()
         if self.footage is not None:
             self.footage.start()
+        if self.training is not None:
+            self.training.start()  # a run a previous process left is ended, its job marked failed
 
     def close(self) -> None:
+        if self.training is not None:
+            self.training.stop()
         if self.footage is not None:
             self.footage.stop()
         self.consumer.stop()
@@ -77,6 +85,9 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     attach_repeat_offenders(repository, cfg.learning)
     evidence = build_evidence_backend(cfg.storage)
     name = consumer_name or f"api-{socket.gethostname()}-{os.getpid()}"
+    from streetsight.shadow_records import follow_serving
+
+    follow_serving(repository)  # workers' candidates in shadow mode: a serving incident judges the ones it overlaps
     consumer = EventConsumer(cluster, repository, name)
     rt = ApiRuntime(cfg, repository, evidence, consumer)
     catalog = open_source_catalog(cfg, repository.sessions)
@@ -103,6 +114,9 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     intake = FootageIntake(jobs, catalog, evidence.store, cfg.footage, cfg.storage.data_dir)
     rt.footage = FootageJobBoard(client, cluster, jobs, reports, cfg.footage.track_max_gap_s)
     frames = RedisFrameView(client, cluster)
+    training_jobs = TrainingJobs(repository.sessions)
+    # the result is set as the shadow candidate in the registry folder the workers watch
+    rt.training = TrainingRunner(training_jobs, cfg, shadow_candidate)
     app = create_app(repository, evidence_root, sources_provider=board.health,
                      evidence_locator=evidence.locate,
                      # kept in the records too: footage the device uploads later without a track uses them
@@ -110,7 +124,8 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
                      collectors=collectors,
                      source_catalog=catalog, frame_view=frames,
                      recheck_snapshot=recheck_snapshots(frames, evidence.store, repository, evidence),
-                     footage=(jobs, intake), **case_app_kwargs(cfg, rt))
+                     footage=(jobs, intake), model_actions=_model_actions(cfg, repository),
+                     training=(training_jobs, rt.training), **case_app_kwargs(cfg, rt))
     bootstrap_admin(app)
     # examples are records here too; a box is cut from the full frame a worker publishes to Redis
     mount_examples(app, ExampleStore(repository.sessions), frames,
@@ -118,3 +133,8 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     if evidence.signer is not None:
         mount_signed_evidence(app, evidence.locate, evidence.signer.verify)
     return rt, app
+
+
+def _model_actions(cfg: Config, repository: IncidentRepository) -> ModelPromotions:
+    """Promotions from the UI, written to the registry folder the workers share and watch."""
+    return ModelPromotions(cfg.model.name, repository)

@@ -139,7 +139,11 @@ def apply_event(repository: Any, event: BusEvent) -> None:
             incident = IncidentCreate.model_validate(event.payload)
             if incident.id != event.incident_id:
                 raise BadEvent(f"payload id {incident.id!r} differs from incident_id {event.incident_id!r}")
-            repository.add(incident)  # idempotent by id
+            # a worker's candidate model in shadow mode: recorded as shadow, never queued for review
+            from streetsight.shadow_records import record_tagged
+
+            if record_tagged(repository, incident) is None:
+                repository.add(incident)  # idempotent by id
         elif event.kind == "evidence_attached":
             item = EvidenceItemIn.model_validate(event.payload)
             # Skip a repeat: the upsert would change nothing but would notify the listeners again.

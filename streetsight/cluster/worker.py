@@ -55,13 +55,21 @@ class ClusterWorker:
         self.recorder = IncidentRecorder(self.evidence.store, self.publisher, cfg.evidence, keep_recorded=False,
                                          embedder=load_incident_embedder(cfg.learning))
         self.handover = HandoverBoard(self.redis, cluster)
-        self.pipeline = LivePipeline(cfg, load_detector(cfg), self.recorder, start_sources=False,
+        from streetsight.shadow import build_shadow
+
+        # a candidate model in shadow mode (model.shadow): its incidents go on the bus tagged with the model
+        shadow = build_shadow(cfg, None, self.recorder, bus=self.publisher)
+        self.pipeline = LivePipeline(cfg, load_detector(cfg), self.recorder, start_sources=False, shadow=shadow,
                                      keep_running=True, event_listener=self.handover.on_event,
                                      # fails fast: a confirmation during an outage must not stall analysis
                                      merger=RedisGeoMerger(fast_client(cluster), cluster))
         from streetsight.model_switching import watch_assignments
 
-        watch_assignments(self.pipeline, cfg)  # models promote/rollback, on this node's shared registry folder
+        from streetsight.shadow import enter_shadow
+
+        # models promote/rollback and a retrained shadow candidate, on this node's shared registry folder
+        watch_assignments(self.pipeline, cfg, enter_shadow=lambda model: enter_shadow(
+            self.pipeline, cfg, None, self.recorder, model, bus=self.publisher))
         self.sources = {s.id: s for s in cfg.sources if s.enabled}
         # camera records published by the API processes replace the config's sources, here and as they change
         self.follower = RedisSourceFollower(self.redis, cluster, self._sources_changed, cluster.resolved_heartbeat_s())

@@ -176,29 +176,31 @@ def _configured_model(config: str | None) -> str:
     return load_config(config).model.name if config else ModelConfig().name
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
-    from models.registry import ModelNotFound, find_model
-    from streetsight.model_assignments import EVERYWHERE, PromotionRefused
+def _promotions(args: argparse.Namespace):
+    """The one promotion service (streetsight/model_promotion.py); with --config, the deployment's records
+    measure a shadow candidate and record the change in their audit log too."""
+    from streetsight.config import load_config
+    from streetsight.model_promotion import ModelPromotions
+    from streetsight.runtime import open_records
 
-    store = _store(args)
-    candidate = find_model(args.name).manifest
-    if candidate.task != "detect":
-        raise CliError(f"{args.name} is a {candidate.task} model, not a detector")
-    in_service = store.current().model_for(args.camera or EVERYWHERE, _configured_model(args.config))
+    repository = open_records(load_config(args.config))[0] if getattr(args, "config", None) else None
+    return ModelPromotions(_configured_model(getattr(args, "config", None)), repository, _store(args).dir)
+
+
+def _cli_actor() -> str:
+    from streetsight.model_assignments import _actor
+
+    return f"cli:{_actor()}"
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from api.model_routes import ModelActionRefused, UnknownModel
+
     try:
-        current = find_model(in_service).manifest
-    except ModelNotFound:
-        current = None  # the model in service is gone from the registry: nothing to compare with
-    if current is not None and current.name == candidate.name:
-        raise CliError(f"{args.name} is already in service {'on ' + args.camera if args.camera else 'everywhere'}")
-    measured = _shadow_measurement(args.config, args.name, args.camera) if args.config else None
-    try:
-        entry = store.promote(candidate, current, args.camera, force=args.force, reason=args.reason,
-                              measured=measured)
-    except PromotionRefused as exc:
+        entry = _promotions(args).promote(args.name, args.camera, force=args.force, reason=args.reason,
+                                          actor=_cli_actor())
+    except (ModelActionRefused, UnknownModel) as exc:
         raise CliError(str(exc)) from None
-    if args.config:  # the deployment's audit log too, beside model-assignments.jsonl
-        _audit(args.config, entry)
     print(json.dumps(entry, indent=2, ensure_ascii=False))
     return 0
 
@@ -213,40 +215,17 @@ def _comparison(config: str, name: str, camera: str | None = None):
     return compare(name, [i for i in incidents if camera is None or i.source == camera])
 
 
-def _shadow_measurement(config: str, name: str, camera: str | None):
-    """The candidate's shadow measurement when it has reviewed incidents; None: fall back to evaluations."""
-    from streetsight.model_assignments import Measured
-
-    result = _comparison(config, name, camera)
-    if result.total().judged == 0:
-        return None
-    return Measured(result.worse(), result.summary())
-
-
-def _audit(config: str, entry: dict) -> None:
-    from api.audit import record_audit
-    from streetsight.config import load_config
-    from streetsight.runtime import open_records
-
-    repository, _ = open_records(load_config(config))
-    with repository.sessions() as s:
-        record_audit(s, f"cli:{entry['by']}", f"model.{entry['action']}", source_id=None,
-                     before={"model": entry.get("previous")},
-                     after={k: entry.get(k) for k in ("model", "scope", "forced", "reason", "decision", "measured")})
-        s.commit()
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     print(json.dumps(_comparison(args.config, args.name).as_dict(), indent=2, ensure_ascii=False))
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from streetsight.model_assignments import PromotionRefused
+    from api.model_routes import ModelActionRefused
 
     try:
-        entry = _store(args).rollback(args.camera, reason=args.reason)
-    except PromotionRefused as exc:
+        entry = _promotions(args).rollback(args.camera, reason=args.reason, actor=_cli_actor())
+    except ModelActionRefused as exc:
         raise CliError(str(exc)) from None
     print(json.dumps(entry, indent=2, ensure_ascii=False))
     return 0
