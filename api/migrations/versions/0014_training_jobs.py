@@ -1,6 +1,6 @@
 """training_jobs (issue 19 item 4): retraining started from the UI, with its progress and its outcome
 
-Revision ID: 0014_models3
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-02
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 from api.db import JsonType, UTCDateTime
 
-revision = "0014_models3"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
