@@ -33,6 +33,7 @@ from vision.examples import ExampleClassifier, Match
 from vision.static_objects import StaticObjectDetector
 
 SAME_OBJECT_IOU = 0.3  # matched boxes overlapping this much frame one object
+ANCHOR_MARGIN = 0.03  # a match this much more alike than an object's held box replaces it
 Embed = Callable[[Sequence[np.ndarray]], np.ndarray]  # BGR crops -> L2-normalised rows [N, D]
 
 
@@ -71,7 +72,7 @@ class TaughtRule(CandidateRule):
         self.static = static  # fed every frame, taught or not: its background must be learned before an example
         self._ids = BoxTracker(min_iou=0.3, max_age=20)
         self._verdicts: dict[tuple[int, ...], _Verdict] = {}
-        self._anchors: list[tuple[np.ndarray, float]] = []  # (box, last matched) of each taught object
+        self._anchors: list[tuple[np.ndarray, float, float]] = []  # (box, its similarity, last matched) per object
         self.last_matches: list[tuple[tuple[float, ...], Match]] = []  # (box, match) of the latest frame
 
     def candidates(self, frame: FrameContext, detections: sv.Detections) -> sv.Detections:
@@ -86,7 +87,7 @@ class TaughtRule(CandidateRule):
         names = [str(detections.data["class_name"][i]) for i in np.flatnonzero(own)]
         self.last_matches = []
         for box, match in self._taught(frame, raw, blobs):
-            box = self._anchor(box, frame.time_s)
+            box = self._anchor(box, match.similarity, frame.time_s)
             if boxes and box_iou_one(box, np.asarray(boxes)).max() >= SAME_OBJECT_IOU:
                 continue  # the model already names it
             boxes.append(box)
@@ -131,17 +132,23 @@ class TaughtRule(CandidateRule):
             kept.append((box, match))
         return kept
 
-    def _anchor(self, box: np.ndarray, t: float) -> np.ndarray:
-        """The box an object was first matched with, while this match overlaps it: the model's low-scored boxes
-        around one parked object frame it differently from frame to frame (IoU 0.5 between two of them is
-        common), which would read as movement and split it into several objects."""
-        self._anchors = [(b, seen) for b, seen in self._anchors if t - seen <= self.params.anchor_after_s]
-        overlaps = [iou(box, b) for b, _ in self._anchors]
+    def _anchor(self, box: np.ndarray, similarity: float, t: float) -> np.ndarray:
+        """The box an object is held at while its matches overlap it: the model's low-scored boxes around one
+        parked object frame it differently from frame to frame (IoU 0.5 between two of them is common), which
+        would read as movement and split it into several objects. It is the best-matching box seen so far, not the
+        first: a loose first match (the bicycle with the bollard beside it, 0.87) gives way to a tight one (0.94),
+        once, early in the dwell (the two overlap: the same track, and its centre moves within the tolerance)."""
+        p = self.params
+        self._anchors = [a for a in self._anchors if t - a[2] <= p.anchor_after_s]
+        overlaps = [iou(box, b) for b, _, _ in self._anchors]
         if overlaps and max(overlaps) >= SAME_OBJECT_IOU:
             k = int(np.argmax(overlaps))
-            self._anchors[k] = (self._anchors[k][0], t)
-            return self._anchors[k][0]
-        self._anchors.append((box, t))
+            held, best, _ = self._anchors[k]
+            if similarity > best + ANCHOR_MARGIN:
+                held, best = box, similarity
+            self._anchors[k] = (held, best, t)
+            return held
+        self._anchors.append((box, similarity, t))
         return box
 
     def _high_recall(self, frame: FrameContext, detections: sv.Detections,
