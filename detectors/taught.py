@@ -49,6 +49,8 @@ class TaughtParams:
     size_ratio: float = 4.0  # a candidate this many times smaller or larger than every positive example is not one
     anchor_after_s: float = 10.0  # an object's place is forgotten once it has not matched for this long
     mask_classes: tuple[str, ...] = ("person",)  # static objects: regions these detections cover are not ones
+    static_every_s: float = 1.0  # static objects are looked for this often (~15-45 ms each at 320 px): parked
+    # objects stay for minutes, and the rule runs on every camera with a parking zone, taught or not
 
 
 @dataclass
@@ -69,7 +71,9 @@ class TaughtRule(CandidateRule):
         self.params = params
         self.examples = examples
         self.embed = embed
-        self.static = static  # fed every frame, taught or not: its background must be learned before an example
+        self.static = static  # fed taught or not: its background must be learned before an example is drawn
+        self._static_at = -np.inf
+        self._blobs: list[np.ndarray] = []
         self._ids = BoxTracker(min_iou=0.3, max_age=20)
         self._verdicts: dict[tuple[int, ...], _Verdict] = {}
         self._anchors: list[tuple[np.ndarray, float, float]] = []  # (box, its similarity, last matched) per object
@@ -106,16 +110,21 @@ class TaughtRule(CandidateRule):
             (detections.confidence >= self.params.min_score)
 
     def _static_boxes(self, frame: FrameContext, detections: sv.Detections) -> list[np.ndarray]:
-        """The static objects in the zones (pixels), people's regions masked."""
+        """The static objects in the zones (pixels), people's regions masked; looked for every ``static_every_s``
+        (the last ones in between)."""
         if self.static is None or frame.image is None:
             return []
+        if self._static_at <= frame.time_s < self._static_at + self.params.static_every_s:
+            return self._blobs
+        self._static_at = frame.time_s
         masked = np.zeros((0, 4), np.float64)
         names = detections.data.get("class_name") if len(detections) else None
         if names is not None:
             keep = np.array([n in self.params.mask_classes for n in names], dtype=bool) & \
                 (detections.confidence >= self.params.min_score)
             masked = detections.xyxy[keep].astype(np.float64).reshape(-1, 4)
-        return [np.asarray(b.box, dtype=np.float64) for b in self.static.update(frame.image, masked)]
+        self._blobs = [np.asarray(b.box, dtype=np.float64) for b in self.static.update(frame.image, masked)]
+        return self._blobs
 
     def _taught(self, frame: FrameContext, detections: sv.Detections,
                 static: list[np.ndarray]) -> list[tuple[np.ndarray, Match]]:

@@ -153,7 +153,7 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
         static = None
         if rc.static_candidates:  # any size: the examples' sizes bound the candidates
             static = StaticObjectDetector([z.polygon for z in zones], StaticObjectParams(
-                baseline="scene", max_area=1.0, fps=src.analysis_fps))
+                baseline="scene", max_area=1.0, fps=1.0 / TaughtParams.static_every_s))
         return TaughtRule(core, TaughtParams(classes=tuple(rc.classes), min_score=rc.min_score,
                                              candidate_min_score=rc.candidate_min_score),
                           book.camera(src.id), lambda crops: shared_embedder().embed(crops),  # type: ignore[union-attr]

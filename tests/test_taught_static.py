@@ -49,7 +49,7 @@ def test_a_static_object_the_model_gives_no_candidate_box_is_reported_once_taugh
     zone = Zone.from_points("plaza", ["non_motor_parking"], PLAZA)
     core = DwellRule("non_motor_parking", "street", [zone],
                      DwellParams(classes=None, min_dwell_s=5.0, leave_after_s=10.0))
-    static = StaticObjectDetector([zone.polygon], StaticObjectParams(baseline="scene", max_area=1.0, fps=FPS))
+    static = StaticObjectDetector([zone.polygon], StaticObjectParams(baseline="scene", max_area=1.0, fps=1.0))
     rule = TaughtRule(core, TaughtParams(classes=("bicycle", "motorcycle"), candidate_min_score=CANDIDATE_MIN_SCORE),
                       examples, lambda crops: shared_embedder().embed(crops), static)
     tracker = Tracker(FPS)
