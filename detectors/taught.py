@@ -4,6 +4,8 @@ The COCO model misses or misnames what a city cares about (a bicycle parked agai
 bikes.mp4 is "bicycle" >= 0.3 in only 10 of 55 frames, median 0.23: no dwell ever completes). Once a reviewer has drawn
 an example of the type on this camera, the rule also takes the detector's boxes of *any* class down to
 ``candidate_min_score`` inside its zones (the frame's untracked detections, `FrameContext.detections`),
+plus the class-agnostic static objects of its zones (`vision.static_objects`, the scene baseline: what appeared
+and stayed, where people's boxes do not cover it), for what the model gives no box at all,
 merges boxes of one object (class-agnostic NMS), and asks the camera's `ExampleClassifier` what each one is.
 Those that look like a positive example become candidates of the type, with the usual dwell and zone.
 
@@ -28,8 +30,10 @@ from detectors.stationarity import iou
 from models.nms import box_iou_one
 from vision.embedding import object_crop
 from vision.examples import ExampleClassifier, Match
+from vision.static_objects import StaticObjectDetector
 
 SAME_OBJECT_IOU = 0.3  # matched boxes overlapping this much frame one object
+ANCHOR_MARGIN = 0.03  # a match this much more alike than an object's held box replaces it
 Embed = Callable[[Sequence[np.ndarray]], np.ndarray]  # BGR crops -> L2-normalised rows [N, D]
 
 
@@ -44,6 +48,9 @@ class TaughtParams:
     cache_px: float = 8.0  # boxes whose corners agree within about this many pixels share a judgement
     size_ratio: float = 4.0  # a candidate this many times smaller or larger than every positive example is not one
     anchor_after_s: float = 10.0  # an object's place is forgotten once it has not matched for this long
+    mask_classes: tuple[str, ...] = ("person",)  # static objects: regions these detections cover are not ones
+    static_every_s: float = 1.0  # static objects are looked for this often (~15-45 ms each at 320 px): parked
+    # objects stay for minutes, and the rule runs on every camera with a parking zone, taught or not
 
 
 @dataclass
@@ -58,18 +65,24 @@ class TaughtRule(CandidateRule):
 
     needs_image = True
 
-    def __init__(self, core: DwellRule, params: TaughtParams, examples: ExampleClassifier, embed: Embed) -> None:
+    def __init__(self, core: DwellRule, params: TaughtParams, examples: ExampleClassifier, embed: Embed,
+                 static: StaticObjectDetector | None = None) -> None:
         super().__init__(core)
         self.params = params
         self.examples = examples
         self.embed = embed
+        self.static = static  # fed taught or not: its background must be learned before an example is drawn
+        self._static_at = -np.inf
+        self._blobs: list[np.ndarray] = []
         self._ids = BoxTracker(min_iou=0.3, max_age=20)
         self._verdicts: dict[tuple[int, ...], _Verdict] = {}
-        self._anchors: list[tuple[np.ndarray, float]] = []  # (box, last matched) of each taught object
+        self._anchors: list[tuple[np.ndarray, float, float]] = []  # (box, its similarity, last matched) per object
         self.last_matches: list[tuple[tuple[float, ...], Match]] = []  # (box, match) of the latest frame
 
     def candidates(self, frame: FrameContext, detections: sv.Detections) -> sv.Detections:
         own = self._own(detections)
+        raw = frame.detections if frame.detections is not None else detections
+        blobs = self._static_boxes(frame, raw)
         if not self.examples.teaches(self.event_type) or frame.image is None:
             self.last_matches = []
             return detections[own] if len(detections) else detections
@@ -77,8 +90,8 @@ class TaughtRule(CandidateRule):
         scores = [float(detections.confidence[i]) for i in np.flatnonzero(own)]
         names = [str(detections.data["class_name"][i]) for i in np.flatnonzero(own)]
         self.last_matches = []
-        for box, match in self._taught(frame, frame.detections if frame.detections is not None else detections):
-            box = self._anchor(box, frame.time_s)
+        for box, match in self._taught(frame, raw, blobs):
+            box = self._anchor(box, match.similarity, frame.time_s)
             if boxes and box_iou_one(box, np.asarray(boxes)).max() >= SAME_OBJECT_IOU:
                 continue  # the model already names it
             boxes.append(box)
@@ -96,11 +109,29 @@ class TaughtRule(CandidateRule):
         return np.array([n in self.params.classes for n in names], dtype=bool) & \
             (detections.confidence >= self.params.min_score)
 
-    def _taught(self, frame: FrameContext, detections: sv.Detections) -> list[tuple[np.ndarray, Match]]:
+    def _static_boxes(self, frame: FrameContext, detections: sv.Detections) -> list[np.ndarray]:
+        """The static objects in the zones (pixels), people's regions masked; looked for every ``static_every_s``
+        (the last ones in between)."""
+        if self.static is None or frame.image is None:
+            return []
+        if self._static_at <= frame.time_s < self._static_at + self.params.static_every_s:
+            return self._blobs
+        self._static_at = frame.time_s
+        masked = np.zeros((0, 4), np.float64)
+        names = detections.data.get("class_name") if len(detections) else None
+        if names is not None:
+            keep = np.array([n in self.params.mask_classes for n in names], dtype=bool) & \
+                (detections.confidence >= self.params.min_score)
+            masked = detections.xyxy[keep].astype(np.float64).reshape(-1, 4)
+        self._blobs = [np.asarray(b.box, dtype=np.float64) for b in self.static.update(frame.image, masked)]
+        return self._blobs
+
+    def _taught(self, frame: FrameContext, detections: sv.Detections,
+                static: list[np.ndarray]) -> list[tuple[np.ndarray, Match]]:
         """The low-scored boxes in the zones that look like a positive example, one per object: of the many
         boxes the model puts around one object (bicycle, oven, truck ... at 0.1-0.25, each framing it a little
         differently) the one most like the example, which is also the steadiest from frame to frame."""
-        matches = [(box, m) for box, m in zip(*self._judge(frame, self._high_recall(frame, detections)))
+        matches = [(box, m) for box, m in zip(*self._judge(frame, self._high_recall(frame, detections, static)))
                    if m is not None]
         matches.sort(key=lambda bm: -bm[1].similarity)
         kept: list[tuple[np.ndarray, Match]] = []
@@ -110,38 +141,47 @@ class TaughtRule(CandidateRule):
             kept.append((box, match))
         return kept
 
-    def _anchor(self, box: np.ndarray, t: float) -> np.ndarray:
-        """The box an object was first matched with, while this match overlaps it: the model's low-scored boxes
-        around one parked object frame it differently from frame to frame (IoU 0.5 between two of them is
-        common), which would read as movement and split it into several objects."""
-        self._anchors = [(b, seen) for b, seen in self._anchors if t - seen <= self.params.anchor_after_s]
-        overlaps = [iou(box, b) for b, _ in self._anchors]
+    def _anchor(self, box: np.ndarray, similarity: float, t: float) -> np.ndarray:
+        """The box an object is held at while its matches overlap it: the model's low-scored boxes around one
+        parked object frame it differently from frame to frame (IoU 0.5 between two of them is common), which
+        would read as movement and split it into several objects. It is the best-matching box seen so far, not the
+        first: a loose first match (the bicycle with the bollard beside it, 0.87) gives way to a tight one (0.94),
+        once, early in the dwell (the two overlap: the same track, and its centre moves within the tolerance)."""
+        p = self.params
+        self._anchors = [a for a in self._anchors if t - a[2] <= p.anchor_after_s]
+        overlaps = [iou(box, b) for b, _, _ in self._anchors]
         if overlaps and max(overlaps) >= SAME_OBJECT_IOU:
             k = int(np.argmax(overlaps))
-            self._anchors[k] = (self._anchors[k][0], t)
-            return self._anchors[k][0]
-        self._anchors.append((box, t))
+            held, best, _ = self._anchors[k]
+            if similarity > best + ANCHOR_MARGIN:
+                held, best = box, similarity
+            self._anchors[k] = (held, best, t)
+            return held
+        self._anchors.append((box, similarity, t))
         return box
 
-    def _high_recall(self, frame: FrameContext, detections: sv.Detections) -> list[np.ndarray]:
-        """Boxes of any class at a low score inside the rule's zones, near-duplicates merged, best scores first."""
+    def _high_recall(self, frame: FrameContext, detections: sv.Detections,
+                     static: list[np.ndarray]) -> list[np.ndarray]:
+        """Boxes of any class at a low score inside the rule's zones, then the zones' static objects (already
+        inside them), each of an example's size; near-duplicates merged, best scores first."""
         p = self.params
-        if not len(detections):
-            return []
-        inside = np.zeros(len(detections), dtype=bool)
-        for zone in self.zones:
-            inside |= zone.contains(detections, frame.width, frame.height)
         sizes = self.examples.sizes(self.event_type)
         if sizes is None:
             return []
-        xyxy = detections.xyxy.astype(np.float64)
-        area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]) / float(frame.width * frame.height)
-        inside &= (area >= sizes[0] / p.size_ratio) & (area <= sizes[1] * p.size_ratio)
-        order = [i for i in np.argsort(-detections.confidence)
-                 if inside[i] and detections.confidence[i] >= p.candidate_min_score]
+        scored: list[np.ndarray] = []
+        if len(detections):
+            inside = np.zeros(len(detections), dtype=bool)
+            for zone in self.zones:
+                inside |= zone.contains(detections, frame.width, frame.height)
+            order = [i for i in np.argsort(-detections.confidence)
+                     if inside[i] and detections.confidence[i] >= p.candidate_min_score]
+            scored = [detections.xyxy[i].astype(np.float64) for i in order]
+        frame_area = float(frame.width * frame.height)
         kept: list[np.ndarray] = []
-        for i in order:
-            box = detections.xyxy[i].astype(np.float64)
+        for box in scored + static:
+            area = (box[2] - box[0]) * (box[3] - box[1]) / frame_area
+            if not sizes[0] / p.size_ratio <= area <= sizes[1] * p.size_ratio:
+                continue
             if kept and box_iou_one(box, np.asarray(kept)).max() >= p.merge_iou:
                 continue
             kept.append(box)

@@ -36,6 +36,9 @@ class RuleConfig(Strict):
     candidate_min_score: float = Field(
         0.1, ge=0, le=1, description="taught by example (parking): the detector's boxes of any class down to this "
         "score are candidates for the camera's example classifier (the model's min_score must allow it)")
+    static_candidates: bool = Field(
+        True, description="taught by example (parking, fixed cameras): class-agnostic static objects in the zones "
+        "(what appeared and stayed, vision/static_objects) are candidates too, for what the model gives no box")
     min_dwell_s: float = Field(60.0, ge=0, description="seconds stationary inside the zone before an incident")
     stationary_tolerance: float = Field(
         0.35, gt=0, description="allowed drift of the box centre, as a fraction of the box's diagonal"

@@ -161,9 +161,14 @@ def _build(event_type: str, src: SourceConfig, cfg: Config, rc: RuleConfig, zone
     if scene is not None:  # the scenes of streetsight/scene_rules.py
         return scene
     if taught and isinstance(core, DwellRule):
+        static = None
+        if rc.static_candidates:  # any size: the examples' sizes bound the candidates
+            static = StaticObjectDetector([z.polygon for z in zones], StaticObjectParams(
+                baseline="scene", max_area=1.0, fps=1.0 / TaughtParams.static_every_s))
         return TaughtRule(core, TaughtParams(classes=tuple(rc.classes), min_score=rc.min_score,
                                              candidate_min_score=rc.candidate_min_score),
-                          book.camera(src.id), lambda crops: shared_embedder().embed(crops))  # type: ignore[union-attr]
+                          book.camera(src.id), lambda crops: shared_embedder().embed(crops),  # type: ignore[union-attr]
+                          static)
     if isinstance(rc, StreetVendingConfig):
         return VendingRule(core, VendingParams(
             item_classes=tuple(rc.classes), person_classes=tuple(rc.person_classes), min_items=rc.min_items,

@@ -133,6 +133,7 @@ def mount_examples(app: FastAPI, store: ExampleStore, frames: FrameView, source_
                    incident_embedding: Callable[[str], StoredEmbedding | None] | None = None) -> None:
     """The example routes and the teaching page (``/teach``); the page draws on the snapshot route of
     ``api/frame_routes.py``, which reads the same ``frames``."""
+    app.state.example_store = store
     app.include_router(examples_router(store, frame_cutter(frames), EVENT_TYPES, source_exists, incident_embedding))
 
     @app.get("/teach", include_in_schema=False)

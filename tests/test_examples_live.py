@@ -4,7 +4,11 @@ nothing; one example drawn around it through ``POST /api/v1/sources/{id}/example
 report it as ``non_motor_parking`` within seconds, with no restart, and nothing else on the pavement. The
 example is a record (listed, its thumbnail served, deletable); bad input is a 4xx naming the field.
 
-The footage has one parked two-wheeler: "and the others like it" cannot be shown on it (see the report)."""
+The footage has one parked two-wheeler: "and the others like it" is shown on a substitute scene
+(tests/test_taught_static.py). A drop of the stream mid-dwell does not restart the taught dwell (the last test).
+
+This test once failed in a loaded run with the incident's box the first loose match (bicycle and bollard, IoU 0.45
+with the bicycle): an object is now held at its best-matching box (tests/test_taught_rule.py)."""
 from __future__ import annotations
 
 import time
@@ -15,10 +19,12 @@ import numpy as np
 import pytest
 
 from detectors.stationarity import iou
+from evidence.snapshot import decode_jpeg
 from streetsight.config import parse_config
+from vision.embedding import object_crop, shared_embedder
 from tests.conftest import RtspServer, rtsp_server_unavailable
 from tests.real_parts import missing_real_part
-from tests.teach_scene import BICYCLE, BICYCLE_PX, PAVEMENT, parked_bicycle_camera
+from tests.teach_scene import BICYCLE, BICYCLE_PX, PAVEMENT, parked_bicycle_camera, shot_frames
 from tests.serve_thread import served_all
 from tests.test_sources_live import wait_for
 
@@ -28,17 +34,25 @@ DWELL_S = 5.0
 
 
 @pytest.fixture(scope="module")
-def bicycle_rtsp(tmp_path_factory: pytest.TempPathFactory) -> str:
+def bicycle_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     reason = rtsp_server_unavailable()
     if reason:
         missing_real_part(reason)
-    # long enough not to end during the test on a loaded machine: once, at 240 s, the stream ended mid-test, the
-    # reader reconnected and the taught bicycle was not reported within the wait (a reconnect during a taught dwell
-    # is left to a test of its own)
-    video = parked_bicycle_camera(tmp_path_factory.mktemp("scene") / "parked_bicycle.mp4", seconds=600)
-    server = RtspServer({"bikes": video}).start()
-    yield server.url("bikes")
+    # longer than any test here: a file mount ends with its file, and the reader then reconnects (a reconnect
+    # during a taught dwell has a test of its own)
+    return parked_bicycle_camera(tmp_path_factory.mktemp("scene") / "parked_bicycle.mp4", seconds=600)
+
+
+@pytest.fixture
+def bicycle_server(bicycle_video: Path):
+    server = RtspServer({"bikes": bicycle_video}).start()
+    yield server
     server.stop()
+
+
+@pytest.fixture
+def bicycle_rtsp(bicycle_server: RtspServer) -> str:
+    return bicycle_server.url("bikes")
 
 
 @pytest.fixture
@@ -54,13 +68,31 @@ def served(tmp_path: Path, monkeypatch):
         yield client, pipeline
 
 
+def draw_the_bicycle(client: httpx.Client) -> dict:
+    """POST the example as a reviewer who looks at what was cut. The box is cut from the camera's latest frame at the
+    time of the POST, and in part of the shot the passer-by covers the bicycle: an example cut there is 0.76 alike to
+    the unobstructed bicycle, and the camera then reports the bicycle after 43 s instead of 5.6 s (measured at rule
+    level over the shot's frames) -- the cause of this test's long waits and failures in loaded runs, where the POST
+    lands on any frame. When the thumbnail shows the bicycle covered, the reviewer deletes it and draws again."""
+    reference = shared_embedder().embed([object_crop(shot_frames()[43], BICYCLE_PX)])[0]  # frame 230: unobstructed
+    for _ in range(20):
+        r = client.post("/api/v1/sources/bikes/examples",
+                        json={"event_type": "non_motor_parking", "box": list(BICYCLE), "label": "positive"})
+        assert r.status_code == 201, r.text
+        example = r.json()
+        thumbnail = decode_jpeg(client.get(example["thumbnail_url"]).content)
+        # the 160-px thumbnail of an unobstructed cut: 0.80-0.90 alike to the reference; a covered one 0.68
+        if float(shared_embedder().embed([thumbnail])[0] @ reference) >= 0.78:
+            return example
+        assert client.delete(f"/api/v1/sources/bikes/examples/{example['id']}").status_code == 204
+        time.sleep(0.3)
+    raise AssertionError("every drawn example had the bicycle covered")
+
+
 def incidents(client: httpx.Client) -> list[dict]:
     return client.get("/api/v1/incidents", params={"source": "bikes"}).json()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "passes on its own and in targeted runs; in two full-suite runs the bicycle was not reported within 300 s after "
-    "the example (once after the test stream ended and the reader reconnected): not yet understood, see issue 14"))
 def test_one_drawn_example_makes_the_running_camera_report_the_missed_bicycle_and_nothing_else(
         served, bicycle_rtsp) -> None:
     client, pipeline = served
@@ -88,10 +120,7 @@ def test_one_drawn_example_makes_the_running_camera_report_the_missed_bicycle_an
                        json={"event_type": "non_motor_parking", "box": list(BICYCLE)}).status_code == 404
 
     taught_at = time.monotonic()
-    r = client.post("/api/v1/sources/bikes/examples",
-                    json={"event_type": "non_motor_parking", "box": list(BICYCLE), "label": "positive"})
-    assert r.status_code == 201, r.text
-    example = r.json()
+    example = draw_the_bicycle(client)
     assert example["frame_size"] == [640, 272] and example["created_by"] == "admin"
     assert example["model"].startswith("mobilenetv2-embed@")
 
@@ -121,3 +150,33 @@ def test_one_drawn_example_makes_the_running_camera_report_the_missed_bicycle_an
     assert client.get("/api/v1/sources/bikes/examples").json() == []
     assert client.delete(f"/api/v1/sources/bikes/examples/{example['id']}").status_code == 404
     assert not pipeline.analyses["bikes"].rules[0].examples.teaches("non_motor_parking")  # forgotten at once
+
+
+def test_a_reconnect_during_the_taught_dwell_does_not_lose_it(served, bicycle_server: RtspServer) -> None:
+    """The camera's stream drops mid-dwell (the RTSP server is killed and comes back on the same port): the reader
+    reconnects, media time continues across the outage, and the dwell that began before it completes."""
+    client, pipeline = served
+    camera = {"id": "bikes", "url": bicycle_server.url("bikes"), "name": "parked bicycle", "analysis_fps": 5,
+              "zones": [{"id": "pavement", "events": ["non_motor_parking"], "polygon": PAVEMENT}],
+              "rules": {"non_motor_parking": {"min_dwell_s": 3 * DWELL_S}}}  # long enough to drop the stream in
+    assert client.post("/api/v1/sources", json=camera).status_code == 201
+    wait_for("the camera's first frame", lambda: pipeline.latest.get("bikes") is not None)
+    draw_the_bicycle(client)
+
+    rule = pipeline.analyses["bikes"].rules[0]
+    matched_at = wait_for("the bicycle matched", lambda: rule.last_matches and pipeline.latest.get("bikes").time_s)
+    wait_for("a few seconds of dwell", lambda: pipeline.latest.get("bikes").time_s >= matched_at + 3.0)
+    dropped_at = pipeline.latest.get("bikes").time_s
+    reconnects = lambda: next(h["reconnects"] for h in pipeline.health() if h["id"] == "bikes")  # noqa: E731
+    before = reconnects()
+    bicycle_server.restart(down_s=1.0)  # every connection is cut; the reader sees an error and retries
+
+    found = wait_for("the bicycle's incident", lambda: incidents(client), 300)
+    assert reconnects() > before  # the stream really dropped and came back
+    assert len(found) == 1
+    bike = found[0]
+    print(f"matched at {matched_at:.1f} s, stream dropped at {dropped_at:.1f} s, dwell from {bike['started_at']:.1f} "
+          f"s, confirmed at {bike['confirmed_at']:.1f} s")
+    # the dwell that began before the outage is the one that completed: it was not restarted by the reconnect
+    assert bike["started_at"] <= dropped_at < bike["confirmed_at"]
+    assert bike["confirmed_at"] - bike["started_at"] >= 3 * DWELL_S

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
+from detectors.candidates import candidate_detections
 from detectors.context import FrameContext
 from detectors.dwell import DwellParams, DwellRule
 from detectors.stationarity import iou
@@ -109,3 +110,32 @@ def test_a_negative_example_outweighs_a_positive_one_and_removing_the_positive_s
     assert not examples.teaches("non_motor_parking")
     camera = Camera(examples)
     assert camera.run(SECONDS_PER_PHASE) == []
+
+
+def test_an_object_is_held_at_its_best_matching_box_not_its_first() -> None:
+    """The model's low-scored boxes frame the parked bicycle differently from frame to frame. On a running camera
+    the first one to match was once a loose box (bicycle, bollard and wall: 0.88 alike on this frame), and the
+    incident kept it (IoU 0.45 with the bicycle). The object is held at its best-matching box instead: the tight
+    box (0.98) replaces the loose one, and the dwell goes on (the two overlap: one track, a small move)."""
+    frames, _ = scene()
+    image = frames[43]
+    examples = ExampleClassifier()
+    examples.add(drawn("bike", BICYCLE_PX))
+    core = DwellRule("non_motor_parking", "bikes", [Zone.from_points("pavement", ["non_motor_parking"], PAVEMENT)],
+                     DwellParams(classes=None, min_dwell_s=5.0, leave_after_s=10.0))
+    rule = TaughtRule(core, TaughtParams(classes=("bicycle", "motorcycle")), examples,
+                      lambda crops: shared_embedder().embed(crops))
+    loose, tight = (85.66, 10.07, 523.76, 206.48), (250.0, 38.0, 598.0, 208.0)
+
+    def boxes(*b: tuple[float, ...]) -> sv.Detections:
+        return candidate_detections(b, [0.2] * len(b), ["bench"] * len(b))
+
+    opened = []
+    for k in range(int(8 * FPS)):
+        t = k / FPS
+        raw = boxes(loose) if k == 0 else boxes(loose, tight)  # at first only the loose box is there
+        events = rule.observe(FrameContext(t, SIZE[0], SIZE[1], image=image, detections=raw), sv.Detections.empty())
+        opened += [e.incident for e in events if e.kind == "opened"]
+    assert len(opened) == 1
+    assert iou(np.asarray(opened[0].box), np.asarray(tight)) >= 0.9, opened[0].box
+    assert opened[0].started_at == 0.0  # the dwell began with the loose box and was not restarted

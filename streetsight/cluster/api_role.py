@@ -24,6 +24,7 @@ from api.signed_evidence import mount_signed_evidence
 from streetsight.case_wiring import bootstrap_admin, case_app_kwargs
 from streetsight.cluster.bus import EventConsumer
 from streetsight.cluster.connection import connect
+from streetsight.cluster.examples import publish_examples
 from streetsight.cluster.footage import FootageJobBoard
 from streetsight.cluster.frames import RedisFrameView
 from streetsight.cluster.positions import PositionRelay, board_for
@@ -128,8 +129,9 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
                      training=(training_jobs, rt.training), **case_app_kwargs(cfg, rt))
     bootstrap_admin(app)
     # examples are records here too; a box is cut from the full frame a worker publishes to Redis
-    mount_examples(app, ExampleStore(repository.sessions), frames,
-                   lambda source_id: catalog.get(source_id) is not None, repository.embedding)
+    examples = ExampleStore(repository.sessions)
+    publish_examples(client, cluster, examples)  # the workers' taught rules follow the records
+    mount_examples(app, examples, frames, lambda source_id: catalog.get(source_id) is not None, repository.embedding)
     if evidence.signer is not None:
         mount_signed_evidence(app, evidence.locate, evidence.signer.verify)
     return rt, app

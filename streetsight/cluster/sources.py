@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -23,19 +23,25 @@ from streetsight.config import ClusterConfig
 log = logging.getLogger(__name__)
 
 
-def _keys(cluster: ClusterConfig) -> tuple[str, str]:
-    return cluster.key("sources"), cluster.key("sources", "version")
+def _keys(cluster: ClusterConfig, name: str) -> tuple[str, str]:
+    return cluster.key(name), cluster.key(name, "version")
+
+
+class Listed(Protocol):
+    def list(self) -> list[Any]: ...
 
 
 class RedisSourcePublisher:
     """API side: a `SourceCatalog` listener that writes the whole current set (350 records: one small
-    transaction) after every change, and once at start."""
+    transaction) after every change, and once at start. ``name`` other than ``sources`` publishes another
+    set of records with ids the same way (taught examples: streetsight/cluster/examples.py)."""
 
-    def __init__(self, client: redis.Redis, cluster: ClusterConfig, catalog: SourceCatalog,
-                 on_published: Callable[[list[SourceBody]], None] | None = None) -> None:
+    def __init__(self, client: redis.Redis, cluster: ClusterConfig, catalog: SourceCatalog | Listed,
+                 on_published: Callable[[list[SourceBody]], None] | None = None, name: str = "sources") -> None:
         self.client = client
         self.catalog = catalog
-        self.key, self.version_key = _keys(cluster)
+        self.name = name
+        self.key, self.version_key = _keys(cluster, name)
         self.on_published = on_published
         self._lock = threading.Lock()
 
@@ -50,14 +56,14 @@ class RedisSourcePublisher:
             try:
                 pipe.execute()
             except redis.RedisError as exc:
-                log.warning("sources: not published to the workers (Redis: %s); they follow at the next change",
-                            mask_text(str(exc)))
+                log.warning("%s: not published to the workers (Redis: %s); they follow at the next change",
+                            self.name, mask_text(str(exc)))
                 return False
         if self.on_published is not None:
             self.on_published(bodies)
         return True
 
-    def __call__(self, source_id: str, before: SourceBody | None, after: SourceBody | None) -> None:
+    def __call__(self, source_id: str, before: Any, after: Any) -> None:
         self.publish()
 
 
@@ -65,9 +71,10 @@ class RedisSourceFollower:
     """Worker side: ``on_change(bodies)`` with the published set whenever its version changes."""
 
     def __init__(self, client: redis.Redis, cluster: ClusterConfig, on_change: Callable[[dict[str, SourceBody]], Any],
-                 poll_s: float) -> None:
+                 poll_s: float, name: str = "sources") -> None:
         self.client = client
-        self.key, self.version_key = _keys(cluster)
+        self.name = name
+        self.key, self.version_key = _keys(cluster, name)
         self.on_change = on_change
         self.poll_s = poll_s
         self.version: int | None = None
@@ -90,7 +97,7 @@ class RedisSourceFollower:
         return bodies
 
     def start(self) -> "RedisSourceFollower":
-        self._thread = threading.Thread(target=self._run, name="source-follower", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-follower", daemon=True)
         self._thread.start()
         return self
 
@@ -106,6 +113,6 @@ class RedisSourceFollower:
                 if bodies is not None:
                     self.on_change(bodies)
             except redis.RedisError as exc:
-                log.warning("sources: cannot read the published set (Redis: %s)", mask_text(str(exc)))
+                log.warning("%s: cannot read the published set (Redis: %s)", self.name, mask_text(str(exc)))
             except Exception:
-                log.exception("sources: applying the published set failed")
+                log.exception("%s: applying the published set failed", self.name)

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from streams.urls import mask_text
 from streetsight.cluster.bus import EventPublisher
 from streetsight.cluster.connection import connect, default_worker_id, fast_client
+from streetsight.cluster.examples import follow_examples
 from streetsight.cluster.footage import FootageJobTaker, JobState, ReportedPositions
 from streetsight.cluster.frames import FramePublisher
 from streetsight.cluster.geo_merge import RedisGeoMerger
@@ -55,6 +56,8 @@ class ClusterWorker:
         self.recorder = IncidentRecorder(self.evidence.store, self.publisher, cfg.evidence, keep_recorded=False,
                                          embedder=load_incident_embedder(cfg.learning))
         self.handover = HandoverBoard(self.redis, cluster)
+        # taught examples: the records the API processes publish, registered before the rules are built
+        self.examples = follow_examples(self.redis, cfg)
         from streetsight.shadow import build_shadow
 
         # a candidate model in shadow mode (model.shadow): its incidents go on the bus tagged with the model
@@ -161,6 +164,8 @@ class ClusterWorker:
         self.health.start()
         self.frames.start()
         self.follower.start()
+        if self.examples is not None:
+            self.examples.start()
         self.leases.start()
         self.footage.start()
         try:
@@ -211,6 +216,8 @@ class ClusterWorker:
         if not self._stopping.is_set():  # a graceful stop() has released the leases already
             self.leases.stop()
         self.follower.stop()
+        if self.examples is not None:
+            self.examples.stop()
         self.health.stop()
         self.frames.stop()
         self.positions.stop()

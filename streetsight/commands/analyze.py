@@ -80,6 +80,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return 2
     rt = Runtime.create(cfg)
     try:
+        from api.examples import ExampleStore
+        from streetsight.teaching import attach_book
+
+        attach_book(cfg, ExampleStore(rt.repository.sessions), poll=False)  # the cameras' taught examples
         t0 = time.perf_counter()
         from streetsight.shadow import build_shadow
 
