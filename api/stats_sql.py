@@ -1,0 +1,216 @@
+"""Incident statistics counted by the database: ``GROUP BY`` per type, camera, area and day, so that no incident
+row leaves it (a month of a city's 350 cameras is hundreds of thousands of incidents).
+
+The figures are those of `api.incident_stats.python_stats` (the reference, kept to compare against):
+
+- one *facts* subquery gives each incident of the query its group keys (the local day and the camera's area
+  worked out in SQL), its outcome, reject reason, seconds to review, and its case's status, department and
+  seconds to close;
+- a few aggregates over it: counts and medians per group, reject reasons per group, cases per group, status and
+  department; the total; the (camera, type) review counts of the confirm-rate flags.
+
+Medians: PostgreSQL's ``percentile_cont(0.5)``; SQLite (the embedded default) has none, so the middle one or
+two values are picked with ``row_number()`` over each group and averaged, as `statistics.median` does.
+Local days: PostgreSQL converts with ``AT TIME ZONE``; SQLite has no zones, so the period is cut where the
+zone's offset changes and each piece is shifted by its own offset.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Float, Integer, String, and_, case, cast, extract, func, null, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
+
+from .db import CaseRecord, CaseStageRecord, IncidentRecord
+from .incident_stats import (Dimension, ReviewCounts, StatsQuery, StatsResult, StatsRow, incident_filter,
+                             row_order)
+from .settings import SourceInfo
+
+Key = tuple[str | None, ...]
+OUTCOMES = ("pending", "confirmed", "corrected", "rejected", "suppressed")
+
+
+def sql_stats(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo], dims: Sequence[Dimension],
+              with_cases: bool = True) -> StatsResult:
+    """`python_stats`' figures from aggregate queries. Without ``with_cases`` the case figures stay empty
+    (roles that may not read cases) and the cases table is not read."""
+    dialect = s.get_bind().dialect.name
+    facts = _facts(q, places, dims, dialect, with_cases)
+    keys = [facts.c[d] for d in dims]
+    rows = _counts(s, facts, keys, dialect, with_cases)
+    for key, reasons in _breakdown(s, select(*keys, facts.c.reason, func.count())
+                                   .where(facts.c.outcome == "rejected").group_by(*keys, facts.c.reason)).items():
+        rows[key].reject_reasons.update(reasons)
+    if with_cases:
+        by_case = select(*keys, facts.c.case_status, facts.c.department, func.count()) \
+            .where(facts.c.case_id.is_not(None)).group_by(*keys, facts.c.case_status, facts.c.department)
+        for row in s.execute(by_case):
+            *key, status, department, n = row
+            target = rows[_key(key)]
+            target.cases_by_status[status] += n
+            target.cases_by_department[department] += n
+    total = _counts(s, facts, [], dialect, with_cases).get((), StatsRow({}))
+    for row in rows.values():  # the total's breakdowns are the sums of the groups'
+        total.reject_reasons.update(row.reject_reasons)
+        total.cases_by_status.update(row.cases_by_status)
+        total.cases_by_department.update(row.cases_by_department)
+    return StatsResult(total=total, rows=[rows[k] for k in sorted(rows, key=row_order)],
+                       review_counts=_review_counts(s, _facts(q, places, ("camera", "type"), dialect, False)))
+
+
+def _facts(q: StatsQuery, places: Mapping[str, SourceInfo], dims: Iterable[Dimension], dialect: str,
+           with_cases: bool) -> Subquery:
+    """One row per incident of the query: its keys named by ``dims`` and what the aggregates count.
+    The keys are labelled columns of a subquery so that GROUP BY names them (PostgreSQL would not match an
+    expression with bound parameters in SELECT to the same expression in GROUP BY)."""
+    where = incident_filter(q, places)
+    i = IncidentRecord
+    key_columns = {"type": lambda: i.type, "camera": lambda: i.source, "area": lambda: _area(i.source, places),
+                   "day": lambda: _local_day(i.detected_wall, q, dialect)}
+    corrected = and_(i.corrected_type.is_not(None), i.corrected_type != "", i.corrected_type != i.type)
+    outcome = case((i.status == "confirmed", case((corrected, "corrected"), else_="confirmed")),
+                   (i.status.in_(("rejected", "suppressed")), i.status), else_="pending")
+    columns: list[Any] = [key_columns[d]().label(d) for d in dims]
+    columns += [outcome.label("outcome"),
+                func.coalesce(func.nullif(i.reject_reason, ""), "unspecified").label("reason"),
+                _seconds(i.reviewed_at, i.detected_wall, dialect).label("review_s")]
+    query = select(*columns).select_from(i)
+    if with_cases:
+        closed = (select(CaseStageRecord.case_id, func.min(CaseStageRecord.at).label("at"))
+                  .join(CaseRecord, CaseRecord.id == CaseStageRecord.case_id)
+                  .join(i, i.id == CaseRecord.incident_id)
+                  .where(CaseStageRecord.stage == "closed", *where).group_by(CaseStageRecord.case_id).subquery())
+        query = query.add_columns(
+            CaseRecord.id.label("case_id"), CaseRecord.status.label("case_status"),
+            func.coalesce(func.nullif(CaseRecord.department, ""), "unassigned").label("department"),
+            _seconds(closed.c.at, CaseRecord.created_at, dialect).label("close_s"),
+        ).outerjoin(CaseRecord, CaseRecord.incident_id == i.id).outerjoin(closed, closed.c.case_id == CaseRecord.id)
+    return query.where(*where).subquery("facts")
+
+
+def _counts(s: Session, facts: Subquery, keys: list[Any], dialect: str, with_cases: bool) -> dict[Key, StatsRow]:
+    """Per group: incidents by outcome, cases, and the medians."""
+    measures: list[Any] = [func.count()] + [func.sum(case((facts.c.outcome == o, 1), else_=0)) for o in OUTCOMES]
+    medians = ["review_s", *(("close_s",) if with_cases else ())]
+    if with_cases:
+        measures.append(func.count(facts.c.case_id))
+    if dialect == "postgresql":
+        measures += [func.percentile_cont(0.5).within_group(facts.c[m]) for m in medians]
+    rows: dict[Key, StatsRow] = {}
+    for row in s.execute(select(*keys, *measures).group_by(*keys)):
+        key, figures = _key(row[:len(keys)]), [int(v or 0) for v in row[len(keys):len(keys) + 6]]
+        out = rows[key] = StatsRow(dict(zip((k.name for k in keys), key)))
+        (out.incidents, out.pending, out.confirmed, out.corrected, out.rejected, out.suppressed) = figures
+        if with_cases:
+            out.cases = int(row[len(keys) + 6])
+        if dialect == "postgresql":
+            out.median_review_s, *close = (_round(v) for v in row[len(keys) + 6 + with_cases:])
+            out.median_close_s = close[0] if close else None
+    if dialect != "postgresql":
+        for name in medians:
+            for key, value in _window_medians(s, facts, keys, facts.c[name]).items():
+                setattr(rows[key], f"median_{name}", _round(value))
+    return rows
+
+
+def _window_medians(s: Session, facts: Subquery, keys: list[Any], value: Any) -> dict[Key, float]:
+    """The median of ``value`` per group without ``percentile_cont``: the middle row (odd count) or the mean of
+    the two middle rows (even count) of each group ordered by the value; NULLs are left out."""
+    partition = keys or None
+    ranked = select(*keys, value.label("v"),
+                    func.row_number().over(partition_by=partition, order_by=value).label("rn"),
+                    func.count().over(partition_by=partition).label("n")).where(value.is_not(None)).subquery()
+    names = [ranked.c[k.name] for k in keys]
+    middle = (ranked.c.rn * 2).between(ranked.c.n, ranked.c.n + 2)  # rows (n+1)/2 or n/2 and n/2+1
+    return {_key(row[:-1]): row[-1] for row in
+            s.execute(select(*names, func.avg(ranked.c.v)).where(middle).group_by(*names))}
+
+
+def _review_counts(s: Session, facts: Subquery) -> list[ReviewCounts]:
+    reviewed = facts.c.outcome.in_(("confirmed", "corrected", "rejected"))
+    rows = s.execute(select(facts.c.camera, facts.c.type, func.sum(case((reviewed, 1), else_=0)),
+                            func.sum(case((facts.c.outcome == "confirmed", 1), else_=0)))
+                     .group_by(facts.c.camera, facts.c.type))
+    return [(camera, type, int(n or 0), int(k or 0)) for camera, type, n, k in rows]
+
+
+def _breakdown(s: Session, query: Any) -> dict[Key, Counter[str]]:
+    """Rows of (keys..., code, n) as a Counter of codes per group key."""
+    out: dict[Key, Counter[str]] = {}
+    for row in s.execute(query):
+        *key, code, n = row
+        out.setdefault(_key(key), Counter())[code] += n
+    return out
+
+
+def _key(values: Iterable[Any]) -> Key:
+    # PostgreSQL's to_char and SQLite's date() both give the day as text already
+    return tuple(None if v is None else str(v) for v in values)
+
+
+def _round(value: Any) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def _area(source: Any, places: Mapping[str, SourceInfo]) -> ColumnElement[Any]:
+    """A camera's area from its place in the records, as a CASE over the (few) areas."""
+    by_area: dict[str, list[str]] = {}
+    for sid, place in places.items():
+        if place.area is not None:
+            by_area.setdefault(place.area, []).append(sid)
+    if not by_area:
+        return cast(null(), String)
+    return case(*((source.in_(sids), area) for area, sids in sorted(by_area.items())), else_=null())
+
+
+def _local_day(wall: Any, q: StatsQuery, dialect: str) -> ColumnElement[str]:
+    """'YYYY-MM-DD' of ``wall`` (UTC) in the query's zone."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone(q.timezone, wall), "YYYY-MM-DD")
+    runs = offset_runs(q)
+    shifted = [func.date(wall, f"{offset:+d} seconds") for _, offset in runs]
+    if len(runs) == 1:
+        return shifted[0]
+    return case(*((wall < runs[n + 1][0], shifted[n]) for n in range(len(runs) - 1)), else_=shifted[-1])
+
+
+def offset_runs(q: StatsQuery) -> list[tuple[datetime, int]]:
+    """The zone's UTC offset (seconds) over the query's period as runs: [(from, offset), ...]. Offsets are looked
+    up hourly and each change is narrowed to the second it happens."""
+    zone = ZoneInfo(q.timezone)
+    start, end = q.wall_bounds()
+
+    def offset(at: datetime) -> int:
+        return int((at.astimezone(zone).utcoffset() or timedelta(0)).total_seconds())
+
+    runs = [(start, offset(start))]
+    at = start
+    while at < end:
+        step = min(at + timedelta(hours=1), end)
+        if offset(step) != runs[-1][1]:
+            low, high = at, step  # offset(low) is the run's, offset(high) is new
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == runs[-1][1] else (low, middle)
+            runs.append((high, offset(high)))
+        at = step
+    return runs
+
+
+def _seconds(later: Any, earlier: Any, dialect: str) -> ColumnElement[float]:
+    """``(later - earlier).total_seconds()`` in SQL, to the microsecond; NULL when either is NULL."""
+    if dialect == "postgresql":
+        return cast(extract("epoch", later - earlier), Float)
+    # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's format); julianday() would round to milliseconds
+    return cast(_micros(later) - _micros(earlier), Float) / 1000000.0
+
+
+def _micros(wall: Any) -> ColumnElement[int]:
+    return cast(func.strftime("%s", wall), Integer) * 1000000 + cast(func.substr(wall, 21, 6), Integer)
+
