@@ -174,7 +174,7 @@ def _local_day(wall: Any, q: StatsQuery, dialect: str) -> ColumnElement[str]:
     if dialect == "postgresql":
         return func.to_char(func.timezone(q.timezone, wall), "YYYY-MM-DD")
     runs = offset_runs(q)
-    shifted = [func.date(wall, f"{offset:+d} seconds") for _, offset in runs]
+    shifted = [func.date(_whole_seconds(wall), f"{offset:+d} seconds") for _, offset in runs]
     if len(runs) == 1:
         return shifted[0]
     return case(*((wall < runs[n + 1][0], shifted[n]) for n in range(len(runs) - 1)), else_=shifted[-1])
@@ -212,5 +212,10 @@ def _seconds(later: Any, earlier: Any, dialect: str) -> ColumnElement[float]:
 
 
 def _micros(wall: Any) -> ColumnElement[int]:
-    return cast(func.strftime("%s", wall), Integer) * 1000000 + cast(func.substr(wall, 21, 6), Integer)
+    return cast(func.strftime("%s", _whole_seconds(wall)), Integer) * 1000000 + cast(func.substr(wall, 21, 6), Integer)
+
+
+def _whole_seconds(wall: Any) -> ColumnElement[str]:
+    """SQLite's date functions round a time to the millisecond: 23:59:59.999999 would become the next day."""
+    return func.substr(wall, 1, 19)
 
