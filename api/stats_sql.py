@@ -16,16 +16,20 @@ zone's offset changes and each piece is shifted by its own offset.
 """
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, Integer, String, and_, case, cast, extract, func, null, select
+from sqlalchemy import Float, Integer, String, and_, case, cast, column, extract, func, null, select, table, text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import Subquery
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql.selectable import Select, Subquery, TableClause
 
 from .db import CaseRecord, CaseStageRecord, IncidentRecord
 from .incident_stats import (Dimension, ReviewCounts, StatsQuery, StatsResult, StatsRow, incident_filter,
@@ -41,34 +45,62 @@ def sql_stats(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo], dims:
     """`python_stats`' figures from aggregate queries. Without ``with_cases`` the case figures stay empty
     (roles that may not read cases) and the cases table is not read."""
     dialect = s.get_bind().dialect.name
-    facts = _facts(q, places, dims, dialect, with_cases)
-    keys = [facts.c[d] for d in dims]
-    rows = _counts(s, facts, keys, dialect, with_cases)
-    for key, reasons in _breakdown(s, select(*keys, facts.c.reason, func.count())
-                                   .where(facts.c.outcome == "rejected").group_by(*keys, facts.c.reason)).items():
-        rows[key].reject_reasons.update(reasons)
-    if with_cases:
-        by_case = select(*keys, facts.c.case_status, facts.c.department, func.count()) \
-            .where(facts.c.case_id.is_not(None)).group_by(*keys, facts.c.case_status, facts.c.department)
-        for row in s.execute(by_case):
-            *key, status, department, n = row
-            target = rows[_key(key)]
-            target.cases_by_status[status] += n
-            target.cases_by_department[department] += n
-    total = _counts(s, facts, [], dialect, with_cases).get((), StatsRow({}))
-    for row in rows.values():  # the total's breakdowns are the sums of the groups'
-        total.reject_reasons.update(row.reject_reasons)
-        total.cases_by_status.update(row.cases_by_status)
-        total.cases_by_department.update(row.cases_by_department)
-    return StatsResult(total=total, rows=[rows[k] for k in sorted(rows, key=row_order)],
-                       review_counts=_review_counts(s, _facts(q, places, ("camera", "type"), dialect, False)))
+    with _facts_source(s, _facts(q, places, dims, dialect, with_cases), dialect) as facts:
+        keys = [facts.c[d] for d in dims]
+        rows = _counts(s, facts, keys, dialect, with_cases)
+        for key, reasons in _breakdown(s, select(*keys, facts.c.reason, func.count())
+                                       .where(facts.c.outcome == "rejected").group_by(*keys, facts.c.reason)).items():
+            rows[key].reject_reasons.update(reasons)
+        if with_cases:
+            by_case = select(*keys, facts.c.case_status, facts.c.department, func.count()) \
+                .where(facts.c.case_id.is_not(None)).group_by(*keys, facts.c.case_status, facts.c.department)
+            for row in s.execute(by_case):
+                *key, status, department, n = row
+                target = rows[_key(key)]
+                target.cases_by_status[status] += n
+                target.cases_by_department[department] += n
+        total = _counts(s, facts, [], dialect, with_cases).get((), StatsRow({}))
+        for row in rows.values():  # the total's breakdowns are the sums of the groups'
+            total.reject_reasons.update(row.reject_reasons)
+            total.cases_by_status.update(row.cases_by_status)
+            total.cases_by_department.update(row.cases_by_department)
+        return StatsResult(total=total, rows=[rows[k] for k in sorted(rows, key=row_order)],
+                           review_counts=_review_counts(s, facts))
+
+
+class _CreateTempTableAs(Executable, ClauseElement):
+    inherit_cache = False
+
+    def __init__(self, name: str, statement: Select[Any]) -> None:
+        self.name, self.statement = name, statement
+
+
+@compiles(_CreateTempTableAs)
+def _create_temp_table_as(element: _CreateTempTableAs, compiler: Any, **kw: Any) -> str:
+    return f"CREATE TEMP TABLE {element.name} AS " + compiler.process(element.statement, **kw)
+
+
+@contextmanager
+def _facts_source(s: Session, facts: Select[Any], dialect: str) -> Iterator[Subquery | TableClause]:
+    """What the aggregates read. PostgreSQL: the facts as a subquery (its planner runs each aggregate in
+    parallel hash joins). SQLite: the facts written once into a temporary table of this connection, so that
+    the incidents, cases and stages are joined once, not once per aggregate (temporary: main stays unlocked)."""
+    if dialect == "postgresql":
+        yield facts.subquery("facts")
+        return
+    name = f"stats_facts_{uuid.uuid4().hex[:12]}"
+    s.execute(_CreateTempTableAs(name, facts))
+    try:
+        yield table(name, *(column(c.name) for c in facts.selected_columns))
+    finally:
+        s.execute(text(f"DROP TABLE temp.{name}"))
 
 
 def _facts(q: StatsQuery, places: Mapping[str, SourceInfo], dims: Iterable[Dimension], dialect: str,
-           with_cases: bool) -> Subquery:
-    """One row per incident of the query: its keys named by ``dims`` and what the aggregates count.
-    The keys are labelled columns of a subquery so that GROUP BY names them (PostgreSQL would not match an
-    expression with bound parameters in SELECT to the same expression in GROUP BY)."""
+           with_cases: bool) -> Select[Any]:
+    """One row per incident of the query: its keys named by ``dims`` (and camera and type, for the flags) and
+    what the aggregates count. The keys are labelled columns of a subquery or table so that GROUP BY names them
+    (PostgreSQL would not match an expression with bound parameters in SELECT to the same one in GROUP BY)."""
     where = incident_filter(q, places)
     i = IncidentRecord
     key_columns = {"type": lambda: i.type, "camera": lambda: i.source, "area": lambda: _area(i.source, places),
@@ -76,7 +108,7 @@ def _facts(q: StatsQuery, places: Mapping[str, SourceInfo], dims: Iterable[Dimen
     corrected = and_(i.corrected_type.is_not(None), i.corrected_type != "", i.corrected_type != i.type)
     outcome = case((i.status == "confirmed", case((corrected, "corrected"), else_="confirmed")),
                    (i.status.in_(("rejected", "suppressed")), i.status), else_="pending")
-    columns: list[Any] = [key_columns[d]().label(d) for d in dims]
+    columns: list[Any] = [key_columns[d]().label(d) for d in dict.fromkeys([*dims, "camera", "type"])]
     columns += [outcome.label("outcome"),
                 func.coalesce(func.nullif(i.reject_reason, ""), "unspecified").label("reason"),
                 _seconds(i.reviewed_at, i.detected_wall, dialect).label("review_s")]
@@ -91,35 +123,76 @@ def _facts(q: StatsQuery, places: Mapping[str, SourceInfo], dims: Iterable[Dimen
             func.coalesce(func.nullif(CaseRecord.department, ""), "unassigned").label("department"),
             _seconds(closed.c.at, CaseRecord.created_at, dialect).label("close_s"),
         ).outerjoin(CaseRecord, CaseRecord.incident_id == i.id).outerjoin(closed, closed.c.case_id == CaseRecord.id)
-    return query.where(*where).subquery("facts")
+    return query.where(*where)
 
 
-def _counts(s: Session, facts: Subquery, keys: list[Any], dialect: str, with_cases: bool) -> dict[Key, StatsRow]:
-    """Per group: incidents by outcome, cases, and the medians."""
+def _counts_query(facts: Subquery | TableClause, keys: list[Any], dialect: str, with_cases: bool) -> Select[Any]:
+    """Per group: the count, the count of each outcome, [cases], [PostgreSQL: median review_s, [close_s]]."""
     measures: list[Any] = [func.count()] + [func.sum(case((facts.c.outcome == o, 1), else_=0)) for o in OUTCOMES]
-    medians = ["review_s", *(("close_s",) if with_cases else ())]
     if with_cases:
         measures.append(func.count(facts.c.case_id))
     if dialect == "postgresql":
-        measures += [func.percentile_cont(0.5).within_group(facts.c[m]) for m in medians]
+        measures += [func.percentile_cont(0.5).within_group(facts.c[m]) for m in _medians(with_cases)]
+    return select(*keys, *measures).group_by(*keys)
+
+
+def _medians(with_cases: bool) -> tuple[str, ...]:
+    return ("review_s", "close_s") if with_cases else ("review_s",)
+
+
+def _counts(s: Session, facts: Subquery | TableClause, keys: list[Any], dialect: str, with_cases: bool) -> dict[Key, StatsRow]:
     rows: dict[Key, StatsRow] = {}
-    for row in s.execute(select(*keys, *measures).group_by(*keys)):
-        key, figures = _key(row[:len(keys)]), [int(v or 0) for v in row[len(keys):len(keys) + 6]]
+    width = len(keys)
+    for row in s.execute(_counts_query(facts, keys, dialect, with_cases)):
+        key, figures = _key(row[:width]), [int(v or 0) for v in row[width:width + 1 + len(OUTCOMES)]]
         out = rows[key] = StatsRow(dict(zip((k.name for k in keys), key)))
         (out.incidents, out.pending, out.confirmed, out.corrected, out.rejected, out.suppressed) = figures
+        rest = list(row[width + 1 + len(OUTCOMES):])
         if with_cases:
-            out.cases = int(row[len(keys) + 6])
+            out.cases = int(rest.pop(0))
         if dialect == "postgresql":
-            out.median_review_s, *close = (_round(v) for v in row[len(keys) + 6 + with_cases:])
-            out.median_close_s = close[0] if close else None
+            for name, value in zip(_medians(with_cases), rest):
+                setattr(out, f"median_{name}", _round(value))
     if dialect != "postgresql":
-        for name in medians:
+        for name in _medians(with_cases):
             for key, value in _window_medians(s, facts, keys, facts.c[name]).items():
                 setattr(rows[key], f"median_{name}", _round(value))
     return rows
 
 
-def _window_medians(s: Session, facts: Subquery, keys: list[Any], value: Any) -> dict[Key, float]:
+class Explain(Executable, ClauseElement):
+    """``EXPLAIN ANALYZE`` (PostgreSQL) or ``EXPLAIN QUERY PLAN`` (SQLite) of a statement, its parameters bound
+    as usual."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+
+
+@compiles(Explain, "postgresql")
+def _explain_analyze(element: Explain, compiler: Any, **kw: Any) -> str:
+    return "EXPLAIN (ANALYZE, BUFFERS) " + compiler.process(element.statement, **kw)
+
+
+@compiles(Explain)
+def _explain_query_plan(element: Explain, compiler: Any, **kw: Any) -> str:
+    return "EXPLAIN QUERY PLAN " + compiler.process(element.statement, **kw)
+
+
+def explain_counts(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo], dims: Sequence[Dimension]) -> list[str]:
+    """The database's plan of the main aggregate (per group counts and medians), for measuring indexes."""
+    dialect = s.get_bind().dialect.name
+    facts = _facts(q, places, dims, dialect, True)
+    if dialect == "postgresql":
+        sub = facts.subquery("facts")
+        query = _counts_query(sub, [sub.c[d] for d in dims], dialect, True)
+    else:
+        query = facts  # what SQLite's temporary table is filled from; the aggregates read that table
+    return [str(row[-1]) for row in s.execute(Explain(query))]
+
+
+def _window_medians(s: Session, facts: Subquery | TableClause, keys: list[Any], value: Any) -> dict[Key, float]:
     """The median of ``value`` per group without ``percentile_cont``: the middle row (odd count) or the mean of
     the two middle rows (even count) of each group ordered by the value; NULLs are left out."""
     partition = keys or None
@@ -132,7 +205,7 @@ def _window_medians(s: Session, facts: Subquery, keys: list[Any], value: Any) ->
             s.execute(select(*names, func.avg(ranked.c.v)).where(middle).group_by(*names))}
 
 
-def _review_counts(s: Session, facts: Subquery) -> list[ReviewCounts]:
+def _review_counts(s: Session, facts: Subquery | TableClause) -> list[ReviewCounts]:
     reviewed = facts.c.outcome.in_(("confirmed", "corrected", "rejected"))
     rows = s.execute(select(facts.c.camera, facts.c.type, func.sum(case((reviewed, 1), else_=0)),
                             func.sum(case((facts.c.outcome == "confirmed", 1), else_=0)))

@@ -44,7 +44,8 @@ def camera_places(cameras: int, without_area_every: int = 10) -> dict[str, Sourc
 
 
 def generate_stats_data(sessions: Callable[[], Session], n: int, start: datetime, days: float, cameras: int = 350,
-                        seed: int = 13, chunk: int = 5000, id_prefix: str = "inc_s") -> StatsDataSet:
+                        seed: int = 13, chunk: int = 5000, id_prefix: str = "inc_s",
+                        first_case_id: int = 1) -> StatsDataSet:
     """``n`` incidents detected in [start, start + days) with their reviews, cases and case stages, inserted in
     chunks. Times carry microseconds (the medians must agree to the microsecond)."""
     rng = random.Random(seed)
@@ -84,7 +85,7 @@ def generate_stats_data(sessions: Callable[[], Session], n: int, start: datetime
             "reject_reason": rng.choice(REASONS) if status == "rejected" else None,
             "corrected_type": corrected_type, "priority": 0.0})
         if status == "confirmed" and rng.random() < 0.6:
-            case_id = totals[1] + len(cases) + 1
+            case_id = first_case_id + totals[1] + len(cases)
             created = at + timedelta(microseconds=rng.randrange(60_000_000, 3_600_000_000))
             case_status = rng.choice(CASE_STATUSES)
             cases.append({
