@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, Integer, String, and_, case, cast, column, extract, func, null, select, table, text
+from sqlalchemy import (Float, Integer, String, and_, case, cast, column, extract, func, literal, null, select, table,
+                        text, tuple_)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
@@ -44,10 +45,11 @@ def sql_stats(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo], dims:
               with_cases: bool = True) -> StatsResult:
     """`python_stats`' figures from aggregate queries. Without ``with_cases`` the case figures stay empty
     (roles that may not read cases) and the cases table is not read."""
-    dialect = s.get_bind().dialect.name
+    dialect = _dialect(s)
     with _facts_source(s, _facts(q, places, dims, dialect, with_cases), dialect) as facts:
         keys = [facts.c[d] for d in dims]
-        rows = _counts(s, facts, keys, dialect, with_cases)
+        rows, totals, by_camera_type = _counts(s, facts, [(tuple(dims), True), ((), True), (("camera", "type"), False)],
+                                               dialect, with_cases)
         for key, reasons in _breakdown(s, select(*keys, facts.c.reason, func.count())
                                        .where(facts.c.outcome == "rejected").group_by(*keys, facts.c.reason)).items():
             rows[key].reject_reasons.update(reasons)
@@ -59,13 +61,22 @@ def sql_stats(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo], dims:
                 target = rows[_key(key)]
                 target.cases_by_status[status] += n
                 target.cases_by_department[department] += n
-        total = _counts(s, facts, [], dialect, with_cases).get((), StatsRow({}))
-        for row in rows.values():  # the total's breakdowns are the sums of the groups'
+        total = totals.get((), StatsRow({}))
+        for row in rows.values() if dims else ():  # the total's breakdowns are the sums of the groups'
             total.reject_reasons.update(row.reject_reasons)
             total.cases_by_status.update(row.cases_by_status)
             total.cases_by_department.update(row.cases_by_department)
         return StatsResult(total=total, rows=[rows[k] for k in sorted(rows, key=row_order)],
-                           review_counts=_review_counts(s, facts))
+                           review_counts=[(str(camera), str(type), r.reviewed, r.confirmed)
+                                          for (camera, type), r in by_camera_type.items()])
+
+
+def _dialect(s: Session) -> str:
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        # JIT compiling these expressions took longer (~150 ms) than running them; this transaction only
+        s.execute(text("SET LOCAL jit = off"))
+    return dialect
 
 
 class _CreateTempTableAs(Executable, ClauseElement):
@@ -114,50 +125,86 @@ def _facts(q: StatsQuery, places: Mapping[str, SourceInfo], dims: Iterable[Dimen
                 _seconds(i.reviewed_at, i.detected_wall, dialect).label("review_s")]
     query = select(*columns).select_from(i)
     if with_cases:
-        closed = (select(CaseStageRecord.case_id, func.min(CaseStageRecord.at).label("at"))
-                  .join(CaseRecord, CaseRecord.id == CaseStageRecord.case_id)
-                  .join(i, i.id == CaseRecord.incident_id)
-                  .where(CaseStageRecord.stage == "closed", *where).group_by(CaseStageRecord.case_id).subquery())
+        # the first closing of the case, looked up per case (index on case_stages.case_id) only where there is one
+        closed = (select(func.min(CaseStageRecord.at))
+                  .where(CaseStageRecord.case_id == CaseRecord.id, CaseStageRecord.stage == "closed").scalar_subquery())
         query = query.add_columns(
             CaseRecord.id.label("case_id"), CaseRecord.status.label("case_status"),
             func.coalesce(func.nullif(CaseRecord.department, ""), "unassigned").label("department"),
-            _seconds(closed.c.at, CaseRecord.created_at, dialect).label("close_s"),
-        ).outerjoin(CaseRecord, CaseRecord.incident_id == i.id).outerjoin(closed, closed.c.case_id == CaseRecord.id)
+            case((CaseRecord.id.is_not(None), _seconds(closed, CaseRecord.created_at, dialect))).label("close_s"),
+        ).outerjoin(CaseRecord, CaseRecord.incident_id == i.id)
     return query.where(*where)
 
 
-def _counts_query(facts: Subquery | TableClause, keys: list[Any], dialect: str, with_cases: bool) -> Select[Any]:
-    """Per group: the count, the count of each outcome, [cases], [PostgreSQL: median review_s, [close_s]]."""
+GroupingSet = tuple[tuple[str, ...], bool]
+"""Names of the facts' key columns to group by, and whether the group's medians are wanted."""
+
+
+def _counts_query(facts: Subquery | TableClause, sets: Sequence[GroupingSet], dialect: str,
+                  with_cases: bool) -> tuple[Select[Any], list[str]]:
+    """Per group: [the grouping bitmask], the count, the count of each outcome, [cases], [PostgreSQL: median
+    review_s, [close_s]]; with the key columns selected first. Several sets: PostgreSQL's GROUPING SETS (one
+    scan of the facts for the groups, the total and the flags' counts)."""
+    columns = list(dict.fromkeys(name for names, _ in sets for name in names))
     measures: list[Any] = [func.count()] + [func.sum(case((facts.c.outcome == o, 1), else_=0)) for o in OUTCOMES]
     if with_cases:
         measures.append(func.count(facts.c.case_id))
     if dialect == "postgresql":
         measures += [func.percentile_cont(0.5).within_group(facts.c[m]) for m in _medians(with_cases)]
-    return select(*keys, *measures).group_by(*keys)
+    keys = [facts.c[name] for name in columns]
+    if len(sets) == 1:
+        return select(*keys, *measures).group_by(*keys), columns
+    grouping = func.grouping(*keys) if keys else literal(0)
+    return select(*keys, grouping, *measures).group_by(
+        func.grouping_sets(*(tuple_(*(facts.c[n] for n in names)) for names, _ in sets))), columns
 
 
 def _medians(with_cases: bool) -> tuple[str, ...]:
     return ("review_s", "close_s") if with_cases else ("review_s",)
 
 
-def _counts(s: Session, facts: Subquery | TableClause, keys: list[Any], dialect: str, with_cases: bool) -> dict[Key, StatsRow]:
-    rows: dict[Key, StatsRow] = {}
-    width = len(keys)
-    for row in s.execute(_counts_query(facts, keys, dialect, with_cases)):
-        key, figures = _key(row[:width]), [int(v or 0) for v in row[width:width + 1 + len(OUTCOMES)]]
-        out = rows[key] = StatsRow(dict(zip((k.name for k in keys), key)))
-        (out.incidents, out.pending, out.confirmed, out.corrected, out.rejected, out.suppressed) = figures
-        rest = list(row[width + 1 + len(OUTCOMES):])
+def _counts(s: Session, facts: Subquery | TableClause, sets: Sequence[GroupingSet], dialect: str,
+            with_cases: bool) -> list[dict[Key, StatsRow]]:
+    """For each grouping set: its groups' counts and (where wanted) medians."""
+    unique = list({frozenset(names): (names, medians) for names, medians in reversed(sets)}.values())[::-1]
+    if dialect != "postgresql":  # no GROUPING SETS: a query per set on the temporary table
+        found = {frozenset(names): _read_counts(s, _counts_query(facts, [(names, medians)], dialect, with_cases),
+                                                [(names, medians)], dialect, with_cases)[0]
+                 for names, medians in unique}
+        for names, medians in unique:
+            for name in _medians(with_cases) if medians else ():
+                keys = [facts.c[n] for n in names]
+                for key, value in _window_medians(s, facts, keys, facts.c[name]).items():
+                    setattr(found[frozenset(names)][key], f"median_{name}", _round(value))
+    else:
+        found = dict(zip((frozenset(names) for names, _ in unique),
+                         _read_counts(s, _counts_query(facts, unique, dialect, with_cases), unique, dialect, with_cases)))
+    return [found[frozenset(names)] for names, _ in sets]
+
+
+def _read_counts(s: Session, query: tuple[Select[Any], list[str]], sets: Sequence[GroupingSet], dialect: str,
+                 with_cases: bool) -> list[dict[Key, StatsRow]]:
+    statement, columns = query
+    width = len(columns)
+    masks = {sum(1 << (width - 1 - k) for k, c in enumerate(columns) if c not in names): n
+             for n, (names, _) in enumerate(sets)}
+    out: list[dict[Key, StatsRow]] = [{} for _ in sets]
+    for row in s.execute(statement):
+        values = dict(zip(columns, row[:width]))
+        rest = list(row[width:])
+        n = masks[int(rest.pop(0))] if len(sets) > 1 else 0
+        names = sets[n][0]
+        key = _key(values[name] for name in names)
+        group = out[n][key] = StatsRow(dict(zip(names, key)))
+        counts = [int(v or 0) for v in rest[:1 + len(OUTCOMES)]]
+        (group.incidents, group.pending, group.confirmed, group.corrected, group.rejected, group.suppressed) = counts
+        rest = rest[1 + len(OUTCOMES):]
         if with_cases:
-            out.cases = int(rest.pop(0))
+            group.cases = int(rest.pop(0))
         if dialect == "postgresql":
             for name, value in zip(_medians(with_cases), rest):
-                setattr(out, f"median_{name}", _round(value))
-    if dialect != "postgresql":
-        for name in _medians(with_cases):
-            for key, value in _window_medians(s, facts, keys, facts.c[name]).items():
-                setattr(rows[key], f"median_{name}", _round(value))
-    return rows
+                setattr(group, f"median_{name}", _round(value))
+    return out
 
 
 class Explain(Executable, ClauseElement):
@@ -182,11 +229,11 @@ def _explain_query_plan(element: Explain, compiler: Any, **kw: Any) -> str:
 
 def explain_counts(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo], dims: Sequence[Dimension]) -> list[str]:
     """The database's plan of the main aggregate (per group counts and medians), for measuring indexes."""
-    dialect = s.get_bind().dialect.name
+    dialect = _dialect(s)
     facts = _facts(q, places, dims, dialect, True)
     if dialect == "postgresql":
         sub = facts.subquery("facts")
-        query = _counts_query(sub, [sub.c[d] for d in dims], dialect, True)
+        query = _counts_query(sub, [(tuple(dims), True)], dialect, True)[0]
     else:
         query = facts  # what SQLite's temporary table is filled from; the aggregates read that table
     return [str(row[-1]) for row in s.execute(Explain(query))]
@@ -203,14 +250,6 @@ def _window_medians(s: Session, facts: Subquery | TableClause, keys: list[Any], 
     middle = (ranked.c.rn * 2).between(ranked.c.n, ranked.c.n + 2)  # rows (n+1)/2 or n/2 and n/2+1
     return {_key(row[:-1]): row[-1] for row in
             s.execute(select(*names, func.avg(ranked.c.v)).where(middle).group_by(*names))}
-
-
-def _review_counts(s: Session, facts: Subquery | TableClause) -> list[ReviewCounts]:
-    reviewed = facts.c.outcome.in_(("confirmed", "corrected", "rejected"))
-    rows = s.execute(select(facts.c.camera, facts.c.type, func.sum(case((reviewed, 1), else_=0)),
-                            func.sum(case((facts.c.outcome == "confirmed", 1), else_=0)))
-                     .group_by(facts.c.camera, facts.c.type))
-    return [(camera, type, int(n or 0), int(k or 0)) for camera, type, n, k in rows]
 
 
 def _breakdown(s: Session, query: Any) -> dict[Key, Counter[str]]:
