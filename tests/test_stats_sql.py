@@ -2,6 +2,7 @@
 (`api.incident_stats.python_stats`) on a generated set with every edge, on SQLite and on a real PostgreSQL."""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -110,3 +111,31 @@ def test_an_empty_period_gives_a_zero_total_and_no_rows(tmp_path) -> None:
     assert result.rows == [] and result.review_counts == []
     assert result.total.as_dict()["incidents"] == 0 and result.total.as_dict()["median_review_s"] is None
     engine.dispose()
+
+
+def test_bench_stats_runs_both_paths_side_by_side_and_checks_they_agree(tmp_path, database_url) -> None:
+    """`streetsight bench stats` as a user calls it, on a small size: SQLite, or the given PostgreSQL database."""
+    from tests.test_cli import run_cli
+
+    args = ["bench", "stats", "--incidents", "400", "--runs", "1", "--cameras", "20", "--out", str(tmp_path)]
+    if database_url.startswith("sqlite"):
+        args += ["--backends", "sqlite"]
+    else:
+        args += ["--backends", "postgresql", "--postgres-url", database_url]
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    [run] = result["results"]
+    assert run["backend"] == database_url.split(":")[0].split("+")[0]
+    assert run["incidents_in_period"] == 400 and run["incidents_before_period"] == 400
+    assert [g["group_by"] for g in run["groupings"]] == ["type", "camera,type", "day", "area,day"]
+    assert all(g["equal"] and g["python_ms"] > 0 and g["sql_ms"] > 0 for g in run["groupings"])
+    assert run["plan"]  # the database's plan of the main aggregate
+    assert list(tmp_path.glob("stats-*.json"))
+
+
+def test_bench_stats_refuses_two_sizes_in_one_given_database() -> None:
+    from tests.test_cli import run_cli
+
+    done = run_cli("bench", "stats", "--incidents", "10,20", "--postgres-url", "postgresql+psycopg://x@127.0.0.1/y")
+    assert done.returncode == 2 and "--postgres-url" in done.stderr and "Traceback" not in done.stderr
