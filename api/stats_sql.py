@@ -125,19 +125,28 @@ def _facts(q: StatsQuery, places: Mapping[str, SourceInfo], dims: Iterable[Dimen
                 _seconds(i.reviewed_at, i.detected_wall, dialect).label("review_s")]
     query = select(*columns).select_from(i)
     if with_cases:
-        # the first closing of the case, looked up per case (index on case_stages.case_id) only where there is one
-        closed = (select(func.min(CaseStageRecord.at))
-                  .where(CaseStageRecord.case_id == CaseRecord.id, CaseStageRecord.stage == "closed").scalar_subquery())
         query = query.add_columns(
             CaseRecord.id.label("case_id"), CaseRecord.status.label("case_status"),
             func.coalesce(func.nullif(CaseRecord.department, ""), "unassigned").label("department"),
-            case((CaseRecord.id.is_not(None), _seconds(closed, CaseRecord.created_at, dialect))).label("close_s"),
+            case((CaseRecord.id.is_not(None), _close_seconds(dialect))).label("close_s"),
         ).outerjoin(CaseRecord, CaseRecord.incident_id == i.id)
     return query.where(*where)
 
 
 GroupingSet = tuple[tuple[str, ...], bool]
 """Names of the facts' key columns to group by, and whether the group's medians are wanted."""
+
+
+def _close_seconds(dialect: str) -> ColumnElement[float]:
+    """Seconds from filing the case to its first closing, looked up per case (index on case_stages.case_id)."""
+    first = func.min(CaseStageRecord.at)
+    if dialect != "postgresql":  # microseconds inside the subquery: SQLite would run it once per reference
+        first = _micros(first)
+    closed = (select(first).where(CaseStageRecord.case_id == CaseRecord.id, CaseStageRecord.stage == "closed")
+              .scalar_subquery())
+    if dialect == "postgresql":
+        return _seconds(closed, CaseRecord.created_at, dialect)
+    return cast(closed - _micros(CaseRecord.created_at), Float) / 1000000.0
 
 
 def _counts_query(facts: Subquery | TableClause, sets: Sequence[GroupingSet], dialect: str,
