@@ -6,7 +6,8 @@ Each size gets a fresh database with ``incidents`` incidents in the 30-day perio
 ``history`` times as many in the months before it, which the query must skip), their reviews, cases and case
 stages (`streetsight.bench.stats_data`). Per grouping: the median of ``runs`` calls of each path, and whether the
 two gave the same figures. PostgreSQL: a private cluster (Debian's binaries) unless a URL is given; the
-database's plan of the main aggregate is kept (``EXPLAIN ANALYZE``).
+database's plan of the main aggregate is kept (PostgreSQL ``EXPLAIN ANALYZE``, SQLite ``EXPLAIN QUERY PLAN``),
+with and without migration 0014's index on ``incidents.detected_wall``.
 """
 from __future__ import annotations
 
@@ -82,6 +83,11 @@ def bench_database(url: str, incidents: int, history: float, runs: int, grouping
                 log(f"  group_by={row['group_by']}: python {python_ms} ms, sql {sql_ms} ms, equal {row['equal']}")
                 out["groupings"].append(row)
             out["plan"] = explain_counts(s, query, data.places, groupings[0])
+            s.rollback()
+            # the same plan without migration 0014's index (dropped inside a transaction, then rolled back)
+            s.execute(text("DROP INDEX ix_incidents_detected_wall"))
+            out["plan_without_0014_index"] = explain_counts(s, query, data.places, groupings[0])
+            s.rollback()
         return out
     finally:
         engine.dispose()
