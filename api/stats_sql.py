@@ -100,11 +100,15 @@ def _facts_source(s: Session, facts: Select[Any], dialect: str) -> Iterator[Subq
         yield facts.subquery("facts")
         return
     name = f"stats_facts_{uuid.uuid4().hex[:12]}"
+    # in memory, not a temporary file: writing the table was three times slower on a file (a month: ~20 MB)
+    temp_store = s.execute(text("PRAGMA temp_store")).scalar()
+    s.execute(text("PRAGMA temp_store = MEMORY"))
     s.execute(_CreateTempTableAs(name, facts))
     try:
         yield table(name, *(column(c.name) for c in facts.selected_columns))
     finally:
         s.execute(text(f"DROP TABLE temp.{name}"))
+        s.execute(text(f"PRAGMA temp_store = {int(temp_store or 0)}"))
 
 
 def _facts(q: StatsQuery, places: Mapping[str, SourceInfo], dims: Iterable[Dimension], dialect: str,
