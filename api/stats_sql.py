@@ -33,7 +33,7 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 from sqlalchemy.sql.selectable import Select, Subquery, TableClause
 
 from .db import CaseRecord, CaseStageRecord, IncidentRecord
-from .incident_stats import (Dimension, ReviewCounts, StatsQuery, StatsResult, StatsRow, incident_filter,
+from .incident_stats import (Dimension, StatsQuery, StatsResult, StatsRow, incident_filter,
                              row_order)
 from .settings import SourceInfo
 
@@ -93,9 +93,10 @@ def _create_temp_table_as(element: _CreateTempTableAs, compiler: Any, **kw: Any)
 
 @contextmanager
 def _facts_source(s: Session, facts: Select[Any], dialect: str) -> Iterator[Subquery | TableClause]:
-    """What the aggregates read. PostgreSQL: the facts as a subquery (its planner runs each aggregate in
-    parallel hash joins). SQLite: the facts written once into a temporary table of this connection, so that
-    the incidents, cases and stages are joined once, not once per aggregate (temporary: main stays unlocked)."""
+    """What the aggregates read. PostgreSQL: the facts as a subquery of each of its three aggregates (one
+    GROUPING SETS scan, reject reasons, cases; it drops the joins an aggregate does not need). SQLite: the facts
+    written once into a temporary table of this connection, so that incidents, cases and stages are joined once,
+    not once per aggregate (a temporary table: the main database stays unlocked)."""
     if dialect == "postgresql":
         yield facts.subquery("facts")
         return
