@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (Float, Integer, String, and_, case, cast, column, extract, func, literal, null, select, table,
+from sqlalchemy import (Float, Integer, String, and_, case, cast, column, extract, func, null, select, table,
                         text, tuple_)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -67,8 +67,8 @@ def sql_stats(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo], dims:
             total.cases_by_status.update(row.cases_by_status)
             total.cases_by_department.update(row.cases_by_department)
         return StatsResult(total=total, rows=[rows[k] for k in sorted(rows, key=row_order)],
-                           review_counts=[(str(camera), str(type), r.reviewed, r.confirmed)
-                                          for (camera, type), r in by_camera_type.items()])
+                           review_counts=[(str(r.key["camera"]), str(r.key["type"]), r.reviewed, r.confirmed)
+                                          for r in by_camera_type.values()])
 
 
 def _dialect(s: Session) -> str:
@@ -168,8 +168,7 @@ def _counts_query(facts: Subquery | TableClause, sets: Sequence[GroupingSet], di
     keys = [facts.c[name] for name in columns]
     if len(sets) == 1:
         return select(*keys, *measures).group_by(*keys), columns
-    grouping = func.grouping(*keys) if keys else literal(0)
-    return select(*keys, grouping, *measures).group_by(
+    return select(*keys, func.grouping(*keys), *measures).group_by(
         func.grouping_sets(*(tuple_(*(facts.c[n] for n in names)) for names, _ in sets))), columns
 
 

@@ -16,8 +16,8 @@ from api.stats_sql import offset_runs, sql_stats
 from streetsight.bench.stats_data import camera_places, generate_stats_data
 
 CAMERAS = 40
-GROUPINGS = [(), ("type",), ("camera",), ("area",), ("day",), ("camera", "type"), ("day", "area"),
-             ("area", "day", "camera", "type")]
+GROUPINGS = [(), ("type",), ("camera",), ("area",), ("day",), ("camera", "type"), ("type", "camera"),
+             ("day", "area"), ("area", "day", "camera", "type")]
 
 
 def as_plain(result: StatsResult, with_cases: bool) -> dict[str, Any]:
