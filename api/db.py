@@ -131,6 +131,7 @@ class IncidentRecord(Base):
                         name="status"),
         CheckConstraint("decision IS NULL OR decision IN ('confirm', 'reject')", name="decision"),
         Index("ix_incidents_status_detected_wall", "status", "detected_wall"),
+        Index("ix_incidents_detected_wall", "detected_wall"),  # a period of every status: the statistics (0014)
         Index("ix_incidents_source", "source"),
         Index("ix_incidents_type", "type"),
     )

@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from .db import CaseRecord, CaseStageRecord, IncidentRecord
@@ -88,6 +88,8 @@ class _Fact:
 
 @dataclass
 class StatsRow:
+    """One group's figures, from either path (`group` here or `api.stats_sql`)."""
+
     key: dict[str, str | None]
     incidents: int = 0
     pending: int = 0
@@ -96,11 +98,11 @@ class StatsRow:
     rejected: int = 0
     suppressed: int = 0
     reject_reasons: Counter[str] = field(default_factory=Counter)
-    review_seconds: list[float] = field(default_factory=list)
+    median_review_s: float | None = None
     cases: int = 0
     cases_by_status: Counter[str] = field(default_factory=Counter)
     cases_by_department: Counter[str] = field(default_factory=Counter)
-    close_seconds: list[float] = field(default_factory=list)
+    median_close_s: float | None = None
 
     @property
     def reviewed(self) -> int:
@@ -110,50 +112,68 @@ class StatsRow:
     def confirm_rate(self) -> float | None:
         return round(self.confirmed / self.reviewed, 4) if self.reviewed else None
 
-    def add(self, f: _Fact) -> None:
-        self.incidents += 1
-        if f.status == "confirmed":
-            if f.corrected:
-                self.corrected += 1
-            else:
-                self.confirmed += 1
-        elif f.status == "rejected":
-            self.rejected += 1
-            self.reject_reasons[f.reject_reason or "unspecified"] += 1
-        elif f.status == "suppressed":
-            self.suppressed += 1
-        else:
-            self.pending += 1
-        if f.review_s is not None:
-            self.review_seconds.append(f.review_s)
-        if f.case_status is not None:
-            self.cases += 1
-            self.cases_by_status[f.case_status] += 1
-            self.cases_by_department[f.department or "unassigned"] += 1
-        if f.close_s is not None:
-            self.close_seconds.append(f.close_s)
-
     def as_dict(self, with_cases: bool = True) -> dict[str, object]:
         out: dict[str, object] = {
             **self.key, "incidents": self.incidents, "pending": self.pending, "reviewed": self.reviewed,
             "confirmed": self.confirmed, "corrected": self.corrected, "rejected": self.rejected,
             "suppressed": self.suppressed, "confirm_rate": self.confirm_rate,
-            "reject_reasons": dict(self.reject_reasons.most_common()),
-            "median_review_s": _median(self.review_seconds),
+            "reject_reasons": _by_count(self.reject_reasons), "median_review_s": self.median_review_s,
         }
         if with_cases:
-            out.update(cases=self.cases, cases_by_status=dict(self.cases_by_status.most_common()),
-                       cases_by_department=dict(self.cases_by_department.most_common()),
-                       median_close_s=_median(self.close_seconds))
+            out.update(cases=self.cases, cases_by_status=_by_count(self.cases_by_status),
+                       cases_by_department=_by_count(self.cases_by_department), median_close_s=self.median_close_s)
         return out
+
+
+def _by_count(counts: Counter[str]) -> dict[str, int]:
+    """Most first, ties by name: the same order whichever path counted (CSV cells compare equal)."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+@dataclass
+class _Tally:
+    """The reference path's running group: facts counted one by one, durations kept for the medians."""
+
+    row: StatsRow
+    review_seconds: list[float] = field(default_factory=list)
+    close_seconds: list[float] = field(default_factory=list)
+
+    def add(self, f: _Fact) -> None:
+        row = self.row
+        row.incidents += 1
+        if f.status == "confirmed":
+            if f.corrected:
+                row.corrected += 1
+            else:
+                row.confirmed += 1
+        elif f.status == "rejected":
+            row.rejected += 1
+            row.reject_reasons[f.reject_reason or "unspecified"] += 1
+        elif f.status == "suppressed":
+            row.suppressed += 1
+        else:
+            row.pending += 1
+        if f.review_s is not None:
+            self.review_seconds.append(f.review_s)
+        if f.case_status is not None:
+            row.cases += 1
+            row.cases_by_status[f.case_status] += 1
+            row.cases_by_department[f.department or "unassigned"] += 1
+        if f.close_s is not None:
+            self.close_seconds.append(f.close_s)
+
+    def finish(self) -> StatsRow:
+        self.row.median_review_s = _median(self.review_seconds)
+        self.row.median_close_s = _median(self.close_seconds)
+        return self.row
 
 
 def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
 
-def load_facts(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo]) -> list[_Fact]:
-    """The incidents of the query with their case (if any) and its closing time, in three queries."""
+def incident_filter(q: StatsQuery, places: Mapping[str, SourceInfo]) -> list[ColumnElement[bool]]:
+    """The WHERE of the query's incidents (both paths)."""
     start, end = q.wall_bounds()
     where = [IncidentRecord.detected_wall >= start, IncidentRecord.detected_wall < end,
              IncidentRecord.status.not_in(SHADOW_STATUSES)]  # a candidate model's would-be incidents: models compare
@@ -163,6 +183,12 @@ def load_facts(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo]) -> l
         where.append(IncidentRecord.source == q.camera)
     if q.area:
         where.append(IncidentRecord.source.in_([sid for sid, p in places.items() if p.area == q.area]))
+    return where
+
+
+def load_facts(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo]) -> list[_Fact]:
+    """The incidents of the query with their case (if any) and its closing time, in three queries."""
+    where = incident_filter(q, places)
     incidents = s.execute(select(
         IncidentRecord.id, IncidentRecord.type, IncidentRecord.source, IncidentRecord.detected_wall,
         IncidentRecord.status, IncidentRecord.corrected_type, IncidentRecord.reject_reason,
@@ -193,14 +219,38 @@ def load_facts(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo]) -> l
 
 def group(facts: Iterable[_Fact], dims: Sequence[Dimension]) -> list[StatsRow]:
     """One row per distinct value of ``dims`` (no dims: one row for everything), sorted by the key."""
-    rows: dict[tuple[str | None, ...], StatsRow] = {}
+    tallies: dict[tuple[str | None, ...], _Tally] = {}
     for f in facts:
         key = f.key(dims)
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = StatsRow(dict(zip(dims, key)))
-        row.add(f)
-    return [rows[k] for k in sorted(rows, key=lambda k: tuple(v or "" for v in k))]
+        tally = tallies.get(key)
+        if tally is None:
+            tally = tallies[key] = _Tally(StatsRow(dict(zip(dims, key))))
+        tally.add(f)
+    return [tallies[k].finish() for k in sorted(tallies, key=row_order)]
+
+
+def row_order(key: Sequence[str | None]) -> tuple[str, ...]:
+    """Rows sorted by their key, a missing value (a camera without an area) first."""
+    return tuple(v or "" for v in key)
+
+
+@dataclass(frozen=True)
+class StatsResult:
+    """What ``GET /api/v1/stats`` reports: every group, the total, and the (camera, type) review counts
+    that the confirm-rate flags are judged on."""
+
+    total: StatsRow
+    rows: list[StatsRow]
+    review_counts: list[ReviewCounts]
+
+
+def python_stats(s: Session, q: StatsQuery, places: Mapping[str, SourceInfo], dims: Sequence[Dimension],
+                 with_cases: bool = True) -> StatsResult:
+    """The reference computation: every incident of the period read into Python and counted there. Kept as
+    the definition that `api.stats_sql.sql_stats` must equal (tests, ``streetsight bench stats``)."""
+    facts = load_facts(s, q, places)
+    return StatsResult(total=(group(facts, ()) or [StatsRow({})])[0], rows=group(facts, dims),
+                       review_counts=review_counts(facts))
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from .auth import Principal, require
 from .cases import CaseService
 from .department_stats import department_performance, rule_misses
-from .incident_stats import (DIMENSIONS, Dimension, StatsQuery, StatsRow, confirm_rate_flags, group, load_facts,
-                             review_counts)
+from .incident_stats import DIMENSIONS, Dimension, StatsQuery, confirm_rate_flags
+from .stats_sql import sql_stats
 
 CSV_FIELDS = ("department", "area", "received", "handled", "on_time", "late", "on_time_rate", "median_handle_s",
               "returns", "reopened", "reopen_rate")
@@ -153,23 +153,22 @@ def stats_router() -> APIRouter:
             raise HTTPException(422, f"to: a period is at most {MAX_PERIOD.days} days")
         query = StatsQuery(first_day, last_day, tz, type=type, camera=camera, area=area)
         cases: CaseService = request.app.state.cases
-        with cases.session() as s:
-            facts = load_facts(s, query, getattr(request.app.state, "source_places", {}))
         with_cases = principal.may("cases:read")
-        rows = [r.as_dict(with_cases) for r in group(facts, dims)]
+        with cases.session() as s:
+            stats = sql_stats(s, query, getattr(request.app.state, "source_places", {}), dims, with_cases)
+        rows = [r.as_dict(with_cases) for r in stats.rows]
         if format == "csv":
             return Response(stats_csv(rows, dims, with_cases), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": 'attachment; filename="stats.csv"'})
         ui = settings.ui
-        total = (group(facts, ()) or [StatsRow({})])[0]
         return IncidentStatsReport(
             first_day=first_day, last_day=last_day, timezone=tz, group_by=dims,
             confirm_rate_floor=ui.confirm_rate_floor, confirm_rate_min_reviews=ui.confirm_rate_min_reviews,
-            total=IncidentStatsRow.model_validate(total.as_dict(with_cases)),
+            total=IncidentStatsRow.model_validate(stats.total.as_dict(with_cases)),
             rows=[IncidentStatsRow.model_validate(r) for r in rows],
             flags=[ConfirmRateFlagOut.model_validate(f, from_attributes=True)
-                   for f in confirm_rate_flags(review_counts(facts), ui.confirm_rate_floor,
-                                                         ui.confirm_rate_min_reviews)])
+                   for f in confirm_rate_flags(stats.review_counts, ui.confirm_rate_floor,
+                                               ui.confirm_rate_min_reviews)])
 
     @router.get("/departments", response_model=DepartmentReport, dependencies=[Depends(require("cases:read"))],
                 responses={200: {"content": {"text/csv": {}}}})

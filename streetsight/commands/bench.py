@@ -4,6 +4,7 @@
     streetsight bench capacity --duration 30                        most sources sustained at keyframe rate
     streetsight bench bus --events 5000 --json                      Redis event bus: worker call -> stored record
     streetsight bench plates --per-height 40                        plate-read accuracy by plate height (px)
+    streetsight bench stats --incidents 20000,200000                GET /api/v1/stats: Python vs SQL aggregation
 """
 from __future__ import annotations
 
@@ -87,6 +88,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_json_option(plates)
     plates.set_defaults(func=cmd_plates)
 
+    stats = sub.add_parser("stats", help="the statistics computed in Python (old) and in SQL (new), side by side, "
+                                         "on SQLite and PostgreSQL")
+    stats.add_argument("--incidents", type=lambda t: [_positive(int)(v) for v in t.split(",")],
+                       default=[20_000, 200_000], help="incidents in the 30-day period, comma-separated sizes")
+    stats.add_argument("--history", type=float, default=1.0,
+                       help="incidents before the period, as a multiple of --incidents (the query skips them)")
+    stats.add_argument("--backends", type=_backends, default=["sqlite", "postgresql"],
+                       help="comma-separated: sqlite, postgresql")
+    stats.add_argument("--postgres-url", help="an empty PostgreSQL database to fill (one size only); default: a "
+                                              "private cluster from Debian's postgresql binaries")
+    stats.add_argument("--runs", type=_positive(int), default=3, help="calls of each path per grouping (median)")
+    stats.add_argument("--cameras", type=_positive(int), default=350)
+    stats.add_argument("--out", type=Path, default=Path("var/bench"), help="folder of the result file")
+    add_json_option(stats)
+    stats.set_defaults(func=cmd_stats)
+
+
+def _backends(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in ("sqlite", "postgresql")]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"expected sqlite and/or postgresql, got {text!r}")
+    return names
+
 
 def _options(args: argparse.Namespace, **extra):
     from streetsight.bench.streams import StreamsBenchOptions
@@ -136,3 +161,17 @@ def cmd_plates(args: argparse.Namespace) -> int:
     from streetsight.bench.plates import run_plate_bench
 
     return _finish(run_plate_bench(args.heights, args.per_height, threads=args.threads, log=_say), args, "plates")
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from streetsight.bench.postgres_server import postgres_bin_dir
+    from streetsight.bench.stats import run_stats_bench
+    from streetsight.commands import CliError
+
+    if args.postgres_url and len(args.incidents) > 1:
+        raise CliError("--postgres-url: one database holds one size; give one --incidents value")
+    if "postgresql" in args.backends and not args.postgres_url and postgres_bin_dir() is None:
+        raise CliError("--backends: postgresql needs --postgres-url or Debian's postgresql (apt-get install postgresql)")
+    result = run_stats_bench(args.incidents, args.backends, postgres_url=args.postgres_url, runs=args.runs,
+                             history=args.history, cameras=args.cameras, log=_say)
+    return _finish(result, args, "stats")
