@@ -69,6 +69,29 @@ def encode_frames(out: av.container.OutputContainer, stream: av.VideoStream, dra
         out.mux(packet)
 
 
+def camera_like_h264(dst: Path, draw: Callable[[int], np.ndarray], n: int, size: tuple[int, int], fps: int,
+                     crf: int) -> Path:
+    """``n`` BGR frames ``draw(i)`` as camera-like H.264 (1 s GOP, no B-frames) at ``dst``, written under a
+    ``.part`` name first so that an interrupted run never leaves a truncated file for the next one to reuse."""
+    tmp = dst.with_suffix(".part.mp4")
+    with av.open(str(tmp), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        stream.options = {"g": str(fps), "keyint_min": str(fps), "sc_threshold": "0", "bf": "0",
+                          "preset": "veryfast", "crf": str(crf)}
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(draw(i), format="bgr24").reformat(format="yuv420p")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    tmp.rename(dst)
+    return dst
+
+
 def first_seconds(src: Path, dst: Path, seconds: float) -> Path:
     """The first ``seconds`` of ``src``, remuxed (no re-encode)."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:

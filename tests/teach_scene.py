@@ -8,13 +8,13 @@ That shot, played forwards and backwards in turn (so there is no cut), is held a
 """
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
 from datasets.samples import fetch_bikes_mp4
+from tests.media import camera_like_h264
 
 SHOT = (187, 242)  # first and one-past-last frame of the fixed shot
 FPS = 25
@@ -40,20 +40,4 @@ def parked_bicycle_camera(dst: Path, seconds: float, samples: Path = Path("var/s
     frames = shot_frames(samples)
     cycle = frames + frames[-2:0:-1]
     n = int(seconds * FPS)
-    tmp = dst.with_suffix(".part.mp4")
-    with av.open(str(tmp), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
-        stream.time_base = Fraction(1, FPS)
-        stream.options = {"g": str(FPS), "keyint_min": str(FPS), "sc_threshold": "0", "bf": "0",
-                          "preset": "veryfast", "crf": "23"}
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(cycle[i % len(cycle)], format="bgr24").reformat(format="yuv420p")
-            frame.pts = i
-            frame.time_base = Fraction(1, FPS)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    tmp.rename(dst)
-    return dst
+    return camera_like_h264(dst, lambda i: cycle[i % len(cycle)], n, SIZE, FPS, crf=23)

@@ -17,6 +17,7 @@ import av
 import cv2
 import numpy as np
 
+from tests.media import camera_like_h264
 from tests.teach_scene import BICYCLE_PX, shot_frames
 
 FPS = 10  # vtest.avi
@@ -73,25 +74,7 @@ def frame_at(t: float, first_from: float, second_from: float) -> np.ndarray:
 
 def street_camera(dst: Path, seconds: float, first_from: float, second_from: float) -> Path:
     """The scene as camera-like H.264 (1 s GOP, no B-frames), for ``analyze`` or an RTSP mount."""
-    from fractions import Fraction
-
     if dst.exists():
         return dst
-    tmp = dst.with_suffix(".part.mp4")
-    with av.open(str(tmp), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
-        stream.time_base = Fraction(1, FPS)
-        stream.options = {"g": str(FPS), "keyint_min": str(FPS), "sc_threshold": "0", "bf": "0",
-                          "preset": "veryfast", "crf": "20"}
-        for i in range(int(seconds * FPS)):
-            image = frame_at(i / FPS, first_from, second_from)
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
-            frame.pts = i
-            frame.time_base = Fraction(1, FPS)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    tmp.rename(dst)
-    return dst
+    return camera_like_h264(dst, lambda i: frame_at(i / FPS, first_from, second_from), int(seconds * FPS), SIZE,
+                            FPS, crf=20)
