@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from .auth import Principal, require
 from .embeddings import StoredEmbedding, encode_vector_bytes
 from .examples import CutExample, ExampleStore, Label, StoredExample
+from .served_frames import KEEP_S, PER_CAMERA
 
 Box = tuple[float, float, float, float]
 MIN_BOX = 0.005  # a box thinner than this fraction of the snapshot is a slip of the mouse, not an object
@@ -41,8 +42,8 @@ ExampleCutter = Callable[[str, Box, str | None], CutExample]  # (source, normali
 
 class ExampleIn(BaseModel):
     event_type: str = Field(description="the event type the box shows (or does not show, for a negative)")
-    box: list[float] | None = Field(None, description="[x1, y1, x2, y2], normalised to the camera's latest "
-                                    "snapshot (0..1)", examples=[[0.4, 0.13, 0.99, 0.77]])
+    box: list[float] | None = Field(None, description="[x1, y1, x2, y2], normalised to the snapshot "
+                                    "(0..1)", examples=[[0.4, 0.13, 0.99, 0.77]])
     frame: str | None = Field(None, pattern=r"^[0-9]{1,20}$",
                               description="the snapshot the box was drawn on (its X-Frame-Id header): the box is cut "
                               "from that picture; without it, from the camera's latest frame")
@@ -121,9 +122,9 @@ def examples_router(store: ExampleStore, cut: ExampleCutter, event_types: Sequen
             except NoFrame as exc:
                 raise HTTPException(404, str(exc)) from None
             except FrameGone:
-                raise HTTPException(409, f"frame: snapshot {body.frame!r} of source {source_id!r} is no longer held "
-                                         "(snapshots are held for a couple of minutes): reload the snapshot and "
-                                         "draw the box again") from None
+                raise HTTPException(409, f"frame: snapshot {body.frame!r} of source {source_id!r} is not held (never "
+                                         f"served, or older than {KEEP_S:.0f} s or than the camera's last {PER_CAMERA} "
+                                         "snapshots): reload the snapshot and draw the box again") from None
         return _out(store.add(source_id, body.event_type, body.label, box, cutout, principal.username))
 
     def from_incident(source_id: str, incident_id: str) -> tuple[Box, CutExample]:
