@@ -25,6 +25,7 @@ import supervision as sv
 from api import IncidentRepository, create_app, create_engine_for, init_db, make_session_factory
 from api.embeddings import encode_vector
 from api.examples import ExampleStore
+from api.served_frames import ServedFrames
 from api.schemas import EmbeddingIn, IncidentCreate
 from detectors.bins import BinParams, BinRule
 from detectors.context import FrameContext
@@ -76,6 +77,7 @@ class Served:
     book: ExampleBook
     latest: LatestFrames
     repo: IncidentRepository
+    frames: LocalFrameView
 
 
 @pytest.fixture()
@@ -96,7 +98,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     RecordExamples(store, book, model_id(shared_embedder())).attach(poll=False)
     mount_examples(app, store, frames, lambda source_id: source_id in ("bikes", "bins", "spot"), repo.embedding)
     server = UvicornThread(app, free_port()).start()
-    yield Served(server.url, store, book, latest, repo)
+    yield Served(server.url, store, book, latest, repo, frames)
     server.stop()
     engine.dispose()
 
@@ -206,7 +208,20 @@ def test_the_saved_example_is_cut_from_the_snapshot_on_screen_not_the_cameras_la
         page.click("#t-save")
         page.locator("#t-examples li").first.wait_for()
         screenshot(page, tmp_path, "teach-cut-from-snapshot.png")
-    [example] = served.store.list("bikes")
+        [example] = served.store.list("bikes")
+
+        served.frames.served = ServedFrames()  # the snapshot on screen is no longer held (as after 2 minutes)
+        draw(page, list(BICYCLE))
+        page.click("#t-save")
+        page.wait_for_function("() => document.getElementById('t-status').classList.contains('error')")
+        assert "reload the snapshot" in page.locator("#t-status").inner_text()  # not cut from another frame
+        assert len(served.store.list("bikes")) == 1
+        screenshot(page, tmp_path, "teach-snapshot-not-held.png")
+        page.click("#t-reload")
+        snapshot_loaded(page)
+        draw(page, list(BICYCLE))
+        page.click("#t-save")
+        page.wait_for_function("() => document.querySelectorAll('#t-examples li').length === 2")
     embed = shared_embedder().embed
     drawn_on = embed([object_crop(on_screen, BICYCLE_PX)])[0]
     covered = embed([object_crop(frames[16], BICYCLE_PX)])[0]
