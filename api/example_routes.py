@@ -1,11 +1,12 @@
 """``/api/v1/sources/{id}/examples``: teach a camera by example (issue 14).
 
-A reviewer draws a box on the camera's latest snapshot and names what it is: ``POST`` with ``event_type``, ``box``
-``[x1, y1, x2, y2]`` normalised to the snapshot and ``label`` ``positive`` | ``negative``. Or marks an incident of the
-camera as an example (``incident_id`` instead of ``box``): its stored crop embedding and box are taken, so a bin
-judged full wrongly becomes a "not full" example without a new snapshot. The wiring's
-`ExampleCutter` crops the box from the camera's latest analysed frame and embeds it; the example is stored and
-the running rules of that camera use it within seconds. ``GET`` lists them (with a thumbnail link), ``DELETE``
+A reviewer draws a box on the camera's snapshot and names what it is: ``POST`` with ``event_type``, ``box``
+``[x1, y1, x2, y2]`` normalised to the snapshot, ``label`` ``positive`` | ``negative`` and ``frame``, the snapshot's
+``X-Frame-Id``. Or marks an incident of the camera as an example (``incident_id`` instead of ``box``): its stored
+crop embedding and box are taken, so a bin judged full wrongly becomes a "not full" example without a new snapshot.
+The wiring's `ExampleCutter` crops the box from the snapshot named (without ``frame``: the camera's latest analysed
+frame, for API clients) and embeds it; the example is stored and the running rules of that camera use it within
+seconds. ``GET`` lists them (with a thumbnail link), ``DELETE``
 forgets one.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from .auth import Principal, require
 from .embeddings import StoredEmbedding, encode_vector_bytes
 from .examples import CutExample, ExampleStore, Label, StoredExample
+from .served_frames import KEEP_S, PER_CAMERA
 
 Box = tuple[float, float, float, float]
 MIN_BOX = 0.005  # a box thinner than this fraction of the snapshot is a slip of the mouse, not an object
@@ -29,14 +31,22 @@ class NoFrame(LookupError):
     """The camera has no analysed frame yet (or is not running here)."""
 
 
+class FrameGone(LookupError):
+    """The snapshot named by ``frame`` was never served, or is no longer held: the box must not be cut from another
+    picture than the one it was drawn on."""
+
+
 Reviewer = Annotated[Principal, Depends(require("incidents:review"))]
-ExampleCutter = Callable[[str, Box], CutExample]  # (source id, normalised box) -> the crop's vectors
+ExampleCutter = Callable[[str, Box, str | None], CutExample]  # (source, normalised box, frame id) -> the vectors
 
 
 class ExampleIn(BaseModel):
     event_type: str = Field(description="the event type the box shows (or does not show, for a negative)")
-    box: list[float] | None = Field(None, description="[x1, y1, x2, y2], normalised to the camera's latest "
-                                    "snapshot (0..1)", examples=[[0.4, 0.13, 0.99, 0.77]])
+    box: list[float] | None = Field(None, description="[x1, y1, x2, y2], normalised to the snapshot "
+                                    "(0..1)", examples=[[0.4, 0.13, 0.99, 0.77]])
+    frame: str | None = Field(None, pattern=r"^[0-9]{1,20}$",
+                              description="the snapshot the box was drawn on (its X-Frame-Id header): the box is cut "
+                              "from that picture; without it, from the camera's latest frame")
     incident_id: str | None = Field(None, description="instead of a box: this incident of the camera (its object)")
     label: Label = "positive"
 
@@ -44,6 +54,8 @@ class ExampleIn(BaseModel):
     def _one_of(self) -> "ExampleIn":
         if (self.box is None) == (self.incident_id is None):
             raise ValueError("box: give either a box drawn on the snapshot or an incident_id")
+        if self.frame is not None and self.box is None:
+            raise ValueError("frame: names the snapshot a box was drawn on; an incident_id needs none")
         return self
 
     @field_validator("box")
@@ -95,7 +107,8 @@ def examples_router(store: ExampleStore, cut: ExampleCutter, event_types: Sequen
 
     @router.post("", response_model=ExampleOut, status_code=201)
     def add_example(source_id: str, body: ExampleIn, principal: Reviewer) -> ExampleOut:
-        """Crop ``box`` from the camera's latest frame, embed it and keep it as an example of ``event_type``."""
+        """Crop ``box`` from the snapshot ``frame`` (else the camera's latest frame), embed it and keep it as an
+        example of ``event_type``."""
         known(source_id)
         if body.event_type not in event_types:
             raise HTTPException(422, f"event_type: {body.event_type!r} is not one of {', '.join(event_types)}")
@@ -105,9 +118,13 @@ def examples_router(store: ExampleStore, cut: ExampleCutter, event_types: Sequen
             assert body.box is not None
             box = (body.box[0], body.box[1], body.box[2], body.box[3])
             try:
-                cutout = cut(source_id, box)
+                cutout = cut(source_id, box, body.frame)
             except NoFrame as exc:
                 raise HTTPException(404, str(exc)) from None
+            except FrameGone:
+                raise HTTPException(409, f"frame: snapshot {body.frame!r} of source {source_id!r} is not held (never "
+                                         f"served, or older than {KEEP_S:.0f} s or than the camera's last {PER_CAMERA} "
+                                         "snapshots): reload the snapshot and draw the box again") from None
         return _out(store.add(source_id, body.event_type, body.label, box, cutout, principal.username))
 
     def from_incident(source_id: str, incident_id: str) -> tuple[Box, CutExample]:

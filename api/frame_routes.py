@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from .auth import require
+from .served_frames import frame_id_of
 
 SNAPSHOT_MAX_WIDTH = 4096
 
@@ -62,6 +63,12 @@ class FrameView(Protocol):
     def preview(self, source_id: str) -> PreviewOut | None:
         """Detections and rule candidates of the latest analysed frame; None: no frame yet."""
 
+    def keep(self, source_id: str, frame_id: str, jpeg: bytes) -> None:
+        """Hold a full-size snapshot just served for a short while (bounded: `api.served_frames`)."""
+
+    def kept(self, source_id: str, frame_id: str) -> bytes | None:
+        """The JPEG served as ``frame_id``, while it is held; None: never served, or no longer held."""
+
 
 def frame_router(view: FrameView, known: Callable[[str], bool]) -> APIRouter:
     """``known(source_id)``: the camera exists (a record), so a missing frame is told apart from a wrong id."""
@@ -83,13 +90,18 @@ def frame_router(view: FrameView, known: Callable[[str], bool]) -> APIRouter:
     def snapshot(source_id: str, width: Annotated[int | None, Query(
             ge=16, le=SNAPSHOT_MAX_WIDTH, description="scale down to this width (e.g. 320 for thumbnails)")] = None,
                  ) -> Response:
-        """The camera's latest analysed frame as JPEG; ``X-Frame-Time`` is when it was analysed (unix s)."""
+        """The camera's latest analysed frame as JPEG; ``X-Frame-Time`` is when it was analysed (unix s). At full
+        size (no ``width``) ``X-Frame-Id`` names it: a box drawn on it is cut from this very picture when the
+        example's POST gives that ``frame`` (held a couple of minutes, see `api.served_frames`)."""
         require_known(source_id)
         image = view.snapshot(source_id, width)
         if image is None:
             raise not_found(source_id)
-        return Response(image.jpeg, media_type="image/jpeg",
-                        headers={"Cache-Control": "no-store", "X-Frame-Time": f"{image.wall_time:.3f}"})
+        headers = {"Cache-Control": "no-store", "X-Frame-Time": f"{image.wall_time:.3f}"}
+        if width is None:
+            headers["X-Frame-Id"] = frame_id_of(image.wall_time)
+            view.keep(source_id, headers["X-Frame-Id"], image.jpeg)
+        return Response(image.jpeg, media_type="image/jpeg", headers=headers)
 
     @router.get("/{source_id}/preview", dependencies=read, response_model=PreviewOut, responses=missing)
     def preview(source_id: str, response: Response) -> PreviewOut:

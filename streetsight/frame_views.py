@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from api.frame_routes import CandidateOut, DetectionOut, PreviewOut, SnapshotImage
+from api.served_frames import ServedFrames
 from streetsight.latest_frames import LatestFrame, LatestFrames
 
 JPEG_QUALITY = 85
@@ -58,8 +59,9 @@ def scaled_jpeg(jpeg: bytes, max_width: int | None) -> bytes:
 class LocalFrameView:
     """`api.frame_routes.FrameView` over this process's pipeline."""
 
-    def __init__(self, latest: LatestFrames) -> None:
+    def __init__(self, latest: LatestFrames, served: ServedFrames | None = None) -> None:
         self.latest = latest
+        self.served = served if served is not None else ServedFrames()
 
     def snapshot(self, source_id: str, max_width: int | None) -> SnapshotImage | None:
         frame = self.latest.get(source_id)
@@ -70,3 +72,9 @@ class LocalFrameView:
     def preview(self, source_id: str) -> PreviewOut | None:
         frame = self.latest.get(source_id)
         return preview_of(frame) if frame is not None else None
+
+    def keep(self, source_id: str, frame_id: str, jpeg: bytes) -> None:
+        self.served.keep(source_id, frame_id, jpeg)
+
+    def kept(self, source_id: str, frame_id: str) -> bytes | None:
+        return self.served.get(source_id, frame_id)

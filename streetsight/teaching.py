@@ -1,13 +1,14 @@
 """Teach by example, wired (issue 14): the API's example routes, the records, and the rules' classifiers.
 
-- The API cuts a drawn box from the camera's latest analysed frame (`LivePipeline.latest`) and embeds it
-  (`frame_cutter`); the example is stored as a record (`api.examples.ExampleStore`).
+- The API cuts a drawn box from the snapshot the reviewer drew on (held by the `FrameView` by its frame id), or,
+  when the POST names no frame, from the camera's latest analysed frame, and embeds it (`frame_cutter`); the
+  example is stored as a record (`api.examples.ExampleStore`).
 - `RecordExamples` keeps an `ExampleBook` (vision/) in step with the records: a change stored by this process
   counts at once (``on_change``); one stored by another process is picked up by polling the store's version
   every ``refresh_s``. Rules hold their camera's classifier, which changes in place: nothing restarts.
 
-In cluster mode the API role has no frames of its own: it would read the latest JPEG the workers publish to
-Redis (the operator-console stream's snapshot path); until that exists ``POST`` answers 404 there.
+In cluster mode the API role has no frames of its own: it cuts from the JPEG the workers publish to Redis, and the
+snapshots it served are held there by frame id (`streetsight.cluster.frames`).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from fastapi.responses import FileResponse
 from api.app import STATIC_DIR
 from api.embeddings import StoredEmbedding, encode_vector_bytes
 from api.frame_routes import FrameView
-from api.example_routes import ExampleCutter, NoFrame, examples_router
+from api.example_routes import ExampleCutter, FrameGone, NoFrame, examples_router
 from api.examples import CutExample, ExampleStore, StoredExample
 from streetsight.config import EVENT_TYPES, Config
 from streetsight.rules import use_examples
@@ -41,14 +42,20 @@ def model_id(embedder: CropEmbedder) -> str:
 
 
 def frame_cutter(frames: FrameView, embedder: Callable[[], CropEmbedder] = shared_embedder) -> ExampleCutter:
-    """Crops a normalised box from a camera's latest analysed frame (in this process, or the full frame a worker
-    published to Redis) and embeds it."""
+    """Crops a normalised box from the snapshot served as ``frame``, else from the camera's latest analysed frame
+    (in this process, or the full frame a worker published to Redis), and embeds it."""
 
-    def cut(source_id: str, box: tuple[float, float, float, float]) -> CutExample:
-        shot = frames.snapshot(source_id, None)
-        image = decode_jpeg(shot.jpeg) if shot is not None else None
-        if image is None:
-            raise NoFrame(f"source {source_id!r} has no analysed frame yet: wait for the camera's first frame")
+    def cut(source_id: str, box: tuple[float, float, float, float], frame: str | None) -> CutExample:
+        if frame is not None:
+            jpeg = frames.kept(source_id, frame)
+            if jpeg is None:
+                raise FrameGone(frame)
+        else:
+            shot = frames.snapshot(source_id, None)
+            if shot is None:
+                raise NoFrame(f"source {source_id!r} has no analysed frame yet: wait for the camera's first frame")
+            jpeg = shot.jpeg
+        image = decode_jpeg(jpeg)
         height, width = image.shape[:2]
         pixels = (box[0] * width, box[1] * height, box[2] * width, box[3] * height)
         crop = object_crop(image, pixels)

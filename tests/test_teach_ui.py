@@ -25,6 +25,7 @@ import supervision as sv
 from api import IncidentRepository, create_app, create_engine_for, init_db, make_session_factory
 from api.embeddings import encode_vector
 from api.examples import ExampleStore
+from api.served_frames import ServedFrames
 from api.schemas import EmbeddingIn, IncidentCreate
 from detectors.bins import BinParams, BinRule
 from detectors.context import FrameContext
@@ -37,10 +38,11 @@ from streetsight.teaching import RecordExamples, model_id, mount_examples
 from tests.browser import PageLog, UvicornThread, chromium, needs_chromium, screenshot
 from tests.conftest import free_port
 from detectors.vending import VendingParams, VendingRule
+from evidence.snapshot import decode_jpeg
 from tests.scenarios.fixtures import vtest_mp4  # noqa: F401 (fixture)
 from tests.scenarios.render import bin_image
 from tests.scenarios.vending_spot import SPOT, SPOT_POLYGON, SPOT_PX, spot_frame
-from tests.teach_scene import BICYCLE, shot_frames
+from tests.teach_scene import BICYCLE, BICYCLE_PX, shot_frames
 from tests.test_review_ui import PASSWORD, REVIEWER, sign_in
 from vision.embedding import object_crop, shared_embedder
 from vision.examples import ExampleBook
@@ -75,6 +77,7 @@ class Served:
     book: ExampleBook
     latest: LatestFrames
     repo: IncidentRepository
+    frames: LocalFrameView
 
 
 @pytest.fixture()
@@ -95,7 +98,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     RecordExamples(store, book, model_id(shared_embedder())).attach(poll=False)
     mount_examples(app, store, frames, lambda source_id: source_id in ("bikes", "bins", "spot"), repo.embedding)
     server = UvicornThread(app, free_port()).start()
-    yield Served(server.url, store, book, latest, repo)
+    yield Served(server.url, store, book, latest, repo, frames)
     server.stop()
     engine.dispose()
 
@@ -179,6 +182,52 @@ def test_a_box_drawn_with_the_mouse_becomes_the_cameras_example_and_can_be_delet
         page.select_option("#t-source", "bins")  # no frame yet: the page says so
         page.locator("#t-missing").wait_for()
         assert log.unexpected("404", "401") == []  # 401: the sign-in page before signing in
+
+
+def test_the_saved_example_is_cut_from_the_snapshot_on_screen_not_the_cameras_later_frame(served: Served,
+                                                                                          tmp_path: Path) -> None:
+    """The reviewer draws on the clear bicycle; before the box is saved a passer-by walks in front of it on the
+    camera (frame 16 of the shot, 0.75 alike). The example is the crop of the picture on screen."""
+    frames = shot_frames()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        sign_in(page, served.url)
+        shown: list[bytes] = []
+
+        def keep_a_copy(route) -> None:  # the very bytes the page is served, passed on unchanged
+            response = route.fetch()
+            shown.append(response.body())
+            route.fulfill(response=response)
+
+        page.route("**/api/v1/sources/bikes/snapshot*", keep_a_copy)
+        page.goto(served.url + "/teach")
+        snapshot_loaded(page)
+        on_screen = decode_jpeg(shown[-1])
+        served.latest.put("bikes", frames[16], sv.Detections.empty(), 1.0)  # the live frame changes meanwhile
+        draw(page, list(BICYCLE))
+        page.click("#t-save")
+        page.locator("#t-examples li").first.wait_for()
+        screenshot(page, tmp_path, "teach-cut-from-snapshot.png")
+        [example] = served.store.list("bikes")
+
+        served.frames.served = ServedFrames()  # the snapshot on screen is no longer held (as after 2 minutes)
+        draw(page, list(BICYCLE))
+        page.click("#t-save")
+        page.wait_for_function("() => document.getElementById('t-status').classList.contains('error')")
+        assert "reload the snapshot" in page.locator("#t-status").inner_text()  # not cut from another frame
+        assert len(served.store.list("bikes")) == 1
+        screenshot(page, tmp_path, "teach-snapshot-not-held.png")
+        page.click("#t-reload")
+        snapshot_loaded(page)
+        draw(page, list(BICYCLE))
+        page.click("#t-save")
+        page.wait_for_function("() => document.querySelectorAll('#t-examples li').length === 2")
+    embed = shared_embedder().embed
+    drawn_on = embed([object_crop(on_screen, BICYCLE_PX)])[0]
+    covered = embed([object_crop(frames[16], BICYCLE_PX)])[0]
+    assert float(example.crop @ drawn_on) > 0.99, float(example.crop @ covered)  # old code: 0.76, the covered one
+    thumbnail = embed([decode_jpeg(served.store.thumbnail("bikes", example.id))])[0]
+    assert float(thumbnail @ drawn_on) > float(thumbnail @ covered) + 0.1  # the list shows the bicycle in clear
 
 
 def test_bin_states_marked_on_snapshots_train_the_cameras_state_classifier_at_once(served: Served,

@@ -1,4 +1,4 @@
-// Teach a camera by example: draw a box on its latest snapshot, name the type and the label, save;
+// Teach a camera by example: draw a box on its latest snapshot (the box is cut from that picture), name the type and the label, save;
 // list and delete the camera's examples. The running camera uses a saved example within seconds.
 import { EVENT_LABELS, eventLabel, exampleLabels } from "./labels.js";
 
@@ -9,7 +9,7 @@ const typeText = (type) => {
   const { zh, en } = eventLabel(type);
   return en ? `${zh} ${en}` : zh;
 };
-const state = { source: "", box: null, drag: null };
+const state = { source: "", box: null, drag: null, frame: null, url: null, loading: null };
 
 async function call(path, { method = "GET", body } = {}) {
   const init = { method, cache: "no-store", credentials: "same-origin", headers: { Accept: "application/json" } };
@@ -38,12 +38,33 @@ function status(text, error = false) {
 
 // -- the snapshot and the box --------------------------------------------------------------------
 
-function loadSnapshot() {
+// Fetched rather than set as the image's src: its X-Frame-Id names the picture, and the saved box is cut from
+// that very picture (the camera's live frame may show the object covered by the time the box is saved).
+async function loadSnapshot() {
   const img = $("t-snapshot");
+  const source = state.source;
+  const load = (state.loading = {});
+  state.frame = null;
+  setBox(null);
+  img.removeAttribute("src"); // nothing to draw on until the new picture is in
   $("t-missing").hidden = true;
   img.hidden = false;
-  img.src = `/api/v1/sources/${encodeURIComponent(state.source)}/snapshot?t=${Date.now()}`;
-  setBox(null);
+  let res = null;
+  try {
+    res = await fetch(`/api/v1/sources/${encodeURIComponent(source)}/snapshot`,
+                      { cache: "no-store", credentials: "same-origin" });
+  } catch { /* offline: shown as missing */ }
+  const blob = res?.ok ? await res.blob() : null;
+  if (state.loading !== load) return; // another camera or a reload was asked for meanwhile
+  if (!blob) {
+    img.hidden = true;
+    $("t-missing").hidden = false;
+    return;
+  }
+  if (state.url) URL.revokeObjectURL(state.url);
+  state.url = URL.createObjectURL(blob);
+  state.frame = res.headers.get("X-Frame-Id");
+  img.src = state.url;
 }
 
 function setBox(box, saved = false) {
@@ -104,6 +125,7 @@ async function save(event) {
   if (!state.box) return;
   const label = document.querySelector("input[name=label]:checked").value;
   const body = { event_type: $("t-type").value, box: state.box.map((v) => Number(v.toFixed(4))), label };
+  if (state.frame) body.frame = state.frame; // cut from the picture the box was drawn on
   status("保存中 Saving…");
   try {
     await call(`/api/v1/sources/${encodeURIComponent(state.source)}/examples`, { method: "POST", body });

@@ -7,6 +7,10 @@ into one hash ``<prefix>:frame:<source>`` per camera that expires (a stopped cam
 shown frozen for long). Every write carries a 320 px thumbnail (the camera wall), the preview and the frame time;
 the full frame (the JPEG costs most) only for a camera someone asked for in the last `WANTED_S` (the zone editor,
 a re-check): the API marks it wanted (``<prefix>:frame-wanted:<source>``) and waits for the worker's next write.
+
+A full-size snapshot the API served is held by its frame id (``<prefix>:served:<source>:<id>``, expiring after
+`api.served_frames.KEEP_S`, the last `PER_CAMERA` per camera listed in ``<prefix>:served-ids:<source>`` and older
+ones deleted), so that any API process cuts a drawn example from the picture the reviewer drew on.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import time
 import redis
 
 from api.frame_routes import PreviewOut, SnapshotImage
+from api.served_frames import KEEP_S, PER_CAMERA
 from streetsight.cluster.loop import PeriodicRedisWriter
 from streetsight.config import ClusterConfig
 from streetsight.frame_views import encode, preview_of, scaled_jpeg
@@ -121,6 +126,30 @@ class RedisFrameView:
             if jpeg is not None or time.monotonic() >= deadline:
                 return SnapshotImage(scaled_jpeg(jpeg if jpeg is not None else thumb, max_width), float(wall_time))
             time.sleep(0.1)
+
+    def keep(self, source_id: str, frame_id: str, jpeg: bytes) -> None:
+        ids = self.cluster.key("served-ids", source_id)
+        ttl_ms = int(KEEP_S * 1000)
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.set(self.cluster.key("served", source_id, frame_id), jpeg, px=ttl_ms)
+            pipe.lrem(ids, 0, frame_id)
+            pipe.lpush(ids, frame_id)
+            pipe.lrange(ids, PER_CAMERA, -1)
+            pipe.ltrim(ids, 0, PER_CAMERA - 1)
+            pipe.pexpire(ids, ttl_ms)
+            older = pipe.execute()[3]
+            if older:
+                self.client.delete(*(self.cluster.key("served", source_id, old.decode()) for old in older))
+        except redis.RedisError as exc:  # the snapshot is still served; a POST naming it then says to reload
+            log.warning("cannot hold the served frame of %s: %s", source_id, exc)
+
+    def kept(self, source_id: str, frame_id: str) -> bytes | None:
+        try:
+            return self.client.get(self.cluster.key("served", source_id, frame_id))
+        except redis.RedisError as exc:
+            log.warning("cannot read the served frame of %s from Redis: %s", source_id, exc)
+            return None
 
     def _read(self, source_id: str, *fields: str) -> list[bytes | None]:
         try:
