@@ -40,7 +40,10 @@ class CarriedOver:
 
 
 def incident_of(out: IncidentOut) -> Incident:
-    """The rules' view of a stored incident (media times in its original clock)."""
+    """The rules' view of a stored incident (media times in its original clock). A moving camera's incident
+    keeps where it was found: the merger joins the object's next track to it by place, since the tracker's ids
+    did not survive the restart (without it the same parked van opened a second incident)."""
+    extra = {"position": dict(out.position), "devices": [out.source]} if out.position else {}
     return Incident(
         type=out.type, source_id=out.source, zone_id=out.zone or "", track_id=out.track_id or 0,
         class_name=out.class_name, started_at=out.started_at, confirmed_at=out.confirmed_at,
@@ -48,6 +51,7 @@ def incident_of(out: IncidentOut) -> Incident:
         zone_polygon=[list(p) for p in out.zone_polygon or []],
         last_seen_at=out.last_seen_at if out.last_seen_at is not None else out.confirmed_at,
         ended_at=out.ended_at, id=out.id, labels=dict(out.labels or {}), ended_reason=out.ended_reason,
+        extra=extra,
     )
 
 

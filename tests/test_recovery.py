@@ -162,3 +162,36 @@ def test_bus_events_carry_the_end_reason_sightings_and_missing_evidence(tmp_path
             apply_event(env.repo, BusEvent.ended(inc, 50.0, "w1", "Robert'); DROP TABLE"))
     finally:
         env.close()
+
+
+def _enforcement_analysis() -> SourceAnalysis:
+    cfg = parse_config({
+        "sources": [{"id": "cam-01", "kind": "enforcement", "url": "rtsp://127.0.0.1:9/x",
+                     "zones": [{"id": "gate", "events": ["illegal_parking"], "polygon": KERB}]}],
+    })
+    return SourceAnalysis.create(cfg.sources[0], cfg)
+
+
+def test_a_moving_cameras_open_incident_is_joined_by_the_objects_new_track_after_a_restart(tmp_path: Path) -> None:
+    """The tracker's ids do not survive a restart: the parked van comes back as a new track. The stored incident
+    keeps where it was found, so the merger joins the new track to it instead of opening the van twice."""
+    env = ApiEnv(tmp_path, f"sqlite:///{tmp_path / 'r.db'}")
+    store = LocalEvidenceStore(tmp_path / "evidence")
+    found_at = {"lng": 120.0, "lat": 30.0, "timestamp": 1796000400.0}
+    try:
+        van = _with_snapshot(env, store, 1, extra={"devices": ["cam-01"], "position": found_at})
+        analysis = _enforcement_analysis()
+        assert resume(env.repo, store, {"cam-01": analysis}) == 1
+        box = np.array([[40.0, 150.0, 140.0, 230.0]])
+        kinds = []
+        for k in range(6):  # the device walked on ~10 m; the van is a new track (id 99)
+            dets = sv.Detections(xyxy=box, confidence=np.array([0.9]), tracker_id=np.array([99]),
+                                 data={"class_name": np.array(["car"])})
+            position = {"lng": 120.0001, "lat": 30.0, "timestamp": 1796000460.0 + k}
+            for rule in analysis.rules:
+                kinds += [e.kind for e in rule.observe(FrameContext(60.0 + k, 320, 240, position=position), dets)]
+        assert kinds == []
+        assert [i.id for i in analysis.open_incidents()] == [van]
+        assert analysis.open_incidents()[0].last_seen_at == 65.0
+    finally:
+        env.close()
