@@ -1,4 +1,9 @@
-"""Moving cameras: findings of the same type at the same place and time are one incident, across devices."""
+"""Moving cameras: findings of the same type at the same place and time are one incident, across devices.
+
+A finding's place is where it was first found and where it was last seen: a device that walks on while it keeps
+seeing a parked van moves the latest point along, so the van's next track (the tracker lost it, or its class
+flickered from truck to bus) still meets its incident tens of metres on. A new finding merges when it is
+within the radius of either point."""
 from __future__ import annotations
 
 import math
@@ -21,9 +26,14 @@ def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 @dataclass
 class _Finding:
     incident: Incident
-    lat: float
+    lat: float  # where it was first found
     lng: float
     last_time: float  # the device's timestamp of the latest sighting (unix s)
+    latest: tuple[float, float] | None = None  # (lat, lng) of the latest sighting, when it differs
+
+    def distance_m(self, lat: float, lng: float) -> float:
+        d = haversine_m(lat, lng, self.lat, self.lng)
+        return d if self.latest is None else min(d, haversine_m(lat, lng, *self.latest))
 
 
 class Merger(Protocol):
@@ -42,6 +52,9 @@ class Merger(Protocol):
 
     def adopt(self, incident: Incident) -> None:
         """This process continues ``incident`` (handed over from another worker)."""
+
+    def seen(self, incident: Incident, position: dict) -> None:
+        """The device still sees ``incident``'s object from ``position``: its latest point and time."""
 
 
 def add_device(incident: Incident, source_id: str) -> None:
@@ -66,7 +79,7 @@ class GeoMerger:
             for f in self._findings:
                 if f.incident.type != event_type or abs(ts - f.last_time) > window_s:
                     continue
-                d = haversine_m(lat, lng, f.lat, f.lng)
+                d = f.distance_m(lat, lng)
                 if d <= radius_m and (best is None or d < best[0]):
                     best = (d, f)
             if best is None:
@@ -100,3 +113,12 @@ class GeoMerger:
             with self._lock:
                 if all(f.incident.id != incident.id for f in self._findings):
                     self.add(incident, position)
+
+    def seen(self, incident: Incident, position: dict) -> None:
+        lat, lng, ts = float(position["lat"]), float(position["lng"]), float(position["timestamp"])
+        with self._lock:
+            for f in self._findings:
+                if f.incident.id == incident.id:
+                    f.last_time = max(f.last_time, ts)
+                    f.latest = (lat, lng)
+                    return

@@ -124,6 +124,8 @@ class SightingRule:
             track.frames.popleft()
         if track.incident is not None:
             track.incident.last_seen_at = frame.time_s
+            if frame.position is not None:
+                self.merger.seen(track.incident, frame.position)
             return None
         median_needed = p.min_score if p.min_median_score is None else p.min_median_score
         if len(track.frames) < p.confirm_hits or statistics.median(track.scores) < median_needed:

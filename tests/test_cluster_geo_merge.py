@@ -67,14 +67,31 @@ def test_far_away_other_type_or_outside_the_window_are_separate(cluster: Cluster
 def test_stale_findings_are_pruned_from_the_index(cluster: ClusterConfig) -> None:
     merger = worker(cluster)
     a = SightingRule("illegal_parking", "bodycam-1", [ALL], P, merger=merger)
-    observe(a, SEEN, [pos(30.0, 120.0, 1000 + k) for k in range(4)])
+    first = opened(observe(a, SEEN, [pos(30.0, 120.0, 1000 + k) for k in range(4)]))[0]
     client = redis.Redis.from_url(cluster.redis_url)
     index = cluster.key("geo", "idx", "illegal_parking")
-    assert client.zcard(index) == 1
-    # a finding far away and two merge windows later: the first is forgotten by the index
+    assert sorted(client.zrange(index, 0, -1)) == [first.id.encode(), f"{first.id}@latest".encode()]
+    # a finding far away and two merge windows later: the first (both its points) is forgotten by the index
     b = SightingRule("illegal_parking", "car-7", [ALL], P, merger=merger)
-    observe(b, SEEN, [pos(31.0, 121.0, 1000 + 3 * P.merge_window_s + k) for k in range(4)])
+    observe(b, SEEN[:3], [pos(31.0, 121.0, 1000 + 3 * P.merge_window_s + k) for k in range(3)])
     assert client.zcard(index) == 1
+
+
+def test_a_van_seen_along_a_walk_on_one_worker_is_joined_near_its_last_sighting_on_another(
+        cluster: ClusterConfig) -> None:
+    """Worker A's device finds the van and keeps seeing it while walking 60 m on; worker B's device confirms it
+    61 m from where it was found, 1 m from where A last saw it: one incident (the finding's latest point)."""
+    from tests.test_rules_enforcement import walk_past
+
+    a = SightingRule("illegal_parking", "bodycam-1", [ALL], P, merger=worker(cluster))
+    first = opened(walk_past(a, 60))
+    b = SightingRule("illegal_parking", "car-7", [ALL], P, merger=worker(cluster))
+    assert opened(walk_past(b, 6, start_m=61, t0=30.5, track=5)) == []
+    # 50 m beyond the last sighting: another vehicle
+    c = SightingRule("illegal_parking", "car-8", [ALL], P, merger=worker(cluster))
+    assert len(opened(walk_past(c, 6, start_m=110, t0=31.0, track=6))) == 1
+    ended = [e.incident for e in a.finish() if e.kind == "ended"]
+    assert [i.id for i in ended] == [first[0].id] and ended[0].extra["devices"] == ["bodycam-1", "car-7"]
 
 
 def test_handed_over_incident_continues_on_the_new_worker(cluster: ClusterConfig) -> None:

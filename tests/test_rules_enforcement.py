@@ -83,3 +83,36 @@ def test_without_positions_one_sighting_streak_is_one_incident():
     events = run(rule, [dets((1, "car", CAR, 0.7))] * 12, [None] * 12)
     assert [e.kind for e in events] == ["opened", "ended"]
     assert "position" not in events[0].incident.extra
+
+
+def walk_past(rule, frames: int, start_m: float = 0.0, m_per_frame: float = 1.0, t0: float = 0.0, track: int = 1,
+              name: str = "truck") -> list:
+    """A device walking north along the kerb (1 m per frame, 2 fps) that keeps seeing one parked van."""
+    out = []
+    for k in range(frames):
+        metres = start_m + k * m_per_frame
+        position = pos(30.0 + metres * 0.000009, 120.0, 1000 + t0 + k / 2)
+        out += rule.observe(FrameContext(t0 + k / 2, W, H, position=position), dets((track, name, CAR, 0.7)))
+    return out
+
+
+def test_the_van_seen_while_walking_on_is_one_incident_when_its_track_breaks_far_from_where_it_was_found():
+    """The van is found at 0 m and seen while the device walks 60 m on; then the tracker loses it and it comes
+    back as a new track (its class flickered from truck to car). It is 60 m from where it was found, 1 m from where it was last
+    seen: the same incident (before, a finding kept only its first place: the van was opened twice)."""
+    merger = GeoMerger()
+    rule = SightingRule("illegal_parking", "bodycam-1", [ALL], P, merger=merger)
+    first = opened(walk_past(rule, 60))
+    again = opened(walk_past(rule, 6, start_m=61, t0=30.5, track=2, name="car"))
+    assert len(first) == 1 and again == []
+    assert [i.id for i in rule.open_incidents] == [first[0].id]
+    assert rule.open_incidents[0].last_seen_at == 33.0
+
+
+def test_a_finding_seen_along_a_walk_does_not_swallow_the_next_vehicle_further_on():
+    merger = GeoMerger()
+    rule = SightingRule("illegal_parking", "bodycam-1", [ALL], P, merger=merger)
+    first = opened(walk_past(rule, 60))
+    # another parked van 50 m beyond the last sighting (110 m from the first): a new incident
+    further = opened(walk_past(rule, 6, start_m=110, t0=55.0, track=2))
+    assert len(first) == 1 and len(further) == 1 and further[0].id != first[0].id

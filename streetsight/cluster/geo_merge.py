@@ -5,7 +5,8 @@ incident. With scale-out the two devices may be read by different workers, and e
 `GeoMerger` would let both open one: a reviewer would see the vendor twice, and dispatch would send two
 cases. So a worker keeps findings in Redis:
 
-* ``<prefix>:geo:idx:<type>``   GEO set of findings (member: incident id), searched with GEOSEARCH
+* ``<prefix>:geo:idx:<type>``   GEO set of findings (member: incident id, where it was first found; and
+                                ``<id>@latest``, where its device last saw it), searched with GEOSEARCH
 * ``<prefix>:geo:seen:<type>``  the same members scored by their latest sighting (for pruning)
 * ``<prefix>:geo:find:<id>``    hash: ``last_time`` (device clock, unix s) and ``incident`` (JSON)
 * ``<prefix>:geo:dev:<id>``     set of the devices that saw it
@@ -24,7 +25,7 @@ import threading
 
 import redis
 
-from detectors.geo import GeoMerger
+from detectors.geo import GeoMerger, haversine_m
 from detectors.incidents import Incident
 from streetsight.cluster.connection import redis_text
 from streetsight.cluster.handover import incident_from_json, incident_to_json
@@ -37,12 +38,13 @@ log = logging.getLogger(__name__)
 _CLAIM = """
 local hits = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', ARGV[3], 'm', 'ASC')
 local ts, window = tonumber(ARGV[4]), tonumber(ARGV[5])
-for _, id in ipairs(hits) do
+for _, member in ipairs(hits) do
+  local id = string.gsub(member, '@latest$', '')
   local key = ARGV[6] .. id
   local last = redis.call('HGET', key, 'last_time')
   if not last then
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[1], member)
+    redis.call('ZREM', KEYS[2], member)
   elseif math.abs(ts - tonumber(last)) <= window then
     if ts > tonumber(last) then
       redis.call('HSET', key, 'last_time', ARGV[4])
@@ -66,6 +68,19 @@ redis.call('EXPIRE', KEYS[4], ARGV[7])
 return false
 """
 
+# KEYS: index, seen, find:<id>; ARGV: lng, lat, ts, ttl_s, latest member
+_SEEN = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return false end
+redis.call('GEOADD', KEYS[1], ARGV[1], ARGV[2], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+local last = redis.call('HGET', KEYS[3], 'last_time')
+if not last or tonumber(ARGV[3]) > tonumber(last) then redis.call('HSET', KEYS[3], 'last_time', ARGV[3]) end
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+return true
+"""
+SEEN_MOVE_M = 3.0  # a sighting is sent to Redis when the device moved this far since the last one sent
+SEEN_EVERY_S = 30.0  # ... or this long after it (the finding's time keeps within the merge window)
+
 
 def _ttl_s(window_s: float) -> int:
     """Findings outlive their merge window (device clocks drift); Redis forgets them after this."""
@@ -77,6 +92,8 @@ class RedisGeoMerger:
         self.client = client
         self.cluster = cluster
         self._claim = client.register_script(_CLAIM)
+        self._seen = client.register_script(_SEEN)
+        self._sent: dict[str, tuple[float, float, float]] = {}  # incident id -> (lat, lng, ts) last sent
         self._own: dict[str, Incident] = {}  # opened or adopted here, until they end
         self._local = GeoMerger()  # this worker's findings, for when Redis does not answer
         self._lock = threading.Lock()
@@ -129,6 +146,7 @@ class RedisGeoMerger:
     def devices(self, incident: Incident) -> list[str]:
         with self._lock:
             self._own.pop(incident.id, None)  # it ends: later sightings meet its finding, not this object
+            self._sent.pop(incident.id, None)
         devices = self._local.devices(incident)
         try:
             others = sorted(redis_text(d) for d in self.client.smembers(self._key("dev", incident.id)))
@@ -145,6 +163,24 @@ class RedisGeoMerger:
         with self._lock:
             self._own[incident.id] = incident
         self._local.adopt(incident)
+
+    def seen(self, incident: Incident, position: dict) -> None:
+        self._local.seen(incident, position)
+        lat, lng, ts = float(position["lat"]), float(position["lng"]), float(position["timestamp"])
+        with self._lock:
+            sent = self._sent.get(incident.id)
+            if sent is not None and haversine_m(lat, lng, sent[0], sent[1]) < SEEN_MOVE_M \
+                    and ts - sent[2] < SEEN_EVERY_S:
+                return
+            self._sent[incident.id] = (lat, lng, ts)
+        try:
+            self._seen(keys=[self._key("idx", incident.type), self._key("seen", incident.type),
+                             self._key("find", incident.id)],
+                       args=[lng, lat, ts, self._ttl, f"{incident.id}@latest"])
+        except redis.RedisError as exc:
+            self._unanswered(exc)
+        else:
+            self._answered()
 
     def _answered(self) -> None:
         if self._failing:
