@@ -253,3 +253,14 @@ def render_all(out: Path, vtest: str, names=None) -> Path:
             fn(out, vtest)
     (out / "config.yaml").write_text(CONFIG, encoding="utf-8")
     return out
+
+
+if __name__ == "__main__":  # python -m tests.scenarios.shop_and_piles --out DIR [--vtest var/samples/vtest.mp4]
+    import argparse
+
+    parser = argparse.ArgumentParser(description="render the shop-front and piles scenarios (videos, annotations, "
+                                                 "replayed detections, config)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--vtest", default="var/samples/vtest.mp4")
+    args = parser.parse_args()
+    print(render_all(args.out, args.vtest))
