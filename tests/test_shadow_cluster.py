@@ -107,3 +107,50 @@ def test_a_worker_process_runs_its_candidate_in_shadow_and_the_api_records_it(
     assert [(i.source, i.class_name) for i in pending] == [("plaza", "truck")]  # NanoDet's van, for review
     assert [i.box[0] > VAN[2] for i in repo.list(status="shadow_queue", limit=100)] == [True]  # the phantom
     assert all(i.shadow_model == "noisy" for i in repo.list(status="shadow", limit=100))
+
+
+@pytest.mark.samples
+def test_a_worker_process_switches_to_a_promoted_model_and_back_without_a_restart(
+        van_video: Path, tmp_path: Path, redis_server, repo, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """`serve --role worker` serves NanoDet on the rendered parked van. `streetsight models promote noisy` (a graph
+    that also answers a truck where nothing is) switches the running worker: the phantom becomes a serving
+    incident, pending review. `models rollback` switches it back: NanoDet does not see the phantom, so its
+    incident ends. The worker process is the same throughout."""
+    from streetsight.cli import main
+
+    registry = tmp_path / "models"
+    monkeypatch.setenv(ENV_DIRS, str(registry / "registry"))  # the worker process and the CLI share it
+    probe = _config(van_video, tmp_path / "data", "plaza", "noisy")
+    t = _to_network(registry, probe)
+    _register(registry, "noisy", [_net(VAN, t), _net(GHOST, t)])
+    body = probe.model_dump(mode="json", exclude_unset=True)
+    del body["model"]["shadow"]  # NanoDet serves alone
+    body["cluster"] = {"redis_url": redis_server.url, "lease_s": 2, "heartbeat_s": 0.5}
+    cfg = parse_config(body)
+    consumer = EventConsumer(cfg.cluster, repo, "api1", block_ms=200)
+    consumer.run_once(block_ms=1)
+    worker = ServeProcess("w1", write_config(tmp_path / "worker.yaml", body),
+                          ["--role", "worker", "--worker-id", "w1"], tmp_path).start()
+    pid = worker.proc.pid
+
+    def phantoms() -> list:
+        consumer.run_once(block_ms=200)
+        return [i for i in repo.list(limit=100) if i.box[0] > VAN[2]]
+
+    def wait(what: str, ok) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + 300  # bounds a hung test; not a speed goal
+        while not ok():
+            assert worker.alive, worker.log_tail()
+            assert time.monotonic() < deadline, f"{what}\n{worker.log_tail()}"
+
+    try:
+        assert main(["models", "promote", "noisy", "--force", "--reason", "trial on the workers"]) == 0
+        wait("the phantom reported by the promoted model", lambda: any(p.status == "pending" for p in phantoms()))
+        [phantom] = phantoms()
+        assert phantom.shadow_model is None and phantom.ended_at is None  # a serving incident, for review
+        assert main(["models", "rollback"]) == 0
+        wait("the phantom's incident ended after the rollback", lambda: phantoms()[0].ended_at is not None)
+        assert len(phantoms()) == 1 and worker.proc.pid == pid and worker.alive  # never restarted
+    finally:
+        worker.stop()
+        consumer.stop(timeout_s=5.0)
