@@ -1,4 +1,5 @@
-"""Layouts whose exporters we cannot run here (YOLOv5, YOLOX, RF-DETR, TF Object Detection API): small graphs
+"""Layouts whose exporters we cannot run here (YOLOv5, YOLOX, RF-DETR, Ultralytics' older RT-DETR, TF Object
+Detection API): small graphs
 with the same inputs and outputs return known rows; the imported model must give the boxes worked out by hand
 from each format's definition, in original-image pixels. Also: what is refused, and how it is said."""
 from __future__ import annotations
@@ -105,6 +106,20 @@ def test_rf_detr_boxes_and_logits(tmp_path: Path) -> None:
     # stretched 128x64 -> 64x64: x = x' * 2, y = y'; (32, 32, 16, 32) -> (24, 16, 40, 48) -> x 48..80
     found = detections(tmp_path, path, classes=COCO91, licence="Apache-2.0")
     assert found == [("car", 0.8808, [48.0, 16.0, 80.0, 48.0]), ("person", 0.2689, [19.2, 9.6, 32.0, 16.0])]
+
+
+def test_older_ultralytics_rt_detr_boxes_and_probabilities_in_one_output(tmp_path: Path) -> None:
+    """Ultralytics before 8.4 exported RT-DETR as one [B, Q, 4 + nc] output: normalised cx, cy, w, h, then each
+    class's probability (already through the sigmoid); the head is named in the metadata."""
+    rows = np.zeros((1, 6, 4 + len(NAMES)), np.float32)
+    rows[0, 0] = [0.5, 0.5, 0.25, 0.5, 0.1, 0.85, 0.05]  # truck at 0.85
+    rows[0, 1] = [0.2, 0.2, 0.1, 0.1, 0.15, 0.1, 0.05]  # below the detector's 0.2: nothing
+    path = const_graph(tmp_path / "rtdetr.onnx", ("images", TensorProto.FLOAT, [1, 3, 64, 64]), {"output0": rows},
+                       {"names": str(dict(enumerate(NAMES))), "head": "RTDETRDecoder", "imgsz": "[64, 64]"})
+    # stretched 128x64 -> 64x64: (32, 32, 16, 32) in the input -> (24, 16, 40, 48) -> x * 2
+    assert detections(tmp_path, path, licence="AGPL-3.0") == [("truck", 0.85, [48.0, 16.0, 80.0, 48.0])]
+    manifest = import_model(path, "again", tmp_path / "r2", IMAGE, licence="AGPL-3.0").entry.manifest
+    assert manifest.class_names == NAMES and manifest.input.resize == "stretch"
 
 
 def test_tfod_nhwc_uint8_with_nms_inside(tmp_path: Path) -> None:
