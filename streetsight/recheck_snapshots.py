@@ -50,7 +50,8 @@ class RecheckSnapshots:
             "deadline": at.isoformat(), "taken_at": taken.isoformat()})
         item = EvidenceItemIn(kind=KIND, key=stored.key, sha256=stored.sha256, size=stored.size,
                               content_type=stored.content_type)
-        # the incident's evidence too: the review UI and the API's evidence link show it
+        # the incident's evidence too: listed in its API record (evidence.recheck_snapshot, a signed link); the
+        # review page does not show it yet
         self.repository.attach_evidence(incident_id, item)
         if self.protect is not None:
             self.protect([stored.key])
