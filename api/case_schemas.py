@@ -29,6 +29,12 @@ class CaseEvidence(BaseModel):
     content_type: str
 
 
+class RecheckEvidence(CaseEvidence):
+    taken_at: datetime | None = Field(
+        None, description="when the camera took the picture: the re-check runs every recheck_poll_s once the "
+                          "deadline has passed (later after a downtime), so it can be after the deadline")
+
+
 class CaseVehicle(BaseModel):
     """The vehicle of a parking case (非现场执法): the plate read and the close-up. ``plate_uncertain``: a person
     must check the plate against the close-up before a notice is issued."""
@@ -140,7 +146,7 @@ class Recheck(BaseModel):
     deadline: datetime = Field(description="the re-check looked at the spot at this time")
     last_seen_at: datetime | None = None
     ended_at: datetime | None = None
-    evidence: list[CaseEvidence] = Field(default_factory=list, description="e.g. a snapshot at the deadline")
+    evidence: list[RecheckEvidence] = Field(default_factory=list, description="e.g. a snapshot at the deadline")
 
 
 class Reopen(BaseModel):

@@ -40,6 +40,7 @@ from .case_schemas import (
     CaseOut,
     CaseStatus,
     Recheck,
+    RecheckEvidence,
     Reminder,
     Reopen,
     case_event,
@@ -599,7 +600,7 @@ class CaseService:
             self._notify(out)
         return outcomes
 
-    def _recheck_evidence(self, record: CaseRecord, deadline: datetime) -> list[CaseEvidence]:
+    def _recheck_evidence(self, record: CaseRecord, deadline: datetime) -> list[RecheckEvidence]:
         """The spot at the deadline (clear, or still occupied), when a snapshot provider is wired."""
         if self._recheck_snapshot is None:
             return []
@@ -608,7 +609,10 @@ class CaseService:
         except Exception:  # the verdict stands without its picture
             log.exception("re-check snapshot of case %s failed", record.number)
             return []
-        return [self._evidence_item(record.incident_id, item, True)] if item else []
+        if not item:
+            return []
+        linked = self._evidence_item(record.incident_id, item, True)
+        return [RecheckEvidence(**linked.model_dump(), taken_at=item.get("taken_at"))]
 
     # -- reads: api/case_queries.py (kept here for the service's callers) ------------------------
 

@@ -133,6 +133,16 @@ def test_vtest_with_a_gpx_track_becomes_a_done_job_with_positioned_incidents_in_
         page.wait_for_function(f"() => document.getElementById('d-id').textContent === '{van['id']}'")
         assert page.locator("#d-position").inner_text() == f"{expected['lng']:.6f}, {expected['lat']:.6f}"
         screenshot(page, tmp_path, "footage-incident-position.png")
+
+        # and on the map (一张图) at the device's position, where the body camera itself has no place
+        placed = service.http.get("/api/v1/map").json()
+        assert [(p["lng"], p["lat"]) for p in placed["incidents"] if p["id"] == van["id"]] == \
+            [pytest.approx((expected["lng"], expected["lat"]))]
+        page.click("#tab-map")
+        page.wait_for_selector("#map[data-ready='1']")
+        page.locator(f"path.mk-id-{van['id']}").click()
+        page.locator(".leaflet-popup a.map-open").wait_for()
+        screenshot(page, tmp_path, "footage-incident-map.png")
         assert log.unexpected("401") == []  # 401: the page asks who is signed in before the login
     done = datetime.fromisoformat(job["finished_at"].replace("Z", "+00:00"))
     created = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))

@@ -79,6 +79,7 @@ def test_a_job_killed_with_sigkill_finishes_after_a_restart_without_duplicates(t
         uninterrupted = sorted((i["zone"], i["type"], i["started_at"], i["ended_at"])
                                for i in service.job_incidents(uninterrupted_id))
         found = sorted((i["zone"], i["type"], i["started_at"], i["ended_at"]) for i in after)
+        assert [u[:2] for u in uninterrupted] == [("kerb", "illegal_parking")], uninterrupted  # the van, once
         assert len(found) == len(uninterrupted), (found, uninterrupted)
         for got, want in zip(found, uninterrupted):  # the tracker starts afresh at the checkpoint: a frame's slack
             assert got[:2] == want[:2] and abs(got[2] - want[2]) <= 1.0 and abs(got[3] - want[3]) <= 1.0, \

@@ -66,6 +66,8 @@ def test_the_recheck_sends_the_spot_at_the_deadline_as_stored_evidence(tmp_path:
         item = env.repo.evidence_item("inc_0000000000000001", "recheck_snapshot")
         stored = store.path_for(item.key).read_bytes()
         assert sent["kind"] == "recheck_snapshot" and sent["sha256"] == hashlib.sha256(stored).hexdigest() == item.sha256
+        # when it was taken travels with it: the re-check may run after the deadline (here 3 s after it)
+        assert datetime.fromisoformat(sent["taken_at"].replace("Z", "+00:00")) == deadline + timedelta(seconds=3)
         assert item.key.endswith(f"/{source}/inc_0000000000000001/recheck-{deadline:%Y%m%dT%H%M%S}.jpg")
         assert protected == [item.key]  # kept with the case's evidence
         picture = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR)
