@@ -50,8 +50,7 @@ class RecheckSnapshots:
             "deadline": at.isoformat(), "taken_at": taken.isoformat()})
         item = EvidenceItemIn(kind=KIND, key=stored.key, sha256=stored.sha256, size=stored.size,
                               content_type=stored.content_type)
-        # the incident's evidence too: listed in its API record (evidence.recheck_snapshot, a signed link); the
-        # review page does not show it yet
+        # the incident's evidence too: in its API record (evidence.recheck_snapshot) and on the review page
         self.repository.attach_evidence(incident_id, item)
         if self.protect is not None:
             self.protect([stored.key])

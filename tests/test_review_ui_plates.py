@@ -1,5 +1,6 @@
 """The review page shows a parking incident's plate (an uncertain read marked for checking, never hidden), the
-vehicle close-up and the timed snapshots from first sighting to confirmation, in real Chromium."""
+vehicle close-up and the timed snapshots from first sighting to confirmation, and a handled case's re-check (核查)
+picture, in real Chromium."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -88,4 +89,28 @@ def test_plate_close_up_and_timed_snapshots_with_uncertain_reads_marked(served: 
         # an incident without a vehicle (the fixture's first) shows neither plate nor strip
         show(page, PARKED)
         assert page.locator("#d-plate-row").is_hidden() and page.locator("#d-evidence-strip").is_hidden()
+        assert [e for e in log.errors if not any(n in e for n in LOGIN_NOISE)] == []
+
+
+def test_the_recheck_picture_shows_in_the_detail(served: Served, tmp_path: Path) -> None:
+    """A handled case's re-check stored the spot after its deadline as the incident's ``recheck_snapshot``: the
+    reviewer sees it beside the other pictures (before, only the API link and the dispatch message had it)."""
+    rechecked = served.add("inc_00000000000000c1", type="illegal_parking", **{"class": "car"})
+    spot = np.full((180, 320, 3), 60, np.uint8)
+    cv2.rectangle(spot, (200, 40), (280, 120), (250, 250, 250), -1)  # still occupied
+    served.attach(rechecked, "recheck_snapshot", jpeg(spot), "image/jpeg", ".jpg")
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 1000})
+        log = PageLog(page)
+        sign_in(page, served.url)
+        show(page, rechecked)
+        page.wait_for_function("() => { const i = document.getElementById('d-recheck-img');"
+                               " return i.complete && i.naturalWidth === 320; }")
+        assert page.locator("#d-evidence-strip").is_visible() and page.locator("#d-recheck").is_visible()
+        assert "核查 Re-check" in page.locator("#d-recheck figcaption").inner_text()
+        href = page.locator("#d-recheck-link").get_attribute("href")
+        assert href.startswith(f"/api/v1/incidents/{rechecked}/evidence/recheck_snapshot")
+        screenshot(page, tmp_path, "review-recheck.png")
+        show(page, PARKED)  # no re-check, no vehicle, no timed pictures: no strip
+        assert page.locator("#d-recheck").is_hidden() and page.locator("#d-evidence-strip").is_hidden()
         assert [e for e in log.errors if not any(n in e for n in LOGIN_NOISE)] == []

@@ -162,7 +162,17 @@ function renderTimed(incident) {
     return fig;
   });
   $("d-timed").replaceChildren(...figures);
-  $("d-evidence-strip").hidden = !shots.length && !incident.vehicle?.crop;
+}
+
+/** The re-check's (核查) picture of a handled case: the camera's frame of the spot once the deadline passed. */
+function renderRecheck(incident) {
+  const item = incident.evidence?.recheck_snapshot;
+  $("d-recheck").hidden = !item;
+  if (item) {
+    const url = versioned(item);
+    if ($("d-recheck-img").getAttribute("src") !== url) $("d-recheck-img").src = url;
+    $("d-recheck-link").href = url;
+  }
 }
 
 export function initDetail() {
@@ -229,10 +239,13 @@ export function renderDetail(incident, { showRaw, emptyText }) {
   text("d-id", incident.id);
 
   renderSnapshot(incident, showRaw);
-  const stripKey = JSON.stringify([incident.id, incident.vehicle, incident.snapshots]);
+  const recheck = incident.evidence?.recheck_snapshot;
+  const stripKey = JSON.stringify([incident.id, incident.vehicle, incident.snapshots, recheck?.sha256]);
   if ($("d-evidence-strip").dataset.key !== stripKey) { // images reload only when they change
     renderVehicle(incident);
     renderTimed(incident);
+    renderRecheck(incident);
+    $("d-evidence-strip").hidden = !incident.snapshots?.length && !incident.vehicle?.crop && !recheck;
     $("d-evidence-strip").dataset.key = stripKey;
   }
   renderShop(incident);
