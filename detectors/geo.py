@@ -23,6 +23,11 @@ def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
+def lat_lng_time(position: dict) -> tuple[float, float, float]:
+    """(lat, lng, unix s) of a device's reported position ``{"lng", "lat", "timestamp"}``."""
+    return float(position["lat"]), float(position["lng"]), float(position["timestamp"])
+
+
 @dataclass
 class _Finding:
     incident: Incident
@@ -72,7 +77,7 @@ class GeoMerger:
 
     def match(self, event_type: str, position: dict, radius_m: float, window_s: float) -> Incident | None:
         """The incident of this type within ``radius_m`` whose last sighting is within ``window_s``."""
-        lat, lng, ts = float(position["lat"]), float(position["lng"]), float(position["timestamp"])
+        lat, lng, ts = lat_lng_time(position)
         with self._lock:
             self._findings = [f for f in self._findings if ts - f.last_time <= max(window_s, 0) or ts < f.last_time]
             best: tuple[float, _Finding] | None = None
@@ -96,8 +101,7 @@ class GeoMerger:
 
     def add(self, incident: Incident, position: dict) -> None:
         with self._lock:
-            self._findings.append(_Finding(incident, float(position["lat"]), float(position["lng"]),
-                                           float(position["timestamp"])))
+            self._findings.append(_Finding(incident, *lat_lng_time(position)))
 
     def joined(self, incident: Incident, source_id: str) -> None:
         with self._lock:
@@ -115,7 +119,7 @@ class GeoMerger:
                     self.add(incident, position)
 
     def seen(self, incident: Incident, position: dict) -> None:
-        lat, lng, ts = float(position["lat"]), float(position["lng"]), float(position["timestamp"])
+        lat, lng, ts = lat_lng_time(position)
         with self._lock:
             for f in self._findings:
                 if f.incident.id == incident.id:

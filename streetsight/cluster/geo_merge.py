@@ -25,7 +25,7 @@ import threading
 
 import redis
 
-from detectors.geo import GeoMerger, haversine_m
+from detectors.geo import GeoMerger, haversine_m, lat_lng_time
 from detectors.incidents import Incident
 from streetsight.cluster.connection import redis_text
 from streetsight.cluster.handover import incident_from_json, incident_to_json
@@ -104,7 +104,7 @@ class RedisGeoMerger:
         return self.cluster.key("geo", *parts)
 
     def claim(self, incident: Incident, position: dict, radius_m: float, window_s: float) -> Incident | None:
-        lat, lng, ts = float(position["lat"]), float(position["lng"]), float(position["timestamp"])
+        lat, lng, ts = lat_lng_time(position)
         ttl = _ttl_s(window_s)
         with self._lock:
             self._ttl = max(self._ttl, ttl)
@@ -166,7 +166,7 @@ class RedisGeoMerger:
 
     def seen(self, incident: Incident, position: dict) -> None:
         self._local.seen(incident, position)
-        lat, lng, ts = float(position["lat"]), float(position["lng"]), float(position["timestamp"])
+        lat, lng, ts = lat_lng_time(position)
         with self._lock:
             sent = self._sent.get(incident.id)
             if sent is not None and haversine_m(lat, lng, sent[0], sent[1]) < SEEN_MOVE_M \
