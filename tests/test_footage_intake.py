@@ -93,3 +93,80 @@ def test_uploads_and_tracks_left_unfinished_expire(records, tmp_path):
         os.utime(p, (old, old))
     intake.check("bodycam-1", None, None, 1024)
     assert [p.exists() for p in stale] == [False] * 3 and all(p.exists() for p in fresh)
+
+
+def _with_creation_time(src: Path, dst: Path, creation_time: str | None) -> Path:
+    """``src`` remuxed as a body camera writes its MP4: the recording's start in the container (``mvhd``)."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4") as out:
+        if creation_time is not None:
+            out.metadata["creation_time"] = creation_time
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return dst
+
+
+@pytest.mark.parametrize("creation_time, expected", [
+    ("2026-11-30T01:00:00.000000Z", "2026-11-30T01:00:00+00:00"),
+    ("1970-01-01T00:00:00.000000Z", None),  # a device that never set its clock: not a time
+    (None, None),  # no creation time at all
+])
+def test_without_started_at_the_recordings_own_creation_time_is_its_start(records, tmp_path, creation_time,
+                                                                            expected):
+    jobs, catalog = records
+    intake = FootageIntake(jobs, catalog, LocalEvidenceStore(tmp_path / "evidence"), FootageConfig(), str(tmp_path))
+    plain = encode_h264(tmp_path / "plain.mp4", seconds=2, fps=10, size=(320, 240), gop=10)
+    video = _with_creation_time(plain, intake.uploads_dir / "upload-1", creation_time)
+    if expected is None:
+        with pytest.raises(FootageRejected) as refused:
+            intake.accept(video, job_id="upload-1", filename="patrol.mp4", source_id="bodycam-1", started_at=None,
+                          track_id=None, actor="dock-7")
+        assert refused.value.loc == ("metadata", "started_at") and refused.value.status == 422
+        assert "records no creation time" in refused.value.message
+        assert jobs.list() == []
+        return
+    job = intake.accept(video, job_id="upload-1", filename="patrol.mp4", source_id="bodycam-1", started_at=None,
+                        track_id=None, actor="dock-7")
+    assert (job.started_at.isoformat(), job.started_at_from) == (expected, "container creation_time")
+
+
+def test_a_started_at_sent_with_the_upload_wins_over_the_containers_creation_time(records, tmp_path):
+    jobs, catalog = records
+    intake = FootageIntake(jobs, catalog, LocalEvidenceStore(tmp_path / "evidence"), FootageConfig(), str(tmp_path))
+    plain = encode_h264(tmp_path / "plain.mp4", seconds=2, fps=10, size=(320, 240), gop=10)
+    video = _with_creation_time(plain, intake.uploads_dir / "upload-1", "2026-11-30T01:00:00.000000Z")
+    job = intake.accept(video, job_id="upload-1", filename="patrol.mp4", source_id="bodycam-1",
+                        started_at="2026-11-30T09:30:00+08:00", track_id=None, actor="dock-7")
+    assert (job.started_at.isoformat(), job.started_at_from) == ("2026-11-30T01:30:00+00:00", "upload")
+
+
+def test_stored_footage_expires_under_its_own_retention_and_incident_evidence_under_its_types(records, tmp_path):
+    """``storage.retention_days.footage`` governs the uploaded recording and its track, apart from the incidents'
+    evidence: the recording goes after its days, an incident's snapshot of the same day stays under its type's."""
+    from datetime import datetime, timedelta, timezone
+
+    from evidence.retention import RetentionPolicy, sweep
+    from evidence.store import incident_key_prefix
+
+    jobs, catalog = records
+    store = LocalEvidenceStore(tmp_path / "evidence")
+    intake = FootageIntake(jobs, catalog, store, FootageConfig(), str(tmp_path))
+    plain = encode_h264(tmp_path / "plain.mp4", seconds=2, fps=10, size=(320, 240), gop=10)
+    video = _with_creation_time(plain, intake.uploads_dir / "upload-1", "2026-11-30T01:00:00.000000Z")
+    job = intake.accept(video, job_id="upload-1", filename="patrol.mp4", source_id="bodycam-1", started_at=None,
+                        track_id=None, actor="dock-7")
+    now = datetime.now(timezone.utc)
+    snapshot = store.put_bytes(f"{incident_key_prefix('bodycam-1', 'inc_1', now)}/snapshot.jpg", b"jpeg", "image/jpeg",
+                               {"source": "bodycam-1", "event_type": "illegal_parking", "incident": "inc_1"}).key
+    footage_keys = {e.key for e in store.list_objects()} - {snapshot}
+    assert footage_keys and all(store.metadata(k)["footage_job"] == job.id for k in footage_keys)
+    policy = RetentionPolicy.from_days({"footage": 7, "illegal_parking": 90})
+
+    assert sweep(store, policy, now=now + timedelta(days=6)).deleted == []  # younger than 7 days
+    report = sweep(store, policy, now=now + timedelta(days=8))
+    assert set(report.deleted) == footage_keys and not report.errors
+    assert {e.key for e in store.list_objects()} == {snapshot}
