@@ -4,9 +4,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import gpxpy.gpx
 import httpx
@@ -105,3 +107,43 @@ def login_token(port: int, password: str, username: str = "admin", timeout_s: fl
 
 def last_json(text: str) -> dict:
     return json.loads(text.strip().splitlines()[-1])
+
+
+@dataclass
+class RunnerParts:
+    """A footage runner in this process over SQLite records and a local evidence store, as `serve --role all`
+    wires it (no HTTP): submit with ``intake``, run with ``runner.run_job(jobs.claim_next())``."""
+    jobs: Any
+    intake: Any
+    runner: Any
+    repository: Any
+    reports: Any
+
+
+@contextmanager
+def runner_parts(tmp_path: Path, sources: list[dict], **footage: Any) -> Iterator[RunnerParts]:
+    from api.db import create_engine_for, init_db, make_session_factory
+    from api.footage_jobs import FootageJobs
+    from api.position_reports import PositionReports
+    from api.repository import IncidentRepository
+    from evidence.store import LocalEvidenceStore
+    from streetsight.config import parse_config
+    from streetsight.footage.intake import FootageIntake
+    from streetsight.footage.runner import FootageRunner
+    from streetsight.runtime import load_detector
+    from streetsight.source_records import open_source_catalog
+
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'records.db'}")
+    init_db(engine)
+    sessions = make_session_factory(engine)
+    cfg = parse_config({"sources": sources, "model": {"threads": 1}, "storage": {"data_dir": str(tmp_path)},
+                        "footage": {"reserve_free_mb": 0, **footage}})
+    jobs, catalog = FootageJobs(sessions), open_source_catalog(cfg, sessions)
+    store = LocalEvidenceStore(tmp_path / "evidence")
+    repository, reports = IncidentRepository(sessions), PositionReports(sessions)
+    runner = FootageRunner(cfg, jobs, catalog, repository, store, load_detector(cfg), positions=reports)
+    try:
+        yield RunnerParts(jobs, FootageIntake(jobs, catalog, store, cfg.footage, str(tmp_path)), runner, repository,
+                          reports)
+    finally:
+        engine.dispose()

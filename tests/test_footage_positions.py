@@ -14,16 +14,11 @@ from api.db import create_engine_for, init_db, make_session_factory
 from api.footage_jobs import FootageJobs
 from api.migrate import alembic_config, upgrade
 from api.position_reports import PositionReports
-from api.repository import IncidentRepository
-from evidence.store import LocalEvidenceStore
 from streams.positions import NotAMovingSource, PositionBoard
-from streetsight.config import parse_config
 from streetsight.footage.embedded import embedded_track
 from streetsight.footage.intake import FootageIntake
 from streetsight.footage.runner import FootageRunner
-from streetsight.runtime import load_detector
-from streetsight.source_records import open_source_catalog
-from tests.footage_helpers import KERB
+from tests.footage_helpers import KERB, runner_parts
 from tests.media import encode_h264
 from tests.nmea_video import with_nmea_track
 
@@ -32,23 +27,11 @@ START = datetime(2026, 11, 30, 1, 0, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def parts(tmp_path: Path):
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'records.db'}")
-    init_db(engine)
-    sessions = make_session_factory(engine)
-    cfg = parse_config({
-        "sources": [{"id": "bodycam-1", "kind": "enforcement", "url": "rtsp://127.0.0.1:9/b", "analysis_fps": 2,
-                     "zones": [{"id": "kerb", "events": ["illegal_parking"], "polygon": KERB}]},
-                    {"id": "street-cam", "url": "rtsp://127.0.0.1:9/s"}],
-        "model": {"threads": 1}, "storage": {"data_dir": str(tmp_path)},
-        "footage": {"track_max_gap_s": 2, "reserve_free_mb": 0}})
-    jobs, catalog = FootageJobs(sessions), open_source_catalog(cfg, sessions)
-    store = LocalEvidenceStore(tmp_path / "evidence")
-    intake = FootageIntake(jobs, catalog, store, cfg.footage, str(tmp_path))
-    reports = PositionReports(sessions)
-    runner = FootageRunner(cfg, jobs, catalog, IncidentRepository(sessions), store, load_detector(cfg),
-                           positions=reports)
-    yield jobs, intake, runner, reports
-    engine.dispose()
+    sources = [{"id": "bodycam-1", "kind": "enforcement", "url": "rtsp://127.0.0.1:9/b", "analysis_fps": 2,
+                "zones": [{"id": "kerb", "events": ["illegal_parking"], "polygon": KERB}]},
+               {"id": "street-cam", "url": "rtsp://127.0.0.1:9/s"}]
+    with runner_parts(tmp_path, sources, track_max_gap_s=2) as p:
+        yield p.jobs, p.intake, p.runner, p.reports
 
 
 def fixes(seconds: range) -> list[tuple[float, datetime, float, float]]:

@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from api.db import create_engine_for, init_db, make_session_factory
-from api.footage_jobs import FootageJobs
-from api.repository import IncidentRepository
-from evidence.store import LocalEvidenceStore
-from streetsight.config import parse_config
 from streetsight.footage.intake import FootageIntake
-from streetsight.footage.runner import FootageRunner
-from streetsight.runtime import load_detector
-from streetsight.source_records import open_source_catalog
-from tests.footage_helpers import KERB
+from tests.footage_helpers import KERB, runner_parts
 from tests.media import encode_h264
 
 START = datetime(2026, 11, 30, 1, 0, 0, tzinfo=timezone.utc)
@@ -25,20 +17,10 @@ START = datetime(2026, 11, 30, 1, 0, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def parts(tmp_path: Path):
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'records.db'}")
-    init_db(engine)
-    sessions = make_session_factory(engine)
-    cfg = parse_config({
-        "sources": [{"id": "bodycam-1", "kind": "enforcement", "url": "rtsp://127.0.0.1:9/b", "analysis_fps": 2,
-                     "zones": [{"id": "kerb", "events": ["illegal_parking"], "polygon": KERB}]}],
-        "model": {"threads": 1}, "storage": {"data_dir": str(tmp_path)},
-        "footage": {"track_max_gap_s": 2, "reserve_free_mb": 0}})
-    jobs, catalog = FootageJobs(sessions), open_source_catalog(cfg, sessions)
-    store = LocalEvidenceStore(tmp_path / "evidence")
-    intake = FootageIntake(jobs, catalog, store, cfg.footage, str(tmp_path))
-    runner = FootageRunner(cfg, jobs, catalog, IncidentRepository(sessions), store, load_detector(cfg))
-    yield jobs, catalog, intake, runner
-    engine.dispose()
+    sources = [{"id": "bodycam-1", "kind": "enforcement", "url": "rtsp://127.0.0.1:9/b", "analysis_fps": 2,
+                "zones": [{"id": "kerb", "events": ["illegal_parking"], "polygon": KERB}]}]
+    with runner_parts(tmp_path, sources, track_max_gap_s=2) as p:
+        yield p.jobs, p.runner.catalog, p.intake, p.runner
 
 
 def submit(intake: FootageIntake, tmp_path: Path, job_id: str, track: str | None) -> None:

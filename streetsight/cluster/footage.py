@@ -182,6 +182,11 @@ class JobState:
                 self.sink.mark_ended(inc.id, inc.last_seen_at)
             self.sink.mark_evidence_missing(inc.id, "clip", CLIP_LOST)
 
+    def recorded_near(self, job: FootageJobOut, window_s: float) -> None:
+        """A worker has no records: its jobs merge through the cluster's shared merger only (known gap: a live
+        sighting that left it before the job ran is not merged with)."""
+        return None
+
     def checkpointed(self, job: FootageJobOut, recorder: JobRecorder) -> None:
         known = [asdict(k) for k in recorder.incidents_now()]
         still_open = [asdict(inc) for inc in recorder.open_now()]

@@ -26,6 +26,7 @@ from api.db import IncidentRecord
 from api.footage_jobs import FootageJobOut, FootageJobs
 from api.position_reports import PositionReports
 from api.repository import IncidentRepository
+from api.schemas import IncidentOut
 from api.source_catalog import SourceCatalog
 from detectors.geo import Merger
 from evidence.store import EvidenceStore
@@ -34,6 +35,7 @@ from streams.health import SourceState
 from streetsight.config import EVENT_TYPES, Config, ConfigError, parse_source
 from streetsight.footage.recorder import JobRecorder, KnownIncident
 from streetsight.footage.embedded import embedded_track
+from streetsight.footage.merging import job_span, recorded_near, seeded_merger
 from streetsight.footage.tracks import Track, TrackPoint, parse_track
 from streetsight.pipeline import SourceAnalysis, make_reader
 from streetsight.recovery import incident_of, recover_evidence
@@ -50,6 +52,11 @@ class JobIncidents(Protocol):
     def continue_open(self, job: FootageJobOut, analysis: SourceAnalysis, recorder: JobRecorder) -> None: ...
 
     def checkpointed(self, job: FootageJobOut, recorder: JobRecorder) -> None: ...
+
+    def recorded_near(self, job: FootageJobOut, window_s: float) -> list[IncidentOut] | None:
+        """Stored incidents its findings may merge with (streetsight/footage/merging.py); None: not known here,
+        the job uses the process's shared merger."""
+        ...
 
 
 class JobFailed(Exception):
@@ -142,7 +149,7 @@ class FootageRunner:
                                    same_within_s=max(self.cfg.rules.for_type(t).leave_after_s for t in EVENT_TYPES))
             recorder.on_new = lambda: self.incidents.checkpointed(job, recorder)
             src = src.model_copy(update={"url": str(video), "media_start": job.started_at, "realtime": False})
-            analysis = SourceAnalysis.create(src, self.cfg, self.merger)
+            analysis = SourceAnalysis.create(src, self.cfg, self._merger_for(job))
             if resumed_from is not None:
                 self.incidents.continue_open(job, analysis, recorder)
                 log.info("footage job %s: continuing from %.1f s of %.1f s", job.id, resumed_from, job.duration_s)
@@ -214,6 +221,15 @@ class FootageRunner:
             return parse_source(body, origin=f"source {job.source!r}")
         except ConfigError as exc:
             raise JobFailed(str(exc)) from None
+
+    def _merger_for(self, job: FootageJobOut) -> Merger | None:
+        """The job's own merger seeded from the records, where this process has them (see merging.py)."""
+        window_s = max(self.cfg.rules.for_type(t).merge_window_s for t in EVENT_TYPES)
+        nearby = self.incidents.recorded_near(job, window_s)
+        if nearby is None:
+            return self.merger
+        log.info("footage job %s: %d recorded incidents of its time to merge with", job.id, len(nearby))
+        return seeded_merger(nearby, window_s, job_span(job, window_s))
 
     def _local_video(self, job: FootageJobOut) -> tuple[Path, Path | None]:
         """The stored video as a local file: the store's own (local disk) or a copy (S3)."""
@@ -288,6 +304,9 @@ class RecordedJobIncidents:
             if not analysis.adopt(inc):
                 self.repository.mark_ended(inc.id, inc.last_seen_at)
         recover_evidence(self.repository, self.store, incidents)
+
+    def recorded_near(self, job: FootageJobOut, window_s: float) -> list[IncidentOut]:
+        return recorded_near(self.repository, job, window_s)
 
     def checkpointed(self, job: FootageJobOut, recorder: JobRecorder) -> None:
         """The records hold them already."""
