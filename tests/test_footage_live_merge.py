@@ -41,13 +41,14 @@ def parts(tmp_path: Path):
         yield p.jobs, p.intake, p.runner, p.repository
 
 
-def live_incident(repository: IncidentRepository, *, metres_east: float = 0.0, hours_before: float = 0.0) -> str:
+def live_incident(repository: IncidentRepository, *, metres_east: float = 0.0, hours_before: float = 0.0,
+                  incident_id: str = "inc_live000000000001") -> str:
     """What a live enforcement device (bodycam-2, streaming) recorded of a vehicle at the kerb: found 5 s into
     the recording's time, seen for the next minute."""
     found = START + timedelta(seconds=5) - timedelta(hours=hours_before)
     lng = LNG + metres_east / (111_320 * 0.8645)  # cos(30.27°)
     out = repository.add(IncidentCreate.model_validate({
-        "id": "inc_live000000000001", "type": "illegal_parking", "source": "bodycam-2", "zone": "kerb",
+        "id": incident_id, "type": "illegal_parking", "source": "bodycam-2", "zone": "kerb",
         "started_at": 100.0, "confirmed_at": 103.0, "detected_wall": found, "class": "truck",
         "box": [650, 20, 740, 110], "score": 0.6, "frame_size": [768, 576], "labels": {},
         "extra": {"position": {"lng": lng, "lat": LAT, "timestamp": found.timestamp()}, "devices": ["bodycam-2"]}}))
@@ -95,3 +96,42 @@ def test_two_devices_recordings_of_the_same_van_at_the_same_time_are_one_inciden
     first = run_recording(parts, recording, "job-1", "bodycam-1")
     assert len(first) == 1
     assert run_recording(parts, recording, "job-2", "bodycam-2") == []
+
+
+
+def test_in_a_cluster_the_api_sends_the_recorded_incidents_with_the_job_and_the_worker_merges_with_them(
+        parts, recording, redis_server) -> None:
+    """A worker reads no records: the API's `FootageJobBoard` attaches the incidents of the recording's time to
+    the job it publishes (real Redis); the worker's `JobState` hands them to its runner, which then records
+    nothing for the van seen live. (The runner here writes to the records as a worker's bus publisher would.)"""
+    import json
+
+    from redis import Redis
+
+    from streetsight.cluster.footage import FootageJobBoard, JobState
+    from streetsight.config import ClusterConfig
+    from streetsight.footage.runner import FootageRunner
+
+    jobs, intake, runner, repository = parts
+    live = live_incident(repository)
+    live_incident(repository, hours_before=30.0, incident_id="inc_live000000000002")  # another day: not sent
+    client = Redis.from_url(redis_server.url)
+    cluster = ClusterConfig(redis_url=redis_server.url)
+    board = FootageJobBoard(client, cluster, jobs, runner.positions, 2.0, repository=repository)
+    track = "time,lng,lat\n" + "\n".join(f"{(START + timedelta(seconds=s)).isoformat()},{LNG},{LAT}"
+                                         for s in range(0, 21, 2))
+    upload = intake.uploads_dir / "job-c"
+    upload.write_bytes(recording.read_bytes())
+    intake.accept(upload, job_id="job-c", filename="patrol.mp4", source_id="bodycam-1", started_at=START.isoformat(),
+                  track_id=intake.stage_track("t.csv", track.encode()).track_id, actor="dock-7")
+    board.publish(jobs.get("job-c"))
+    entry = json.loads(client.hget(cluster.key("footage", "jobs"), "job-c"))
+    assert [i["id"] for i in entry["recorded_near"]] == [live]
+
+    job = jobs.claim_next()
+    state = JobState(client, cluster, job, sink=repository, recorded=entry["recorded_near"])
+    worker = FootageRunner(runner.cfg, state, runner.catalog, repository, runner.store, runner.detector,
+                           incidents=state)  # type: ignore[arg-type]
+    worker.run_job(job)
+    assert (state.job.status, state.job.frames_analysed) == ("done", 40)  # 20 s at analysis_fps 2
+    assert sorted(i.id for i in repository.list(limit=100)) == sorted([live, "inc_live000000000002"])

@@ -109,11 +109,13 @@ def build_api(cfg: Config, consumer_name: str | None = None) -> tuple[ApiRuntime
     collectors = [c for c in [getattr(consumer, "collector", None)] if c is not None]
     # uploaded footage: recorded and stored here (S3), analysed by a worker with room (`FootageJobBoard`)
     from streetsight.footage.intake import FootageIntake
+    from streetsight.footage.merging import merge_window_s
 
     jobs = FootageJobs(repository.sessions)
     reports = PositionReports(repository.sessions, cfg.footage.position_reports_keep_days)
     intake = FootageIntake(jobs, catalog, evidence.store, cfg.footage, cfg.storage.data_dir)
-    rt.footage = FootageJobBoard(client, cluster, jobs, reports, cfg.footage.track_max_gap_s)
+    rt.footage = FootageJobBoard(client, cluster, jobs, reports, cfg.footage.track_max_gap_s,
+                                 repository=repository, merge_window_s=merge_window_s(cfg))
     frames = RedisFrameView(client, cluster)
     training_jobs = TrainingJobs(repository.sessions)
     # the result is set as the shadow candidate in the registry folder the workers watch

@@ -4,7 +4,8 @@ analyses it, one worker per job through a lease, and another continues from the 
 Keys (``cluster.key(...)``):
 
 - ``<prefix>:footage:jobs``: HASH job id -> the job as the API recorded it (JSON), plus the device's live
-  position reports of the recording's time (workers read no records); set while the job is not finished;
+  position reports of the recording's time and the incidents recorded at that time that its findings may merge
+  with (streetsight/footage/merging.py; workers read no records); set while the job is not finished;
 - ``<prefix>:lease:footage:<job>``: the lease, value = the worker id, ``PX`` = ``cluster.lease_s``, renewed
   every heartbeat by the worker analysing the job;
 - ``<prefix>:footage:state:<job>``: HASH the worker writes: run (claims so far), worker, status, done_s,
@@ -28,6 +29,9 @@ import redis
 
 from api.footage_jobs import FootageJobOut, FootageJobs
 from api.position_reports import PositionReports
+from api.repository import IncidentRepository
+from api.schemas import IncidentOut
+from streetsight.footage.merging import recorded_near
 from streetsight.cluster.connection import redis_text
 from streetsight.cluster.handover import incident_from_dict
 from streetsight.cluster.loop import BackgroundLoop
@@ -63,8 +67,11 @@ class FootageJobBoard:
     """Publishes queued jobs for the workers and applies the workers' progress to the records."""
 
     def __init__(self, client: redis.Redis, cluster: ClusterConfig, jobs: FootageJobs, reports: PositionReports,
-                 max_gap_s: float, interval_s: float = 1.0) -> None:
+                 max_gap_s: float, interval_s: float = 1.0, repository: IncidentRepository | None = None,
+                 merge_window_s: float = 600.0) -> None:
+        """``repository``: the records, for the incidents a job's findings may merge with (None: none sent)."""
         self.client, self.cluster, self.jobs, self.reports = client, cluster, jobs, reports
+        self.repository, self.merge_window_s = repository, merge_window_s
         self.max_gap_s, self.interval_s = max_gap_s, interval_s
         self.queue = cluster.key("footage", "jobs")
         self._applied: dict[str, tuple] = {}  # job -> the state last applied (run, done_s, track_from)
@@ -74,7 +81,10 @@ class FootageJobBoard:
     def publish(self, job: FootageJobOut) -> None:
         t0 = job.started_at.timestamp()
         live = self.reports.between(job.source, t0 - self.max_gap_s, t0 + job.duration_s + self.max_gap_s)
-        entry = {"job": job.model_dump(mode="json"), "live_positions": [list(r) for r in live]}
+        entry: dict[str, Any] = {"job": job.model_dump(mode="json"), "live_positions": [list(r) for r in live]}
+        if self.repository is not None:
+            entry["recorded_near"] = [out.model_dump(mode="json", by_alias=True)
+                                      for out in recorded_near(self.repository, job, self.merge_window_s)]
         self.client.hset(self.queue, job.id, json.dumps(entry, separators=(",", ":")))
 
     def start(self) -> "FootageJobBoard":
@@ -140,8 +150,10 @@ class JobState:
     state in Redis; the job's incidents of an earlier run come from there. ``sink``: the worker's bus publisher
     (incidents of a dead run that no rule continues are ended through it)."""
 
-    def __init__(self, client: redis.Redis, cluster: ClusterConfig, job: FootageJobOut, sink: Any) -> None:
-        self.client, self.job, self.sink = client, job, sink
+    def __init__(self, client: redis.Redis, cluster: ClusterConfig, job: FootageJobOut, sink: Any,
+                 recorded: list[dict] | None = None) -> None:
+        """``recorded``: the incidents the API attached for the job's findings to merge with (None: not sent)."""
+        self.client, self.job, self.sink, self.recorded = client, job, sink, recorded
         self.key = _keys(cluster, job.id)[0]
 
     # FootageJobs, as far as the runner uses it
@@ -182,10 +194,11 @@ class JobState:
                 self.sink.mark_ended(inc.id, inc.last_seen_at)
             self.sink.mark_evidence_missing(inc.id, "clip", CLIP_LOST)
 
-    def recorded_near(self, job: FootageJobOut, window_s: float) -> None:
-        """A worker has no records: its jobs merge through the cluster's shared merger only (known gap: a live
-        sighting that left it before the job ran is not merged with)."""
-        return None
+    def recorded_near(self, job: FootageJobOut, window_s: float) -> list[IncidentOut] | None:
+        """What the API attached when it published the job (a worker reads no records)."""
+        if self.recorded is None:
+            return None
+        return [IncidentOut.model_validate(data) for data in self.recorded]
 
     def checkpointed(self, job: FootageJobOut, recorder: JobRecorder) -> None:
         known = [asdict(k) for k in recorder.incidents_now()]
@@ -272,7 +285,7 @@ class FootageJobTaker:
                 "track_points": int(state.get("track_points", job.track_points))})
             run = self.client.hincrby(state_key, "run", 1)
             self.client.hset(state_key, mapping={"worker": self.worker_id, "status": "running"})
-            progress = JobState(self.client, self.cluster, job, self.sink)
+            progress = JobState(self.client, self.cluster, job, self.sink, entry.get("recorded_near"))
             runner = self.make_runner(progress, ReportedPositions(entry.get("live_positions", [])))
             thread = threading.Thread(target=runner.run_job, args=(job,), name=f"footage-{job.id}", daemon=True)
             self._current = (job.id, runner, thread)

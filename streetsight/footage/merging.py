@@ -7,6 +7,9 @@ live, once from the recording. A job therefore gets a merger of its own, seeded 
 incident with a position whose sightings overlap the recording's wall time (live ones of any device, and other
 jobs' footage), except the job's own (a resumed job continues those itself).
 
+In a cluster the API process, which has the records, attaches them to the job it publishes for the workers
+(`streetsight/cluster/footage.py`), as it does the device's live position reports.
+
 Invariant: a seeded incident is matched at its place (where it was found) and time (its first to last sighting);
 a footage finding that joins it opens nothing, so it is recorded once.
 """
@@ -18,10 +21,16 @@ from api.footage_jobs import FootageJobOut
 from api.repository import IncidentRepository
 from api.schemas import IncidentOut
 from detectors.geo import GeoMerger
+from streetsight.config import EVENT_TYPES, Config
 from streetsight.recovery import incident_of
 
 LOOK_BACK = timedelta(days=1)  # a finding detected this long before the recording may still be seen during it
 MAX_SEEDED = 5000
+
+
+def merge_window_s(cfg: Config) -> float:
+    """The widest ``merge_window_s`` of the event types: how far from the recording a sighting may merge."""
+    return max(cfg.rules.for_type(t).merge_window_s for t in EVENT_TYPES)
 
 
 def last_seen_wall(out: IncidentOut) -> datetime:

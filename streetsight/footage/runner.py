@@ -35,7 +35,7 @@ from streams.health import SourceState
 from streetsight.config import EVENT_TYPES, Config, ConfigError, parse_source
 from streetsight.footage.recorder import JobRecorder, KnownIncident
 from streetsight.footage.embedded import embedded_track
-from streetsight.footage.merging import job_span, recorded_near, seeded_merger
+from streetsight.footage.merging import job_span, merge_window_s, recorded_near, seeded_merger
 from streetsight.footage.tracks import Track, TrackPoint, parse_track
 from streetsight.pipeline import SourceAnalysis, make_reader
 from streetsight.recovery import incident_of, recover_evidence
@@ -224,7 +224,7 @@ class FootageRunner:
 
     def _merger_for(self, job: FootageJobOut) -> Merger | None:
         """The job's own merger seeded from the records, where this process has them (see merging.py)."""
-        window_s = max(self.cfg.rules.for_type(t).merge_window_s for t in EVENT_TYPES)
+        window_s = merge_window_s(self.cfg)
         nearby = self.incidents.recorded_near(job, window_s)
         if nearby is None:
             return self.merger
