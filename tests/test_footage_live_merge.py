@@ -57,8 +57,8 @@ def live_incident(repository: IncidentRepository, *, metres_east: float = 0.0, h
     return out.id
 
 
-def run_recording(parts, recording: Path, job_id: str = "job-1", device: str = "bodycam-1") -> list:
-    jobs, intake, runner, repository = parts
+def submit(intake, recording: Path, job_id: str, device: str) -> None:
+    """The recording uploaded from ``device`` with its track: the device stood at (LNG, LAT) throughout."""
     track = "time,lng,lat\n" + "\n".join(f"{(START + timedelta(seconds=s)).isoformat()},{LNG},{LAT}"
                                          for s in range(0, 21, 2))
     upload = intake.uploads_dir / job_id
@@ -66,6 +66,11 @@ def run_recording(parts, recording: Path, job_id: str = "job-1", device: str = "
     intake.accept(upload, job_id=job_id, filename="patrol.mp4", source_id=device,
                   started_at=START.isoformat(), track_id=intake.stage_track("t.csv", track.encode()).track_id,
                   actor="dock-7")
+
+
+def run_recording(parts, recording: Path, job_id: str = "job-1", device: str = "bodycam-1") -> list:
+    jobs, intake, runner, repository = parts
+    submit(intake, recording, job_id, device)
     runner.run_job(jobs.claim_next())
     assert jobs.get(job_id).status == "done", jobs.get(job_id).error
     return [i for i in repository.list(limit=100) if i.footage_job == job_id]
@@ -98,7 +103,6 @@ def test_two_devices_recordings_of_the_same_van_at_the_same_time_are_one_inciden
     assert run_recording(parts, recording, "job-2", "bodycam-2") == []
 
 
-
 def test_in_a_cluster_the_api_sends_the_recorded_incidents_with_the_job_and_the_worker_merges_with_them(
         parts, recording, redis_server) -> None:
     """A worker reads no records: the API's `FootageJobBoard` attaches the incidents of the recording's time to
@@ -118,12 +122,7 @@ def test_in_a_cluster_the_api_sends_the_recorded_incidents_with_the_job_and_the_
     client = Redis.from_url(redis_server.url)
     cluster = ClusterConfig(redis_url=redis_server.url)
     board = FootageJobBoard(client, cluster, jobs, runner.positions, 2.0, repository=repository)
-    track = "time,lng,lat\n" + "\n".join(f"{(START + timedelta(seconds=s)).isoformat()},{LNG},{LAT}"
-                                         for s in range(0, 21, 2))
-    upload = intake.uploads_dir / "job-c"
-    upload.write_bytes(recording.read_bytes())
-    intake.accept(upload, job_id="job-c", filename="patrol.mp4", source_id="bodycam-1", started_at=START.isoformat(),
-                  track_id=intake.stage_track("t.csv", track.encode()).track_id, actor="dock-7")
+    submit(intake, recording, "job-c", "bodycam-1")
     board.publish(jobs.get("job-c"))
     entry = json.loads(client.hget(cluster.key("footage", "jobs"), "job-c"))
     assert [i["id"] for i in entry["recorded_near"]] == [live]

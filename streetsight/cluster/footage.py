@@ -31,11 +31,11 @@ from api.footage_jobs import FootageJobOut, FootageJobs
 from api.position_reports import PositionReports
 from api.repository import IncidentRepository
 from api.schemas import IncidentOut
-from streetsight.footage.merging import recorded_near
 from streetsight.cluster.connection import redis_text
 from streetsight.cluster.handover import incident_from_dict
 from streetsight.cluster.loop import BackgroundLoop
 from streetsight.config import ClusterConfig
+from streetsight.footage.merging import recorded_near
 from streetsight.footage.recorder import JobRecorder, KnownIncident
 from streetsight.footage.runner import FootageRunner
 from streetsight.recovery import CLIP_LOST
