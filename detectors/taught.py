@@ -5,12 +5,12 @@ bikes.mp4 is "bicycle" >= 0.3 in only 10 of 55 frames, median 0.23: no dwell eve
 an example of the type on this camera, the rule also takes the detector's boxes of *any* class down to
 ``candidate_min_score`` inside its zones (the frame's untracked detections, `FrameContext.detections`),
 plus the class-agnostic static objects of its zones (`vision.static_objects`, the scene baseline: what appeared
-and stayed, where people's boxes do not cover it), for what the model gives no box at all,
-merges boxes of one object (class-agnostic NMS), and asks the camera's `ExampleClassifier` what each one is.
+and stayed, where people's boxes do not cover it), for what the model gives no box at all, and the positive
+examples' own drawn boxes (what stands there now), merges boxes of one object (class-agnostic NMS), and asks the camera's `ExampleClassifier` what each one is.
 Those that look like a positive example become candidates of the type, with the usual dwell and zone.
 
-Judgements are cached per box (corners within ``cache_px``) and renewed every ``rejudge_s`` or when the camera's
-examples change: a fixed camera's static objects get the same boxes frame after frame, so an embedding (~20 ms
+Judgements are cached per box (corners within ``cache_px``) and renewed every ``rejudge_s``, when the camera's
+examples change, or at once when the box's crop no longer looks the same (its coarse grey thumbnail): a fixed camera's static objects get the same boxes frame after frame, so an embedding (~20 ms
 per crop on one core) is paid per new box, not per frame.
 Without a positive example the rule is exactly the plain class rule (the tracked detections of its classes).
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -45,10 +46,12 @@ class TaughtParams:
     merge_iou: float = 0.9  # boxes this alike are judged once (the model repeats a box under several classes)
     max_candidates: int = 32  # per frame, best scores first: bounds the embedding cost of a busy frame
     rejudge_s: float = 30.0  # a judged box is judged again after this long
+    rejudge_change: float = 12.0  # ... or at once when its crop's coarse grey look changed this much (mean |diff|)
     cache_px: float = 8.0  # boxes whose corners agree within about this many pixels share a judgement
     size_ratio: float = 4.0  # a candidate this many times smaller or larger than every positive example is not one
     anchor_after_s: float = 10.0  # an object's place is forgotten once it has not matched for this long
     mask_classes: tuple[str, ...] = ("person",)  # static objects: regions these detections cover are not ones
+    drawn_candidates: bool = True  # the positive examples' own boxes are candidates too (`_drawn_boxes`)
     static_every_s: float = 1.0  # static objects are looked for this often (~15-45 ms each at 320 px): parked
     # objects stay for minutes, and the rule runs on every camera with a parking zone, taught or not
 
@@ -58,6 +61,17 @@ class _Verdict:
     match: Match | None
     version: int
     at: float
+    look: np.ndarray  # `_look` of the crop when judged
+
+
+THUMB_PX = 16
+
+
+def _look(crop: np.ndarray) -> np.ndarray:
+    """A crop's coarse grey look (16x16, area-averaged): the same place with something else in it looks different,
+    sensor noise does not."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    return cv2.resize(grey, (THUMB_PX, THUMB_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 class TaughtRule(CandidateRule):
@@ -169,6 +183,7 @@ class TaughtRule(CandidateRule):
         if sizes is None:
             return []
         scored: list[np.ndarray] = []
+        drawn = self._drawn_boxes(frame)
         if len(detections):
             inside = np.zeros(len(detections), dtype=bool)
             for zone in self.zones:
@@ -178,7 +193,7 @@ class TaughtRule(CandidateRule):
             scored = [detections.xyxy[i].astype(np.float64) for i in order]
         frame_area = float(frame.width * frame.height)
         kept: list[np.ndarray] = []
-        for box in scored + static:
+        for box in scored + static + drawn:
             area = (box[2] - box[0]) * (box[3] - box[1]) / frame_area
             if not sizes[0] / p.size_ratio <= area <= sizes[1] * p.size_ratio:
                 continue
@@ -189,16 +204,37 @@ class TaughtRule(CandidateRule):
                 break
         return kept
 
+    def _drawn_boxes(self, frame: FrameContext) -> list[np.ndarray]:
+        """The type's positive examples' own boxes, in this frame's pixels, that stand inside the rule's zones: what a
+        reviewer drew is a candidate itself, judged like the others, so it is reported for as long as what stands
+        there still looks like the example. Without it the drawn object is found only when the model or the
+        static-object baseline happens to give it a box of its own, which a still scene's parked row never gets
+        (the baseline holds it from the first frame): a fifth of the drawn scooters went unreported."""
+        boxes = np.asarray([[e.box[0] * frame.width, e.box[1] * frame.height, e.box[2] * frame.width,
+                             e.box[3] * frame.height] for e in self.examples.examples(self.event_type)
+                            if e.label == "positive"], np.float64).reshape(-1, 4)
+        if not len(boxes) or not self.params.drawn_candidates:
+            return []
+        inside = np.zeros(len(boxes), dtype=bool)
+        as_detections = sv.Detections(xyxy=boxes)
+        for zone in self.zones:
+            inside |= zone.contains(as_detections, frame.width, frame.height)
+        return [b for b, keep in zip(boxes, inside) if keep]
+
     def _judge(self, frame: FrameContext, boxes: list[np.ndarray]) -> tuple[list[np.ndarray], list[Match | None]]:
         """The example verdict of each box: from the cache (a box within ``cache_px`` of one judged lately, with
-        the same examples) or embedded now, in one batch."""
-        version, t, q = self.examples.version, frame.time_s, self.params.cache_px
-        self._verdicts = {k: v for k, v in self._verdicts.items()
-                          if v.version == version and t - v.at < self.params.rejudge_s}
+        the same examples, whose crop still looks the same) or embedded now, in one batch. The look matters for
+        boxes that stay where something leaves: a drawn example's box is a candidate whether or not the object is
+        still there."""
+        p = self.params
+        version, t, q = self.examples.version, frame.time_s, p.cache_px
+        self._verdicts = {k: v for k, v in self._verdicts.items() if v.version == version and t - v.at < p.rejudge_s}
         keys = [tuple(int(round(v / q)) for v in box) for box in boxes]
-        todo = [i for i, k in enumerate(keys) if k not in self._verdicts]
+        crops = [object_crop(frame.image, box) for box in boxes]  # type: ignore[arg-type]
+        looks = [_look(c) for c in crops]
+        todo = [i for i, k in enumerate(keys) if k not in self._verdicts
+                or float(np.abs(looks[i] - self._verdicts[k].look).mean()) > p.rejudge_change]
         if todo:
-            crops = [object_crop(frame.image, boxes[i]) for i in todo]  # type: ignore[arg-type]
-            for i, match in zip(todo, self.examples.judge(self.embed(crops), self.event_type)):
-                self._verdicts[keys[i]] = _Verdict(match, version, t)
+            for i, match in zip(todo, self.examples.judge(self.embed([crops[i] for i in todo]), self.event_type)):
+                self._verdicts[keys[i]] = _Verdict(match, version, t, looks[i])
         return boxes, [self._verdicts[k].match for k in keys]

@@ -85,12 +85,14 @@ def test_a_static_object_the_model_gives_no_candidate_box_is_reported_once_taugh
 
 
 def test_without_static_candidates_the_same_example_finds_nothing() -> None:
-    """The counterpart: the same example, no static-object path; the model's boxes stay below the floor."""
+    """The counterpart: the same example, no static-object path and not the drawn box itself as a candidate; the
+    model's boxes stay below the floor."""
     examples = ExampleClassifier()
     zone = Zone.from_points("plaza", ["non_motor_parking"], PLAZA)
     core = DwellRule("non_motor_parking", "street", [zone],
                      DwellParams(classes=None, min_dwell_s=5.0, leave_after_s=10.0))
-    rule = TaughtRule(core, TaughtParams(classes=("bicycle", "motorcycle"), candidate_min_score=CANDIDATE_MIN_SCORE),
+    rule = TaughtRule(core, TaughtParams(classes=("bicycle", "motorcycle"), candidate_min_score=CANDIDATE_MIN_SCORE,
+                                         drawn_candidates=False),
                       examples, lambda crops: shared_embedder().embed(crops), None)
     image = frame_at(TAUGHT_AT, FIRST_FROM, SECOND_FROM)
     crop = shared_embedder().embed([object_crop(image, FIRST_BOX)])[0]
@@ -104,3 +106,34 @@ def test_without_static_candidates_the_same_example_finds_nothing() -> None:
         ctx = FrameContext(t, SIZE[0], SIZE[1], image=image, detections=raw)
         opened += [e for e in rule.observe(ctx, tracker.update(raw[raw.confidence >= 0.3])) if e.kind == "opened"]
     assert opened == []
+
+
+def test_the_drawn_box_itself_is_reported_while_what_stands_there_looks_like_the_example_and_ends_when_it_leaves() -> None:
+    """No static-object path and no model box over the bicycle: the box the reviewer drew is the only candidate for
+    it. The bicycle is reported at the drawn place; once it has gone (the bare street) that place no longer looks
+    like the example, the incident ends and nothing opens again."""
+    examples = ExampleClassifier()
+    zone = Zone.from_points("plaza", ["non_motor_parking"], PLAZA)
+    core = DwellRule("non_motor_parking", "street", [zone],
+                     DwellParams(classes=None, min_dwell_s=5.0, leave_after_s=10.0))
+    rule = TaughtRule(core, TaughtParams(classes=("bicycle", "motorcycle"), candidate_min_score=CANDIDATE_MIN_SCORE),
+                      examples, lambda crops: shared_embedder().embed(crops), None)
+    gone_at = TAUGHT_AT + 15.0
+    tracker = Tracker(FPS)
+    events: list[tuple[float, str, object]] = []
+    for k in range(int(TAUGHT_AT * FPS), int((gone_at + 25.0) * FPS)):
+        t = k / FPS
+        image = frame_at(t, FIRST_FROM if t < gone_at else float("inf"), float("inf"))
+        if t == TAUGHT_AT:
+            crop = shared_embedder().embed([object_crop(image, FIRST_BOX)])[0]
+            box = (FIRST_BOX[0] / SIZE[0], FIRST_BOX[1] / SIZE[1], FIRST_BOX[2] / SIZE[0], FIRST_BOX[3] / SIZE[1])
+            examples.add(TaughtExample("bike", "non_motor_parking", "positive", crop, box))
+        raw = detector().detect([image])[0]
+        ctx = FrameContext(t, SIZE[0], SIZE[1], image=image, detections=raw)
+        events += [(t, e.kind, e.incident) for e in rule.observe(ctx, tracker.update(raw[raw.confidence >= 0.3]))]
+    opened = [(t, i) for t, kind, i in events if kind == "opened"]
+    ended = [t for t, kind, _ in events if kind == "ended"]
+    assert len(opened) == 1, events
+    t_open, incident = opened[0]
+    assert t_open < gone_at and iou(np.asarray(incident.box), np.asarray(FIRST_BOX)) >= 0.9
+    assert len(ended) == 1 and ended[0] > gone_at, events

@@ -25,15 +25,16 @@ from detectors.taught import TaughtParams, TaughtRule
 from models.detector import OnnxDetector
 from vision.detection import FrameDetector
 from vision.embedding import object_crop, shared_embedder
-from vision.examples import ExampleClassifier, TaughtExample
+from vision.examples import DEFAULT_MIN_SIMILARITY, ExampleClassifier, TaughtExample
 from vision.static_objects import StaticObjectDetector, StaticObjectParams
 from vision.tracking import Tracker
 from vision.zones import Zone
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "scooters" / "parked_scooters_rain.jpg"
+Box = tuple[float, float, float, float]
 # the scooters as a reviewer draws them (pixels), left to right: mirrors to wheels
-SCOOTERS = ((124.0, 43.0, 309.0, 461.0), (371.0, 12.0, 560.0, 458.0), (642.0, 28.0, 820.0, 452.0),
-            (1168.0, 12.0, 1423.0, 445.0))
+SCOOTERS: tuple[Box, ...] = ((124.0, 43.0, 309.0, 461.0), (371.0, 12.0, 560.0, 458.0), (642.0, 28.0, 820.0, 452.0),
+                             (1168.0, 12.0, 1423.0, 445.0))
 BAYS = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]  # the bays' ground; the road and cars behind are above it
 FPS = 5.0
 SECONDS = 20.0
@@ -42,6 +43,17 @@ MIN_DWELL_S = 5.0
 RULE_MIN_SCORE = 0.3  # non_motor_parking's default min_score: what the plain rule needs of a bicycle/motorcycle box
 MODEL_FLOOR = 0.1  # the detector's floor: the taught rule's candidate_min_score
 MATCH_IOU = 0.5
+
+
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """A still held as a fixed camera: its scooters (pixels) and the parking zone drawn over their ground."""
+
+    name: str
+    image: np.ndarray
+    scooters: tuple[Box, ...]
+    zone: list[list[float]]  # normalised polygon
+    match_iou: float = MATCH_IOU  # a report is a scooter's when it overlaps that scooter's box this much
 
 
 @lru_cache(maxsize=1)
@@ -53,22 +65,30 @@ def photo() -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
+def rain_scene() -> Scene:
+    """The kept photograph (tests/data/scooters) with the scooters drawn by hand."""
+    return Scene("parked_scooters_rain", photo(), SCOOTERS, BAYS)
+
+
+@lru_cache(maxsize=1)
 def detector() -> FrameDetector:
     return FrameDetector(OnnxDetector.from_registry("nanodet-coco", min_score=MODEL_FLOOR))
 
 
-def camera_frame(k: int) -> np.ndarray:
-    """Frame ``k`` of the photograph held as a camera: the still plus a little sensor noise (deterministic)."""
-    noise = np.random.default_rng(k).integers(-2, 3, photo().shape, dtype=np.int16)
-    return np.clip(photo().astype(np.int16) + noise, 0, 255).astype(np.uint8)
+def camera_frame(k: int, image: np.ndarray | None = None) -> np.ndarray:
+    """Frame ``k`` of the still held as a camera: the still plus a little sensor noise (deterministic)."""
+    still = photo() if image is None else image
+    noise = np.random.default_rng(k).integers(-2, 3, still.shape, dtype=np.int16)
+    return np.clip(still.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
-def best_two_wheeler_scores(model: FrameDetector | None = None) -> list[float]:
+def best_two_wheeler_scores(model: FrameDetector | None = None, scene: Scene | None = None) -> list[float]:
     """Per scooter, the model's best bicycle/motorcycle score over boxes overlapping it (IoU >= 0.3)."""
-    dets = (model or detector()).detect([photo()])[0]
+    scene = scene or rain_scene()
+    dets = (model or detector()).detect([scene.image])[0]
     names = dets.data["class_name"]
     out = []
-    for s in SCOOTERS:
+    for s in scene.scooters:
         scores = [float(c) for b, c, n in zip(dets.xyxy, dets.confidence, names)
                   if n in ("bicycle", "motorcycle") and iou(b, np.asarray(s)) >= 0.3]
         out.append(round(max(scores, default=0.0), 3))
@@ -78,7 +98,7 @@ def best_two_wheeler_scores(model: FrameDetector | None = None) -> list[float]:
 @dataclass
 class Reported:
     box: list[float]
-    scooter: int | None  # index into SCOOTERS when it matches one (IoU >= MATCH_IOU), else None: something else
+    scooter: int | None  # index into the scene's scooters when it matches one (IoU >= match_iou), else None: something else
     iou: float
     class_name: str
 
@@ -97,18 +117,21 @@ class Run:
         return [r for r in self.reported if r.scooter is None]
 
 
-def run_camera(example: int | None, model: FrameDetector | None = None) -> Run:
-    """The camera over ``SECONDS``; with an example, it is drawn at ``TAUGHT_AT_S`` around that scooter.
-    ``model``: another detector than the shipped NanoDet (e.g. an imported YOLO11n)."""
+def run_camera(example: int | None, model: FrameDetector | None = None, scene: Scene | None = None,
+               min_similarity: float = DEFAULT_MIN_SIMILARITY, seconds: float = SECONDS) -> Run:
+    """The camera over ``seconds``; with an example, it is drawn at ``TAUGHT_AT_S`` around that scooter.
+    ``model``: another detector than the shipped NanoDet (e.g. an imported YOLO11n); ``scene``: another still than
+    the kept photograph; ``min_similarity``: the camera's ``learning.example_similarity``."""
     model = model or detector()
-    height, width = photo().shape[:2]
-    zone = Zone.from_points("bays", ["non_motor_parking"], BAYS)
+    scene = scene or rain_scene()
+    height, width = scene.image.shape[:2]
+    zone = Zone.from_points("bays", ["non_motor_parking"], scene.zone)
     classes = ("bicycle", "motorcycle")
     core = DwellRule("non_motor_parking", "bays-cam", [zone], DwellParams(
         classes=None if example is not None else classes, min_score=RULE_MIN_SCORE, min_dwell_s=MIN_DWELL_S,
         leave_after_s=10.0))
     rule: DwellRule | TaughtRule = core
-    examples = ExampleClassifier()
+    examples = ExampleClassifier(min_similarity=min_similarity)
     if example is not None:
         static = StaticObjectDetector([zone.polygon], StaticObjectParams(baseline="scene", max_area=1.0, fps=1.0))
         rule = TaughtRule(core, TaughtParams(classes=classes, min_score=RULE_MIN_SCORE,
@@ -116,11 +139,11 @@ def run_camera(example: int | None, model: FrameDetector | None = None) -> Run:
                           examples, lambda crops: shared_embedder().embed(crops), static)
     tracker = Tracker(FPS)
     run = Run(example)
-    for k in range(int(SECONDS * FPS)):
+    for k in range(int(seconds * FPS)):
         t = k / FPS
-        frame = camera_frame(k)
+        frame = camera_frame(k, scene.image)
         if example is not None and t == TAUGHT_AT_S:
-            box = SCOOTERS[example]
+            box = scene.scooters[example]
             crop = shared_embedder().embed([object_crop(frame, box)])[0]
             examples.add(TaughtExample("scooter", "non_motor_parking", "positive", crop,
                                        (box[0] / width, box[1] / height, box[2] / width, box[3] / height)))
@@ -130,11 +153,11 @@ def run_camera(example: int | None, model: FrameDetector | None = None) -> Run:
             if event.kind != "opened":
                 continue
             box = np.asarray(event.incident.box)
-            overlaps = [iou(box, np.asarray(s)) for s in SCOOTERS]
+            overlaps = [iou(box, np.asarray(s)) for s in scene.scooters]
             best = int(np.argmax(overlaps))
             run.reported.append(Reported([round(float(v), 1) for v in box],
-                                         best if overlaps[best] >= MATCH_IOU else None, round(float(overlaps[best]), 3),
-                                         event.incident.class_name))
+                                         best if overlaps[best] >= scene.match_iou else None,
+                                         round(float(overlaps[best]), 3), event.incident.class_name))
     return run
 
 
