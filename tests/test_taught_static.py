@@ -137,3 +137,6 @@ def test_the_drawn_box_itself_is_reported_while_what_stands_there_looks_like_the
     t_open, incident = opened[0]
     assert t_open < gone_at and iou(np.asarray(incident.box), np.asarray(FIRST_BOX)) >= 0.9
     assert len(ended) == 1 and ended[0] > gone_at, events
+    # it ends a leave_after_s after the bicycle went, not after the drawn box's cached judgement expired (30 s): the
+    # bare place no longer looks like what was judged, so it is judged again at once
+    assert ended[0] <= gone_at + 10.0 + 1.0, ended
