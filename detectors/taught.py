@@ -6,12 +6,15 @@ an example of the type on this camera, the rule also takes the detector's boxes 
 ``candidate_min_score`` inside its zones (the frame's untracked detections, `FrameContext.detections`),
 plus the class-agnostic static objects of its zones (`vision.static_objects`, the scene baseline: what appeared
 and stayed, where people's boxes do not cover it), for what the model gives no box at all, and the positive
-examples' own drawn boxes (what stands there now), merges boxes of one object (class-agnostic NMS), and asks the camera's `ExampleClassifier` what each one is.
-Those that look like a positive example become candidates of the type, with the usual dwell and zone.
+examples' own drawn boxes (whatever stands there now), merges boxes of one object (class-agnostic NMS), and asks
+the camera's `ExampleClassifier` what each one is. Those that look like a positive example become candidates of the
+type, with the usual dwell and zone.
 
 Judgements are cached per box (corners within ``cache_px``) and renewed every ``rejudge_s``, when the camera's
-examples change, or at once when the box's crop no longer looks the same (its coarse grey thumbnail): a fixed camera's static objects get the same boxes frame after frame, so an embedding (~20 ms
-per crop on one core) is paid per new box, not per frame.
+examples change, or when the box's crop no longer looks the same (its coarse grey thumbnail; at most once per
+``rejudge_min_s``, so a passer-by in front of a parked object costs an embedding a second, not one a frame): a fixed
+camera's static objects get the same boxes frame after frame, so an embedding (~20 ms per crop on one core) is paid
+per new box, not per frame.
 Without a positive example the rule is exactly the plain class rule (the tracked detections of its classes).
 """
 from __future__ import annotations
@@ -46,7 +49,8 @@ class TaughtParams:
     merge_iou: float = 0.9  # boxes this alike are judged once (the model repeats a box under several classes)
     max_candidates: int = 32  # per frame, best scores first: bounds the embedding cost of a busy frame
     rejudge_s: float = 30.0  # a judged box is judged again after this long
-    rejudge_change: float = 12.0  # ... or at once when its crop's coarse grey look changed this much (mean |diff|)
+    rejudge_change: float = 12.0  # ... or when its crop's coarse grey look changed this much (mean |diff|) ...
+    rejudge_min_s: float = 1.0  # ... and it was judged at least this long ago
     cache_px: float = 8.0  # boxes whose corners agree within about this many pixels share a judgement
     size_ratio: float = 4.0  # a candidate this many times smaller or larger than every positive example is not one
     anchor_after_s: float = 10.0  # an object's place is forgotten once it has not matched for this long
@@ -221,6 +225,10 @@ class TaughtRule(CandidateRule):
             inside |= zone.contains(as_detections, frame.width, frame.height)
         return [b for b, keep in zip(boxes, inside) if keep]
 
+    def _changed(self, verdict: _Verdict, look: np.ndarray, t: float) -> bool:
+        return t - verdict.at >= self.params.rejudge_min_s and \
+            float(np.abs(look - verdict.look).mean()) > self.params.rejudge_change
+
     def _judge(self, frame: FrameContext, boxes: list[np.ndarray]) -> tuple[list[np.ndarray], list[Match | None]]:
         """The example verdict of each box: from the cache (a box within ``cache_px`` of one judged lately, with
         the same examples, whose crop still looks the same) or embedded now, in one batch. The look matters for
@@ -232,8 +240,8 @@ class TaughtRule(CandidateRule):
         keys = [tuple(int(round(v / q)) for v in box) for box in boxes]
         crops = [object_crop(frame.image, box) for box in boxes]  # type: ignore[arg-type]
         looks = [_look(c) for c in crops]
-        todo = [i for i, k in enumerate(keys) if k not in self._verdicts
-                or float(np.abs(looks[i] - self._verdicts[k].look).mean()) > p.rejudge_change]
+        todo = [i for i, k in enumerate(keys)
+                if k not in self._verdicts or self._changed(self._verdicts[k], looks[i], t)]
         if todo:
             for i, match in zip(todo, self.examples.judge(self.embed([crops[i] for i in todo]), self.event_type)):
                 self._verdicts[keys[i]] = _Verdict(match, version, t, looks[i])

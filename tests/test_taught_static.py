@@ -108,7 +108,7 @@ def test_without_static_candidates_the_same_example_finds_nothing() -> None:
     assert opened == []
 
 
-def test_the_drawn_box_itself_is_reported_while_what_stands_there_looks_like_the_example_and_ends_when_it_leaves() -> None:
+def test_the_drawn_box_is_reported_while_the_object_stands_there_and_ends_when_it_leaves() -> None:
     """No static-object path and no model box over the bicycle: the box the reviewer drew is the only candidate for
     it. The bicycle is reported at the drawn place; once it has gone (the bare street) that place no longer looks
     like the example, the incident ends and nothing opens again."""

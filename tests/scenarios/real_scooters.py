@@ -98,7 +98,7 @@ def best_two_wheeler_scores(model: FrameDetector | None = None, scene: Scene | N
 @dataclass
 class Reported:
     box: list[float]
-    scooter: int | None  # index into the scene's scooters when it matches one (IoU >= match_iou), else None: something else
+    scooter: int | None  # the scene's scooter it matches (IoU >= match_iou), else None: something else
     iou: float
     class_name: str
 

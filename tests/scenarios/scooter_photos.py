@@ -139,7 +139,8 @@ if __name__ == "__main__":  # python -m tests.scenarios.scooter_photos --photos 
     args = parser.parse_args()
     figures = measure(load_scenes(args.photos), tuple(args.threshold or THRESHOLDS))
     figures["source"] = "github:jz-huanng/yolov5@2f2ee19fab87add2a22c0fd8c35258cdacf0b6a5 data/parking-detection"
-    figures["command"] = "python -m tests.scenarios.scooter_photos --photos DIR/data/parking-detection --out docs/measurements"
+    figures["command"] = ("python -m tests.scenarios.scooter_photos --photos DIR/data/parking-detection "
+                          "--out docs/measurements")
     args.out.mkdir(parents=True, exist_ok=True)
     dst = args.out / "taught-scooter-photos.json"
     dst.write_text(json.dumps(figures, indent=2) + "\n")
