@@ -181,23 +181,21 @@ class TaughtRule(CandidateRule):
     def _high_recall(self, frame: FrameContext, detections: sv.Detections,
                      static: list[np.ndarray]) -> list[np.ndarray]:
         """Boxes of any class at a low score inside the rule's zones, then the zones' static objects (already
-        inside them), each of an example's size; near-duplicates merged, best scores first."""
+        inside them), then the drawn examples' boxes inside them, each of an example's size; near-duplicates merged,
+        best scores first."""
         p = self.params
         sizes = self.examples.sizes(self.event_type)
         if sizes is None:
             return []
         scored: list[np.ndarray] = []
-        drawn = self._drawn_boxes(frame)
         if len(detections):
-            inside = np.zeros(len(detections), dtype=bool)
-            for zone in self.zones:
-                inside |= zone.contains(detections, frame.width, frame.height)
+            inside = self._in_zones(detections, frame)
             order = [i for i in np.argsort(-detections.confidence)
                      if inside[i] and detections.confidence[i] >= p.candidate_min_score]
             scored = [detections.xyxy[i].astype(np.float64) for i in order]
         frame_area = float(frame.width * frame.height)
         kept: list[np.ndarray] = []
-        for box in scored + static + drawn:
+        for box in scored + static + self._drawn_boxes(frame):
             area = (box[2] - box[0]) * (box[3] - box[1]) / frame_area
             if not sizes[0] / p.size_ratio <= area <= sizes[1] * p.size_ratio:
                 continue
@@ -214,16 +212,21 @@ class TaughtRule(CandidateRule):
         there still looks like the example. Without it the drawn object is found only when the model or the
         static-object baseline happens to give it a box of its own, which a still scene's parked row never gets
         (the baseline holds it from the first frame): a fifth of the drawn scooters went unreported."""
+        if not self.params.drawn_candidates:
+            return []
         boxes = np.asarray([[e.box[0] * frame.width, e.box[1] * frame.height, e.box[2] * frame.width,
                              e.box[3] * frame.height] for e in self.examples.examples(self.event_type)
                             if e.label == "positive"], np.float64).reshape(-1, 4)
-        if not len(boxes) or not self.params.drawn_candidates:
+        if not len(boxes):
             return []
-        inside = np.zeros(len(boxes), dtype=bool)
-        as_detections = sv.Detections(xyxy=boxes)
+        return list(boxes[self._in_zones(sv.Detections(xyxy=boxes), frame)])
+
+    def _in_zones(self, detections: sv.Detections, frame: FrameContext) -> np.ndarray:
+        """Which boxes stand inside any of the rule's zones (bottom-centre anchor)."""
+        inside = np.zeros(len(detections), dtype=bool)
         for zone in self.zones:
-            inside |= zone.contains(as_detections, frame.width, frame.height)
-        return [b for b, keep in zip(boxes, inside) if keep]
+            inside |= zone.contains(detections, frame.width, frame.height)
+        return inside
 
     def _changed(self, verdict: _Verdict, look: np.ndarray, t: float) -> bool:
         return t - verdict.at >= self.params.rejudge_min_s and \
